@@ -1,0 +1,3 @@
+"""vidalign: self-supervised video alignment and unsupervised action segmentation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,171 @@
+"""``vidalign <command>``: a thin argparse front end over the library (DESIGN.md "CLI").
+
+Each handler parses, calls one library entry point, prints. Errors the user can fix (bad data, bad flags) print
+one line and exit with status 2 (``VIDALIGN_DEBUG=1`` shows the traceback); anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from vidalign.data.layout import DatasetError
+
+
+class UserError(Exception):
+    """An error message for the user, printed without a traceback."""
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from vidalign.data.atomic import atomic_write_json
+    from vidalign.evaluate import evaluate_folder, format_result
+
+    result = evaluate_folder(
+        args.data,
+        args.model,
+        args.task,
+        train_split=args.train_split,
+        eval_split=args.eval_split,
+        stride=args.stride,
+        classifier=args.classifier,
+        background=args.background,
+        seed=args.seed,
+        device=args.device,
+        strict=not args.lenient,
+    )
+    print(format_result(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"wrote {args.json}")
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    if args.dataset == "penn-action":
+        from vidalign.data.penn_action import convert_penn_action
+
+        folders = convert_penn_action(
+            args.source,
+            args.out,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            actions=args.actions,
+            visibility_channel=args.visibility_channel,
+        )
+        for action, path in folders.items():
+            print(f"{action:<18} {path}")
+    else:
+        from vidalign.data.mocap6 import convert_mocap6
+
+        print(convert_mocap6(args.source, args.out))
+
+
+def _cmd_synth(args: argparse.Namespace) -> None:
+    from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
+
+    config = SyntheticConfig(n_videos=args.videos, n_phases=args.phases, seed=args.seed)
+    print(write_synthetic_dataset(args.out, config))
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from vidalign.presets import deep_merge, load_preset, parse_override
+    from vidalign.training import TrainConfig, train
+
+    settings = load_preset(args.method, args.preset)
+    for text in args.set or []:
+        settings = deep_merge(settings, parse_override(text))
+    explicit = {"method": args.method, "data": args.data, "out": args.out, "split": args.split}
+    explicit.update({"seed": args.seed, "device": args.device, "preset": args.preset})
+    if args.epochs is not None:
+        explicit["epochs"] = args.epochs
+    config = TrainConfig.from_dict(deep_merge(settings, explicit))
+    run = train(config, progress=not args.quiet)
+    print(f"wrote {run}/model.safetensors, config.json, log.csv")
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from vidalign.bench import format_table, rows_to_json, run_suites
+
+    rows = run_suites(args.suite, quick=args.quick)
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(rows_to_json(rows))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidalign", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("eval", help="score a model (or raw features) on a feature folder")
+    p.add_argument("--data", required=True, help="feature folder (features/, groundTruth/, mapping/, splits/)")
+    p.add_argument("--model", required=True, help="run directory of `vidalign train`, or none / time (references)")
+    p.add_argument("--task", choices=["alignment", "segmentation"], default="alignment")
+    p.add_argument("--train-split", default="train", help="split the classifiers are fitted on (alignment)")
+    p.add_argument("--eval-split", default="val", help="split that is scored")
+    p.add_argument("--stride", type=int, default=5, help="Kendall's tau frame stride (5 as for Penn Action)")
+    p.add_argument("--classifier", choices=["svm_linear", "svm_rbf", "logreg"], default="svm_linear")
+    p.add_argument("--background", default=None, help="background label name (default: 'background' if mapped)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--lenient", action="store_true", help="skip bad videos (listed) instead of stopping")
+    p.add_argument("--json", type=Path, help="also write the result as JSON here")
+    p.set_defaults(handler=_cmd_eval)
+
+    p = sub.add_parser("convert", help="convert a public dataset into feature folders")
+    p.add_argument("dataset", choices=["penn-action", "mocap6"])
+    p.add_argument("source", help="penn-action: the labels/ directory; mocap6: mocap6.mat")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="penn-action: share of train carved into val")
+    p.add_argument("--seed", type=int, default=0, help="penn-action: seed of the val carve")
+    p.add_argument("--actions", nargs="+", help="penn-action: only these actions")
+    p.add_argument(
+        "--visibility-channel", action="store_true", help="penn-action: append the 13 visibility flags (39-d)"
+    )
+    p.set_defaults(handler=_cmd_convert)
+
+    p = sub.add_parser("synth", help="write the synthetic-process feature folder (the embedded dataset)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--videos", type=int, default=24)
+    p.add_argument("--phases", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_cmd_synth)
+
+    p = sub.add_parser("train", help="train a method on a feature folder")
+    p.add_argument("--data", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--out", required=True, help="run directory (re-running resumes from its checkpoint)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--epochs", type=int, help="0 writes the untrained model (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--preset", default="default", help="dataset family section of the method's preset")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. loss.eps=0.05")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("bench", help="time the kernels against references measured in the same run")
+    p.add_argument("--suite", nargs="+", choices=["dp", "ot"], help="default: all")
+    p.add_argument("--quick", action="store_true", help="smallest sizes only")
+    p.add_argument("--json", help="also write the rows as JSON")
+    p.set_defaults(handler=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (UserError, DatasetError, FileNotFoundError, FileExistsError, ValueError) as exc:
+        if os.environ.get("VIDALIGN_DEBUG"):
+            raise
+        print(f"vidalign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Feature-level augmentations for self-supervised training on pre-extracted frame features.
+
+All functions take a numpy ``[T, D]`` float32 array and a ``numpy.random.Generator`` and return a new array, so
+training stays reproducible from the run's seed.
+
+- :func:`temporal_crop` - CARL-style random temporal crop (Chen et al. 2022, "Frame-wise action representations
+  for long videos via sequence contrastive learning", §3.2): a contiguous window covering a random fraction of
+  the video; returns the source frame indices of the crop.
+- :func:`resample_speed` - play the window at a random speed by linear interpolation between frames; returns the
+  fractional source positions (used by Gaussian targets, which measure distance in source frames).
+- :func:`jitter` - per-frame Gaussian noise plus a per-view random gain on each channel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """Augmentation strengths; zeros disable each transform (saved with every run)."""
+
+    crop_min: float = 0.6  # two-view methods: a crop covers U(crop_min, 1) of the video
+    speed_min: float = 1.0  # random playback speed in [speed_min, speed_max] (1, 1 = off)
+    speed_max: float = 1.0
+    noise: float = 0.0  # std of additive Gaussian noise, in units of each channel's std over the video
+    gain: float = 0.0  # per-channel multiplicative gain ~ 1 + U(-gain, gain)
+
+
+def temporal_crop(length: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a random contiguous window of ``max(2, round(fraction * length))`` frames."""
+    size = min(length, max(2, int(round(fraction * length))))
+    start = int(rng.integers(0, length - size + 1))
+    return np.arange(start, start + size)
+
+
+def resample_speed(features: np.ndarray, positions: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """Resample frames at ``speed`` (> 1 = faster, fewer frames) by linear interpolation.
+
+    ``positions`` are the source indices of ``features``' rows; the returned positions are fractional source
+    indices of the new frames.
+    """
+    if speed == 1.0 or len(features) < 2:
+        return features, positions.astype(np.float64)
+    n_out = max(2, int(round((len(features) - 1) / speed)) + 1)
+    grid = np.linspace(0.0, len(features) - 1, n_out)
+    lo = np.floor(grid).astype(int).clip(0, len(features) - 2)
+    w = (grid - lo)[:, None]
+    out = (1 - w) * features[lo] + w * features[lo + 1]
+    return out.astype(features.dtype), np.interp(grid, np.arange(len(positions)), positions)
+
+
+def jitter(features: np.ndarray, noise: float, gain: float, rng: np.random.Generator) -> np.ndarray:
+    """Additive Gaussian noise (scaled by each channel's std over the clip) and a random per-channel gain."""
+    out = features
+    if gain > 0:
+        out = out * (1.0 + rng.uniform(-gain, gain, size=(1, features.shape[1]))).astype(features.dtype)
+    if noise > 0:
+        scale = features.std(axis=0, keepdims=True) + 1e-6
+        out = out + (noise * scale * rng.standard_normal(features.shape)).astype(features.dtype)
+    return out
+
+
+def augment_view(
+    features: np.ndarray, positions: np.ndarray, config: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random speed then jitter; returns features and their (fractional) source positions."""
+    speed = float(rng.uniform(config.speed_min, config.speed_max)) if config.speed_max > config.speed_min else 1.0
+    feats, pos = resample_speed(features, positions, speed)
+    return jitter(feats, config.noise, config.gain, rng), pos

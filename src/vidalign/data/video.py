@@ -1,0 +1,379 @@
+"""Video decoding, frame sampling and encoding with PyAV (wheels bundle FFmpeg).
+
+Decoding
+    ``probe`` reads container/stream metadata; ``iter_frames`` streams RGB frames with their presentation
+    timestamps (``pts * time_base`` of the video stream, in seconds, as FFmpeg reports them: not shifted to
+    start at zero); ``read_frames`` collects them into arrays; ``SampledFrames`` gives index access to the
+    sampled frames of a long video while holding only a small window in memory.
+
+Sampling (at most one of ``stride`` / ``target_fps``)
+    * ``stride=k`` keeps source frames ``0, k, 2k, ...`` (by decode-order index).
+    * ``target_fps=f`` lays a grid ``t0 + m / f`` from the first frame's timestamp ``t0`` up to the last
+      timestamp and keeps, for every grid point, the decoded frame whose timestamp is nearest (ties go to
+      the earlier frame). A frame is kept at most once, so the result **never upsamples**: with
+      ``f`` above the source rate every source frame is returned once and the effective rate stays the
+      source rate. Variable-frame-rate streams are handled because the choice uses the real timestamps.
+
+Errors
+    Every failure to read a video raises :class:`VideoError` (a ``ValueError``) whose message is one line
+    naming the file and the cause: missing file, not a media file / corrupt header, no video stream,
+    decoder errors before the first frame, zero decodable frames. FFmpeg's own log lines are captured
+    while a file is opened (PyAV >= 13 also keeps FFmpeg logging off unless the application enables it).
+
+Truncated files (decision)
+    A file that decodes partially returns the frames decoded so far and emits one
+    :class:`PartialDecodeWarning` naming the file, the number of frames decoded and the cause (a decoder
+    error, or fewer frames than the container declares). Only a decode yielding zero frames is an error.
+    Many truncated files fail earlier, at open time (e.g. an MP4 whose ``moov`` index was cut off), and
+    then raise :class:`VideoError`.
+
+Encoding
+    ``write_video`` streams frames into H.264 (``libx264``, CRF quality) and falls back to MPEG-4 Part 2
+    (``mpeg4``, fixed quantiser 3) when the H.264 encoder is not available in the FFmpeg build. Odd frame
+    sizes are padded (edge pixels repeated) to even width/height, which 4:2:0 chroma needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.logging
+import numpy as np
+
+__all__ = [
+    "Frame",
+    "PartialDecodeWarning",
+    "SampledFrames",
+    "VideoError",
+    "VideoInfo",
+    "iter_frames",
+    "probe",
+    "read_frames",
+    "write_video",
+]
+
+_GRID_TOLERANCE_S = 1e-6  # timestamps within this of a grid point count as on it (float pts rounding)
+_FALLBACK_CODEC = "mpeg4"
+_QSCALE_CODECS = {"mpeg4", "mjpeg"}  # encoders driven by a fixed quantiser instead of CRF
+_FALLBACK_QSCALE = 3
+_FF_QP2LAMBDA = 118  # FFmpeg's scale between a quantiser and `global_quality`
+
+
+class VideoError(ValueError):
+    """A video cannot be read; the message is one line naming the file and the cause."""
+
+
+class PartialDecodeWarning(UserWarning):
+    """A video decoded only partially (e.g. a truncated file); the decoded frames were returned."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Metadata of the first video stream. ``n_frames``/``fps``/``duration`` are None when unknown."""
+
+    path: str
+    n_frames: int | None
+    fps: float | None
+    duration: float | None
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One sampled frame: ``index`` in the sampled sequence, ``source_index`` among all decoded frames,
+    ``timestamp`` in seconds (stream pts * time_base) and ``image`` RGB uint8 ``[H, W, 3]``."""
+
+    index: int
+    source_index: int
+    timestamp: float
+    image: np.ndarray
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _ffmpeg_cause(error: Exception) -> str:
+    return _one_line(getattr(error, "strerror", None) or error)
+
+
+def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open ``path`` and return (display name, container, first video stream) or raise VideoError."""
+    name = str(path)
+    if not Path(path).is_file():
+        raise VideoError(f"{name}: file not found")
+    with av.logging.Capture():
+        try:
+            container = av.open(name, mode="r")
+        except (av.FFmpegError, OSError) as error:
+            raise VideoError(f"{name}: cannot open as a video ({_ffmpeg_cause(error)})") from None
+    if not container.streams.video:
+        kinds = sorted({stream.type for stream in container.streams}) or ["none"]
+        container.close()
+        raise VideoError(f"{name}: no video stream (streams: {', '.join(kinds)})")
+    return name, container, container.streams.video[0]
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else None
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read the metadata of the first video stream without decoding frames."""
+    name, container, stream = _open_input(path)
+    with container:
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = None
+        return VideoInfo(
+            path=name,
+            n_frames=stream.frames or None,
+            fps=_stream_fps(stream),
+            duration=duration,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            codec=stream.codec_context.name,
+        )
+
+
+def _decoded(path: str | Path) -> Iterator[tuple[int, float, av.VideoFrame]]:
+    """Yield (source index, timestamp in s, frame) per decoded frame; applies the partial-decode policy."""
+    name, container, stream = _open_input(path)
+    with container:
+        stream.thread_type = "AUTO"
+        declared = stream.frames or None
+        fps = _stream_fps(stream)
+        step = 1.0 / fps if fps else 0.0
+        count, timestamp = 0, 0.0
+        try:
+            for frame in container.decode(stream):
+                # a frame without pts (rare, broken muxers) continues the clock at the nominal rate
+                timestamp = float(frame.time) if frame.time is not None else timestamp + (step if count else 0)
+                yield count, timestamp, frame
+                count += 1
+        except av.FFmpegError as error:
+            if count == 0:
+                raise VideoError(f"{name}: cannot decode video ({_ffmpeg_cause(error)})") from None
+            warnings.warn(
+                f"{name}: decoding stopped after {count} frames ({_ffmpeg_cause(error)}); returning the decoded frames",
+                PartialDecodeWarning,
+                stacklevel=3,
+            )
+            return
+        if count == 0:
+            raise VideoError(f"{name}: no decodable video frames")
+        if declared is not None and count < declared:
+            warnings.warn(
+                f"{name}: decoded {count} of the {declared} frames the container declares "
+                "(truncated file?); returning the decoded frames",
+                PartialDecodeWarning,
+                stacklevel=3,
+            )
+
+
+def _every_kth(items: Iterable[tuple], stride: int) -> Iterator[tuple]:
+    return (item for item in items if item[0] % stride == 0)
+
+
+def _nearest_to_grid(items: Iterable[tuple], target_fps: float) -> Iterator[tuple]:
+    """Keep the item nearest in time to each grid point ``t0 + m / target_fps`` (ties: the earlier item),
+    each item at most once. The nearest item to a grid point is the last one at/before it or the first
+    one after it, so one item of look-ahead suffices."""
+    period = 1.0 / target_fps
+    start: float | None = None
+    step = 0
+    previous = None
+    last_kept = -1
+    for item in items:
+        timestamp = item[1]
+        if start is None:
+            start = timestamp
+        while start + step * period <= timestamp + _GRID_TOLERANCE_S:
+            grid = start + step * period
+            before_is_nearer = previous is not None and grid - previous[1] <= timestamp - grid
+            chosen = previous if before_is_nearer else item
+            if chosen[0] > last_kept:
+                last_kept = chosen[0]
+                yield chosen
+            step += 1
+        previous = item
+
+
+def _check_sampling(stride: int | None, target_fps: float | None, max_frames: int | None) -> None:
+    if stride is not None and target_fps is not None:
+        raise ValueError("give at most one of stride and target_fps")
+    if stride is not None and (int(stride) != stride or stride < 1):
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    if target_fps is not None and not target_fps > 0:
+        raise ValueError(f"target_fps must be positive, got {target_fps!r}")
+    if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
+        raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    stride: int | None = None,
+    target_fps: float | None = None,
+    max_frames: int | None = None,
+) -> Iterator[Frame]:
+    """Stream the sampled frames of the first video stream (see the module docstring for sampling,
+    timestamps and the error / truncated-file policy). All images share the first frame's size."""
+    _check_sampling(stride, target_fps, max_frames)
+
+    def generate() -> Iterator[Frame]:
+        decoded = _decoded(path)
+        if stride is not None:
+            decoded = _every_kth(decoded, int(stride))
+        elif target_fps is not None:
+            decoded = _nearest_to_grid(decoded, float(target_fps))
+        size: dict[str, int] = {}
+        for index, (source_index, timestamp, frame) in enumerate(itertools.islice(decoded, max_frames)):
+            size = size or {"width": frame.width, "height": frame.height}
+            image = frame.to_ndarray(format="rgb24", **size)
+            yield Frame(index=index, source_index=source_index, timestamp=timestamp, image=image)
+
+    return generate()
+
+
+def read_frames(
+    path: str | Path,
+    *,
+    stride: int | None = None,
+    target_fps: float | None = None,
+    max_frames: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode the sampled frames into ``(frames [T, H, W, 3] uint8, timestamps [T] float64 seconds,
+    source_indices [T] int64)``; same arguments and policies as :func:`iter_frames`."""
+    frames = list(iter_frames(path, stride=stride, target_fps=target_fps, max_frames=max_frames))
+    images = np.stack([frame.image for frame in frames])
+    timestamps = np.array([frame.timestamp for frame in frames], dtype=np.float64)
+    source_indices = np.array([frame.source_index for frame in frames], dtype=np.int64)
+    return images, timestamps, source_indices
+
+
+class SampledFrames:
+    """Index access ``frames[i] -> [H, W, 3] uint8`` to the sampled frames of a video without decoding it
+    whole: frames are decoded forward on demand and the last ``window`` are kept. Near-monotone access
+    (e.g. following an alignment path) decodes the video about once; asking for an index older than the
+    window restarts decoding from the beginning. Indices past the end raise ``IndexError``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        stride: int | None = None,
+        target_fps: float | None = None,
+        window: int = 64,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        _check_sampling(stride, target_fps, None)
+        self._path = path
+        self._sampling = {"stride": stride, "target_fps": target_fps}
+        self._window = window
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._restart()
+
+    def _restart(self) -> None:
+        self._frames = iter_frames(self._path, **self._sampling)
+        self._next_index = 0
+        self._cache.clear()
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        index = int(index)
+        if index < 0:
+            raise IndexError(f"{self._path}: negative frame index {index}")
+        if index in self._cache:
+            return self._cache[index]
+        if index < self._next_index:
+            self._restart()
+        for frame in self._frames:
+            self._cache[frame.index] = frame.image
+            self._next_index = frame.index + 1
+            if len(self._cache) > self._window:
+                self._cache.popitem(last=False)
+            if frame.index == index:
+                return frame.image
+        raise IndexError(f"{self._path}: frame {index} is past the end ({self._next_index} sampled frames)")
+
+
+def _encoder_available(codec: str) -> bool:
+    try:
+        av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def _encoder_options(codec: str, crf: int) -> dict[str, str]:
+    if codec in _QSCALE_CODECS:
+        return {"flags": "+qscale", "global_quality": str(_FALLBACK_QSCALE * _FF_QP2LAMBDA)}
+    if codec == "libx264":
+        return {"crf": str(crf)}
+    if codec == "libx265":  # x265 prints its banner to stderr unless told otherwise
+        return {"crf": str(crf), "x265-params": "log-level=error"}
+    return {}
+
+
+def _pad_to_even(image: np.ndarray) -> np.ndarray:
+    pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
+    if pad_h or pad_w:
+        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return image
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 23,
+) -> str:
+    """Encode RGB uint8 ``[H, W, 3]`` frames (any iterable, consumed as a stream, or a ``[T, H, W, 3]``
+    array) at ``fps`` into ``path`` (container from the extension). ``crf`` sets x264/x265 quality (lower is
+    better, 23 is x264's default); the ``mpeg4`` / ``mjpeg`` encoders use the fixed quantiser 3. If
+    ``codec`` is ``libx264`` and this FFmpeg has no H.264 encoder, ``mpeg4`` is used. Odd sizes are
+    padded to even. Returns the codec actually used. Raises ValueError for no frames or mixed sizes."""
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps!r}")
+    if not _encoder_available(codec):
+        if codec != "libx264":
+            raise ValueError(f"no {codec!r} encoder in this FFmpeg build")
+        codec = _FALLBACK_CODEC
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    shape = np.shape(first)
+    if len(shape) != 3 or shape[2] != 3 or np.asarray(first).dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be RGB uint8 [H, W, 3], got {np.asarray(first).dtype} {shape}")
+    height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
+    preferred_formats = av.Codec(codec, "w").video_formats  # the encoder's own order, best first
+    pix_fmt = preferred_formats[0].name if preferred_formats else "yuv420p"
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate, options=_encoder_options(codec, crf))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        for image in itertools.chain([first], iterator):
+            image = np.ascontiguousarray(image)
+            if image.shape != shape or image.dtype != np.uint8:
+                raise ValueError(f"{path}: frame {image.dtype} {image.shape} after uint8 frames of shape {shape}")
+            frame = av.VideoFrame.from_ndarray(_pad_to_even(image), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return codec

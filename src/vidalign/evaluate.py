@@ -1,0 +1,172 @@
+"""``vidalign eval``: embed a feature folder with a model (or a reference representation) and score it.
+
+Representations (``--model``):
+
+- a run directory of ``vidalign train``: its encoder's embeddings (alignment) or its prototypes' segmentation
+  decoded with the method's evaluation OT parameters on each full video (segmentation; methods without
+  prototypes are segmented by k-means on their embeddings);
+- ``none``: the raw features (alignment) or the k-means baseline with K from the mapping (segmentation);
+- ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (METHODS.md §3).
+
+The classifier-based metrics are fitted on ``train_split`` and scored on ``eval_split``; the two must be disjoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidalign.data.layout import FeatureFolder, VideoRecord
+from vidalign.evaluation.alignment import evaluate_alignment
+from vidalign.evaluation.kmeans_baseline import kmeans_baseline
+from vidalign.evaluation.segmentation import evaluate_segmentation
+
+REFERENCE_MODELS = ("none", "time")
+BACKGROUND_NAMES = ("background", "bg", "SIL")
+
+
+def time_features(n_frames: int) -> np.ndarray:
+    """The time-only representation ``[t / T]`` of a video (METHODS.md §3 "Time leakage")."""
+    return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
+
+
+class Representation:
+    """Turns a video's features into what is scored: raw, time-only, or a trained model's embeddings."""
+
+    def __init__(self, model: str | Path, device: str = "cpu"):
+        self.name = str(model)
+        self.model = None
+        self.config: dict = {}
+        if self.name not in REFERENCE_MODELS:
+            from vidalign.models.model import load_model
+
+            self.model, self.config = load_model(model, device)
+        self.device = device
+
+    def embed(self, record: VideoRecord) -> np.ndarray:
+        if self.name == "none":
+            return record.features
+        if self.name == "time":
+            return time_features(len(record.features))
+        return self.model.embed(record.features, self.device)
+
+    @property
+    def segments_with_prototypes(self) -> bool:
+        return self.model is not None and getattr(self.model.criterion, "segmentation", False)
+
+    def segment(self, record: VideoRecord) -> np.ndarray:
+        """Per-frame action ids from the model's prototypes, decoded on the whole video."""
+        return self.model.segment(record.features, self.device)
+
+
+def _check_disjoint(folder: FeatureFolder, train: Sequence[VideoRecord], val: Sequence[VideoRecord]) -> None:
+    overlap = sorted({r.video_id for r in train} & {r.video_id for r in val})
+    if overlap:
+        raise ValueError(
+            f"{folder.root}: the fit split and the scored split share {len(overlap)} video(s) (e.g. {overlap[0]!r}); "
+            "the classifier must never see scored videos - pick disjoint --train-split/--eval-split"
+        )
+
+
+def _encoder_saw(rep: Representation, val: Sequence[VideoRecord]) -> int:
+    """How many scored videos the model was trained on (self-supervised, but still reported)."""
+    seen = set(rep.config.get("train_videos", []))
+    return sum(r.video_id in seen for r in val)
+
+
+def background_id(folder: FeatureFolder, name: str | None) -> int | None:
+    """Class id of the background label: ``name`` if given ("none" disables), else a conventional name if any."""
+    names = folder.class_names or []
+    if name is not None:
+        if name == "none":
+            return None
+        if name not in names:
+            raise ValueError(f"{folder.root}: background label {name!r} is not in the mapping {names}")
+        return names.index(name)
+    found = [n for n in BACKGROUND_NAMES if n in names]
+    return names.index(found[0]) if found else None
+
+
+def evaluate_folder(
+    data: str | Path,
+    model: str | Path,
+    task: str,
+    *,
+    train_split: str = "train",
+    eval_split: str = "val",
+    stride: int = 5,
+    classifier: str = "svm_linear",
+    background: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    strict: bool = True,
+) -> dict:
+    """Score ``model`` on ``data`` for ``task`` ("alignment" | "segmentation"); returns the DESIGN.md JSON dict."""
+    folder = FeatureFolder(data, strict=strict)
+    rep = Representation(model, device)
+    val = folder.load_split(eval_split)
+    if not val:
+        raise ValueError(f"{folder.root}: split {eval_split!r} has no videos")
+    header = {"data": str(folder.root), "model": rep.name, "task": task, "eval_split": eval_split}
+    if rep.model is not None:
+        header["method"] = rep.config.get("method")
+        header["encoder_trained_on_eval_videos"] = _encoder_saw(rep, val)
+    if task == "alignment":
+        train = folder.load_split(train_split)
+        _check_disjoint(folder, train, val)
+        result = evaluate_alignment(
+            [(rep.embed(r), r.labels) for r in train],
+            [(rep.embed(r), r.labels) for r in val],
+            stride=stride,
+            classifier=classifier,
+            seed=seed,
+        )
+        header["train_split"] = train_split
+    elif task == "segmentation":
+        if not folder.has_labels:
+            raise ValueError(f"{folder.root}: segmentation metrics need groundTruth/ labels")
+        bg = background_id(folder, background)
+        if rep.segments_with_prototypes:
+            preds = [rep.segment(r) for r in val]
+            header["segmenter"] = f"{rep.config.get('method')} prototypes, evaluation OT parameters, full videos"
+        else:
+            n_classes = len(folder.class_names) - (bg is not None)
+            preds = kmeans_baseline([rep.embed(r) for r in val], n_classes, seed=seed)
+            header["segmenter"] = f"k-means (K={n_classes}, from the mapping) on {rep.name} representation"
+        result = evaluate_segmentation(preds, [r.labels for r in val], background=bg)
+        header["background"] = None if bg is None else folder.class_names[bg]
+    else:
+        raise ValueError(f"unknown task {task!r}; choose alignment or segmentation")
+    if folder.skipped:
+        header["skipped_videos"] = [{"video": v, "reason": why} for v, why in folder.skipped]
+    return {**header, **result}
+
+
+def _fmt(value: object) -> str:
+    return "null" if value is None else f"{value:.4f}"
+
+
+def format_result(result: dict) -> str:
+    """A readable table of an :func:`evaluate_folder` result."""
+    lines = [f"{result['task']} | data {result['data']} | model {result['model']} | split {result['eval_split']}"]
+    if result["task"] == "alignment":
+        for key in ("kendall_tau", "phase_progression", "ap@5", "ap@10", "ap@15"):
+            lines.append(f"  {key:<22} {_fmt(result.get(key))}")
+        pc = result.get("phase_classification")
+        for frac in ("0.1", "0.5", "1.0"):
+            lines.append(f"  {'phase_class@' + frac:<22} {_fmt(pc.get(frac) if pc else None)}")
+        tau = result.get("details", {}).get("kendall_tau")
+        if tau:
+            lines.append(f"  (kendall tau over {tau['n_pairs']} pairs, {tau['n_dropped']} NaN pairs dropped)")
+        for key, why in result.get("null_reasons", {}).items():
+            lines.append(f"  null {key}: {why}")
+    else:
+        lines.append(f"  {'metric':<12} {'full':>8} {'per':>8}")
+        for key in ("mof", "f1@10", "f1@25", "f1@50", "edit", "miou", "f1_sampled"):
+            lines.append(f"  {key:<12} {_fmt(result[key]['full']):>8} {_fmt(result[key]['per']):>8}")
+        lines.append(f"  segmenter: {result.get('segmenter')}")
+    for skipped in result.get("skipped_videos", []):
+        lines.append(f"  skipped {skipped['video']}: {skipped['reason']}")
+    return "\n".join(lines)

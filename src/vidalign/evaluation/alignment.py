@@ -1,0 +1,420 @@
+"""Video-alignment metrics, TCC / CARL protocol (METHODS.md §3, "Alignment").
+
+Protocol: the downstream models (classifier, regressors) are fitted on the *train* split and scored on the
+*val* split; nothing fitted ever sees a val video (the published LAV / VAOT code fitted the classifier on the
+scored videos). Label-free retrieval metrics (Kendall's tau, AP@K) use the val videos only. Embeddings are
+used as given: no normalisation unless an option asks for it. Every label value, -1 included, is an ordinary
+phase class here.
+
+References: Dwibedi et al., "Temporal Cycle-Consistency Learning", CVPR 2019 (phase classification, phase
+progression, Kendall's tau; code ``google-research/tcc/evaluation``); Chen et al., "Frame-wise Action
+Representations for Long Videos via Sequence Contrastive Learning" (CARL), CVPR 2022 (fine-grained retrieval
+AP@K; code ``minghchen/CARL_code/evaluation``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from itertools import permutations
+
+import numpy as np
+from scipy.spatial.distance import cdist
+from scipy.stats import kendalltau
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+CLASSIFIERS = ("svm_linear", "svm_rbf", "logreg")
+DISTANCE = "sqeuclidean"
+# AP@K computes query-to-candidate distances in row blocks of at most this many entries (bounded memory).
+_MAX_DISTANCE_ENTRIES = 1 << 24
+
+
+def _as_float(embedding: np.ndarray) -> np.ndarray:
+    embedding = np.asarray(embedding, dtype=np.float64)
+    if embedding.ndim != 2:
+        raise ValueError(f"an embedding must be [T, D], got shape {embedding.shape}")
+    return embedding
+
+
+def _labelled_videos(
+    embeddings: Sequence[np.ndarray], labels: Sequence[np.ndarray], stride: int = 1
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Validated ``(frames [T, D] float64, labels [T])`` per video, every ``stride``-th frame."""
+    if len(embeddings) != len(labels):
+        raise ValueError(f"{len(labels)} label arrays for {len(embeddings)} videos")
+    frames = [_as_float(e)[::stride] for e in embeddings]
+    phases = [np.asarray(lab).ravel()[::stride] for lab in labels]
+    for i, (f, p) in enumerate(zip(frames, phases, strict=True)):
+        if f.shape[0] != p.size:
+            raise ValueError(f"video {i}: {f.shape[0]} frames but {p.size} labels")
+    return frames, phases
+
+
+def _stack_labelled(embeddings: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    frames, phases = _labelled_videos(embeddings, labels)
+    return np.concatenate(frames), np.concatenate(phases)
+
+
+def _nearest_label_hits(
+    query: np.ndarray, query_labels: np.ndarray, candidates: np.ndarray, candidate_labels: np.ndarray, k: int
+) -> np.ndarray:
+    """``[n_query, k]`` bool: whether the j-th nearest candidate (stable order) has the query's label."""
+    block = max(1, _MAX_DISTANCE_ENTRIES // candidates.shape[0])
+    hits = []
+    for start in range(0, query.shape[0], block):
+        distances = cdist(query[start : start + block], candidates, DISTANCE)
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        hits.append(candidate_labels[nearest] == query_labels[start : start + block, None])
+    return np.concatenate(hits)
+
+
+def _pair_tau(nearest: np.ndarray) -> float:
+    """``kendalltau(range(n), nearest)`` (tau-b); NaN when undefined (under 2 frames, constant sequence)."""
+    if nearest.size < 2:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(kendalltau(np.arange(nearest.size), nearest).statistic)
+
+
+def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
+    """Kendall's tau of nearest-neighbour alignment (TCC), mean over ordered pairs of distinct videos.
+
+    For every ordered pair ``(i, j)``, ``i != j``: take every ``stride``-th frame of both videos, find for
+    each frame of ``i`` its nearest frame of ``j`` (squared Euclidean; first index on ties) and compute
+    ``scipy.stats.kendalltau(arange(n_i), nn)``. Pairs whose tau is NaN (constant nearest-neighbour sequence,
+    a single strided frame) are dropped. Returns ``value`` (mean over kept pairs, NaN if none), ``n_pairs``
+    (kept pairs), ``n_dropped`` and ``per_video`` (mean over kept pairs with video ``i`` as query, None if
+    none).
+    """
+    if len(embeddings) < 2:
+        raise ValueError("Kendall's tau needs at least 2 videos")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    strided = [_as_float(e)[::stride] for e in embeddings]
+    taus = np.full((len(strided), len(strided)), math.nan)
+    for i, j in permutations(range(len(strided)), 2):
+        nearest = cdist(strided[i], strided[j], DISTANCE).argmin(axis=1)
+        taus[i, j] = _pair_tau(nearest)
+    kept = ~np.isnan(taus)
+    per_video = [float(row[ok].mean()) if ok.any() else None for row, ok in zip(taus, kept, strict=True)]
+    n_kept = int(kept.sum())
+    return {
+        "value": float(taus[kept].mean()) if n_kept else math.nan,
+        "n_pairs": n_kept,
+        "n_dropped": len(strided) * (len(strided) - 1) - n_kept,
+        "per_video": per_video,
+    }
+
+
+def retrieval_precision_per_video(
+    embeddings: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    ks: Sequence[int] = (5, 10, 15),
+    stride: int = 1,
+) -> dict[int, list[float]]:
+    """Per-video fine-grained retrieval precision at K (CARL AP@K) for each K in ``ks``.
+
+    Each (strided) frame of video ``i`` queries the (strided) frames of all other videos; its score is the
+    fraction of its K nearest neighbours (squared Euclidean; ties broken by candidate order) that carry the
+    query's label; a video's value is the mean over its query frames. ``stride=1`` uses every frame
+    (METHODS.md); CARL's code strides queries and candidates with the Kendall's-tau stride.
+    """
+    if len(embeddings) < 2:
+        raise ValueError("AP@K needs at least 2 videos")
+    frames, phases = _labelled_videos(embeddings, labels, stride)
+    largest_k = max(ks)
+    result: dict[int, list[float]] = {k: [] for k in ks}
+    for i, (query, query_labels) in enumerate(zip(frames, phases, strict=True)):
+        candidates = np.concatenate([f for j, f in enumerate(frames) if j != i])
+        candidate_labels = np.concatenate([p for j, p in enumerate(phases) if j != i])
+        if largest_k > candidates.shape[0]:
+            raise ValueError(f"K = {largest_k} exceeds the {candidates.shape[0]} candidate frames of video {i}")
+        hits = _nearest_label_hits(query, query_labels, candidates, candidate_labels, largest_k)
+        for k in ks:
+            result[k].append(float(hits[:, :k].mean()))
+    return result
+
+
+def ap_at_k(
+    embeddings: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    ks: Sequence[int] = (5, 10, 15),
+    stride: int = 1,
+) -> dict[int, float]:
+    """CARL fine-grained retrieval AP@K: per-video precision at K, mean over videos."""
+    per_video = retrieval_precision_per_video(embeddings, labels, ks, stride)
+    return {k: float(np.mean(values)) for k, values in per_video.items()}
+
+
+def label_fraction_count(fraction: float, n_videos: int) -> int:
+    """Number of train videos used for a label fraction: ``max(1, ceil(fraction * n_videos))``.
+
+    The product is rounded to 9 decimals first so that e.g. ``0.1 * 30`` gives 3, not 4. TCC / CARL use
+    ``max(1, int(fraction * n))`` (floor); the two agree whenever ``fraction * n`` is an integer.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"label fractions must lie in (0, 1], got {fraction}")
+    return max(1, math.ceil(round(fraction * n_videos, 9)))
+
+
+def fraction_key(fraction: float) -> str:
+    """JSON key of a label fraction: ``0.1 -> "0.1"``, ``1 -> "1.0"``."""
+    return repr(float(fraction))
+
+
+def _make_classifier(classifier: str, C: float, seed: int, standardize: bool):
+    if classifier == "svm_linear":
+        model = SVC(kernel="linear", C=C, random_state=seed)
+    elif classifier == "svm_rbf":
+        model = SVC(kernel="rbf", C=C, gamma="scale", random_state=seed)
+    elif classifier == "logreg":
+        model = LogisticRegression(C=C, max_iter=100_000, random_state=seed)
+    else:
+        raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
+    return make_pipeline(StandardScaler(), model) if standardize else model
+
+
+def phase_classification(
+    train_emb: Sequence[np.ndarray],
+    train_lab: Sequence[np.ndarray],
+    val_emb: Sequence[np.ndarray],
+    val_lab: Sequence[np.ndarray],
+    fractions: Sequence[float] = (0.1, 0.5, 1.0),
+    classifier: str = "svm_linear",
+    C: float = 1.0,
+    seed: int = 0,
+    *,
+    standardize: bool = False,
+) -> dict[str, float]:
+    """Few-shot phase classification accuracy (TCC), keyed by label fraction (``"0.1"``, ..., ``"1.0"``).
+
+    For each fraction ``f`` a classifier is fitted on all frames of the *first* ``label_fraction_count(f,
+    n_train)`` train videos, in the order given (the caller passes a seeded shuffle), and scored as accuracy
+    over all frames of all val videos. Val videos are only ever predicted, never fitted. ``classifier``:
+    ``"svm_linear"`` (``SVC(kernel="linear")``), ``"svm_rbf"`` (``SVC(kernel="rbf", gamma="scale")``, TCC's
+    default model) or ``"logreg"`` (multinomial logistic regression, CARL's default); ``C`` is their inverse
+    regularisation. ``standardize=True`` z-scores features with statistics of the fitted train frames; the
+    default ``False`` matches TCC and CARL, which fit on raw embeddings. A training set with a single phase
+    gives the constant prediction of that phase. ``seed`` is passed as ``random_state`` (the fitted models are
+    deterministic).
+    """
+    if not train_emb:
+        raise ValueError("phase classification needs at least 1 train video")
+    val_x, val_y = _stack_labelled(val_emb, val_lab)
+    scores = {}
+    for fraction in fractions:
+        n_used = label_fraction_count(fraction, len(train_emb))
+        train_x, train_y = _stack_labelled(train_emb[:n_used], train_lab[:n_used])
+        if np.unique(train_y).size == 1:
+            model = DummyClassifier(strategy="most_frequent")
+        else:
+            model = _make_classifier(classifier, C, seed, standardize)
+        model.fit(train_x, train_y)
+        scores[fraction_key(fraction)] = float(np.mean(model.predict(val_x) == val_y))
+    return scores
+
+
+def phase_sequence(labels: np.ndarray) -> tuple[int, ...]:
+    """Labels of the consecutive phases of one video, e.g. ``[0, 0, 1, 1, 2] -> (0, 1, 2)``."""
+    labels = np.asarray(labels).ravel()
+    if labels.size == 0:
+        return ()
+    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
+    return tuple(int(v) for v in labels[starts])
+
+
+def progression_targets(labels: np.ndarray) -> np.ndarray:
+    """``[T, E]`` phase-progression targets ``(t - t_e) / T`` for the ``E`` phase boundaries of one video.
+
+    ``t_e`` is the last frame of the phase that ends at boundary ``e`` (TCC / CARL's transition frame).
+    """
+    labels = np.asarray(labels).ravel()
+    last_frames = np.flatnonzero(labels[1:] != labels[:-1])
+    return (np.arange(labels.size, dtype=np.float64)[:, None] - last_frames[None, :]) / labels.size
+
+
+def phase_progression_report(
+    train_emb: Sequence[np.ndarray],
+    train_lab: Sequence[np.ndarray],
+    val_emb: Sequence[np.ndarray],
+    val_lab: Sequence[np.ndarray],
+) -> dict:
+    """Phase progression (TCC): one linear regression per phase boundary, val R^2, mean over boundaries.
+
+    Boundary ``e`` is the ``e``-th label change of a video, so boundaries are comparable only between videos
+    with the same phase sequence. The reference sequence is the most common one among train videos (first seen
+    wins a tie); train and val videos with another sequence are skipped and counted. For each boundary an
+    ordinary least squares regression (with intercept) from frame embedding to ``(t - t_e) / T`` is fitted on
+    the kept train frames and its R^2 is computed over all kept val frames pooled.
+
+    Differences from TCC / CARL's code: they index events by class id (event ``i`` ends at the last frame of
+    class ``i``, for ``i < n_classes - 1``), which assumes labels ``0..C-1`` in increasing order in every
+    video (CARL crashes and TCC substitutes a fallback frame when a class is missing); they also refit per
+    label fraction and report the 100 % fraction, which is what we compute. On videos with ordered phases
+    ``0..C-1`` the definitions coincide.
+
+    Returns ``value`` (mean R^2), ``r2_per_boundary``, ``phase_sequence`` and the used / skipped video counts.
+    """
+    if len(train_emb) != len(train_lab) or len(val_emb) != len(val_lab):
+        raise ValueError("every video needs one label array")
+    train_sequences = [phase_sequence(lab) for lab in train_lab]
+    if not train_sequences:
+        raise ValueError("phase progression needs at least 1 train video")
+    reference = Counter(train_sequences).most_common(1)[0][0]
+    if len(reference) < 2:
+        raise ValueError("the most common train phase sequence has no phase boundary")
+    train_keep = [i for i, s in enumerate(train_sequences) if s == reference]
+    val_keep = [i for i, lab in enumerate(val_lab) if phase_sequence(lab) == reference]
+    if not val_keep:
+        raise ValueError(f"no val video has the reference phase sequence {reference}")
+    train_x, _ = _stack_labelled([train_emb[i] for i in train_keep], [train_lab[i] for i in train_keep])
+    val_x, _ = _stack_labelled([val_emb[i] for i in val_keep], [val_lab[i] for i in val_keep])
+    train_y = np.concatenate([progression_targets(train_lab[i]) for i in train_keep])
+    val_y = np.concatenate([progression_targets(val_lab[i]) for i in val_keep])
+    predicted = LinearRegression().fit(train_x, train_y).predict(val_x)
+    r2 = r2_score(val_y, predicted, multioutput="raw_values")
+    return {
+        "value": float(np.mean(r2)),
+        "r2_per_boundary": [float(v) for v in r2],
+        "phase_sequence": list(reference),
+        "n_train_used": len(train_keep),
+        "n_train_skipped": len(train_emb) - len(train_keep),
+        "n_val_used": len(val_keep),
+        "n_val_skipped": len(val_emb) - len(val_keep),
+    }
+
+
+def phase_progression(
+    train_emb: Sequence[np.ndarray],
+    train_lab: Sequence[np.ndarray],
+    val_emb: Sequence[np.ndarray],
+    val_lab: Sequence[np.ndarray],
+) -> float:
+    """Mean R^2 of phase progression; see :func:`phase_progression_report`."""
+    return phase_progression_report(train_emb, train_lab, val_emb, val_lab)["value"]
+
+
+def _missing_labels(videos: Sequence[tuple[np.ndarray, np.ndarray | None]], split: str) -> str | None:
+    missing = sum(labels is None for _, labels in videos)
+    if not videos:
+        return f"no {split} video"
+    return f"labels missing for {missing} of {len(videos)} {split} videos" if missing else None
+
+
+def _attempt(metric, *args, **kwargs) -> tuple[object, str | None]:
+    """Run a metric; a ValueError (metric undefined on these inputs) becomes ``(None, reason)``."""
+    try:
+        return metric(*args, **kwargs), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def evaluate_alignment(
+    train: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    val: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    *,
+    stride: int = 5,
+    fractions: Sequence[float] = (0.1, 0.5, 1.0),
+    classifier: str = "svm_linear",
+    C: float = 1.0,
+    standardize: bool = False,
+    seed: int = 0,
+    ks: Sequence[int] = (5, 10, 15),
+    ap_stride: int = 1,
+) -> dict:
+    """All alignment metrics with the DESIGN.md JSON keys (``vidalign eval --task alignment``).
+
+    ``train`` / ``val`` are lists of ``(embedding [T, D], labels [T] or None)``; the train order decides which
+    videos form each label fraction. Returns ``phase_classification`` (``{"0.1": acc, ...}``),
+    ``phase_progression``, ``kendall_tau``, ``ap@K`` for K in ``ks`` (floats, or None), ``null_reasons`` (one
+    line per None), ``details`` (counts, per-video values) and ``protocol`` (every option used). Metrics
+    needing labels are None when any video they use lacks labels; Kendall's tau needs none.
+    """
+    train_emb, train_lab = [e for e, _ in train], [lab for _, lab in train]
+    val_emb, val_lab = [e for e, _ in val], [lab for _, lab in val]
+    ap_keys = {k: f"ap@{k}" for k in ks}
+    values: dict[str, object] = {}
+    reasons: dict[str, str] = {}
+    details: dict[str, object] = {
+        "n_train_videos": len(train_emb),
+        "n_val_videos": len(val_emb),
+        "n_train_frames": int(sum(np.shape(e)[0] for e in train_emb)),
+        "n_val_frames": int(sum(np.shape(e)[0] for e in val_emb)),
+    }
+
+    tau, reasons["kendall_tau"] = _attempt(kendall_tau, val_emb, stride)
+    if tau is not None:
+        details["kendall_tau"] = tau
+        values["kendall_tau"] = tau["value"]
+
+    fit_reason = _missing_labels(train, "train") or _missing_labels(val, "val")
+    if fit_reason is None:
+        values["phase_classification"], reasons["phase_classification"] = _attempt(
+            phase_classification,
+            train_emb,
+            train_lab,
+            val_emb,
+            val_lab,
+            fractions,
+            classifier,
+            C,
+            seed,
+            standardize=standardize,
+        )
+        details["phase_classification_train_videos"] = {
+            fraction_key(f): label_fraction_count(f, len(train_emb)) for f in fractions
+        }
+        progression, reasons["phase_progression"] = _attempt(
+            phase_progression_report, train_emb, train_lab, val_emb, val_lab
+        )
+        if progression is not None:
+            details["phase_progression"] = progression
+            values["phase_progression"] = progression["value"]
+    else:
+        reasons["phase_classification"] = reasons["phase_progression"] = fit_reason
+
+    retrieval_reason = _missing_labels(val, "val")
+    if retrieval_reason is None:
+        per_video, retrieval_reason = _attempt(retrieval_precision_per_video, val_emb, val_lab, ks, ap_stride)
+        if per_video is not None:
+            details["ap_per_video"] = {ap_keys[k]: v for k, v in per_video.items()}
+            values.update({ap_keys[k]: float(np.mean(v)) for k, v in per_video.items()})
+    reasons.update({key: retrieval_reason for key in ap_keys.values() if retrieval_reason})
+
+    result: dict[str, object] = {}
+    null_reasons: dict[str, str] = {}
+    for key in ("phase_classification", "phase_progression", "kendall_tau", *ap_keys.values()):
+        value = values.get(key)
+        if isinstance(value, float) and math.isnan(value):
+            value, reasons[key] = None, "undefined: every video pair gave NaN"
+        result[key] = value
+        if value is None:
+            null_reasons[key] = reasons.get(key) or "not computed"
+    result["null_reasons"] = null_reasons
+    result["details"] = details
+    result["protocol"] = {
+        "fit_split": "train",
+        "score_split": "val",
+        "distance": "squared euclidean on the embeddings as given",
+        "stride": stride,
+        "kendall_tau_nan_pairs": "dropped and counted",
+        "classifier": classifier,
+        "C": C,
+        "standardize": standardize,
+        "fractions": [float(f) for f in fractions],
+        "fraction_videos": "first max(1, ceil(f * n_train)) train videos in the given order",
+        "seed": seed,
+        "progression": "OLS per phase boundary on train, R^2 on pooled val frames, mean over boundaries; "
+        "t_e = last frame of the ending phase; videos with another phase sequence skipped",
+        "ap_ks": [int(k) for k in ks],
+        "ap_stride": ap_stride,
+    }
+    return result

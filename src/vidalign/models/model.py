@@ -1,0 +1,53 @@
+"""A trained vidalign model: the frame encoder plus the method's own parameters (gap penalties, prototypes).
+
+Saved as ``model.safetensors`` (tensors under ``encoder.*`` and ``criterion.*``) next to ``config.json``, which holds
+every constructor argument, so :func:`load_model` rebuilds the model with no code changes and no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from vidalign.losses import build_loss
+from vidalign.models.heads import EncoderConfig, build_encoder
+
+
+class VidalignModel(nn.Module):
+    """``encoder`` maps ``[B, T, D]`` features to embeddings; ``criterion`` is the method's loss module."""
+
+    def __init__(self, method: str, encoder_config: EncoderConfig, loss_params: dict):
+        super().__init__()
+        self.method = method
+        self.encoder = build_encoder(encoder_config)
+        self.criterion = build_loss(method, **loss_params)
+
+    @torch.inference_mode()
+    def embed(self, features: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+        """Embeddings ``[T, out_dim]`` of one whole video's features ``[T, D]`` (eval mode)."""
+        was_training = self.training
+        self.eval()
+        x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32, device=device).unsqueeze(0)
+        z = self.encoder(x)[0].float().cpu().numpy()
+        self.train(was_training)
+        return z
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[VidalignModel, dict]:
+    """Rebuild the model of a training run from ``config.json`` + ``model.safetensors``."""
+    run_dir = Path(run_dir)
+    config_path, weights_path = run_dir / "config.json", run_dir / "model.safetensors"
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found (is {run_dir} a `vidalign train` run directory?)")
+    config = json.loads(config_path.read_text())
+    model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
+    missing, unexpected = model.load_state_dict(load_file(str(weights_path)), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{weights_path}: weights do not match config.json (missing {missing}, extra {unexpected})")
+    return model.to(device).eval(), config

@@ -1,0 +1,276 @@
+"""The training loop shared by every method (DESIGN.md ``training.py``).
+
+- Seeded and reproducible: batches depend only on (seed, epoch, rank) (:class:`~vidalign.data.sampling.PairSampler`),
+  model init and dropout on the torch seed; a resumed run continues bit-for-bit like an uninterrupted one on CPU.
+- Writes ``RUN/config.json`` (everything needed to rebuild the model), ``RUN/log.csv`` (one row per epoch),
+  ``RUN/model.safetensors`` (the latest weights) and ``RUN/checkpoint.safetensors`` (model + optimizer + RNG) after
+  every epoch, each atomically; re-running the same command resumes from the last checkpoint.
+- ``--epochs 0`` writes the untrained model (the reference row of every table).
+- Under ``torchrun`` (``WORLD_SIZE`` > 1) it wraps the model in DistributedDataParallel (gloo on CPU, NCCL on CUDA);
+  ranks draw disjoint anchors of the same epoch order; rank 0 writes the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+import vidalign
+from vidalign.checkpoint import load_checkpoint, save_checkpoint
+from vidalign.data.atomic import atomic_write_json
+from vidalign.data.augment import AugmentConfig
+from vidalign.data.layout import FeatureFolder
+from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
+from vidalign.losses import loss_class
+from vidalign.models.heads import EncoderConfig
+from vidalign.models.model import VidalignModel
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A training run. Saved to ``config.json``; nested sections are dataclasses or plain dicts."""
+
+    method: str
+    data: str
+    out: str
+    split: str = "train"
+    epochs: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip: float | None = 5.0
+    seed: int = 0
+    device: str = "cpu"
+    preset: str | None = None
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    sampling: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    loss: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        nested = {"encoder": EncoderConfig, "sampling": SamplingConfig, "augment": AugmentConfig}
+        for key, kind in nested.items():
+            if isinstance(d.get(key), dict):
+                d[key] = kind(**d[key])
+        return cls(**d)
+
+
+@dataclasses.dataclass
+class DistEnv:
+    """Process-group facts read from torchrun's environment variables."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> DistEnv:
+        return cls(
+            int(os.environ.get("RANK", 0)),
+            int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)),
+        )
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str, env: DistEnv) -> torch.device:
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda requested but torch sees no CUDA device")
+        return torch.device("cuda", env.local_rank) if env.world_size > 1 else torch.device(name)
+    return torch.device(name)
+
+
+def init_model(config: TrainConfig, train_features: list[np.ndarray], n_classes: int | None) -> VidalignModel:
+    """Build encoder + criterion, fit the input standardisation, and initialise prototypes for segmentation losses."""
+    encoder_config = dataclasses.replace(config.encoder, in_dim=int(train_features[0].shape[1]))
+    loss_params = dict(config.loss)
+    if loss_class(config.method).segmentation and "n_clusters" not in loss_params:
+        if n_classes is None:
+            raise ValueError(
+                f"{config.method} needs the number of actions: give loss.n_clusters or a dataset with mapping.txt"
+            )
+        loss_params["n_clusters"] = n_classes
+    config.encoder, config.loss = encoder_config, loss_params
+    model = VidalignModel(config.method, encoder_config, loss_params)
+    model.encoder.fit_input_stats([torch.from_numpy(f) for f in train_features])
+    init = getattr(model.criterion, "init_prototypes", None)
+    if init is not None:
+        with torch.no_grad():
+            frames = np.concatenate([model.embed(f) for f in train_features])
+        init(frames, seed=config.seed)
+    return model
+
+
+class _Forward(torch.nn.Module):
+    """Encoder + criterion as a single module so DDP sees one forward per step."""
+
+    def __init__(self, model: VidalignModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: PairBatch):
+        z_a = gather_frames(self.model.encoder(batch.a.x, batch.a.mask), batch.a)
+        z_b = gather_frames(self.model.encoder(batch.b.x, batch.b.mask), batch.b)
+        return self.model.criterion(
+            z_a, z_b, batch.a.select_mask, batch.b.select_mask, idx_a=batch.a.idx, idx_b=batch.b.idx
+        )
+
+
+def _check_resumable(run: Path, config: TrainConfig) -> bool:
+    """True when ``run`` holds a checkpoint of the same configuration (epochs may differ)."""
+    ckpt, saved = run / "checkpoint.safetensors", run / "config.json"
+    if not ckpt.exists():
+        return False
+    old = json.loads(saved.read_text())
+    old_train = {k: v for k, v in old["train"].items() if k not in ("epochs", "encoder", "loss")}
+    new_train = {k: v for k, v in config.to_dict().items() if k not in ("epochs", "encoder", "loss")}
+    if old_train != new_train:
+        diff = sorted(k for k in new_train if old_train.get(k) != new_train[k])
+        raise ValueError(f"{run}: holds a run with different settings ({', '.join(diff)}); choose another --out")
+    return True
+
+
+def _write_model(run: Path, model: VidalignModel) -> None:
+    tmp = run / ".model.safetensors.tmp"
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, run / "model.safetensors")
+
+
+def _run_config(config: TrainConfig, folder: FeatureFolder, train_ids: list[str]) -> dict:
+    return {
+        "format": "vidalign-run/1",
+        "method": config.method,
+        "encoder": config.encoder.to_dict(),
+        "loss": config.loss,
+        "class_names": folder.class_names,
+        "train_videos": train_ids,
+        "train": config.to_dict(),
+        "versions": {
+            "vidalign": vidalign.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _append_log(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate_log(path: Path, last_epoch: int) -> None:
+    """Drop log rows written after the checkpoint we resume from (a crash between log and checkpoint)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= last_epoch]
+    path.unlink()
+    for r in rows:
+        _append_log(path, r)
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> Path:
+    """Train ``config.method`` on ``config.data``/``config.split``; returns the run directory."""
+    env = DistEnv.from_env()
+    if env.world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if config.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+    device = resolve_device(config.device, env)
+    run = Path(config.out)
+    folder = FeatureFolder(config.data)
+    records = folder.load_split(config.split)
+    if not records:
+        raise ValueError(f"{folder.root}: split {config.split!r} has no videos")
+    features = [r.features for r in records]
+
+    torch.manual_seed(config.seed)
+    model = init_model(config, features, len(folder.class_names) if folder.class_names else None)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    resume = _check_resumable(run, config)
+    start_epoch = 0
+    if resume:
+        info = load_checkpoint(run / "checkpoint.safetensors", model, optimizer)
+        start_epoch = info["epoch"]
+    if env.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run / "config.json", _run_config(config, folder, [r.video_id for r in records]))
+        if resume:
+            _truncate_log(run / "log.csv", start_epoch)
+        else:
+            _write_model(run, model)
+    if start_epoch >= config.epochs:
+        return run
+
+    forward: torch.nn.Module = _Forward(model)
+    if env.world_size > 1:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            forward, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    pairing = loss_class(config.method).pairing
+    sampler = PairSampler(
+        features,
+        pairing,
+        config.sampling,
+        config.augment,
+        seed=config.seed,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
+    bar = tqdm(
+        total=(config.epochs - start_epoch) * sampler.batches_per_epoch(),
+        desc=f"train {config.method}",
+        disable=not (progress and env.is_main),
+        unit="step",
+    )
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        started, sums, n = time.perf_counter(), {}, 0
+        for batch in sampler.epoch(epoch):
+            out = forward(batch.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            if not torch.isfinite(out.loss):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower --lr or check the features")
+            for key, value in {"loss": float(out.loss.detach()), **out.logs}.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            n += 1
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(out.loss.detach()):.4f}")
+        if env.is_main:
+            row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
+            row["seconds"] = round(time.perf_counter() - started, 3)
+            _write_model(run, model)
+            _append_log(run / "log.csv", row)  # before the checkpoint: a resume truncates rows past it
+            save_checkpoint(run / "checkpoint.safetensors", model, optimizer, {"epoch": epoch + 1})
+    bar.close()
+    if env.world_size > 1:
+        dist.barrier()
+    return run

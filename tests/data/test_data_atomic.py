@@ -1,0 +1,93 @@
+"""Atomic writers: complete files on success, never a partial or valid-looking file on a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from vidalign.data.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
+from vidalign.data.layout import FeatureFolder
+
+
+def test_round_trips_and_no_temporary_left(tmp_path):
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    atomic_save_npy(tmp_path / "deep" / "a.npy", array)
+    atomic_write_text(tmp_path / "t.txt", "héllo\nworld\n")
+    atomic_write_json(tmp_path / "m.json", {"n": np.int64(3), "x": np.float32(0.5), "v": np.arange(3)})
+
+    np.testing.assert_array_equal(np.load(tmp_path / "deep" / "a.npy"), array)
+    assert (tmp_path / "t.txt").read_text(encoding="utf-8") == "héllo\nworld\n"
+    assert json.loads((tmp_path / "m.json").read_text()) == {"n": 3, "x": 0.5, "v": [0, 1, 2]}
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.npy", "m.json", "t.txt"]
+
+
+def test_overwrite_replaces_content(tmp_path):
+    target = tmp_path / "t.txt"
+    atomic_write_text(target, "old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_json_rejects_nan(tmp_path):
+    with pytest.raises(ValueError):
+        atomic_write_json(tmp_path / "m.json", {"x": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rename_leaves_no_target_and_no_temporary(tmp_path, monkeypatch):
+    existing = tmp_path / "old.txt"
+    existing.write_text("old content")
+
+    def crash(src, dst):
+        raise OSError("simulated crash during rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        atomic_save_npy(tmp_path / "new.npy", np.ones((4, 2), dtype=np.float32))
+    with pytest.raises(OSError, match="simulated crash"):
+        atomic_write_text(existing, "new content")
+
+    assert not (tmp_path / "new.npy").exists()
+    assert existing.read_text() == "old content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt"]
+
+
+def test_killed_writer_leaves_old_file_and_an_invalid_looking_temporary(tmp_path):
+    """SIGKILL a real process after its data is written but before the rename."""
+    features = tmp_path / "features"
+    features.mkdir()
+    target = features / "v.npy"
+    np.save(target, np.zeros((2, 2), dtype=np.float32))
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        import numpy as np
+        from vidalign.data.atomic import atomic_save_npy
+
+        def stall(fd):
+            print("READY", flush=True)
+            time.sleep(60)
+
+        os.fsync = stall
+        atomic_save_npy({str(target)!r}, np.ones((1000, 64), dtype=np.float32))
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+
+    np.testing.assert_array_equal(np.load(target), np.zeros((2, 2), dtype=np.float32))
+    leftovers = [p.name for p in features.iterdir() if p.name != "v.npy"]
+    assert len(leftovers) == 1
+    assert leftovers[0].startswith(".v.npy.tmp-") and not leftovers[0].endswith(".npy")
+    assert FeatureFolder(tmp_path).video_ids() == ["v"]

@@ -1,0 +1,207 @@
+"""Decoding, sampling, error policy and encoding of vidalign.data.video against videos built with PyAV."""
+
+from __future__ import annotations
+
+import warnings
+
+import av
+import numpy as np
+import pytest
+
+from vidalign.data import video
+from vidalign.data.video import (
+    PartialDecodeWarning,
+    SampledFrames,
+    VideoError,
+    iter_frames,
+    probe,
+    read_frames,
+)
+
+CONTAINERS = [("clip.mp4", "libx264", "h264"), ("clip.avi", "mpeg4", "mpeg4"), ("clip.avi", "mjpeg", "mjpeg")]
+CONTAINERS += [("clip.mkv", "libx264", "h264")]
+
+
+def brute_force_nearest(timestamps: np.ndarray, target_fps: float) -> list[int]:
+    """For every grid point t0 + m / f up to the last timestamp, the nearest frame (first one on ties)."""
+    grid = timestamps[0] + np.arange(0, int((timestamps[-1] - timestamps[0]) * target_fps + 1e-6) + 1) / target_fps
+    return sorted({int(np.argmin(np.abs(timestamps - g) - 1e-9 * (timestamps <= g))) for g in grid})
+
+
+@pytest.mark.parametrize(("name", "codec", "decoded_codec"), CONTAINERS)
+def test_read_all_frames_in_order_with_timestamps(make_video, code, name, codec, decoded_codec):
+    path = make_video(name, codec, n_frames=24, fps=24)
+    frames, timestamps, source = read_frames(path)
+    assert frames.shape == (24, *code.shape) and frames.dtype == np.uint8
+    assert [code.index(image) for image in frames] == list(range(24))
+    np.testing.assert_array_equal(source, np.arange(24))
+    np.testing.assert_allclose(timestamps, np.arange(24) / 24, atol=1e-3)  # mkv keeps milliseconds
+    info = probe(path)
+    assert (info.width, info.height, info.codec, info.fps) == (
+        code.shape[1],
+        code.shape[0],
+        decoded_codec,
+        24.0,
+    )
+    assert info.n_frames in (24, None)  # Matroska does not store a frame count
+    assert info.duration == pytest.approx(1.0, abs=0.05)
+
+
+def test_stride_keeps_every_kth_source_frame(make_video, code):
+    path = make_video("clip.mp4", "libx264", n_frames=24, fps=24)
+    frames = list(iter_frames(path, stride=5))
+    assert [f.source_index for f in frames] == [0, 5, 10, 15, 20]
+    assert [f.index for f in frames] == list(range(5))
+    assert [code.index(f.image) for f in frames] == [0, 5, 10, 15, 20]
+    np.testing.assert_allclose([f.timestamp for f in frames], np.array([0, 5, 10, 15, 20]) / 24, atol=1e-9)
+
+
+@pytest.mark.parametrize("target_fps", [5, 7.5, 10, 24, 60])
+def test_target_fps_picks_nearest_frames_and_never_upsamples(make_video, target_fps):
+    path = make_video("clip.mp4", "libx264", n_frames=24, fps=24)
+    _, all_timestamps, _ = read_frames(path)
+    _, timestamps, source = read_frames(path, target_fps=target_fps)
+    assert source.tolist() == brute_force_nearest(all_timestamps, target_fps)
+    np.testing.assert_array_equal(timestamps, all_timestamps[source])
+    if target_fps >= 24:
+        assert source.tolist() == list(range(24))
+
+
+@pytest.mark.parametrize("target_fps", [4, 10, 25])
+def test_target_fps_on_variable_frame_rate_uses_real_timestamps(make_video, code, target_fps):
+    pts_ms = [0, 30, 70, 100, 180, 200, 260, 300, 390, 400, 480, 610]
+    path = make_video("vfr.mkv", "libx264", n_frames=len(pts_ms), pts_ms=pts_ms)
+    frames, timestamps, source = read_frames(path, target_fps=target_fps)
+    assert source.tolist() == brute_force_nearest(np.array(pts_ms) / 1000, target_fps)
+    np.testing.assert_allclose(timestamps, np.array(pts_ms)[source] / 1000)
+    assert [code.index(image) for image in frames] == source.tolist()
+
+
+def test_max_frames_stops_early(make_video):
+    path = make_video("clip.avi", "mpeg4", n_frames=24)
+    assert read_frames(path, max_frames=4)[2].tolist() == [0, 1, 2, 3]
+    assert read_frames(path, stride=3, max_frames=2)[2].tolist() == [0, 3]
+
+
+def test_sampling_arguments_are_validated(make_video):
+    path = make_video("clip.avi", "mpeg4", n_frames=4)
+    for kwargs in ({"stride": 2, "target_fps": 5}, {"stride": 0}, {"target_fps": -1}, {"max_frames": 0}):
+        with pytest.raises(ValueError):
+            read_frames(path, **kwargs)
+
+
+def _assert_one_line_error(path, match):
+    with pytest.raises(VideoError, match=match) as caught:
+        read_frames(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_missing_file(tmp_path):
+    _assert_one_line_error(tmp_path / "nope.mp4", "file not found")
+    with pytest.raises(VideoError, match="file not found"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_random_bytes_and_empty_file(tmp_path):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(b"")
+    _assert_one_line_error(noise, "cannot open")
+    _assert_one_line_error(empty, "cannot open")
+
+
+def test_mp4_truncated_to_half_is_an_error(make_video):
+    path = make_video("clip.mp4", "libx264", n_frames=24)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # the moov index at the end is lost
+    _assert_one_line_error(path, "cannot open")
+
+
+def test_truncated_avi_returns_decoded_frames_with_a_warning(make_video, code):
+    path = make_video("clip.avi", "mjpeg", n_frames=24)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.warns(PartialDecodeWarning, match="clip.avi") as caught:
+        frames, _, source = read_frames(path)
+    assert 0 < len(frames) < 24 and "\n" not in str(caught[0].message)
+    assert [code.index(image) for image in frames] == source.tolist() == list(range(len(frames)))
+
+
+def test_zero_frame_file(tmp_path):
+    path = tmp_path / "zero.avi"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=24)
+        stream.width, stream.height = 64, 48
+        container.start_encoding()
+    _assert_one_line_error(path, "no decodable video frames")
+
+
+def test_audio_only_file(tmp_path):
+    path = tmp_path / "tone.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    _assert_one_line_error(path, "no video stream")
+    with pytest.raises(VideoError, match="no video stream"):
+        probe(path)
+
+
+def test_sampled_frames_random_access(make_video, code):
+    path = make_video("clip.mkv", "libx264", n_frames=20)
+    lookup = SampledFrames(path, stride=2, window=3)
+    for index in [0, 1, 4, 3, 9, 2, 9, 0]:  # forward, inside the window, and back past it
+        assert code.index(lookup[index]) == 2 * index
+    with pytest.raises(IndexError):
+        lookup[10]
+
+
+def test_write_video_round_trip_pads_odd_sizes(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.integers(30, 220, (5, 5, 8, 3), dtype=np.uint8), np.ones((1, 8, 8, 1), np.uint8))
+    frames = smooth[:, :39, :37]  # odd height and width
+    path = tmp_path / "out.mp4"
+    codec = video.write_video(path, iter(frames), fps=12.5)
+    info = probe(path)
+    assert (codec, info.codec, info.width, info.height, info.n_frames) == ("libx264", "h264", 38, 40, 5)
+    assert info.fps == 12.5
+    decoded, timestamps, _ = read_frames(path)
+    np.testing.assert_allclose(timestamps, np.arange(5) / 12.5)
+    error = np.abs(decoded[:, 1:38, 1:36].astype(float) - frames[:, 1:38, 1:36]).mean()
+    assert error < 6  # lossy, but the content is there (pad is at the bottom/right edge)
+
+
+def test_write_video_falls_back_to_mpeg4_without_h264(tmp_path, monkeypatch, code):
+    available = video._encoder_available
+    monkeypatch.setattr(video, "_encoder_available", lambda name: name != "libx264" and available(name))
+    path = tmp_path / "fallback.mp4"
+    assert video.write_video(path, [code.frame(i) for i in range(6)], fps=24) == "mpeg4"
+    assert probe(path).codec == "mpeg4"
+    assert [code.index(image) for image in read_frames(path)[0]] == list(range(6))
+
+
+def test_write_video_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="no frames"):
+        video.write_video(tmp_path / "a.mp4", [], fps=10)
+    with pytest.raises(ValueError, match="uint8"):
+        video.write_video(tmp_path / "b.mp4", np.zeros((2, 8, 8, 3), np.float32), fps=10)
+    with pytest.raises(ValueError, match="after uint8 frames"):
+        video.write_video(tmp_path / "c.mp4", [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)], 10)
+
+
+def test_biisc_clips_decode(shared_data):
+    clips = sorted((shared_data / "biisc").glob("*.avi"))
+    if not clips:
+        pytest.skip("no biisc clips")
+    for clip in clips:
+        info = probe(clip)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a complete file decodes without a partial-decode warning
+            frames, timestamps, _ = read_frames(clip)
+        assert frames.shape == (info.n_frames, 290, 480, 3)
+        assert (info.fps, info.codec) == (10.0, "mpeg4")
+        np.testing.assert_allclose(timestamps, np.arange(len(frames)) / 10.0, atol=1e-9)
