@@ -109,6 +109,8 @@ def init_model(config: TrainConfig, train_features: list[np.ndarray], n_classes:
                 f"{config.method} needs the number of actions: give loss.n_clusters or a dataset with mapping.txt"
             )
         loss_params["n_clusters"] = n_classes
+    if loss_class(config.method).segmentation:
+        loss_params.setdefault("dim", encoder_config.out_dim)
     config.encoder, config.loss = encoder_config, loss_params
     model = VidalignModel(config.method, encoder_config, loss_params)
     model.encoder.fit_input_stats([torch.from_numpy(f) for f in train_features])
@@ -192,8 +194,16 @@ def _truncate_log(path: Path, last_epoch: int) -> None:
         _append_log(path, r)
 
 
-def train(config: TrainConfig, *, progress: bool = True) -> Path:
-    """Train ``config.method`` on ``config.data``/``config.split``; returns the run directory."""
+@dataclasses.dataclass
+class TrainedRun:
+    """What :func:`train` returns: the run directory and the trained model (this process's copy)."""
+
+    path: Path
+    model: VidalignModel
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
+    """Train ``config.method`` on ``config.data``/``config.split`` into ``config.out``."""
     env = DistEnv.from_env()
     if env.world_size > 1 and not dist.is_initialized():
         backend = "nccl" if config.device.startswith("cuda") else "gloo"
@@ -224,7 +234,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         else:
             _write_model(run, model)
     if start_epoch >= config.epochs:
-        return run
+        return TrainedRun(run, model)
 
     forward: torch.nn.Module = _Forward(model)
     if env.world_size > 1:
@@ -241,6 +251,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         rank=env.rank,
         world_size=env.world_size,
     )
+    set_progress = getattr(model.criterion, "set_progress", None)
+    total_steps = max(1, config.epochs * sampler.batches_per_epoch())
     bar = tqdm(
         total=(config.epochs - start_epoch) * sampler.batches_per_epoch(),
         desc=f"train {config.method}",
@@ -250,7 +262,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     for epoch in range(start_epoch, config.epochs):
         model.train()
         started, sums, n = time.perf_counter(), {}, 0
-        for batch in sampler.epoch(epoch):
+        for step, batch in enumerate(sampler.epoch(epoch)):
+            if set_progress is not None:  # annealed schedules (VAVA's prior weight)
+                set_progress((epoch * sampler.batches_per_epoch() + step) / total_steps)
             out = forward(batch.to(device))
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
@@ -273,4 +287,4 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     bar.close()
     if env.world_size > 1:
         dist.barrier()
-    return run
+    return TrainedRun(run, model)

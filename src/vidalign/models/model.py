@@ -37,6 +37,14 @@ class VidalignModel(nn.Module):
         self.train(was_training)
         return z
 
+    @torch.inference_mode()
+    def segment(self, features: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+        """Action id per frame ``[T]`` of one whole video, from the method's prototypes (ASOT, VASOT)."""
+        if not getattr(self.criterion, "segmentation", False):
+            raise ValueError(f"method {self.method!r} has no action prototypes to segment with")
+        z = torch.as_tensor(self.embed(features, device), device=device)
+        return self.criterion.segment(z).cpu().numpy()
+
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[VidalignModel, dict]:
     """Rebuild the model of a training run from ``config.json`` + ``model.safetensors``."""

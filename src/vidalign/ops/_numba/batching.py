@@ -1,0 +1,45 @@
+"""Spread a batch over threads: the kernels release the GIL (``nogil=True``) and each call handles a contiguous
+range of samples, so a plain thread pool runs them in parallel without numba's ``parallel=True`` (whose parfor
+compilation would double the kernels' first-call compile time). The thread count follows
+``numba.get_num_threads()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+_pool: ThreadPoolExecutor | None = None
+_pool_owner_pid: int | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's pool (re-created after a fork: a forked child does not inherit the threads)."""
+    global _pool, _pool_owner_pid
+    if _pool is None or _pool_owner_pid != os.getpid():
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="vidalign-dp")
+        _pool_owner_pid = os.getpid()
+    return _pool
+
+
+def split_by_work(work: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Contiguous ``[first, last)`` ranges of samples with about equal total ``work`` (non-empty ranges only)."""
+    cumulative = np.cumsum(np.asarray(work, dtype=np.float64))
+    targets = cumulative[-1] * np.arange(1, parts) / parts
+    cuts = np.unique(np.concatenate([[0], np.searchsorted(cumulative, targets, side="left") + 1, [len(work)]]))
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def run_over_batch(kernel: Callable[..., object], work: np.ndarray, *args: object) -> None:
+    """Call ``kernel(*args, first, last)`` on ranges of samples covering the batch, in parallel threads."""
+    ranges = split_by_work(work, min(numba.get_num_threads(), len(work)))
+    if len(ranges) == 1:
+        kernel(*args, *ranges[0])
+        return
+    futures = [_executor().submit(kernel, *args, first, last) for first, last in ranges]
+    for future in futures:
+        future.result()
