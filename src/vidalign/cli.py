@@ -69,6 +69,40 @@ def _cmd_synth(args: argparse.Namespace) -> None:
     print(write_synthetic_dataset(args.out, config))
 
 
+def _cmd_render(args: argparse.Namespace) -> None:
+    from vidalign.data.render import render_dataset
+    from vidalign.data.synthetic import SyntheticConfig
+
+    config = SyntheticConfig(n_videos=args.videos, n_phases=args.phases, background=args.background, seed=args.seed)
+    out = render_dataset(config, args.out, size=args.size, fps=args.fps)
+    print(f"wrote {out}/videos/*.mp4 with labels (groundTruth/, mapping/, splits/, truth/)")
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from vidalign.extract import extract_videos
+
+    summary = extract_videos(
+        args.inputs,
+        args.out,
+        backbone=args.backbone,
+        weights=args.weights,
+        stride=args.stride,
+        target_fps=args.fps,
+        batch_size=args.batch_size,
+        device=args.device,
+        shard_index=args.shard_index,
+        num_shards=args.num_shards,
+        labels_from=args.labels_from,
+        split=args.split,
+        progress=not args.quiet,
+    )
+    single_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    if single_file and summary.failed:
+        raise UserError(": ".join(summary.failed[0]))
+    print(summary.format())
+    return 1 if summary.failed else 0
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from vidalign.presets import deep_merge, load_preset, parse_override
     from vidalign.training import TrainConfig, train
@@ -81,7 +115,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.epochs is not None:
         explicit["epochs"] = args.epochs
     config = TrainConfig.from_dict(deep_merge(settings, explicit))
-    run = train(config, progress=not args.quiet)
+    run = train(config, progress=not args.quiet).path
     print(f"wrote {run}/model.safetensors, config.json, log.csv")
 
 
@@ -132,6 +166,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_cmd_synth)
 
+    p = sub.add_parser("render", help="render the synthetic process as small mp4 videos with their labels")
+    p.add_argument("--out", required=True, type=Path, help="writes videos/, groundTruth/, mapping/, splits/, truth/")
+    p.add_argument("--videos", type=int, default=24)
+    p.add_argument("--phases", type=int, default=5)
+    p.add_argument(
+        "--background",
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        metavar=("MIN", "MAX"),
+        help="rest-pose frames at each end of every video",
+    )
+    p.add_argument("--size", type=int, default=96, help="frame width and height in pixels")
+    p.add_argument("--fps", type=float, default=12.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_cmd_render)
+
+    p = sub.add_parser("extract", help="videos -> feature folder (sharded, resumable)")
+    p.add_argument("inputs", nargs="+", metavar="VIDEOS_OR_DIR", help="video files and/or folders (recursive)")
+    p.add_argument("--backbone", required=True, help="efficientnet_lite0 (offline), resnet50 or pixel")
+    p.add_argument("--weights", default="default", help="default, none (random init) or a local state-dict file")
+    p.add_argument("--out", required=True, type=Path, help="feature folder (re-running resumes)")
+    sampling = p.add_mutually_exclusive_group()
+    sampling.add_argument("--stride", type=int, help="keep every k-th source frame (default: every frame)")
+    sampling.add_argument("--fps", type=float, help="resample to this rate (nearest frames, never upsamples)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--shard-index", type=int, default=0, help="this process's shard (0-based)")
+    p.add_argument("--num-shards", type=int, default=1, help="shards take every n-th video of the sorted list")
+    p.add_argument(
+        "--labels-from",
+        type=Path,
+        help="label folder (e.g. of `vidalign render`): per-source-frame groundTruth/, mapping/, splits/",
+    )
+    p.add_argument("--split", help="also write splits/SPLIT.txt listing the extracted videos")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_extract)
+
     p = sub.add_parser("train", help="train a method on a feature folder")
     p.add_argument("--data", required=True)
     p.add_argument("--method", required=True)
@@ -155,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    status = 0
     try:
-        args.handler(args)
+        status = args.handler(args) or 0
     except (UserError, DatasetError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if os.environ.get("VIDALIGN_DEBUG"):
             raise
@@ -164,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ training stays reproducible from the run's seed.
 - :func:`resample_speed` - play the window at a random speed by linear interpolation between frames; returns the
   fractional source positions (used by Gaussian targets, which measure distance in source frames).
 - :func:`jitter` - per-frame Gaussian noise plus a per-view random gain on each channel.
+- :func:`mirror` - negate a fixed set of channels with probability 1/2 per view. For 2-D poses centred on the body
+  (Penn Action) negating the x coordinates is the view from the opposite side: under orthographic projection a
+  180° camera rotation about the vertical axis maps x to -x and keeps every joint's label.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class AugmentConfig:
     speed_max: float = 1.0
     noise: float = 0.0  # std of additive Gaussian noise, in units of each channel's std over the video
     gain: float = 0.0  # per-channel multiplicative gain ~ 1 + U(-gain, gain)
+    mirror_channels: list[int] | None = None  # channels negated together with probability 1/2 (None = off)
 
 
 def temporal_crop(length: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -63,10 +67,19 @@ def jitter(features: np.ndarray, noise: float, gain: float, rng: np.random.Gener
     return out
 
 
+def mirror(features: np.ndarray, channels: list[int] | None, rng: np.random.Generator) -> np.ndarray:
+    """Negate ``channels`` with probability 1/2 (a copy; the input is never modified)."""
+    if not channels or rng.random() < 0.5:
+        return features
+    out = features.copy()
+    out[:, channels] *= -1
+    return out
+
+
 def augment_view(
     features: np.ndarray, positions: np.ndarray, config: AugmentConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random speed then jitter; returns features and their (fractional) source positions."""
+    """Random speed, mirror, then jitter; returns features and their (fractional) source positions."""
     speed = float(rng.uniform(config.speed_min, config.speed_max)) if config.speed_max > config.speed_min else 1.0
     feats, pos = resample_speed(features, positions, speed)
-    return jitter(feats, config.noise, config.gain, rng), pos
+    return jitter(mirror(feats, config.mirror_channels, rng), config.noise, config.gain, rng), pos

@@ -61,11 +61,16 @@ class ASOTLoss(PairLoss):
         self.prototypes.data.copy_(F.normalize(torch.as_tensor(centres, dtype=self.prototypes.dtype), dim=-1))
 
     def plan(self, z: torch.Tensor, mask: torch.Tensor, *, evaluation: bool = False) -> torch.Tensor:
-        """Frame-to-action plan ``[B, T, K]`` (no gradient); ``evaluation`` uses the eval parameters."""
+        """Frame-to-action plan ``[B, T, K]`` of embeddings ``z`` (no gradient); see :meth:`decode`."""
         protos = F.normalize(self.prototypes.detach(), dim=-1)
+        return self.decode(1.0 - z.detach() @ protos.T, mask, evaluation=evaluation)
+
+    def decode(self, cost: torch.Tensor, mask: torch.Tensor, *, evaluation: bool = False) -> torch.Tensor:
+        """Unbalanced fused-GW plan for a frame-to-action cost ``[B, T, K]``; ``evaluation`` selects the eval
+        parameters (alpha, eps, lam, iterations) instead of the training ones."""
         with torch.no_grad():
             return fused_gw(
-                1.0 - z.detach() @ protos.T,
+                cost,
                 alpha=self.eval_alpha if evaluation else self.alpha,
                 eps=self.eval_eps if evaluation else self.eps,
                 radius=self.radius,

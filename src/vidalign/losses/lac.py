@@ -103,6 +103,10 @@ class LACLoss(PairLoss):
         alignment = (score / shorter).mean()
         sign = -1.0 if self.alignment_sign == "reward" else 1.0
         logs.update(
-            {"sw_score": float(alignment.detach()), "gap_open": float(gap_open), "gap_extend": float(gap_extend)}
+            {
+                "sw_score": float(alignment.detach()),
+                "gap_open": float(gap_open.detach()),
+                "gap_extend": float(gap_extend.detach()),
+            }
         )
         return LossOutput(contrastive + sign * self.alpha * alignment, logs)
