@@ -128,6 +128,73 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         Path(args.json).write_text(rows_to_json(rows))
 
 
+def _given(args: argparse.Namespace, **names: str) -> dict:
+    """``{option: value}`` of the flags the user gave (``names``: option -> flag attribute); the rest keep the
+    library's defaults."""
+    return {option: getattr(args, flag) for option, flag in names.items() if getattr(args, flag) is not None}
+
+
+def _cmd_align(args: argparse.Namespace) -> None:
+    from vidalign.inference import OTOptions, SWOptions, align_files, format_alignment
+
+    outputs = align_files(
+        args.a,
+        args.b,
+        args.out,
+        method=args.method,
+        model=args.model,
+        backbone=args.backbone,
+        weights=args.weights,
+        stride=args.stride,
+        target_fps=args.fps,
+        layout=args.layout,
+        device=args.device,
+        sw=SWOptions(**_given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")),
+        ot=OTOptions(**_given(args, n_iters="ot_iters")),
+        progress=not args.quiet,
+    )
+    print(format_alignment(outputs))
+
+
+def _cmd_segment(args: argparse.Namespace) -> None:
+    from vidalign.data.layout import FeatureFolder
+    from vidalign.inference import feature_folder_for, format_segmentation, segment, write_segmentation
+
+    data = feature_folder_for(
+        args.data,
+        args.out,
+        backbone=args.backbone,
+        weights=args.weights,
+        stride=args.stride,
+        target_fps=args.fps,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    folder = FeatureFolder(data, layout=args.layout)
+    result = segment(folder, args.model, split=args.split, kmeans=args.kmeans, device=args.device)
+    print(format_segmentation(result, write_segmentation(result, args.out)))
+
+
+def _threshold(text: str) -> str | float:
+    if text in ("median", "mean"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected median, mean or a number, got {text!r}") from None
+
+
+def _add_video_options(p: argparse.ArgumentParser) -> None:
+    """Decoding and embedding options of commands that accept videos."""
+    p.add_argument("--backbone", default="efficientnet_lite0", help="frame features of videos (default: offline)")
+    p.add_argument("--weights", default="default", help="backbone weights: default, none or a local file")
+    sampling = p.add_mutually_exclusive_group()
+    sampling.add_argument("--stride", type=int, help="keep every k-th frame of videos (default: every frame)")
+    sampling.add_argument("--fps", type=float, help="resample videos to this rate (never upsamples)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidalign", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,8 +284,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_train)
 
+    p = sub.add_parser("align", help="align two videos or .npy feature files (json, plot, side-by-side video)")
+    p.add_argument("a", type=Path, metavar="A", help="video or .npy features [T, D]")
+    p.add_argument("b", type=Path, metavar="B", help="video or .npy features [T, D]")
+    p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
+    p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
+    p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
+    _add_video_options(p)
+    p.add_argument("--layout", choices=["td", "dt"], default="td", help="layout of .npy inputs ([T, D] or [D, T])")
+    p.add_argument(
+        "--sw-threshold",
+        type=_threshold,
+        help="sw: the similarity scored 0: median or mean of the matrix, or a number (default: median)",
+    )
+    p.add_argument("--gap-open", type=float, help="sw: gap opening penalty in std of the similarities (0.5)")
+    p.add_argument("--gap-extend", type=float, help="sw: gap extension penalty in std of the similarities (0.1)")
+    p.add_argument("--ot-iters", type=int, help="ot: mirror-descent iterations (100)")
+    p.set_defaults(handler=_cmd_align)
+
+    p = sub.add_parser("segment", help="per-video action segments of a feature folder (json, timelines)")
+    p.add_argument("--data", required=True, type=Path, help="feature folder, or a folder of videos (extracted first)")
+    p.add_argument("--model", required=True, help="run directory of an asot / vasot `vidalign train`")
+    p.add_argument("--out", type=Path, default=Path("segments"), help="output folder (default: ./segments)")
+    p.add_argument("--split", help="only the videos of this split (default: all)")
+    p.add_argument("--kmeans", type=int, metavar="K", help="k-means with K clusters on the model's embeddings")
+    p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    _add_video_options(p)
+    p.set_defaults(handler=_cmd_segment)
+
     p = sub.add_parser("bench", help="time the kernels against references measured in the same run")
-    p.add_argument("--suite", nargs="+", choices=["dp", "ot"], help="default: all")
+    p.add_argument("--suite", nargs="+", choices=["dp", "ot", "gpu"], help="default: dp ot (gpu needs CUDA)")
     p.add_argument("--quick", action="store_true", help="smallest sizes only")
     p.add_argument("--json", help="also write the rows as JSON")
     p.set_defaults(handler=_cmd_bench)

@@ -8,11 +8,12 @@ Inputs
 Per video
     Frames are decoded with the requested sampling (``stride`` or ``target_fps``, see
     :mod:`vidalign.data.video`; neither means every frame, recorded as ``stride=1``) and embedded in batches of
-    ``batch_size`` as they are decoded, so a long video's frames are never all in memory. The video's files are
-    written atomically, in this order (:func:`vidalign.data.layout.write_video`): ``groundTruth/<id>.txt`` (only
-    with ``labels_from``), ``meta/<id>.json``, ``features/<id>.npy`` float32 ``[T, D]``. Hence **"features
-    exist" <=> "video finished"**: a killed run leaves at most hidden temporary files and a meta without
-    features, which the next run overwrites.
+    ``batch_size`` as they are decoded, so a long video's frames are never all in memory (:func:`embed_video`,
+    which ``vidalign align`` uses too). The video's files are written atomically, in this order
+    (:func:`vidalign.data.layout.write_video`): ``groundTruth/<id>.txt`` (only with ``labels_from``),
+    ``meta/<id>.json``, ``features/<id>.npy`` float32 ``[T, D]``. Hence **"features exist" <=> "video
+    finished"**: a killed run leaves at most hidden temporary files and a meta without features, which the next
+    run overwrites.
 Extractor identity (never two extractors in one folder)
     The run's extractor record ``{backbone, weights, dim, sampling}`` is stored in ``OUT/extractor.json`` by the
     first run (created atomically and only if absent, so concurrent shards cannot both claim the folder) and in
@@ -43,13 +44,14 @@ Labels (``labels_from=DIR``: a label folder such as the one :func:`vidalign.data
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -69,9 +71,11 @@ from vidalign.models.backbones import Backbone, build_backbone
 
 __all__ = [
     "EXTRACTOR_FILE",
+    "EmbeddedVideo",
     "VIDEO_EXTENSIONS",
     "ExtractionError",
     "ExtractionSummary",
+    "embed_video",
     "extract_videos",
     "extractor_record",
     "find_videos",
@@ -238,6 +242,18 @@ def _is_finished(out_dir: Path, video_id: str, record: dict[str, Any], with_labe
     return isinstance(meta, dict) and meta.get("extractor") == record
 
 
+class EmbeddedVideo(NamedTuple):
+    """Features of a video's sampled frames (:func:`embed_video`): ``features`` float32 ``[T, dim]``, the
+    frames' ``timestamps`` (seconds) and ``source_indices`` (among all decoded frames), the file's
+    ``source_fps`` and the nominal rate ``fps`` of the features (None when unknown)."""
+
+    features: np.ndarray
+    timestamps: list[float]
+    source_indices: list[int]
+    source_fps: float | None
+    fps: float | None
+
+
 def _batches(path: Path, sampling: dict[str, Any], batch_size: int) -> Iterator[tuple[np.ndarray, list, list]]:
     """``(frames [B, H, W, 3], timestamps, source indices)`` batches of the sampled frames, as decoded."""
     images, timestamps, sources = [], [], []
@@ -257,6 +273,49 @@ def _features_rate(source_fps: float | None, sampling: dict[str, Any]) -> float 
     if source_fps is None:
         return sampling["fps"]
     return source_fps / sampling["stride"] if sampling["fps"] is None else min(sampling["fps"], source_fps)
+
+
+def _expected_frames(n_frames: int | None, source_fps: float | None, sampling: dict[str, Any]) -> int | None:
+    """About how many frames the sampling keeps (the length of a progress bar), None when unknown."""
+    rate = _features_rate(source_fps, sampling)
+    if n_frames is None or rate is None or source_fps is None:
+        return None
+    return math.ceil(n_frames * rate / source_fps)
+
+
+def embed_video(
+    path: str | os.PathLike[str],
+    backbone: Backbone,
+    *,
+    stride: int | None = None,
+    target_fps: float | None = None,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> EmbeddedVideo:
+    """Decode the frames of ``path`` sampled with ``stride`` or ``target_fps`` (see :mod:`vidalign.data.video`;
+    neither: every frame) and embed them with ``backbone`` in batches of ``batch_size`` as they are decoded, so a
+    long video is never whole in memory; ``progress`` shows a frame counter (tqdm). Raises
+    :class:`~vidalign.data.video.VideoError` for an unreadable video or fewer than ``MIN_FRAMES`` sampled frames;
+    partial decodes emit :class:`~vidalign.data.video.PartialDecodeWarning` and keep the decoded frames."""
+    path = Path(path)
+    sampling = _sampling(stride, target_fps)
+    info = probe(path)
+    bar = tqdm(
+        total=_expected_frames(info.n_frames, info.fps, sampling),
+        unit="frame",
+        desc=f"embed {path.name}",
+        disable=not progress,
+    )
+    chunks, timestamps, sources = [], [], []
+    with bar:
+        for images, batch_times, batch_sources in _batches(path, sampling, batch_size):
+            chunks.append(backbone.embed(images, batch_size=batch_size))
+            timestamps += batch_times
+            sources += batch_sources
+            bar.update(len(batch_sources))
+    if len(sources) < MIN_FRAMES:
+        raise VideoError(f"{path}: {len(sources)} sampled frame(s), at least {MIN_FRAMES} needed")
+    return EmbeddedVideo(np.concatenate(chunks), timestamps, sources, info.fps, _features_rate(info.fps, sampling))
 
 
 def _sampled_labels(labels_dir: Path, video_id: str, source_indices: list[int]) -> list[str]:
@@ -279,30 +338,24 @@ def _extract_one(
     labels_dir: Path | None,
 ) -> tuple[int, list[str]]:
     """Extract one video into ``out_dir``; returns (number of frames, partial-decode warnings)."""
-    chunks, timestamps, sources = [], [], []
+    stride, target_fps = record["sampling"]["stride"], record["sampling"]["fps"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PartialDecodeWarning)
-        for images, batch_times, batch_sources in _batches(path, record["sampling"], batch_size):
-            chunks.append(backbone.embed(images, batch_size=batch_size))
-            timestamps += batch_times
-            sources += batch_sources
+        video = embed_video(path, backbone, stride=stride, target_fps=target_fps, batch_size=batch_size)
     decode_warnings = [_one_line(w.message) for w in caught if issubclass(w.category, PartialDecodeWarning)]
-    if len(sources) < MIN_FRAMES:
-        raise VideoError(f"{path}: {len(sources)} sampled frame(s), at least {MIN_FRAMES} needed")
-    source_fps = probe(path).fps
-    labels = _sampled_labels(labels_dir, path.stem, sources) if labels_dir is not None else None
+    labels = _sampled_labels(labels_dir, path.stem, video.source_indices) if labels_dir is not None else None
     meta = {
         "extractor": record,
         "source": str(path.resolve()),
-        "source_fps": source_fps,
-        "fps": _features_rate(source_fps, record["sampling"]),
-        "n_frames": len(sources),
-        "frame_timestamps": [round(t, 6) for t in timestamps],
-        "source_frame_indices": sources,
+        "source_fps": video.source_fps,
+        "fps": video.fps,
+        "n_frames": len(video.source_indices),
+        "frame_timestamps": [round(t, 6) for t in video.timestamps],
+        "source_frame_indices": video.source_indices,
         "decode_warnings": decode_warnings,
     }
-    write_video(out_dir, path.stem, np.concatenate(chunks), labels=labels, meta=meta)
-    return len(sources), decode_warnings
+    write_video(out_dir, path.stem, video.features, labels=labels, meta=meta)
+    return len(video.source_indices), decode_warnings
 
 
 def _write_dataset_files(out_dir: Path, video_ids: list[str], labels_dir: Path | None, split: str | None) -> None:

@@ -16,7 +16,9 @@ from collections.abc import Callable
 SUITES = {
     "dp": "vidalign.bench.dp",  # soft Smith-Waterman, soft-DTW
     "ot": "vidalign.bench.ot",  # fused Gromov-Wasserstein
+    "gpu": "vidalign.bench.gpu",  # Triton kernels on CUDA (refuses without a GPU)
 }
+DEFAULT_SUITES = ("dp", "ot")  # what runs when no suite is named: the CPU suites
 
 
 @dataclasses.dataclass
@@ -69,9 +71,9 @@ def format_table(rows: list[BenchRow]) -> str:
 
 
 def run_suites(names: list[str] | None = None, *, quick: bool = False) -> list[BenchRow]:
-    """Import and run the named suites (all by default) and return their rows."""
+    """Import and run the named suites (:data:`DEFAULT_SUITES` by default) and return their rows."""
     rows: list[BenchRow] = []
-    for name in names or list(SUITES):
+    for name in names or list(DEFAULT_SUITES):
         module = importlib.import_module(SUITES[name])
         rows.extend(module.run(quick=quick))
     return rows

@@ -29,7 +29,8 @@ derived in ``tests/ops/test_fgw.py``). Everything is in log space, so float32 st
 
 ``fused_gw`` adds the video parts: banded structure matrices (:mod:`vidalign.ops.structure`, O(N*M) products),
 the temporal prior ``rho |i/n - j/m|``, VAOT's dummy frame and masks. On CPU it runs a numba kernel (one batch
-item per thread, padding dropped, the per-entry work fused into a few passes over the plan); the torch path is
+item per thread, padding dropped, the per-entry work fused into a few passes over the plan); on CUDA the torch
+iterations run with their elementwise work fused into Triton kernels (``_triton/fgw.py``); the torch path is
 the reference and runs on any device. ``fgw_mirror_descent`` takes explicit dense ``Cx``/``Cy``. The plan is a
 constant for autograd (a pseudo-label): no graph is built through the solver.
 """
@@ -47,10 +48,11 @@ import torch
 from torch import Tensor
 
 from vidalign.ops._numba.elementary import exp_nonpositive
+from vidalign.ops._triton import use_triton
 from vidalign.ops.structure import StructureKind, band_radii, structure_product
 
 Relaxed = Literal["none", "a", "b", "both"]
-Backend = Literal["auto", "torch", "numba"]
+Backend = Literal["auto", "torch", "numba", "triton"]
 _MASS_FLOOR = 1e-30  # marginal masses are clamped here inside log(m / p)
 
 
@@ -668,7 +670,8 @@ def fused_gw(
     the columns ("b") or both with KL weight ``lam`` (float or ``(lam_a, lam_b)``). ``a``/``b``: positive
     weights ``[B, N]``/``[B, M]`` over the real frames summing to 1 (default uniform). Masks ``[B, N]``/``[B, M]``
     (True = real frame, padding at the end): each item is solved as its cropped problem. ``backend``: "auto"
-    (the numba kernel for float32/float64 CPU tensors, the torch path otherwise), "torch" or "numba".
+    (the numba kernel for float32/float64 CPU tensors, the Triton kernels for float32/float64 CUDA tensors, the
+    torch path otherwise), "torch", "numba" or "triton".
 
     ``dummy=zeta`` (VAOT) appends one row and one column of constant cost ``zeta`` at the END (index N / M,
     after any padding) where unmatched frames can send their mass; marginals are uniform over ``n + 1`` and
@@ -713,8 +716,11 @@ def fused_gw(
         return real if dummy is None else torch.nn.functional.pad(real, (0, 1, 0, 1))
 
     problem = _Problem(cost, product, log_a[:, :, None], log_b[:, None, :], _valid_entries(mask_a, mask_b))
+    solve = _mirror_descent_torch
+    if use_triton(backend, cost):
+        from vidalign.ops._triton.fgw import mirror_descent as solve
     with torch.no_grad():
-        plan, objective, step = _mirror_descent_torch(problem, **options)
+        plan, objective, step = solve(problem, **options)
     error = _marginal_error(plan, log_a, log_b, unbalanced)
     if dummy is not None:
         plan = plan[:, :n, :m].contiguous()

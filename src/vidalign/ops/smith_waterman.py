@@ -18,9 +18,11 @@ leaving ``y_j`` unmatched while at ``x_i`` costs ``go[i, j]`` (first) or ``ge[i,
 unmatched while at ``y_j`` likewise.
 
 Backends: ``"numba"`` (CPU: compiled kernels with an explicit backward, see ``_numba/soft_smith_waterman.py``),
-``"torch"`` (the readable reference: anti-diagonal loop with autograd; CUDA tensors and higher-order gradients),
-``"auto"`` (numba on CPU, torch elsewhere). Both compute in the input dtype (float32 or float64); the numba path
-accumulates the final log-sum-exp and the gap gradients in float64.
+``"triton"`` (GPU: the soft score's kernels in ``_triton/soft_smith_waterman.py``; the exact score runs the torch
+reference), ``"torch"`` (the readable reference: anti-diagonal loop with autograd; any device, higher-order
+gradients), ``"auto"`` (numba on CPU, torch otherwise; triton on CUDA once opted in, see ``ops._triton``).
+All compute in the input dtype (float32 or float64); the numba and triton paths accumulate the final log-sum-exp
+and the penalties' gradients in float64.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ._numba import soft_smith_waterman as soft_kernels
 from ._numba import use_numba
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
+from ._triton import use_triton
 
 GapPenalty = float | Tensor
 _SENTINEL = -1e10  # "minus infinity" of the torch reference (finite: no NaN gradients from inf - inf)
@@ -73,7 +76,7 @@ def soft_smith_waterman(
             take no part: the score equals that of the cropped matrix, their gradient is 0.
         hard: exact max recursion; the (sub)gradient is the optimal alignment's match indicator (numba path: one
             optimal alignment, ties broken as in :func:`smith_waterman`).
-        backend: ``"auto"``, ``"numba"`` or ``"torch"`` (see the module docstring).
+        backend: ``"auto"``, ``"numba"``, ``"triton"`` or ``"torch"`` (see the module docstring).
 
     Returns:
         ``[B]`` scores in the dtype of ``sim``: the best (``hard``) or the soft maximum over all non-empty local
@@ -94,7 +97,11 @@ def soft_smith_waterman(
     go = _gap_tensor(gap_open, sim, "gap_open")
     ge = _gap_tensor(gap_extend, sim, "gap_extend")
     tau = 0.0 if hard else float(temperature)
-    if use_numba(backend, sim.device.type):
+    if use_triton(backend, sim) and tau > 0.0:
+        from ._triton.soft_smith_waterman import soft_smith_waterman_triton
+
+        scores = soft_smith_waterman_triton(sim, go, ge, tau, lengths_a, lengths_b)
+    elif backend != "triton" and use_numba(backend, sim.device.type):
         common = torch.broadcast_shapes(go.shape, ge.shape)  # the kernels read both with the same strides
         go, ge = go.expand(common), ge.expand(common)
         if tau == 0.0:

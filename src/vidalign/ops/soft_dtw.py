@@ -5,8 +5,9 @@ outside the matrix, ``softmin_gamma(v) = -gamma * logsumexp(-v / gamma)``; the v
 ``-gamma * log sum exp(-cost(path) / gamma)`` over all monotone paths from ``(0, 0)`` to ``(n-1, m-1)`` with steps
 (1,0), (0,1), (1,1), and its gradient w.r.t. ``C`` is the expected alignment (Cuturi & Blondel, Eq. 3 and Alg. 2).
 
-Backends as in :mod:`.smith_waterman`: ``"numba"`` (CPU, compiled forward + E-recursion backward),
-``"torch"`` (anti-diagonal reference with autograd; CUDA and higher-order gradients), ``"auto"``.
+Backends as in :mod:`.smith_waterman`: ``"numba"`` (CPU, compiled forward + E-recursion backward), ``"triton"``
+(GPU kernels, ``_triton/soft_dtw.py``), ``"torch"`` (anti-diagonal reference with autograd; any device and
+higher-order gradients), ``"auto"``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._numba import soft_dtw as kernels
 from ._numba import use_numba
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
+from ._triton import use_triton
 
 _SENTINEL = 1e10  # "+inf" of the torch reference (finite: no NaN gradients from inf - inf)
 
@@ -38,7 +40,7 @@ def soft_dtw(
         gamma: smoothing ``> 0`` (a float; not differentiated).
         mask_a, mask_b: ``[B, N]`` / ``[B, M]`` bool, True = real frame, real frames first; the value is the
             soft-DTW of the cropped cost (ending at ``(n_b - 1, m_b - 1)``), padded cells get zero gradient.
-        backend: ``"auto"``, ``"numba"`` or ``"torch"``.
+        backend: ``"auto"``, ``"numba"``, ``"triton"`` or ``"torch"``.
 
     Returns:
         ``[B]`` values in the dtype of ``cost``.
@@ -56,7 +58,11 @@ def soft_dtw(
     batch, rows, cols = cost.shape
     lengths_a = lengths_from_mask(mask_a, batch, rows, "mask_a")
     lengths_b = lengths_from_mask(mask_b, batch, cols, "mask_b")
-    if use_numba(backend, cost.device.type):
+    if use_triton(backend, cost):
+        from ._triton.soft_dtw import soft_dtw_triton
+
+        values = soft_dtw_triton(cost, gamma, lengths_a, lengths_b)
+    elif use_numba(backend, cost.device.type):
         values = _SoftDTWNumba.apply(cost, gamma, lengths_a, lengths_b)
     else:
         values = soft_dtw_reference(cost, gamma, lengths_a, lengths_b)

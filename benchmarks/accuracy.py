@@ -1,0 +1,206 @@
+"""Accuracy of every method on real and synthetic data -> ``benchmarks/RESULTS.md`` (issue "Methods and training").
+
+Tables (METHODS.md §3):
+
+1. Penn Action (official train videos, our fixed seeded carve into ``train_sub`` / ``val``), four single-execution
+   actions: Kendall's tau (stride 5) and AP@K of every method, next to three reference rows - raw features, the
+   default encoder untrained, and time-only features. AP@K needs phase labels, which Penn Action here lacks: the
+   column is null with its reason. Methods that need a positional encoding (LAC's paper encoder) are reported with
+   and without it, and with their untrained counterpart.
+2. The synthetic processes: every alignment metric for every method.
+3. mocap6: MoF / F1@k / mIoU of ASOT and VASOT next to the k-means baseline (full and per-video Hungarian).
+
+Hyper-parameters come from ``vidalign/presets`` (family ``penn_action``, ``synthetic``, ``mocap``); nothing here
+is tuned on the reported validation videos. Usage::
+
+    python benchmarks/accuracy.py                      # full table (< 1 h on a 2-core CPU)
+    python benchmarks/accuracy.py --quick              # smoke run: one action, 2 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vidalign.data.mocap6 import convert_mocap6
+from vidalign.data.penn_action import convert_penn_action
+from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
+from vidalign.evaluate import evaluate_folder
+from vidalign.presets import deep_merge, load_preset, parse_override
+from vidalign.training import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+PENN_ACTIONS = ["baseball_pitch", "baseball_swing", "golf_swing", "tennis_serve"]
+ALIGNMENT_METHODS = ["tcc", "lav", "vava", "scl", "lac", "vaot", "vasot"]
+# (row name, method, overrides): variants METHODS.md asks to report beside the defaults
+VARIANTS = [
+    ("lac +pe", "lac", ["encoder.positional_encoding=true"]),
+    ("lac sign=published", "lac", ["loss.alignment_sign=published"]),
+]
+SEGMENTATION_METHODS = ["asot", "vasot"]
+ALIGN_KEYS = ["kendall_tau", "ap@5", "ap@10", "ap@15"]
+SEG_KEYS = ["mof", "f1@10", "f1@25", "f1@50", "edit", "miou"]
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    dataset: str
+    metrics: dict
+    seconds: float | None = None
+    note: str = ""
+
+
+def run_training(method: str, data: Path, family: str, split: str, out: Path, seed: int, overrides, epochs=None):
+    settings = load_preset(method, family)
+    for text in overrides:
+        settings = deep_merge(settings, parse_override(text))
+    settings.update({"method": method, "data": str(data), "out": str(out), "split": split, "seed": seed})
+    settings["preset"] = family
+    if epochs is not None:
+        settings["epochs"] = epochs
+    started = time.perf_counter()
+    train(TrainConfig.from_dict(settings), progress=False)
+    return time.perf_counter() - started
+
+
+def alignment_row(name, dataset, data, model, train_split, seconds=None, note="") -> Row:
+    result = evaluate_folder(data, model, "alignment", train_split=train_split, eval_split="val")
+    metrics = {k: result[k] for k in ALIGN_KEYS + ["phase_progression"]}
+    metrics["phase_classification"] = result["phase_classification"]
+    metrics["null_reasons"] = result["null_reasons"]
+    return Row(name, dataset, metrics, seconds, note)
+
+
+def segmentation_row(name, dataset, data, model, seconds=None) -> Row:
+    result = evaluate_folder(data, model, "segmentation", eval_split="all")
+    return Row(name, dataset, {k: result[k] for k in SEG_KEYS}, seconds, result.get("segmenter", ""))
+
+
+def alignment_table(dataset: str, data: Path, family: str, train_split: str, work: Path, args) -> list[Row]:
+    rows = [
+        alignment_row("raw features", dataset, data, "none", train_split),
+        alignment_row("time only t/T", dataset, data, "time", train_split),
+    ]
+    untrained = work / f"{dataset}-untrained"
+    run_training("vaot", data, family, train_split, untrained, args.seed, [], epochs=0)
+    rows.append(alignment_row("conv encoder, untrained", dataset, data, untrained, train_split))
+    jobs = [(m, m, []) for m in ALIGNMENT_METHODS] + ([] if args.quick else VARIANTS)
+    for name, method, overrides in jobs:
+        run = work / f"{dataset}-{name.replace(' ', '_').replace('=', '-')}"
+        secs = run_training(method, data, family, train_split, run, args.seed, overrides, args.epochs)
+        rows.append(alignment_row(name, dataset, data, run, train_split, secs))
+        if "encoder.positional_encoding=true" in overrides:
+            ref = run.with_name(run.name + "-untrained")
+            run_training(method, data, family, train_split, ref, args.seed, overrides, epochs=0)
+            rows.append(alignment_row(f"{name}, untrained", dataset, data, ref, train_split))
+    return rows
+
+
+def fmt(value) -> str:
+    return "null" if value is None else f"{value:.3f}"
+
+
+def markdown(penn: list[Row], synthetic: list[Row], mocap: list[Row], info: dict) -> str:
+    lines = ["# Accuracy results", "", "Generated by `python benchmarks/accuracy.py` - do not edit by hand.", ""]
+    lines += [f"- {k}: {v}" for k, v in info.items()] + [""]
+    if penn:
+        actions = sorted({r.dataset for r in penn}, key=PENN_ACTIONS.index)
+        names = list(dict.fromkeys(r.name for r in penn))
+        lines += ["## Penn Action: Kendall's tau on `val` (stride 5), trained on `train_sub`", ""]
+        lines += ["| method | " + " | ".join(actions) + " | mean | train s (mean) |", "|---" * (len(actions) + 3) + "|"]
+        for name in names:
+            taus = [next(r for r in penn if r.name == name and r.dataset == a).metrics["kendall_tau"] for a in actions]
+            secs = [r.seconds for r in penn if r.name == name and r.seconds is not None]
+            mean = sum(taus) / len(taus)
+            secs_txt = f"{sum(secs) / len(secs):.0f}" if secs else "-"
+            lines.append(f"| {name} | " + " | ".join(fmt(t) for t in taus) + f" | **{mean:.3f}** | {secs_txt} |")
+        reason = penn[0].metrics["null_reasons"].get("ap@5", "")
+        lines += ["", f"AP@5/10/15 on Penn Action: null for every row ({reason}).", ""]
+    if synthetic:
+        lines += ["## Synthetic processes: all alignment metrics on `val`, trained on `train`", ""]
+        lines += ["| method | tau | AP@5 | AP@10 | AP@15 | progression | class@0.1 | class@0.5 | class@1.0 | train s |"]
+        lines += ["|---" * 10 + "|"]
+        for r in synthetic:
+            pc = r.metrics["phase_classification"] or {}
+            cells = [fmt(r.metrics[k]) for k in ALIGN_KEYS] + [fmt(r.metrics["phase_progression"])]
+            cells += [fmt(pc.get(f)) for f in ("0.1", "0.5", "1.0")]
+            secs = f"{r.seconds:.0f}" if r.seconds is not None else "-"
+            lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {secs} |")
+        lines.append("")
+    if mocap:
+        lines += ["## mocap6: segmentation of all 6 sequences (full / per-video Hungarian)", ""]
+        lines += ["| method | " + " | ".join(SEG_KEYS) + " | train s |", "|---" * (len(SEG_KEYS) + 2) + "|"]
+        for r in mocap:
+            cells = [f"{fmt(r.metrics[k]['full'])} / {fmt(r.metrics[k]['per'])}" for k in SEG_KEYS]
+            secs = f"{r.seconds:.0f}" if r.seconds is not None else "-"
+            lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {secs} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-accuracy")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="override every preset's epochs")
+    parser.add_argument("--quick", action="store_true", help="one Penn Action action, 2 epochs, no variants")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["penn", "synthetic", "mocap"])
+    args = parser.parse_args()
+    if args.quick and args.epochs is None:
+        args.epochs = 2
+    started = time.perf_counter()
+    args.work.mkdir(parents=True, exist_ok=True)
+    penn_rows: list[Row] = []
+    synthetic_rows: list[Row] = []
+    mocap_rows: list[Row] = []
+    if "penn" not in args.skip and (SHARED / "penn_action" / "labels").is_dir():
+        actions = PENN_ACTIONS[2:3] if args.quick else PENN_ACTIONS
+        folders = (
+            convert_penn_action(SHARED / "penn_action" / "labels", args.work / "penn", actions=actions)
+            if not (args.work / "penn").exists()
+            else {a: args.work / "penn" / a for a in actions}
+        )
+        for action in actions:
+            penn_rows += alignment_table(action, folders[action], "penn_action", "train_sub", args.work, args)
+    if "synthetic" not in args.skip:
+        data = args.work / "synthetic"
+        if not data.exists():
+            write_synthetic_dataset(data, SyntheticConfig(seed=args.seed))
+        synthetic_rows = alignment_table("synthetic", data, "synthetic", "train", args.work, args)
+    if "mocap" not in args.skip and (SHARED / "mocap6" / "mocap6.mat").is_file():
+        data = args.work / "mocap6"
+        if not data.exists():
+            convert_mocap6(SHARED / "mocap6" / "mocap6.mat", data)
+        mocap_rows.append(segmentation_row("k-means (K = 12) on raw features", "mocap6", data, "none"))
+        for method in SEGMENTATION_METHODS:
+            run = args.work / f"mocap6-{method}"
+            secs = run_training(method, data, "mocap", "train", run, args.seed, [], args.epochs)
+            mocap_rows.append(segmentation_row(method, "mocap6", data, run, secs))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    info = {
+        "commit": commit.stdout.strip() or "unknown",
+        "seed": args.seed,
+        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min",
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+        "command": "python benchmarks/accuracy.py" + (" --quick" if args.quick else ""),
+    }
+    args.out.write_text(markdown(penn_rows, synthetic_rows, mocap_rows, info))
+    all_rows = [dataclasses.asdict(r) for r in penn_rows + synthetic_rows + mocap_rows]
+    args.out.with_suffix(".json").write_text(json.dumps({"info": info, "rows": all_rows}, indent=1, default=str))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()

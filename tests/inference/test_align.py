@@ -1,0 +1,141 @@
+"""``vidalign.inference.align`` on tiny feature arrays whose correct alignment is known by construction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vidalign.inference import AlignResult, InferenceError, OTOptions, SWOptions, align, cosine_similarity
+from vidalign.models.model import load_model
+
+DESIGN_KEYS = ["pairs", "a_to_b", "score", "matched_a", "matched_b"]
+
+
+def distinct_frames(n: int, dim: int = 128, seed: int = 0) -> np.ndarray:
+    """``n`` random frames: nearly orthogonal in high dimension, so only a frame and its copies are similar."""
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def noisy(frames: np.ndarray, seed: int, scale: float = 0.05) -> np.ndarray:
+    return frames + scale * np.random.default_rng(seed).standard_normal(frames.shape).astype(np.float32)
+
+
+def test_cosine_similarity_matches_a_direct_computation():
+    a, b = distinct_frames(5, 7, seed=1), distinct_frames(4, 7, seed=2)
+    expected = [[x @ y / np.linalg.norm(x) / np.linalg.norm(y) for y in b.astype(float)] for x in a.astype(float)]
+    np.testing.assert_allclose(cosine_similarity(a, b), expected, rtol=1e-12)
+
+
+def test_dtw_recovers_a_time_warp_exactly():
+    base = distinct_frames(12)
+    warp_a = [0, 0, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11, 11]  # both show every base frame, holding some
+    warp_b = [0, 1, 1, 1, 2, 3, 4, 5, 5, 6, 7, 7, 7, 7, 8, 9, 10, 11]
+    result = align(base[warp_a], base[warp_b], method="dtw")
+    assert result.score == pytest.approx(0.0, abs=1e-5)
+    assert [warp_b[j] for j in result.a_to_b] == warp_a  # zero frame error
+    # a frame of A shown once while B holds it for 3 frames points at the middle of B's three
+    assert result.a_to_b[2] == 2 and result.a_to_b[10] == 11  # B holds base frame 7 at j = 10..13
+    assert (result.matched_a, result.matched_b) == ((0, 15), (0, 17))
+    assert (result.n_unmatched_a, result.n_unmatched_b) == (0, 0)
+    pairs = result.pairs
+    assert pairs[0].tolist() == [0, 0] and pairs[-1].tolist() == [15, 17]
+    assert (np.diff(pairs, axis=0) >= 0).all() and (np.diff(pairs, axis=0).sum(axis=1) >= 1).all()
+
+
+def test_sw_finds_a_inside_b_between_unrelated_frames():
+    a = distinct_frames(20, seed=1)
+    before, after = distinct_frames(9, seed=2), distinct_frames(13, seed=3)
+    b = np.concatenate([before, noisy(a, seed=4), after])
+    result = align(a, b, method="sw")
+    assert result.matched_a == (0, 19) and result.matched_b == (9, 28)
+    assert result.a_to_b == list(range(9, 29))
+    assert (result.n_unmatched_a, result.n_unmatched_b) == (0, 22)
+    assert result.score_kind == "sw_score" and result.score > 0
+
+
+def test_sw_leaves_frames_of_a_in_a_gap_unmatched():
+    base = distinct_frames(20, seed=1)
+    inserted = distinct_frames(5, seed=5)
+    a = np.concatenate([base[:10], inserted, base[10:]])
+    result = align(a, noisy(base, seed=6), method="sw")
+    assert result.a_to_b == list(range(10)) + [None] * 5 + list(range(10, 20))
+    assert (result.matched_a, result.matched_b) == ((0, 24), (0, 19))
+    assert (result.n_unmatched_a, result.n_unmatched_b) == (5, 0)
+
+
+def test_sw_threshold_options():
+    a, b = distinct_frames(6, seed=1), distinct_frames(8, seed=2)
+    sim = cosine_similarity(a, b)
+    assert align(a, b, method="sw").parameters["threshold_value"] == pytest.approx(np.median(sim))
+    assert align(a, b, method="sw", sw=SWOptions("mean")).parameters["threshold_value"] == pytest.approx(sim.mean())
+    # a threshold below every similarity makes every pair worth matching: the whole diagonal band is used
+    everything = align(a, b, method="sw", sw=SWOptions(threshold=-2.0))
+    assert everything.n_unmatched_a == 0 and len(everything.pairs) == 6
+    nothing = align(a, b, method="sw", sw=SWOptions(threshold=2.0))  # no pair is worth matching
+    assert (nothing.score, nothing.matched_a, nothing.matched_b, nothing.pairs.shape) == (0.0, None, None, (0, 2))
+    assert nothing.a_to_b == [None] * 6 and (nothing.n_unmatched_a, nothing.n_unmatched_b) == (6, 8)
+    with pytest.raises(InferenceError, match="threshold"):
+        align(a, b, method="sw", sw=SWOptions(threshold="max"))
+
+
+def test_ot_marks_an_inserted_unrelated_block_unmatched():
+    base = distinct_frames(30, seed=1)
+    block = distinct_frames(8, seed=7)
+    a = np.concatenate([base[:15], block, base[15:]])
+    result = align(a, noisy(base, seed=8), method="ot")
+    truth = list(range(15)) + [None] * 8 + list(range(15, 30))
+    assert [j is None for j in result.a_to_b] == [j is None for j in truth]
+    errors = [abs(j - t) for j, t in zip(result.a_to_b, truth, strict=True) if t is not None]
+    assert max(errors) == 0
+    assert (result.n_unmatched_a, result.n_unmatched_b) == (8, 0)
+    assert (result.matched_a, result.matched_b) == ((0, 37), (0, 29))
+    assert result.score_kind == "fgw_objective" and np.isfinite(result.score)
+    matched_rows = {i for i, _ in result.pairs.tolist()}
+    assert matched_rows == {i for i, j in enumerate(truth) if j is not None}
+
+
+def test_ot_without_dummy_matches_every_frame():
+    base = distinct_frames(10, seed=1)
+    result = align(base, noisy(base, seed=2), method="ot", ot=OTOptions(dummy=None, n_iters=50))
+    assert result.a_to_b == list(range(10)) and result.parameters["dummy"] is None
+
+
+def test_json_has_the_design_keys_first_and_is_valid_json():
+    a, b = distinct_frames(6, seed=1), distinct_frames(7, seed=2)
+    for method in ("dtw", "sw", "ot"):
+        result = align(a, b, method=method)
+        assert isinstance(result, AlignResult) and result.similarity.shape == (6, 7)
+        payload = json.loads(json.dumps(result.to_json(), allow_nan=False))
+        assert list(payload)[:5] == DESIGN_KEYS
+        assert {"method", "score_kind", "n_unmatched_a", "n_unmatched_b", "model", "backbone"} <= set(payload)
+        assert "similarity" not in payload and payload["method"] == method
+        assert len(payload["a_to_b"]) == 6 and all(len(pair) == 2 for pair in payload["pairs"])
+        assert sum(j is None for j in payload["a_to_b"]) <= payload["n_unmatched_a"]
+
+
+def test_a_trained_model_aligns_its_embeddings(tiny_folder, vaot_run):
+    model, _ = load_model(vaot_run)
+    features = np.load(tiny_folder / "features" / "video_000.npy")
+    other = np.load(tiny_folder / "features" / "video_001.npy")
+    with_model = align(features, other, method="dtw", model=model)
+    by_hand = align(model.embed(features), model.embed(other), method="dtw")
+    assert with_model.a_to_b == by_hand.a_to_b and with_model.score == pytest.approx(by_hand.score)
+    with pytest.raises(InferenceError, match="model takes 16-d features, got 5-d"):
+        align(features[:, :5], other[:, :5], model=model)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "method", "message"),
+    [
+        (np.zeros((4, 3)), np.zeros((5, 3)), "fast", "unknown method 'fast'"),
+        (np.zeros((4, 3)), np.zeros((5, 2)), "dtw", "A has 3-d features but B has 2-d"),
+        (np.zeros(4), np.zeros((5, 3)), "dtw", r"A: expected features \[T, D\]"),
+        (np.zeros((4, 3)), np.full((5, 3), np.nan), "dtw", "B: features hold NaN"),
+    ],
+)
+def test_bad_inputs_raise_one_line_errors(a, b, method, message):
+    with pytest.raises(InferenceError, match=message) as error:
+        align(a, b, method=method)
+    assert "\n" not in str(error.value)
