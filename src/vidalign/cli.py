@@ -19,6 +19,16 @@ class UserError(Exception):
     """An error message for the user, printed without a traceback."""
 
 
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from vidalign.demo import DemoConfig, run_demo
+
+    given = _given(args, n_videos="videos", epochs="epochs")
+    config = DemoConfig(out=args.out, backbone=args.backbone, seed=args.seed, **given)
+    result = run_demo(config)
+    print(result.table())
+    print(f"\nwrote {result.report} (plots, side-by-side video and run directories beside it)")
+
+
 def _cmd_eval(args: argparse.Namespace) -> None:
     from vidalign.data.atomic import atomic_write_json
     from vidalign.evaluate import evaluate_folder, format_result
@@ -198,6 +208,14 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidalign", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the embedded default: synthetic videos -> features -> train -> eval -> align")
+    p.add_argument("--out", type=Path, default=Path("vidalign_demo"), help="output folder (re-running resumes)")
+    p.add_argument("--videos", type=int, help="number of synthetic videos to render (default 16)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="frame features: efficientnet_lite0 or pixel")
+    p.add_argument("--epochs", type=int, help="training epochs of every method (default: the presets')")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_cmd_demo)
 
     p = sub.add_parser("eval", help="score a model (or raw features) on a feature folder")
     p.add_argument("--data", required=True, help="feature folder (features/, groundTruth/, mapping/, splits/)")
