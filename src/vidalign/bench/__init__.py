@@ -16,9 +16,10 @@ from collections.abc import Callable
 SUITES = {
     "dp": "vidalign.bench.dp",  # soft Smith-Waterman, soft-DTW
     "ot": "vidalign.bench.ot",  # fused Gromov-Wasserstein
+    "long": "vidalign.bench.long",  # one pair of 5,000-frame videos: time, memory, finiteness
     "gpu": "vidalign.bench.gpu",  # Triton kernels on CUDA (refuses without a GPU)
 }
-DEFAULT_SUITES = ("dp", "ot")  # what runs when no suite is named: the CPU suites
+DEFAULT_SUITES = ("dp", "ot", "long")  # what runs when no suite is named: the CPU suites
 
 
 @dataclasses.dataclass

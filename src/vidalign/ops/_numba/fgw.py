@@ -1,0 +1,379 @@
+"""Numba CPU path of :func:`vidalign.ops.fgw.fused_gw`: the mirror-descent iterations of the torch reference
+(eq. 5-7 of the VAOT paper, METHODS.md §2), one batch item per thread on its real rows/columns (+ dummy, last).
+
+The item's linear cost (prior, dummy) is built in the kernel and the plan is written back without the dummy,
+so the wrapper copies no [B, N, M] tensor. Scalars arrive in an array of the cost's dtype, keeping float32
+problems in float32: p = [alpha, eps, 1/r, lam_a, lam_b, step, rho, zeta, n, m, 0.5, 1]. Inner loops index
+row views with plain range variables (no negative-index wrap-around), so LLVM vectorises them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import numba
+import numpy as np
+import torch
+
+from vidalign.ops._numba.elementary import exp_nonpositive
+
+MASS_FLOOR = 1e-30  # marginal masses are clamped here inside log(m / p)
+
+_PEAK, _STEP, _STEP_AND_VALUE, _VALUE = 0, 1, 2, 3
+_FASTMATH = {"nnan", "reassoc", "contract", "nsz", "arcp"}  # no "ninf": -inf stays a legal sentinel
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _item_problem(cost, log_a, log_b, n, m, dummy, p, linear, la, lb):
+    """``linear = (1 - alpha)(C + rho |i/n - j/m|)`` on the real block and ``(1 - alpha) zeta`` on the dummy
+    row/column; ``la``/``lb`` the log-marginals with the dummy moved next to the real entries."""
+    alpha, rho, zeta, one = p[0], p[6], p[7], p[11]
+    weight = one - alpha
+    rows, cols = n + dummy, m + dummy
+    position_a, position_b = np.empty(n, linear.dtype), np.empty(m, linear.dtype)
+    for i in range(n):
+        position_a[i] = i
+    for j in range(m):
+        position_b[j] = j
+    position_a /= p[8]
+    position_b /= p[9]
+    for i in range(rows):
+        la[i] = log_a[i if i < n else log_a.shape[0] - 1]
+    for j in range(cols):
+        lb[j] = log_b[j if j < m else log_b.shape[0] - 1]
+    for i in range(n):
+        source, target, position = cost[i], linear[i], position_a[i]
+        for j in range(m):
+            target[j] = weight * (source[j] + rho * abs(position - position_b[j]))
+    if dummy:
+        linear[:, m] = weight * zeta
+        linear[n, :] = weight * zeta
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _band_windows(plan, n, m, radius, clusters, window, row_mass):
+    """Real block: row masses and ``window = T Cy'`` with ``Cy' = B_y`` (sums over ``0 < |l - j| <= radius`` from
+    row prefix sums, four rows at a time to hide the addition latency) or ``Cy' = I`` for clusters (a copy)."""
+    prefix = np.zeros((4, m + 1), plan.dtype)
+    zero = prefix[0, 0]
+    head, inner = min(radius, m), max(m - 2 * radius - 1, 0)
+    for start in range(0, n, 4):
+        count = min(4, n - start)
+        first, second, third, fourth = zero, zero, zero, zero
+        rows = plan[start : start + count]
+        for j in range(m):
+            first += rows[0, j]
+            prefix[0, j + 1] = first
+            if count == 4:
+                second += rows[1, j]
+                third += rows[2, j]
+                fourth += rows[3, j]
+                prefix[1, j + 1], prefix[2, j + 1], prefix[3, j + 1] = second, third, fourth
+        if count < 4:
+            for k in range(1, count):
+                total = zero
+                for j in range(m):
+                    total += rows[k, j]
+                    prefix[k, j + 1] = total
+        for k in range(count):
+            row, sums = rows[k], prefix[k]
+            row_mass[start + k] = sums[m]
+            out = window[start + k]
+            if clusters:
+                for j in range(m):
+                    out[j] = row[j]
+                continue
+            for j in range(head):  # window clipped at 0
+                out[j] = sums[min(j + radius + 1, m)] - row[j]
+            upper, middle, middle_row = sums[2 * radius + 1 :], out[radius:], row[radius:]
+            for j in range(inner):  # window inside the row
+                middle[j] = upper[j] - sums[j] - middle_row[j]
+            for j in range(max(head, radius + inner), m):  # window clipped at m
+                out[j] = sums[m] - sums[max(j - radius, 0)] - row[j]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _neighbour_sums(values, radius, out):
+    """``out_i = sum_{0 < |k - i| <= radius} values_k`` (band product of a vector, prefix sums)."""
+    length = values.shape[0]
+    prefix = np.zeros(length + 1, values.dtype)
+    for i in range(length):
+        prefix[i + 1] = prefix[i] + values[i]
+    for i in range(length):
+        out[i] = prefix[min(i + radius, length - 1) + 1] - prefix[max(i - radius, 0)] - values[i]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _row_pass(mode, z, c, t, v, col_kl, current, window, scale, offset, row_kl, u, p):
+    """One row of ``_sweep`` with ``alpha P_j = scale (current_j - window_j) + offset`` (scale = offset = 0 off
+    the structure) and ``g_j = alpha P_j + c_j + row_kl + col_kl_j``."""
+    eps, step, half, one = p[1], p[5], p[10], p[11]
+    decay = one - step * eps
+    result = 0.0
+    if mode == _PEAK:
+        result = -np.inf
+        shift = offset + row_kl + eps * u
+        for j in range(z.shape[0]):
+            value = scale * (current[j] - window[j]) + c[j] + col_kl[j] + eps * (z[j] + v[j]) + shift
+            result = max(result, value)
+        return result
+    if mode >= _STEP_AND_VALUE:
+        shift, part = eps * (u - one), one - one
+        for j in range(z.shape[0]):
+            structure = scale * (current[j] - window[j]) + offset
+            part += t[j] * (half * structure + c[j] + eps * (z[j] + v[j]) + shift)
+        result = part
+    if mode <= _STEP_AND_VALUE:
+        for j in range(z.shape[0]):
+            structure = scale * (current[j] - window[j]) + offset
+            z[j] = decay * z[j] - step * (structure + c[j] + row_kl + col_kl[j])
+    return result
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _add_row(target, row, sign):
+    for j in range(target.shape[0]):
+        target[j] += sign * row[j]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p):
+    """Rows in order, forming ``alpha P = alpha Cx T Cy = alpha (B_x (T 1) 1^T - B_x right) / r`` on the fly
+    (``right = T B_y`` or ``T``; its rows enter and leave a running window). ``_PEAK`` returns ``max g``;
+    ``_STEP`` applies ``Z <- (1 - s eps) Z - s (g - eps log T)``; ``_VALUE`` returns E(plan) without the KL
+    terms; ``_STEP_AND_VALUE`` both (value of the plan before the step)."""
+    scale, one = p[0] * p[2], p[11]
+    zero = one - one
+    rows, cols = kernel.shape
+    window, empty = np.zeros(m, kernel.dtype), np.zeros(cols, kernel.dtype)
+    for k in range(min(radius_x + 1, n)):
+        _add_row(window, right[k], one)
+    v_real, v_dummy, kl_real, kl_dummy = v[:m], v[m:], col_kl[:m], col_kl[m:]
+    result = -np.inf if mode == _PEAK else 0.0
+    for i in range(rows):
+        z, c, t = kernel[i], linear[i], plan[i]
+        second = -np.inf if mode == _PEAK else 0.0
+        if i < n:
+            offset = scale * band_mass[i]
+            first = _row_pass(mode, z[:m], c[:m], t[:m], v_real, kl_real, right[i], window, scale, offset,
+                              row_kl[i], u[i], p)  # fmt: skip
+            if cols > m:  # the dummy column: no structure
+                second = _row_pass(mode, z[m:], c[m:], t[m:], v_dummy, kl_dummy, empty, empty, zero, zero,
+                                   row_kl[i], u[i], p)  # fmt: skip
+            if i + radius_x + 1 < n:
+                _add_row(window, right[i + radius_x + 1], one)
+            if i >= radius_x:
+                _add_row(window, right[i - radius_x], -one)
+        else:  # the dummy row: no structure
+            first = _row_pass(mode, z, c, t, v, col_kl, empty, empty, zero, zero, row_kl[i], u[i], p)
+        if mode == _PEAK:
+            result = max(result, max(first, second))
+        else:
+            result += first + second
+    return result
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _rows_half_step(kernel, plan, u, v, log_a, scale):
+    """``u = log a - LSE_j(Z + v)`` with one max-shifted exponential per entry: afterwards
+    ``exp(Z + u + v)_ij = scale_i * plan_ij`` (the row scaling is left to the caller)."""
+    rows, cols = kernel.shape
+    shifted = np.empty(cols, kernel.dtype)
+    for i in range(rows):
+        z, t = kernel[i], plan[i]
+        top = z[0] + v[0]
+        for j in range(cols):
+            shifted[j] = z[j] + v[j]
+            top = max(top, shifted[j])
+        total = top - top
+        for j in range(cols):
+            t[j] = exp_nonpositive(shifted[j] - top)
+            total += t[j]
+        u[i] = log_a[i] - top - np.log(total)
+        scale[i] = np.exp(log_a[i]) / total
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _scale_rows(plan, scale):
+    for i in range(plan.shape[0]):
+        t, weight = plan[i], scale[i]
+        for j in range(plan.shape[1]):
+            t[j] *= weight
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _cols_after_rows(plan, v, log_b, scale):
+    """Column half-step after ``_rows_half_step``: ``v += log b - log(col sums)``; plan scaled to
+    ``exp(Z + u + v)`` (no exponentials)."""
+    rows, cols = plan.shape
+    total = np.zeros(cols, plan.dtype)
+    for i in range(rows):
+        t, weight = plan[i], scale[i]
+        for j in range(cols):
+            total[j] += weight * t[j]
+    for j in range(cols):
+        v[j] += log_b[j] - np.log(total[j])
+        total[j] = np.exp(log_b[j]) / total[j]
+    for i in range(rows):
+        t, weight = plan[i], scale[i]
+        for j in range(cols):
+            t[j] *= weight * total[j]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _cols_from_kernel(kernel, plan, v, log_b):
+    """``v = log b - LSE_i(Z)`` and ``plan = exp(Z + v)`` (rows relaxed, so ``u = 0``)."""
+    rows, cols = kernel.shape
+    top = kernel[0].copy()
+    for i in range(1, rows):
+        z = kernel[i]
+        for j in range(cols):
+            top[j] = max(top[j], z[j])
+    total = np.zeros(cols, kernel.dtype)
+    for i in range(rows):
+        z, t = kernel[i], plan[i]
+        for j in range(cols):
+            t[j] = exp_nonpositive(z[j] - top[j])
+            total[j] += t[j]
+    for j in range(cols):
+        v[j] = log_b[j] - top[j] - np.log(total[j])
+        total[j] = np.exp(log_b[j]) / total[j]
+    for i in range(rows):
+        t = plan[i]
+        for j in range(cols):
+            t[j] *= total[j]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _exp_kernel(kernel, plan):
+    """``plan = exp(Z)`` (both sides relaxed: no projection), shifted by the global maximum."""
+    top = kernel.max()
+    scale = np.exp(top)
+    for i in range(kernel.shape[0]):
+        z, t = kernel[i], plan[i]
+        for j in range(kernel.shape[1]):
+            t[j] = exp_nonpositive(z[j] - top) * scale
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _margins(plan, rows_out, cols_out):
+    """Row and column sums (numba's ``sum(axis=1)`` is an order of magnitude slower)."""
+    cols_out[:] = 0.0
+    for i in range(plan.shape[0]):
+        t, total = plan[i], plan[i, 0] - plan[i, 0]
+        for j in range(plan.shape[1]):
+            total += t[j]
+            cols_out[j] += t[j]
+        rows_out[i] = total
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _kl_terms(mass, log_p, lam, gradient):
+    """``gradient = lam (log(m / p) + 1)``; returns ``lam sum(m log(m / p))``."""
+    value = 0.0
+    for k in range(mass.shape[0]):
+        log_mass = np.log(max(mass[k], MASS_FLOOR))
+        gradient[k] = lam * (log_mass - log_p[k] + 1.0)
+        if mass[k] > 0:
+            value += mass[k] * (log_mass - log_p[k])
+    return lam * value
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _marginal_gap(mass, log_p):
+    return np.abs(mass - np.exp(log_p)).sum()
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, nogil=True)
+def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
+    """Mirror descent for one item. ``cost``/``out``: its ``[N, M]`` slices (no dummy); ``log_a``/``log_b``:
+    padded log-marginals (dummy last); ``sizes`` = (n, m, R_x, R_y); ``options`` = (dummy, clusters, relaxed
+    code, n_iters, with_trace); writes the plan, the objective trace, ``error[0]`` and the step ``p[5]``."""
+    n, m, radius_x, radius_y = sizes[0], sizes[1], sizes[2], sizes[3]
+    dummy, clusters, relaxed, n_iters, with_trace = options[0], options[1], options[2], options[3], options[4]
+    rows_fixed, cols_fixed = relaxed == 0 or relaxed == 2, relaxed == 0 or relaxed == 1
+    dtype = cost.dtype
+    rows, cols = n + dummy, m + dummy
+    linear, la, lb = np.empty((rows, cols), dtype), np.empty(rows, dtype), np.empty(cols, dtype)
+    _item_problem(cost, log_a, log_b, n, m, dummy, p, linear, la, lb)
+    weights_a, weights_b = np.exp(la), np.exp(lb)
+    plan, kernel = np.empty((rows, cols), dtype), np.zeros((rows, cols), dtype)
+    for i in range(rows):
+        t, z = plan[i], kernel[i]
+        for j in range(cols):
+            t[j] = weights_a[i] * weights_b[j]
+            z[j] = (0.0 if rows_fixed else la[i]) + (0.0 if cols_fixed else lb[j])
+    u = la.copy() if rows_fixed else np.zeros(rows, dtype)
+    v = lb.copy() if cols_fixed else np.zeros(cols, dtype)
+    window, row_mass, band_mass = np.zeros((n, m), dtype), np.empty(n, dtype), np.empty(n, dtype)
+    row_kl, col_kl, scale = np.zeros(rows, dtype), np.zeros(cols, dtype), np.empty(rows, dtype)
+    row_sums, col_sums = np.empty(rows, dtype), np.empty(cols, dtype)
+    for iteration in range(n_iters + 1):
+        last = iteration == n_iters
+        if last and not with_trace:
+            break
+        kl_value = 0.0
+        if not (rows_fixed and cols_fixed):
+            _margins(plan, row_sums, col_sums)
+        if not rows_fixed:
+            kl_value += _kl_terms(row_sums, la, p[3], row_kl)
+        if not cols_fixed:
+            kl_value += _kl_terms(col_sums, lb, p[4], col_kl)
+        _band_windows(plan, n, m, radius_y, clusters, window, row_mass)
+        _neighbour_sums(row_mass, radius_x, band_mass)
+        if iteration == 0 and not p[5] > 0:
+            peak = _sweep(_PEAK, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
+            p[5] = 4.0 / max(peak, 4.0 * p[1])
+        mode = _VALUE if last else (_STEP_AND_VALUE if with_trace else _STEP)
+        value = _sweep(mode, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
+        trace[iteration] = value + kl_value
+        if last:
+            break
+        if rows_fixed:
+            _rows_half_step(kernel, plan, u, v, la, scale)
+            if cols_fixed:
+                _cols_after_rows(plan, v, lb, scale)
+            else:
+                _scale_rows(plan, scale)
+        elif cols_fixed:
+            _cols_from_kernel(kernel, plan, v, lb)
+        else:
+            _exp_kernel(kernel, plan)
+    _margins(plan, row_sums, col_sums)
+    error[0] = 0.0
+    if rows_fixed:
+        error[0] += _marginal_gap(row_sums, la)
+    if cols_fixed:
+        error[0] += _marginal_gap(col_sums, lb)
+    out[:] = 0.0
+    for i in range(n):
+        out[i, :m] = plan[i, :m]
+
+
+RELAXED_CODE = {"none": 0, "a": 1, "b": 2, "both": 3}
+
+
+def mirror_descent(cost, log_a, log_b, sizes, *, rho, dummy, clusters, r, alpha, eps, relaxed, lams,
+                          n_iters, step_size, return_trace):  # fmt: skip
+    """Run the kernel on CPU tensors: raw ``cost`` ``[B, N, M]``, padded log-marginals (dummy last) and
+    ``sizes`` ``[B, 4]`` = (n, m, R_x, R_y). Returns plan ``[B, N, M]``, trace, marginal errors and steps."""
+    batch, dtype = cost.shape[0], cost.dtype
+    values = [alpha, eps, 1.0 / r, lams[0], lams[1], step_size or 0.0, rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
+    params = torch.tensor(values, dtype=dtype).repeat(batch, 1)
+    params[:, 8:10] = sizes[:, :2].to(dtype)
+    options = np.array([dummy is not None, clusters, RELAXED_CODE[relaxed], n_iters, return_trace], np.int64)
+    plan = torch.empty_like(cost)  # the kernel writes every entry (zeros on padding)
+    trace = torch.zeros(batch, n_iters + 1, dtype=torch.float64)
+    error = torch.zeros(batch, 1, dtype=torch.float64)
+    arrays = [x.contiguous().numpy() for x in (cost, log_a, log_b, sizes, params, plan, trace, error)]
+    cost_np, log_a_np, log_b_np, sizes_np, params_np, plan_np, trace_np, error_np = arrays
+
+    def solve(item: int) -> None:
+        _solve_item(cost_np[item], log_a_np[item], log_b_np[item], sizes_np[item], options, params_np[item],
+                    plan_np[item], trace_np[item], error_np[item])  # fmt: skip
+
+    # One item per task; the kernel releases the GIL, so the threads run in parallel.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(batch, torch.get_num_threads())) as pool:
+        list(pool.map(solve, range(batch)))
+    objective = trace.to(dtype) if return_trace else None
+    return plan, objective, error[:, 0].to(dtype), params[:, 5].clone()

@@ -1,0 +1,21 @@
+"""``vidalign bench``: the suites run and report what they measure (speed itself is never asserted here)."""
+
+from vidalign.bench import format_table, long, run_suites
+
+
+def test_long_suite_outputs_are_finite_and_hard_alignments_fit_the_budget():
+    rows = long.run(quick=True)
+    assert [r.op for r in rows] == ["smith_waterman (hard)", "dtw (hard)", "soft_smith_waterman", "soft_dtw"]
+    for row in rows:
+        assert row.note.startswith("finite"), row
+        assert row.ours_ms > 0 and row.peak_mem_mb is not None
+    # one byte of traceback per cell (2000 x 2000) dominates the hard alignments
+    assert all(3.5 < r.peak_mem_mb < long.BUDGET_MB for r in rows[:2])
+
+
+def test_dp_suite_rows_carry_a_same_run_reference(capsys):
+    rows = run_suites(["dp"], quick=True)
+    assert {r.op for r in rows} >= {"soft_smith_waterman", "soft_dtw"}
+    assert all(r.speedup is not None and r.speedup > 0 for r in rows)
+    table = format_table(rows)
+    assert "torch autograd ref" in table and "N=M=64" in table
