@@ -14,7 +14,8 @@ def test_demo_writes_report_tables_and_outputs(tmp_path):
     names = [name for name, _ in result.alignment_rows]
     assert names == ["raw features", "time only t/T", "untrained encoder", *METHODS]
     for name, metrics in result.alignment_rows:
-        assert -1.0 <= metrics["kendall_tau"] <= 1.0, name
+        tau = metrics["kendall_tau"]  # null (with its reason) when a one-epoch model maps every frame alike
+        assert (-1.0 <= tau <= 1.0) if tau is not None else metrics["null_reasons"]["kendall_tau"], name
         assert f"| {name} |" in report
     assert [name for name, _ in result.segmentation_rows] == ["k-means on raw features", "vasot prototypes"]
     alignment = json.loads((tmp_path / "demo" / "align" / "alignment.json").read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -85,6 +87,20 @@ def test_input_standardisation_is_fitted_and_saved_as_buffers():
     model.fit_input_stats([frames[:50], frames[50:]])
     torch.testing.assert_close(model.input_mean, frames.mean(0))
     assert {"input_mean", "input_std"} <= set(model.state_dict())
+
+
+def test_global_standardisation_keeps_the_feature_geometry():
+    config = EncoderConfig(kind="mlp", in_dim=3, hidden=8, n_layers=1, standardize="global")
+    model = build_encoder(config)
+    frames = torch.stack([torch.randn(200) * 4.0, torch.randn(200), torch.full((200,), 0.5)], dim=1)
+    model.fit_input_stats(frames)
+    std = frames.std(0, unbiased=False)
+    torch.testing.assert_close(model.input_std, std.mean().expand(3))  # the constant channel is not amplified
+    per_channel = build_encoder(dataclasses.replace(config, standardize="channel"))
+    per_channel.fit_input_stats(frames)
+    assert per_channel.input_std[2] == 1e-6  # what per-channel scaling would do to it
+    with pytest.raises(ValueError, match="standardize"):
+        EncoderConfig.from_dict({"kind": "mlp", "standardize": "robust"})
 
 
 def test_config_round_trip_and_unknown_options():

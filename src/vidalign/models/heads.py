@@ -11,8 +11,11 @@ Three families (METHODS.md §2-§3):
   leakage"), so it is off by default and reported separately.
 
 Every embedder takes ``mask`` ``[B, T]`` (True = real frame, padding at the end) so padded frames never influence
-real ones, and standardises its input with per-channel statistics stored as buffers (fitted on training features
-by :meth:`FrameEmbedder.fit_input_stats`), so a saved model needs no side files.
+real ones, and standardises its input with statistics stored as buffers (fitted on training features by
+:meth:`FrameEmbedder.fit_input_stats`), so a saved model needs no side files. ``standardize="channel"`` divides
+each channel by its own std (pose and joint-angle features: every channel carries signal, in its own unit);
+``"global"`` divides by the mean channel std, keeping the feature geometry (CNN video features: many channels are
+nearly constant, and scaling them to unit variance drowns the signal in amplified noise).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class EncoderConfig:
     positional_encoding: bool = False  # transformer: add sine encoding of the frame index (leaks time)
     dropout: float = 0.1
     normalize: bool = True  # L2-normalise the output embeddings
+    standardize: str = "channel"  # input scaling: "channel" (per-channel std) | "global" (one std for all channels)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -51,6 +55,8 @@ class EncoderConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown encoder option(s): {sorted(unknown)}")
+        if d.get("standardize", "channel") not in ("channel", "global"):
+            raise ValueError(f"encoder standardize must be 'channel' or 'global', got {d['standardize']!r}")
         return cls(**d)
 
 
@@ -71,8 +77,11 @@ class FrameEmbedder(nn.Module):
         """Set the input standardisation from training frames (a ``[T, D]`` tensor or a list of them)."""
         frames = torch.cat(list(features)) if isinstance(features, list | tuple) else features
         frames = frames.to(self.input_mean)
+        std = frames.std(0, unbiased=False)
+        if self.config.standardize == "global":
+            std = std.mean().expand_as(std)
         self.input_mean.copy_(frames.mean(0))
-        self.input_std.copy_(frames.std(0, unbiased=False).clamp_min(1e-6))
+        self.input_std.copy_(std.clamp_min(1e-6))
 
     def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -2,7 +2,9 @@
 
 Each value carries its source in a comment (paper section / table or published config). Families:
 ``default`` (video features), ``penn_action`` (2-D pose features), ``mocap`` (joint-angle channels),
-``synthetic`` (the embedded synthetic processes).
+``synthetic`` (the embedded synthetic processes). Settings that follow from the kind of features rather than
+from the method (e.g. how the encoder scales its input) live once per family in ``_families.yaml`` and are
+overridden by the method's own sections.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import yaml
 
 def available_presets() -> list[str]:
     """Methods that ship a preset file."""
-    return sorted(p.name[: -len(".yaml")] for p in resources.files(__package__).iterdir() if p.name.endswith(".yaml"))
+    files = resources.files(__package__).iterdir()
+    return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml") and not p.name.startswith("_"))
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -30,15 +33,17 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def load_preset(method: str, family: str = "default") -> dict:
-    """The ``default`` section of ``<method>.yaml`` merged with its ``family`` section."""
+    """``_families.yaml[family]``, then the ``default`` section of ``<method>.yaml``, then its ``family`` section."""
     path = resources.files(__package__) / f"{method}.yaml"
-    if not path.is_file():
+    if method.startswith("_") or not path.is_file():
         raise ValueError(f"no preset for method {method!r}; presets exist for {available_presets()}")
     sections = yaml.safe_load(path.read_text())
     if family not in sections:
         families = sorted(sections)
         raise ValueError(f"preset {method}.yaml has no {family!r} section; choose one of {families}")
-    return deep_merge(sections["default"], sections[family]) if family != "default" else sections["default"]
+    shared = yaml.safe_load((resources.files(__package__) / "_families.yaml").read_text())
+    settings = deep_merge(shared.get(family, {}), sections["default"])
+    return deep_merge(settings, sections[family]) if family != "default" else settings
 
 
 def parse_override(text: str) -> dict:
