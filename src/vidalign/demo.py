@@ -16,9 +16,11 @@ Steps (each resumable - a re-run reuses what an interrupted run finished):
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
+from vidalign.data.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig
@@ -120,10 +122,25 @@ def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> 
     return "\n".join(lines)
 
 
+def _claim_folder(out: Path, config: DemoConfig) -> None:
+    """Record what ``out`` holds (``demo.json``); refuse a folder holding a demo of other data (epochs may differ:
+    training resumes)."""
+    data = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out", "epochs")}
+    record = out / "demo.json"
+    if record.exists():
+        held = json.loads(record.read_text())
+        if held != data:
+            diff = ", ".join(sorted(k for k in data if held.get(k) != data[k]))
+            raise ValueError(f"{out}: holds a demo with different settings ({diff}); choose another --out")
+    else:
+        atomic_write_json(record, data)
+
+
 def run_demo(config: DemoConfig) -> DemoResult:
     """Run every step into ``config.out`` and return the tables (also written to ``report.md``)."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    _claim_folder(out, config)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
