@@ -88,6 +88,13 @@ def soft_dtw_reference(cost: Tensor, gamma: float, lengths_a: Tensor, lengths_b:
     return ends[batch_index, (lengths_a + lengths_b).to(cost.device), lengths_a.to(cost.device)]
 
 
+def reference_gradients(ctx, grad_values):
+    """Gradient of the torch reference w.r.t. the cost, differentiable itself (used under ``create_graph=True``)."""
+    cost, lengths_a, lengths_b = ctx.saved_tensors
+    values = soft_dtw_reference(cost, ctx.gamma, lengths_a, lengths_b)
+    return torch.autograd.grad(values, cost, grad_values, create_graph=True)[0], None, None, None
+
+
 class _SoftDTWNumba(torch.autograd.Function):
     """Soft-DTW with the compiled forward/backward; a double backward differentiates the torch reference."""
 
@@ -111,8 +118,7 @@ class _SoftDTWNumba(torch.autograd.Function):
     def backward(ctx, grad_values):
         cost, lengths_a, lengths_b = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: higher-order gradients through the torch reference
-            values = soft_dtw_reference(cost, ctx.gamma, lengths_a, lengths_b)
-            return torch.autograd.grad(values, cost, grad_values, create_graph=True)[0], None, None, None
+            return reference_gradients(ctx, grad_values)
         tables, starts, gamma_typed = ctx.kernel_state
         batch, rows, cols = cost.shape
         la, lb = lengths_a.numpy().astype(np.int64), lengths_b.numpy().astype(np.int64)

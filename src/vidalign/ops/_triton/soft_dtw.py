@@ -22,7 +22,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from vidalign.ops.soft_dtw import soft_dtw_reference
+from vidalign.ops.soft_dtw import reference_gradients
 
 from .antidiagonal import BIG, cells, first_row, last_row, launch_shape, smooth_max3
 
@@ -120,10 +120,9 @@ class _SoftDTWTriton(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_values):
-        cost, lengths_a, lengths_b = ctx.saved_tensors
+        cost = ctx.saved_tensors[0]
         if torch.is_grad_enabled():  # create_graph=True: higher-order gradients through the torch reference
-            values = soft_dtw_reference(cost, ctx.gamma, lengths_a, lengths_b)
-            return torch.autograd.grad(values, cost, grad_values, create_graph=True)[0], None, None, None
+            return reference_gradients(ctx, grad_values)
         tables, la, lb, gamma_t = ctx.kernel_state
         batch, rows, cols = cost.shape
         grad_cost = torch.zeros_like(cost, memory_format=torch.contiguous_format)  # padding keeps 0
