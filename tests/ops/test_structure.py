@@ -8,6 +8,7 @@ import torch
 from vidalign.ops.structure import (
     band_radii,
     band_radius,
+    cx_weights,
     dense_cx,
     dense_cy,
     structure_product,
@@ -15,8 +16,8 @@ from vidalign.ops.structure import (
 )
 
 
-def _brute_cx(n: int, r: float, radius: int) -> torch.Tensor:
-    rows = [[1.0 / r if 0 < abs(i - k) <= radius else 0.0 for k in range(n)] for i in range(n)]
+def _brute_cx(n: int, radius: int, weight: float) -> torch.Tensor:
+    rows = [[weight if 0 < abs(i - k) <= radius else 0.0 for k in range(n)] for i in range(n)]
     return torch.tensor(rows, dtype=torch.float64)
 
 
@@ -47,7 +48,8 @@ def test_band_radius_rounds_half_up_and_is_at_least_one(length, r, expected):
 def test_dense_references_match_the_definition():
     for n, r in [(1, 0.3), (7, 0.3), (20, 0.02), (33, 0.1)]:
         radius = band_radius(n, r)
-        assert torch.equal(dense_cx(n, r), _brute_cx(n, r, radius))
+        assert torch.equal(dense_cx(n, r), _brute_cx(n, radius, n / radius))
+        assert torch.equal(dense_cx(n, r, weight="fraction"), _brute_cx(n, radius, 1.0 / r))
         assert torch.equal(dense_cy(n, "alignment", r), _brute_cy(n, "alignment", radius).double())
         assert torch.equal(dense_cy(n, "clusters"), _brute_cy(n, "clusters", radius).double())
 
@@ -77,8 +79,9 @@ def test_structure_product_equals_dense_product(kind, n, m, r):
     plan = torch.rand(2, n, m, generator=generator, dtype=torch.float64)
     radius_x = band_radii(torch.tensor([n, n]), r)
     radius_y = band_radii(torch.tensor([m, m]), r)
+    weight_x = cx_weights(torch.tensor([n, n]), radius_x, r)
     expected = dense_cx(n, r) @ plan @ dense_cy(m, kind, r)
-    assert torch.allclose(structure_product(plan, kind, r, radius_x, radius_y), expected, atol=1e-10)
+    assert torch.allclose(structure_product(plan, kind, weight_x, radius_x, radius_y), expected, atol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["alignment", "clusters"])
@@ -89,9 +92,9 @@ def test_padded_items_equal_cropped_products(kind):
     plan = torch.zeros(3, 40, 35, dtype=torch.float64)
     for b, (n, m) in enumerate(zip(lengths_a, lengths_b, strict=True)):
         plan[b, :n, :m] = torch.rand(n, m, generator=generator, dtype=torch.float64)
-    out = structure_product(
-        plan, kind, r, band_radii(torch.tensor(lengths_a), r), band_radii(torch.tensor(lengths_b), r)
-    )
+    radius_x = band_radii(torch.tensor(lengths_a), r)
+    weight_x = cx_weights(torch.tensor(lengths_a), radius_x, r)
+    out = structure_product(plan, kind, weight_x, radius_x, band_radii(torch.tensor(lengths_b), r))
     for b, (n, m) in enumerate(zip(lengths_a, lengths_b, strict=True)):
         expected = dense_cx(n, r) @ plan[b, :n, :m] @ dense_cy(m, kind, r)
         assert torch.allclose(out[b, :n, :m], expected, atol=1e-10)
@@ -102,6 +105,26 @@ def test_float32_product_is_accurate_at_2000_frames():
     plan = torch.rand(1, 2000, 300, generator=generator)
     plan /= plan.sum()
     radius_x, radius_y = band_radii(torch.tensor([2000]), 0.02), band_radii(torch.tensor([300]), 0.02)
-    expected = structure_product(plan.double(), "alignment", 0.02, radius_x, radius_y)
-    out = structure_product(plan, "alignment", 0.02, radius_x, radius_y)
+    weight_x = cx_weights(torch.tensor([2000]), radius_x, 0.02)
+    expected = structure_product(plan.double(), "alignment", weight_x, radius_x, radius_y)
+    out = structure_product(plan, "alignment", weight_x, radius_x, radius_y)
     assert torch.allclose(out.double(), expected, rtol=1e-4, atol=1e-6 * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("m", [20, 100])
+def test_structure_term_of_a_uniform_plan_has_one_scale_at_every_length(m):
+    """The weight N / R keeps ``alpha Cx T Cy`` of a uniform plan at one magnitude for N = 8 ... 300 (rows away
+    from the ends), where ASOT's literal 1 / r inflates it by R / (r N): 6.25x at 8 frames, 2.5x at 20."""
+    r, alpha = 0.02, 0.3
+    magnitudes, literal = [], []
+    for n in (8, 20, 100, 300):
+        plan = torch.full((1, n, m), 1.0 / (n * m), dtype=torch.float64)
+        radius_x, radius_y = band_radii(torch.tensor([n]), r), band_radii(torch.tensor([m]), r)
+        inner = slice(int(radius_x), n - int(radius_x))  # rows whose band lies inside the video
+        for weight, out in (("length", magnitudes), ("fraction", literal)):
+            w_x = cx_weights(torch.tensor([n]), radius_x, r, weight)
+            product = alpha * structure_product(plan, "alignment", w_x, radius_x, radius_y)[0, inner]
+            out.append(product.mean().item())
+    assert max(magnitudes) / min(magnitudes) < 1.10
+    assert literal[0] / literal[-1] == pytest.approx(6.25, rel=0.01)
+    assert literal[1] / literal[-1] == pytest.approx(2.5, rel=0.01)

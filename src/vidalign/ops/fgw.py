@@ -48,7 +48,7 @@ from torch import Tensor
 from vidalign.ops._numba.fgw import MASS_FLOOR, RELAXED_CODE
 from vidalign.ops._numba.fgw import mirror_descent as mirror_descent_numba
 from vidalign.ops._triton import use_triton
-from vidalign.ops.structure import StructureKind, band_radii, structure_product
+from vidalign.ops.structure import CxWeight, StructureKind, band_radii, cx_weights, structure_product
 
 Relaxed = Literal["none", "a", "b", "both"]
 Backend = Literal["auto", "torch", "numba", "triton"]
@@ -293,11 +293,14 @@ def fused_gw(
     step_size: float | None = None,
     return_trace: bool = True,
     backend: Backend = "auto",
+    cx_weight: CxWeight = "length",
 ) -> FGWOutput:
     """Fused-GW plan between the frames of X (rows) and the frames of Y or K prototypes (columns).
 
-    ``cost`` ``[B, N, M]`` (e.g. ``1 - x_i . y_j``). ``radius`` is METHODS' fraction r:
-    ``R = max(1, round(r * real length))``, ``Cx = band / r``. ``structure``: "alignment" (VAOT, banded Cy) or
+    ``cost`` ``[B, N, M]`` (e.g. ``1 - x_i . y_j``). ``radius`` is the fraction r of ASOT / VAOT:
+    ``R = max(1, round(r * real length))`` and ``Cx = w_x band`` with ``w_x = N / R`` (``cx_weight="length"``,
+    the scale of ``Cx T Cy`` does not depend on N) or ASOT's literal ``1 / r`` (``"fraction"``; see
+    :mod:`vidalign.ops.structure`). ``structure``: "alignment" (VAOT, banded Cy) or
     "clusters" (ASOT, ``Cy = 1 - I``). ``rho`` adds ``rho |i/n - j/m|``. ``unbalanced`` relaxes the rows ("a"),
     the columns ("b") or both with KL weight ``lam`` (float or ``(lam_a, lam_b)``). ``a``/``b``: positive
     weights ``[B, N]``/``[B, M]`` over the real frames summing to 1 (default uniform). Masks ``[B, N]``/``[B, M]``
@@ -321,6 +324,7 @@ def fused_gw(
     lengths_a = _lengths(mask_a, batch, n, cost.device)
     lengths_b = _lengths(mask_b, batch, m, cost.device)
     radius_x, radius_y = band_radii(lengths_a, radius), band_radii(lengths_b, radius)
+    weight_x = cx_weights(lengths_a, radius_x, radius, cx_weight)
     log_a = _log_marginal(a, mask_a, batch, n, cost)
     log_b = _log_marginal(b, mask_b, batch, m, cost)
     if dummy is not None:
@@ -331,8 +335,8 @@ def fused_gw(
     if backend == "numba" or (backend == "auto" and compiled):
         sizes = torch.stack([lengths_a, lengths_b, radius_x, radius_y], dim=1).cpu()
         solved = mirror_descent_numba(
-            cost.cpu(), log_a.cpu(), log_b.cpu(), sizes, rho=rho, dummy=dummy, clusters=structure == "clusters",
-            r=radius, **options,
+            cost.cpu(), log_a.cpu(), log_b.cpu(), sizes, weight_x.cpu(), rho=rho, dummy=dummy,
+            clusters=structure == "clusters", **options,
         )  # fmt: skip
         plan, objective, error, step = (None if x is None else x.to(cost.device) for x in solved)
         return FGWOutput(plan=plan, objective=objective, marginal_error=error, step_size=step)
@@ -344,7 +348,7 @@ def fused_gw(
         mask_a, mask_b = _append_real(mask_a), _append_real(mask_b)
 
     def product(plan: Tensor) -> Tensor:
-        real = structure_product(plan[:, :n, :m], structure, radius, radius_x, radius_y)
+        real = structure_product(plan[:, :n, :m], structure, weight_x, radius_x, radius_y)
         return real if dummy is None else torch.nn.functional.pad(real, (0, 1, 0, 1))
 
     problem = _Problem(cost, product, log_a[:, :, None], log_b[:, None, :], _valid_entries(mask_a, mask_b))

@@ -3,8 +3,8 @@
 
 The item's linear cost (prior, dummy) is built in the kernel and the plan is written back without the dummy,
 so the wrapper copies no [B, N, M] tensor. Scalars arrive in an array of the cost's dtype, keeping float32
-problems in float32: p = [alpha, eps, 1/r, lam_a, lam_b, step, rho, zeta, n, m, 0.5, 1]. Inner loops index
-row views with plain range variables (no negative-index wrap-around), so LLVM vectorises them.
+problems in float32: p = [alpha, eps, w_x (the weight of Cx), lam_a, lam_b, step, rho, zeta, n, m, 0.5, 1].
+Inner loops index row views with plain range variables (no negative-index wrap-around), so LLVM vectorises them.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _add_row(target, row, sign):
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p):
-    """Rows in order, forming ``alpha P = alpha Cx T Cy = alpha (B_x (T 1) 1^T - B_x right) / r`` on the fly
+    """Rows in order, forming ``alpha P = alpha Cx T Cy = alpha w_x (B_x (T 1) 1^T - B_x right)`` on the fly
     (``right = T B_y`` or ``T``; its rows enter and leave a running window). ``_PEAK`` returns ``max g``;
     ``_STEP`` applies ``Z <- (1 - s eps) Z - s (g - eps log T)``; ``_VALUE`` returns E(plan) without the KL
     terms; ``_STEP_AND_VALUE`` both (value of the plan before the step)."""
@@ -353,13 +353,15 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
 RELAXED_CODE = {"none": 0, "a": 1, "b": 2, "both": 3}
 
 
-def mirror_descent(cost, log_a, log_b, sizes, *, rho, dummy, clusters, r, alpha, eps, relaxed, lams,
+def mirror_descent(cost, log_a, log_b, sizes, weight_x, *, rho, dummy, clusters, alpha, eps, relaxed, lams,
                           n_iters, step_size, return_trace):  # fmt: skip
-    """Run the kernel on CPU tensors: raw ``cost`` ``[B, N, M]``, padded log-marginals (dummy last) and
-    ``sizes`` ``[B, 4]`` = (n, m, R_x, R_y). Returns plan ``[B, N, M]``, trace, marginal errors and steps."""
+    """Run the kernel on CPU tensors: raw ``cost`` ``[B, N, M]``, padded log-marginals (dummy last),
+    ``sizes`` ``[B, 4]`` = (n, m, R_x, R_y) and the weights of Cx ``[B]``. Returns plan ``[B, N, M]``, trace,
+    marginal errors and steps."""
     batch, dtype = cost.shape[0], cost.dtype
-    values = [alpha, eps, 1.0 / r, lams[0], lams[1], step_size or 0.0, rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
+    values = [alpha, eps, 0.0, lams[0], lams[1], step_size or 0.0, rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
     params = torch.tensor(values, dtype=dtype).repeat(batch, 1)
+    params[:, 2] = weight_x.to(dtype)
     params[:, 8:10] = sizes[:, :2].to(dtype)
     options = np.array([dummy is not None, clusters, RELAXED_CODE[relaxed], n_iters, return_trace], np.int64)
     plan = torch.empty_like(cost)  # the kernel writes every entry (zeros on padding)
