@@ -35,6 +35,10 @@ class PairLoss(nn.Module):
     pairing: ClassVar[str] = "cross_video"
     segmentation: ClassVar[bool] = False
 
+    def param_lrs(self) -> dict[str, float]:
+        """``{parameter name: learning rate}`` for parameters that train at their own rate (default: none)."""
+        return {}
+
     def forward(  # pragma: no cover - abstract
         self,
         z_a: torch.Tensor,

@@ -1,25 +1,57 @@
-"""VAOT: video alignment by fused Gromov-Wasserstein optimal transport pseudo-labels (METHODS.md §2).
+"""VAOT: video alignment by fused Gromov-Wasserstein optimal transport pseudo-labels (``docs/methods.md``, VAOT).
 
 For two videos with L2-normalised frame embeddings ``x_i``, ``y_j``:
 
-1. cost ``C_ij = 1 - x_i . y_j``, plus the temporal prior ``rho |i/N - j/M|`` (added by the solver);
-2. plan ``T*`` = balanced fused-GW by mirror descent (``alpha`` structure weight, ``eps`` entropy, structure
-   radius ``r``, a dummy row/column of cost ``zeta`` for unmatched frames), computed without gradient;
+1. cost ``C_ij = 1 - x_i . y_j``, plus the temporal prior ``rho |i/N - j/M|``, plus a dummy row/column of
+   cost ``zeta`` where unmatched frames can send their mass;
+2. plan ``T*`` computed without gradient by one of two solvers (``solver``):
+
+   * ``"mirror_descent"`` (default, the paper's text, VAOT eqs. 5-7): balanced fused GW, structure weight
+     ``alpha``, entropy ``eps``, structure radius ``r``, 25 mirror-descent iterations
+     (:func:`vidalign.ops.fgw.fused_gw`);
+   * ``"published"`` (the official code's balanced branch): each outer iteration rebuilds the plan as ONE
+     Sinkhorn sweep of ``exp(-grad / eps)`` started from ``b = 1`` and discards the mirror step; its structure
+     radius ``int(r N)`` is 0 at the official 20 + 1 frames, so the gradient is the constant ``(1 - alpha) C``
+     and the plan is a single sweep of ``exp(-(1 - alpha) C / eps)`` (columns exact, rows 0.5-1.6x uniform).
+     Rows then weigh in the loss by their mass, as in the official ``-(T* log P).sum(-1).mean()``;
+
 3. prediction ``P = softmax_j(x_i . y_j / temperature)``;
 4. loss = cross-entropy of ``P`` against the rows of ``T*`` (:func:`plan_cross_entropy`).
 
 Defaults are the paper's (alpha 0.3, eps 0.07, r 0.02, rho 0.35, zeta 0.5, temperature 0.1; see
-``presets/vaot.yaml``). Unlike the published code the structure radius never rounds to 0 (``R >= 1``) and the
-dummy is stripped from the end it was appended to (both in :func:`vidalign.ops.fgw.fused_gw`).
+``presets/vaot.yaml``). Unlike the published code the structure radius never rounds to 0 (``R >= 1``, with the
+weight ``N / R`` that keeps the term's scale independent of N) and the dummy is stripped from the end it was
+appended to (both in :func:`vidalign.ops.fgw.fused_gw`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from vidalign.losses.base import LossOutput, PairLoss, full_mask
+from vidalign.losses.base import LossOutput, PairLoss, full_mask, lengths
 from vidalign.losses.pseudo_labels import plan_cross_entropy
-from vidalign.ops.fgw import fused_gw
+from vidalign.ops.fgw import fused_gw, temporal_prior
+from vidalign.ops.sinkhorn import sinkhorn
+
+SOLVERS = ("mirror_descent", "published")
+
+
+def published_plan(
+    cost: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor, *, alpha: float, eps: float, rho: float,
+    dummy: float | None,
+) -> torch.Tensor:  # fmt: skip
+    """The official VAOT pseudo-label (module docstring, solver "published"): one Sinkhorn sweep from ``b = 1``
+    of ``exp(-(1 - alpha)(C + rho R) / eps)`` with the dummy row/column, uniform marginals over ``n + 1`` and
+    ``m + 1``; returns the ``[B, N, M]`` plan without the dummy."""
+    batch, n, m = cost.shape
+    cost = cost + rho * temporal_prior(lengths(mask_a), lengths(mask_b), n, m, cost)
+    if dummy is not None:  # appended after any padding; the masks mark it real
+        cost = torch.nn.functional.pad(cost, (0, 1, 0, 1), value=float(dummy))
+        mask_a = torch.nn.functional.pad(mask_a, (0, 1), value=True)
+        mask_b = torch.nn.functional.pad(mask_b, (0, 1), value=True)
+    plan = sinkhorn((1.0 - alpha) * cost, eps=eps, n_iters=1, mask_a=mask_a, mask_b=mask_b)
+    plan = plan * (mask_a[:, :, None] & mask_b[:, None, :])
+    return plan[:, :n, :m]
 
 
 class VAOTLoss(PairLoss):
@@ -36,17 +68,28 @@ class VAOTLoss(PairLoss):
         n_iters: int = 25,
         unbalanced: str = "none",
         lam: float = 0.05,
+        solver: str = "mirror_descent",
+        cx_weight: str = "length",
     ):
         super().__init__()
+        if solver not in SOLVERS:
+            raise ValueError(f"VAOT solver must be one of {SOLVERS}, got {solver!r}")
+        if solver == "published" and unbalanced != "none":
+            raise ValueError("solver='published' is the official *balanced* branch: use unbalanced='none'")
         self.alpha, self.eps, self.radius, self.rho = alpha, eps, radius, rho
         self.dummy, self.temperature, self.n_iters = dummy, temperature, n_iters
-        self.unbalanced, self.lam = unbalanced, lam
+        self.unbalanced, self.lam, self.solver, self.cx_weight = unbalanced, lam, solver, cx_weight
 
     def pseudo_labels(self, sim: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor) -> torch.Tensor:
-        """The fused-GW plan ``[B, N, M]`` for similarities ``sim`` (no gradient)."""
+        """The plan ``[B, N, M]`` for similarities ``sim`` (no gradient), by the configured solver."""
         with torch.no_grad():
+            cost = 1.0 - sim.detach()
+            if self.solver == "published":
+                return published_plan(
+                    cost, mask_a, mask_b, alpha=self.alpha, eps=self.eps, rho=self.rho, dummy=self.dummy
+                )
             return fused_gw(
-                1.0 - sim.detach(),
+                cost,
                 alpha=self.alpha,
                 eps=self.eps,
                 radius=self.radius,
@@ -59,12 +102,14 @@ class VAOTLoss(PairLoss):
                 mask_b=mask_b,
                 structure="alignment",
                 return_trace=False,
+                cx_weight=self.cx_weight,
             ).plan
 
     def forward(self, z_a, z_b, mask_a=None, mask_b=None, *, idx_a=None, idx_b=None) -> LossOutput:
         mask_a, mask_b = full_mask(z_a, mask_a), full_mask(z_b, mask_b)
         sim = z_a @ z_b.transpose(1, 2)
         plan = self.pseudo_labels(sim, mask_a, mask_b)
-        loss = plan_cross_entropy(plan, sim / self.temperature, mask_a, mask_b)
+        clamp = self.solver != "published"
+        loss = plan_cross_entropy(plan, sim / self.temperature, mask_a, mask_b, clamp_weights=clamp)
         matched = (plan.sum(-1) * mask_a.sum(-1, keepdim=True)).clamp(max=1.0)[mask_a].mean()
         return LossOutput(loss, {"matched_fraction": float(matched)})

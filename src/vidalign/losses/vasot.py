@@ -1,8 +1,15 @@
-"""VASOT: one model for alignment and segmentation (METHODS.md §2).
+"""VASOT: one model for alignment and segmentation (``docs/methods.md``, VASOT).
 
 ``L = L_asot(X) + L_asot(Y) + beta * L_vaot(X, Y)`` with a shared encoder and shared action prototypes (beta = 1).
+
+``align_ot`` decides the OT values of the alignment half. ``"shared"`` (default) is the published code: its
+alignment solver receives the same ``rho``, ``radius``, ``alpha`` and ``eps`` as the segmentation solver (the
+``asot`` values), and only the dummy cost and the temperature are its own (``vaot``). ``"vaot"`` gives the
+alignment half VAOT's own values (``vaot`` dict over :class:`~vidalign.losses.vaot.VAOTLoss`'s defaults).
+
 Compared with the published code: batches of any size, k-means-initialised prototypes, segmentation decoded with
-the evaluation OT parameters, and alignment evaluated from the same model's embeddings.
+the evaluation OT parameters, the dummy stripped from the end it was appended to, and alignment evaluated from the
+same model's embeddings.
 """
 
 from __future__ import annotations
@@ -14,18 +21,35 @@ from vidalign.losses.asot import ASOTLoss
 from vidalign.losses.base import LossOutput, PairLoss, full_mask
 from vidalign.losses.vaot import VAOTLoss
 
+ALIGN_OT = ("shared", "vaot")
+SHARED_KEYS = ("alpha", "eps", "radius", "rho")  # what the published code passes to both solvers
+
 
 class VASOTLoss(PairLoss):
     pairing = "cross_video"
     segmentation = True
 
     def __init__(
-        self, n_clusters: int, dim: int = 128, beta: float = 1.0, asot: dict | None = None, vaot: dict | None = None
+        self,
+        n_clusters: int,
+        dim: int = 128,
+        beta: float = 1.0,
+        asot: dict | None = None,
+        vaot: dict | None = None,
+        align_ot: str = "shared",
     ):
         super().__init__()
-        self.beta = beta
+        if align_ot not in ALIGN_OT:
+            raise ValueError(f"align_ot must be one of {ALIGN_OT}, got {align_ot!r}")
+        self.beta, self.align_ot = beta, align_ot
         self.asot = ASOTLoss(n_clusters, dim, **(asot or {}))
-        self.vaot = VAOTLoss(**(vaot or {}))
+        vaot = dict(vaot or {})
+        if align_ot == "shared":
+            clash = sorted(set(vaot) & set(SHARED_KEYS))
+            if clash:
+                raise ValueError(f"align_ot='shared' takes {clash} from the asot values; drop them from vaot")
+            vaot.update({key: getattr(self.asot, key) for key in SHARED_KEYS})
+        self.vaot = VAOTLoss(**vaot)
 
     @property
     def n_clusters(self) -> int:
