@@ -122,6 +122,15 @@ def init_model(config: TrainConfig, train_features: list[np.ndarray], n_classes:
     return model
 
 
+def parameter_groups(model: VidalignModel, lr: float) -> list[dict]:
+    """Optimizer groups: every parameter at ``lr`` except those the criterion trains at their own rate
+    (:meth:`~vidalign.losses.base.PairLoss.param_lrs`, e.g. the published LAC gap matrices at 0.1)."""
+    own = {f"criterion.{name}": rate for name, rate in model.criterion.param_lrs().items()}
+    named = dict(model.named_parameters())
+    groups = [{"params": [p for name, p in named.items() if name not in own], "lr": lr}]
+    return groups + [{"params": [named[name]], "lr": rate} for name, rate in own.items()]
+
+
 class _Forward(torch.nn.Module):
     """Encoder + criterion as a single module so DDP sees one forward per step."""
 
@@ -130,8 +139,8 @@ class _Forward(torch.nn.Module):
         self.model = model
 
     def forward(self, batch: PairBatch):
-        z_a = gather_frames(self.model.encoder(batch.a.x, batch.a.mask), batch.a)
-        z_b = gather_frames(self.model.encoder(batch.b.x, batch.b.mask), batch.b)
+        z_a = gather_frames(self.model.encoder(batch.a.x, batch.a.mask, project=True), batch.a)
+        z_b = gather_frames(self.model.encoder(batch.b.x, batch.b.mask, project=True), batch.b)
         return self.model.criterion(
             z_a, z_b, batch.a.select_mask, batch.b.select_mask, idx_a=batch.a.idx, idx_b=batch.b.idx
         )
@@ -219,7 +228,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     torch.manual_seed(config.seed)
     model = init_model(config, features, len(folder.class_names) if folder.class_names else None)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.lr), lr=config.lr, weight_decay=config.weight_decay)
 
     resume = _check_resumable(run, config)
     start_epoch = 0
@@ -248,6 +257,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         config.sampling,
         config.augment,
         seed=config.seed,
+        max_frames=config.encoder.max_frames,
         rank=env.rank,
         world_size=env.world_size,
     )

@@ -1,7 +1,8 @@
 """Training batches for the two pairings of DESIGN.md's loss signature.
 
 - ``cross_video``: two *different* videos of one process (VAOT, VASOT, TCC, LAV, VAVA). The encoder sees each whole
-  video (strided down to ``max_frames`` when longer).
+  video (strided down to the encoder's ``max_frames`` when longer, as at inference:
+  :func:`vidalign.models.heads.encoder_stride`).
 - ``two_views``: two augmented temporal crops of *one* video (LAC, SCL/CARL, Chen et al. 2022 §3.2).
 
 The encoder always runs on contiguous frames at the video's own rate, so it meets the same temporal scale in
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from vidalign.data.augment import AugmentConfig, augment_view, temporal_crop
+from vidalign.models.heads import encoder_stride
 
 
 @dataclasses.dataclass
@@ -26,7 +28,6 @@ class SamplingConfig:
     """How batches are drawn (saved with every run)."""
 
     batch_size: int = 8
-    max_frames: int = 512  # longer videos are strided down to at most this many encoder frames
     loss_frames: int | None = None  # frames per video passed to the loss (None = every encoded frame)
 
 
@@ -72,9 +73,9 @@ def chunk_sample(length: int, n: int | None, rng: np.random.Generator) -> np.nda
     return np.minimum(lo + (rng.random(n) * (hi - lo)).astype(int), length - 1)
 
 
-def stride_to(length: int, max_frames: int, rng: np.random.Generator) -> np.ndarray:
+def stride_to(length: int, max_frames: int | None, rng: np.random.Generator) -> np.ndarray:
     """Frame indices striding a video down to at most ``max_frames`` (random phase of the stride)."""
-    stride = -(-length // max_frames)
+    stride = encoder_stride(length, max_frames)
     return np.arange(int(rng.integers(0, stride)) if stride > 1 else 0, length, stride)
 
 
@@ -112,6 +113,7 @@ class PairSampler:
         augment: AugmentConfig,
         *,
         seed: int,
+        max_frames: int | None = 512,
         rank: int = 0,
         world_size: int = 1,
     ):
@@ -125,6 +127,7 @@ class PairSampler:
         self.pairing = pairing
         self.sampling = sampling
         self.augment = augment
+        self.max_frames = max_frames
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
@@ -159,13 +162,13 @@ class PairSampler:
 
     def whole_video(self, v: int, rng: np.random.Generator) -> View:
         feats = self.videos[v]
-        keep = stride_to(len(feats), self.sampling.max_frames, rng)
+        keep = stride_to(len(feats), self.max_frames, rng)
         out, pos = augment_view(feats[keep], keep, self.augment, rng)
         return View(out, pos, chunk_sample(len(out), self.sampling.loss_frames, rng))
 
     def crop_view(self, v: int, rng: np.random.Generator) -> View:
         feats = self.videos[v]
-        keep = stride_to(len(feats), self.sampling.max_frames, rng)
+        keep = stride_to(len(feats), self.max_frames, rng)
         crop = keep[temporal_crop(len(keep), float(rng.uniform(self.augment.crop_min, 1.0)), rng)]
         out, pos = augment_view(feats[crop], crop, self.augment, rng)
         return View(out, pos, chunk_sample(len(out), self.sampling.loss_frames, rng))

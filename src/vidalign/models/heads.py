@@ -10,12 +10,23 @@ Three families (METHODS.md §2-§3):
   of the frame index of the LAC paper (Vaswani et al. 2017 §3.5) - it leaks absolute time (METHODS.md §3 "Time
   leakage"), so it is off by default and reported separately.
 
+Frame rate: an encoder sees at most ``max_frames`` frames of a video. A longer video is strided by
+:func:`encoder_stride` (``ceil(T / max_frames)``) in training (one random phase of the stride,
+:mod:`vidalign.data.sampling`) *and* at inference (every phase embedded as its own sequence, interleaved back:
+:meth:`vidalign.models.model.VidalignModel.embed`), so a temporal encoder meets the same frame rate in both.
+
+Projection head (``projection > 0``, CARL / SimCLR): ``Linear -> BatchNorm -> ReLU -> Linear`` on top of the
+embedding, used by the training loss only (``forward(..., project=True)``); evaluation and inference use the
+embedding before it.
+
 Every embedder takes ``mask`` ``[B, T]`` (True = real frame, padding at the end) so padded frames never influence
-real ones, and standardises its input with statistics stored as buffers (fitted on training features by
-:meth:`FrameEmbedder.fit_input_stats`), so a saved model needs no side files. ``standardize="channel"`` divides
-each channel by its own std (pose and joint-angle features: every channel carries signal, in its own unit);
-``"global"`` divides by the mean channel std, keeping the feature geometry (CNN video features: many channels are
-nearly constant, and scaling them to unit variance drowns the signal in amplified noise).
+real ones, and scales its input (``standardize``). ``"channel"`` and ``"global"`` use statistics stored as buffers
+(fitted on training features by :meth:`FrameEmbedder.fit_input_stats`), so a saved model needs no side files:
+``"channel"`` divides each channel by its own std (pose and joint-angle features: every channel carries signal, in
+its own unit); ``"global"`` divides by the mean channel std, keeping the feature geometry (CNN video features: many
+channels are nearly constant, and scaling them to unit variance drowns the signal in amplified noise).
+``"video"`` is ASOT's ``-s`` (its Breakfast runs): each video's own per-channel mean and std over its non-zero
+frames, then a division by ``sqrt(D)``; ``"none"`` feeds the features as they are (ASOT's other runs).
 """
 
 from __future__ import annotations
@@ -26,6 +37,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+STANDARDIZE = ("channel", "global", "video", "none")
 
 
 @dataclasses.dataclass
@@ -44,7 +57,9 @@ class EncoderConfig:
     positional_encoding: bool = False  # transformer: add sine encoding of the frame index (leaks time)
     dropout: float = 0.1
     normalize: bool = True  # L2-normalise the output embeddings
-    standardize: str = "channel"  # input scaling: "channel" (per-channel std) | "global" (one std for all channels)
+    standardize: str = "channel"  # input scaling: "channel" | "global" | "video" | "none" (module docstring)
+    max_frames: int | None = 512  # longer videos are strided to at most this many frames (module docstring)
+    projection: int = 0  # width of the training-only projection head (0 = none; CARL: 128)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -55,9 +70,29 @@ class EncoderConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown encoder option(s): {sorted(unknown)}")
-        if d.get("standardize", "channel") not in ("channel", "global"):
-            raise ValueError(f"encoder standardize must be 'channel' or 'global', got {d['standardize']!r}")
+        if d.get("standardize", "channel") not in STANDARDIZE:
+            raise ValueError(f"encoder standardize must be one of {STANDARDIZE}, got {d['standardize']!r}")
         return cls(**d)
+
+
+def encoder_stride(length: int, max_frames: int | None) -> int:
+    """Stride at which the encoder sees a video of ``length`` frames: ``ceil(length / max_frames)`` (>= 1)."""
+    if max_frames is None or length <= max_frames:
+        return 1
+    return -(-length // max_frames)
+
+
+class ProjectionHead(nn.Module):
+    """CARL's projection MLP ``Linear(D, P) -> BatchNorm1d(P) -> ReLU -> Linear(P, D)`` over the real frames."""
+
+    def __init__(self, dim: int, width: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, dim))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(h)
+        out[mask] = self.net(h[mask])
+        return out
 
 
 class FrameEmbedder(nn.Module):
@@ -71,10 +106,13 @@ class FrameEmbedder(nn.Module):
         self.register_buffer("input_mean", torch.zeros(config.in_dim))
         self.register_buffer("input_std", torch.ones(config.in_dim))
         self.output = nn.Linear(config.hidden, config.out_dim)
+        self.projection = ProjectionHead(config.out_dim, config.projection) if config.projection else None
 
     @torch.no_grad()
     def fit_input_stats(self, features: list[torch.Tensor] | torch.Tensor) -> None:
         """Set the input standardisation from training frames (a ``[T, D]`` tensor or a list of them)."""
+        if self.config.standardize in ("video", "none"):
+            return  # per video at run time, or no scaling: the buffers stay (0, 1)
         frames = torch.cat(list(features)) if isinstance(features, list | tuple) else features
         frames = frames.to(self.input_mean)
         std = frames.std(0, unbiased=False)
@@ -86,17 +124,33 @@ class FrameEmbedder(nn.Module):
     def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, project: bool = False) -> torch.Tensor:
+        """Embeddings ``[B, T, out_dim]``; ``project=True`` passes them through the projection head (training
+        losses; a no-op without one) before the L2 normalisation."""
         if x.ndim != 3:
             raise ValueError(f"expected features [B, T, D], got shape {tuple(x.shape)}")
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        h = (x - self.input_mean) / self.input_std
+        h = per_video_standardize(x, mask) if self.config.standardize == "video" else x
+        h = (h - self.input_mean) / self.input_std
         h = h * mask.unsqueeze(-1)
         h = self.output(self.body(h, mask))
+        if project and self.projection is not None:
+            h = self.projection(h, mask)
         if self.config.normalize:
             h = F.normalize(h, dim=-1)
         return h * mask.unsqueeze(-1)
+
+
+def per_video_standardize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """ASOT's ``-s``: per video and channel, ``(x - mean) / std`` over the real frames whose features are not all
+    zero (zero frames stay 0; a constant channel becomes 0), then ``/ sqrt(D)``. ``x`` ``[B, T, D]``."""
+    used = (mask & (x.sum(-1) != 0)).unsqueeze(-1).to(x.dtype)
+    count = used.sum(1, keepdim=True).clamp_min(1.0)
+    mean = (x * used).sum(1, keepdim=True) / count
+    std = (((x - mean) ** 2 * used).sum(1, keepdim=True) / count).sqrt()
+    z = torch.where(std > 0, (x - mean) / std.clamp_min(1e-12), torch.zeros_like(x)) * used
+    return z / math.sqrt(x.shape[-1])
 
 
 class MLPEmbedder(FrameEmbedder):

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from vidalign.losses import build_loss
-from vidalign.models.heads import EncoderConfig, build_encoder
+from vidalign.models.heads import EncoderConfig, build_encoder, encoder_stride
 
 
 class VidalignModel(nn.Module):
@@ -29,13 +29,23 @@ class VidalignModel(nn.Module):
 
     @torch.inference_mode()
     def embed(self, features: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
-        """Embeddings ``[T, out_dim]`` of one whole video's features ``[T, D]`` (eval mode)."""
+        """Embeddings ``[T, out_dim]`` of one whole video's features ``[T, D]`` (eval mode), at the frame rate
+        the encoder was trained at: a video longer than ``max_frames`` is embedded as its ``s`` strided phases
+        ``features[o::s]`` (one sequence each, batched), interleaved back into ``[T, out_dim]``."""
         was_training = self.training
         self.eval()
-        x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32, device=device).unsqueeze(0)
-        z = self.encoder(x)[0].float().cpu().numpy()
+        x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32, device=device)
+        stride = encoder_stride(len(x), self.encoder.config.max_frames)
+        phases = [x[offset::stride] for offset in range(stride)]
+        longest = len(phases[0])
+        batch = torch.zeros(stride, longest, x.shape[1], dtype=x.dtype, device=device)
+        mask = torch.zeros(stride, longest, dtype=torch.bool, device=device)
+        for offset, phase in enumerate(phases):
+            batch[offset, : len(phase)], mask[offset, : len(phase)] = phase, True
+        z = self.encoder(batch, mask)  # [stride, longest, out]: frame o + k*s is z[o, k]
+        out = z.transpose(0, 1).reshape(stride * longest, -1)[: len(x)]
         self.train(was_training)
-        return z
+        return out.float().cpu().numpy()
 
     @torch.inference_mode()
     def segment(self, features: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
