@@ -35,7 +35,7 @@ from vidalign.data.mocap6 import convert_mocap6
 from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.evaluate import evaluate_folder
-from vidalign.presets import deep_merge, load_preset, parse_override
+from vidalign.presets import train_settings
 from vidalign.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,13 +62,9 @@ class Row:
 
 
 def run_training(method: str, data: Path, family: str, split: str, out: Path, seed: int, overrides, epochs=None):
-    settings = load_preset(method, family)
-    for text in overrides:
-        settings = deep_merge(settings, parse_override(text))
-    settings.update({"method": method, "data": str(data), "out": str(out), "split": split, "seed": seed})
-    settings["preset"] = family
-    if epochs is not None:
-        settings["epochs"] = epochs
+    settings = train_settings(
+        method, data, out, preset=family, overrides=overrides, split=split, seed=seed, epochs=epochs
+    )
     started = time.perf_counter()
     train(TrainConfig.from_dict(settings), progress=False)
     return time.perf_counter() - started
@@ -198,7 +194,7 @@ def main() -> None:
         segmentation_rows.append(segmentation_row("k-means (K = 12) on raw features", "mocap6", data, "none", "all"))
         for method in SEGMENTATION_METHODS:
             run = args.work / f"mocap6-{method}"
-            secs = run_training(method, data, "mocap", "train", run, args.seed, [], args.epochs)
+            secs = run_training(method, data, "mocap6", "train", run, args.seed, [], args.epochs)
             segmentation_rows.append(segmentation_row(method, "mocap6", data, run, "all", secs))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {

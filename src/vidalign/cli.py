@@ -30,22 +30,31 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
+    import warnings
+
     from vidalign.data.atomic import atomic_write_json
     from vidalign.evaluate import evaluate_folder, format_result
+    from vidalign.evaluation.protocols import FitOnScoredWarning
 
-    result = evaluate_folder(
-        args.data,
-        args.model,
-        args.task,
-        train_split=args.train_split,
-        eval_split=args.eval_split,
-        stride=args.stride,
-        classifier=args.classifier,
-        background=args.background,
-        seed=args.seed,
-        device=args.device,
-        strict=not args.lenient,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitOnScoredWarning)  # printed below as one line, and kept in the JSON
+        result = evaluate_folder(
+            args.data,
+            args.model,
+            args.task,
+            train_split=args.train_split,
+            eval_split=args.eval_split,
+            protocol=args.protocol,
+            fit_on_scored=args.fit_on_scored,
+            stride=args.stride,
+            classifier=args.classifier,
+            background=args.background,
+            seed=args.seed,
+            device=args.device,
+            strict=not args.lenient,
+        )
+    if result.get("warning"):
+        print(f"vidalign eval: warning: {result['warning']}", file=sys.stderr)
     print(format_result(result))
     if args.json:
         atomic_write_json(args.json, result)
@@ -114,17 +123,15 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from vidalign.presets import deep_merge, load_preset, parse_override
+    from vidalign.presets import train_settings
     from vidalign.training import TrainConfig, train
 
-    settings = load_preset(args.method, args.preset)
-    for text in args.set or []:
-        settings = deep_merge(settings, parse_override(text))
-    explicit = {"method": args.method, "data": args.data, "out": args.out, "split": args.split}
-    explicit.update({"seed": args.seed, "device": args.device, "preset": args.preset})
-    if args.epochs is not None:
-        explicit["epochs"] = args.epochs
-    config = TrainConfig.from_dict(deep_merge(settings, explicit))
+    settings = train_settings(
+        args.method, args.data, args.out, preset=args.preset, overrides=args.set or [], split=args.split,
+        seed=args.seed, device=args.device, epochs=args.epochs,
+    )  # fmt: skip
+    config = TrainConfig.from_dict(settings)
+    print(f"preset: {config.preset}")
     run = train(config, progress=not args.quiet).path
     print(f"wrote {run}/model.safetensors, config.json, log.csv")
 
@@ -223,8 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=["alignment", "segmentation"], default="alignment")
     p.add_argument("--train-split", default="train", help="split the classifiers are fitted on (alignment)")
     p.add_argument("--eval-split", default="val", help="split that is scored")
-    p.add_argument("--stride", type=int, default=5, help="Kendall's tau frame stride (5 as for Penn Action)")
-    p.add_argument("--classifier", choices=["svm_linear", "svm_rbf", "logreg"], default="svm_linear")
+    p.add_argument(
+        "--protocol",
+        choices=["tcc", "carl", "lav", "vaot", "lac", "ours"],
+        default="ours",
+        help="alignment evaluation protocol of a paper (docs/evaluation.md; default: ours)",
+    )
+    p.add_argument(
+        "--fit-on-scored",
+        action="store_true",
+        help="allow lav / vaot to fit the classifier on the scored videos, as their published scripts do",
+    )
+    p.add_argument("--stride", type=int, help="Kendall's tau frame stride (default: the protocol's)")
+    p.add_argument(
+        "--classifier",
+        choices=["svm_linear", "svm_rbf", "svm_rbf_ovo", "logreg"],
+        help="phase classifier (default: the protocol's)",
+    )
     p.add_argument("--background", default=None, help="background label name (default: 'background' if mapped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -297,7 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="0 writes the untrained model (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--preset", default="default", help="dataset family section of the method's preset")
+    p.add_argument(
+        "--preset",
+        help="feature family and/or named presets joined by '+', e.g. breakfast, pose+official (default: what the "
+        "data folder's dataset.json records, else video)",
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. loss.eps=0.05")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_train)

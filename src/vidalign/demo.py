@@ -27,7 +27,7 @@ from vidalign.data.synthetic import SyntheticConfig
 from vidalign.evaluate import evaluate_folder
 from vidalign.extract import extract_videos
 from vidalign.inference import align_files, segment, write_segmentation
-from vidalign.presets import deep_merge, load_preset
+from vidalign.presets import train_settings
 from vidalign.training import TrainConfig, train
 
 METHODS = ("lac", "vaot", "vasot")
@@ -72,11 +72,8 @@ def _fmt(value) -> str:
 
 
 def _train(method: str, data: Path, run: Path, config: DemoConfig, epochs: int | None = None) -> Path:
-    settings = load_preset(method, "default")
-    settings = deep_merge(settings, {"method": method, "data": str(data), "out": str(run), "seed": config.seed})
-    if epochs is not None or config.epochs is not None:
-        settings["epochs"] = epochs if epochs is not None else config.epochs
-    settings["preset"] = "default"
+    epochs = epochs if epochs is not None else config.epochs
+    settings = train_settings(method, data, run, seed=config.seed, epochs=epochs)
     return train(TrainConfig.from_dict(settings), progress=True).path
 
 

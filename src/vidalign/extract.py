@@ -62,6 +62,7 @@ from vidalign.data.layout import (
     _check_name,
     read_mapping,
     refuse_existing_features,
+    write_dataset_info,
     write_mapping,
     write_split,
     write_video,
@@ -359,7 +360,9 @@ def _extract_one(
 
 
 def _write_dataset_files(out_dir: Path, video_ids: list[str], labels_dir: Path | None, split: str | None) -> None:
-    """Copy the label folder's mapping and splits (restricted to ``video_ids``); write ``split``."""
+    """Record the feature family (``dataset.json``), copy the label folder's mapping and splits (restricted to
+    ``video_ids``); write ``split``."""
+    write_dataset_info(out_dir, feature_family="video")
     if labels_dir is not None:
         mapping = labels_dir / "mapping" / "mapping.txt"
         if mapping.is_file():

@@ -1,20 +1,101 @@
-"""Presets: the family-wide settings reach every method and a method's own sections still win."""
+"""Presets: families and named sections merge in order, the data folder picks its own, every preset builds."""
+
+from __future__ import annotations
+
+import dataclasses
 
 import pytest
+import yaml
 
-from vidalign.presets import available_presets, load_preset
+from vidalign.data.layout import FEATURE_FAMILIES, write_dataset_info
+from vidalign.losses import loss_class
+from vidalign.models.heads import EncoderConfig
+from vidalign.models.model import VidalignModel
+from vidalign.presets import (
+    available_presets,
+    load_preset,
+    method_sections,
+    preset_names,
+    resolve_preset,
+    train_settings,
+)
+from vidalign.training import TrainConfig
+
+
+def test_feature_families_have_one_section_each():
+    from importlib import resources
+
+    families = yaml.safe_load((resources.files("vidalign.presets") / "_families.yaml").read_text())
+    assert set(families) == set(FEATURE_FAMILIES)
 
 
 @pytest.mark.parametrize("method", available_presets())
-def test_every_preset_loads_for_its_families_with_the_family_input_scaling(method):
-    expected = {"default": "global", "penn_action": "channel", "synthetic": "channel"}
+def test_every_family_reaches_every_method_with_its_input_scaling(method):
+    expected = {"video": "global", "pose": "channel", "mocap": "channel", "synthetic": "channel", "fisher": "none"}
     for family, standardize in expected.items():
-        assert load_preset(method, family)["encoder"]["standardize"] == standardize, family
+        assert resolve_preset(method, family).settings["encoder"]["standardize"] == standardize, family
+    assert load_preset(method)["encoder"]["standardize"] == "global"  # no family known: video
 
 
-def test_method_sections_override_family_settings_and_private_files_are_not_methods():
-    assert "_families" not in available_presets()
+@pytest.mark.parametrize("method", available_presets())
+def test_every_preset_of_every_method_builds_a_model(method, tmp_path):
+    for name in preset_names(method):
+        section = method_sections(method).get(name, {})
+        data = tmp_path / next(iter(section.get("clusters_per_activity", {"x": 0})))
+        settings = train_settings(method, data, tmp_path / "run", preset=name)
+        config = TrainConfig.from_dict(settings)
+        encoder = dataclasses.replace(config.encoder, in_dim=12)
+        loss = dict(config.loss)
+        if loss_class(method).segmentation:
+            loss.setdefault("n_clusters", 3)
+            loss.setdefault("dim", encoder.out_dim)
+        VidalignModel(method, EncoderConfig.from_dict(encoder.to_dict()), loss)
+        assert config.preset.split("+")[0] in FEATURE_FAMILIES, name
+
+
+def test_named_sections_declare_their_family_and_merge_after_it():
+    resolved = resolve_preset("asot", "mocap6")
+    assert (resolved.family, resolved.sections, resolved.label) == ("mocap", ["mocap6"], "mocap+mocap6")
+    assert resolved.settings["sampling"]["loss_frames"] == 128 and resolved.settings["loss"]["rho"] == 0.0
+    assert resolve_preset("asot", "mocap").settings["loss"]["rho"] == 0.15  # the family alone: no mocap6 values
+    assert load_preset("vaot", "default")["sampling"]["loss_frames"] == 8
+    assert resolve_preset("vaot", "official").settings["loss"]["solver"] == "published"
+    with pytest.raises(ValueError, match="pose features, not mocap"):
+        resolve_preset("vaot", "mocap+penn_action")
+    with pytest.raises(ValueError, match="no preset 'mocapp'"):
+        resolve_preset("vaot", "mocapp")
     with pytest.raises(ValueError, match="no preset"):
         load_preset("_families")
-    assert load_preset("asot", "mocap")["sampling"]["loss_frames"] == 128
-    assert load_preset("vaot", "default")["sampling"]["loss_frames"] == 8
+
+
+def test_the_data_folder_picks_its_family_and_dataset_preset(tmp_path):
+    """A Penn Action folder (dataset.json: pose, penn_action) gives VASOT its number of actions with no --preset."""
+    folder = tmp_path / "golf_swing"
+    folder.mkdir()
+    write_dataset_info(folder, feature_family="pose", dataset="penn_action")
+    resolved = resolve_preset("vasot", None, folder)
+    assert (resolved.family, resolved.sections) == ("pose", ["penn_action"])
+    assert resolved.settings["loss"]["n_clusters"] == 4 and resolved.settings["encoder"]["standardize"] == "channel"
+    assert resolved.family_source == "preset penn_action"
+    assert resolve_preset("tcc", None, folder).sections == ["penn_action"]
+    other = tmp_path / "mocap"
+    other.mkdir()
+    write_dataset_info(other, feature_family="mocap")
+    resolved = resolve_preset("vaot", "official", other)
+    assert (resolved.family, resolved.family_source) == ("mocap", f"{other}/dataset.json")
+    assert train_settings("vaot", other, tmp_path / "r", preset="official")["preset"] == "mocap+official"
+
+
+def test_clusters_per_activity_come_from_the_folder_name(tmp_path):
+    assert load_preset("asot", "breakfast", tmp_path / "coffee")["loss"]["n_clusters"] == 7
+    assert load_preset("vasot", "yti", tmp_path / "cpr")["loss"]["n_clusters"] == 7
+    with pytest.raises(ValueError, match="name the data folder after one of"):
+        load_preset("asot", "breakfast", tmp_path / "P03_coffee")
+    settings = load_preset("asot", "breakfast", tmp_path / "pancake")
+    assert settings["encoder"]["standardize"] == "video" and "clusters_per_activity" not in settings
+
+
+def test_overrides_and_explicit_fields_win(tmp_path):
+    settings = train_settings("vaot", tmp_path, tmp_path / "run", overrides=["loss.eps=0.05"], epochs=3, seed=None)
+    assert settings["loss"]["eps"] == 0.05 and settings["epochs"] == 3 and "seed" not in settings
+    assert settings["preset"] == "video"

@@ -8,6 +8,9 @@
       mapping/mapping.txt          optional; "<id> <name>" per line, ids exactly 0..K-1
       splits/<split>.txt           optional; one video_id per line (may be empty)
       meta/<video_id>.json         optional; a JSON object (fps, source, extractor, ...)
+      dataset.json                 optional; {"feature_family": ..., "dataset": ...}: what kind of features these are
+                                   (written by the converters and ``vidalign extract``; training picks its preset
+                                   from it, ``docs/data.md``)
 
 Every problem raises :class:`DatasetError` with a one-line message that starts with the offending file.
 Nothing is silently dropped: with ``strict=True`` the first bad video raises; with ``strict=False`` bad
@@ -32,17 +35,23 @@ from vidalign.data.atomic import atomic_save_npy, atomic_write_json, atomic_writ
 __all__ = [
     "DatasetError",
     "FeatureFolder",
+    "FEATURE_FAMILIES",
     "matlab_string",
     "VideoRecord",
+    "read_dataset_info",
     "read_mapping",
     "read_matlab",
     "refuse_existing_features",
     "write_mapping",
+    "write_dataset_info",
     "write_split",
     "write_video",
 ]
 
 LAYOUTS = ("td", "dt")
+DATASET_INFO = "dataset.json"
+# Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
+FEATURE_FAMILIES = ("video", "pose", "mocap", "synthetic", "fisher")
 MIN_FRAMES = 2
 
 
@@ -111,6 +120,19 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read ({_one_line(exc)})", path=path) from exc
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file as a dict ({} when the file is absent); anything else raises DatasetError."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"invalid JSON ({_one_line(exc)})", path=path) from exc
+    if not isinstance(value, dict):
+        raise DatasetError(f"expected a JSON object, got {type(value).__name__}", path=path)
+    return value
 
 
 def read_mapping(path: str | os.PathLike[str]) -> list[str]:
@@ -202,6 +224,12 @@ class FeatureFolder:
             self.class_names = None
             self.mapping_source = None
         self._class_index = {name: i for i, name in enumerate(self.class_names or [])}
+        self.info = read_dataset_info(self.root)
+
+    @property
+    def feature_family(self) -> str | None:
+        """The kind of features recorded in ``dataset.json`` (one of ``FEATURE_FAMILIES``), or None."""
+        return self.info.get("feature_family")
 
     def __repr__(self) -> str:
         return (
@@ -349,16 +377,7 @@ class FeatureFolder:
         return lookup[inverse.reshape(-1)]
 
     def _read_meta(self, video_id: str) -> dict[str, Any]:
-        path = self.root / "meta" / f"{video_id}.json"
-        if not path.is_file():
-            return {}
-        try:
-            meta = json.loads(_read_text(path))
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"invalid JSON ({_one_line(exc)})", path=path) from exc
-        if not isinstance(meta, dict):
-            raise DatasetError(f"expected a JSON object, got {type(meta).__name__}", path=path)
-        return meta
+        return _read_json_object(self.root / "meta" / f"{video_id}.json")
 
 
 def write_video(
@@ -389,6 +408,25 @@ def write_video(
             raise ValueError(f"video {video_id!r}: meta must be a dict, got {type(meta).__name__}")
         atomic_write_json(root / "meta" / f"{video_id}.json", meta)
     atomic_save_npy(root / "features" / f"{video_id}.npy", array)
+
+
+def write_dataset_info(root: str | os.PathLike[str], *, feature_family: str, dataset: str | None = None) -> None:
+    """Write ``dataset.json``: the feature family (one of ``FEATURE_FAMILIES``) and optionally the dataset name
+    (e.g. ``"penn_action"``; a method preset with that name is then picked too)."""
+    if feature_family not in FEATURE_FAMILIES:
+        raise ValueError(f"feature family must be one of {FEATURE_FAMILIES}, got {feature_family!r}")
+    info = {"feature_family": feature_family} | ({} if dataset is None else {"dataset": dataset})
+    atomic_write_json(Path(root) / DATASET_INFO, info)
+
+
+def read_dataset_info(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``dataset.json`` of a feature folder as a dict (empty when absent); a bad file raises DatasetError."""
+    path = Path(root) / DATASET_INFO
+    info = _read_json_object(path)
+    family = info.get("feature_family")
+    if family is not None and family not in FEATURE_FAMILIES:
+        raise DatasetError(f"unknown feature_family {family!r}; expected one of {FEATURE_FAMILIES}", path=path)
+    return info
 
 
 def write_mapping(root: str | os.PathLike[str], class_names: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ from vidalign.data.layout import (
     matlab_string,
     read_matlab,
     refuse_existing_features,
+    write_dataset_info,
     write_mapping,
     write_split,
     write_video,
@@ -104,6 +105,7 @@ def convert_mocap6(mat_path: str | os.PathLike[str], out_dir: str | os.PathLike[
         names = [action_names[z - 1] for z in labels]
         write_video(out_dir, filename, features, names, meta)
     write_mapping(out_dir, action_names)
+    write_dataset_info(out_dir, feature_family="mocap", dataset="mocap6")
     for split in SPLITS:
         write_split(out_dir, split, ids)
     atomic_write_text(out_dir / "README.md", _readme(len(ids)))

@@ -49,6 +49,7 @@ from vidalign.data.layout import (
     matlab_string,
     read_matlab,
     refuse_existing_features,
+    write_dataset_info,
     write_split,
     write_video,
 )
@@ -322,6 +323,7 @@ def convert_penn_action(
             if split in ("train", "test") and not ids:
                 warnings.warn(f"{folder}: no official {split} videos; splits/{split}.txt is empty", stacklevel=2)
             write_split(folder, split, ids)
+        write_dataset_info(folder, feature_family="pose", dataset="penn_action")
         readme = _readme(action, splits, skipped, seed, feature_description(visibility_channel))
         atomic_write_text(folder / "README.md", readme)
     return folders

@@ -35,7 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from vidalign.data.atomic import atomic_write_text
-from vidalign.data.layout import refuse_existing_features, write_mapping, write_split, write_video
+from vidalign.data.layout import (
+    refuse_existing_features,
+    write_dataset_info,
+    write_mapping,
+    write_split,
+    write_video,
+)
 
 __all__ = [
     "SyntheticConfig",
@@ -324,6 +330,7 @@ def write_synthetic_dataset(out_dir: str | Path, config: SyntheticConfig) -> Pat
         }
         write_video(out_dir, video.video_id, video.features, [names[c] for c in video.labels], meta)
     write_mapping(out_dir, names)
+    write_dataset_info(out_dir, feature_family="synthetic")
     for split, ids in _split_assignment(config).items():
         write_split(out_dir, split, ids)
     atomic_write_text(out_dir / "README.md", _readme(config))

@@ -1,18 +1,35 @@
-"""Hyper-parameter presets: one YAML per method, a ``default`` section plus one section per dataset family.
+"""Hyper-parameter presets (``docs/presets.md``): one YAML per method, every value with its source in a comment.
 
-Each value carries its source in a comment (paper section / table or published config). Families:
-``default`` (video features), ``penn_action`` (2-D pose features), ``mocap`` (joint-angle channels),
-``synthetic`` (the embedded synthetic processes). Settings that follow from the kind of features rather than
-from the method (e.g. how the encoder scales its input) live once per family in ``_families.yaml`` and are
-overridden by the method's own sections.
+A method's YAML holds a ``default`` section and named sections of two kinds:
+
+- **feature families** (``video``, ``pose``, ``mocap``, ``synthetic``, ``fisher``: what the frame features are).
+  Settings that follow from the kind of features for *every* method (how the encoder scales its input) live
+  once in ``_families.yaml``; a method may add its own section of the same name.
+- **named presets**: a benchmark dataset's published configuration (``penn_action``, ``breakfast``, ...) or a
+  variant of the method (``official``). A section may declare ``family: NAME`` (the features it expects) and
+  ``clusters_per_activity: {activity: K}`` (K chosen by the data folder's name, e.g. ``breakfast/coffee``).
+
+:func:`resolve_preset` merges, in this order: ``_families.yaml[family]``, the method's ``default``, the method's
+``family`` section (if any), then each named preset in the order given. Without a family among the names the
+family is the one a named preset declares, else the one recorded in the data folder's ``dataset.json``
+(:mod:`vidalign.data.layout`), else ``video``. Without any names, the folder's recorded dataset is used as a
+named preset when the method has a section of that name (so ``vidalign train --data penn/golf_swing`` picks
+``penn_action`` by itself).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from importlib import resources
+from pathlib import Path
 
 import yaml
+
+from vidalign.data.layout import FEATURE_FAMILIES, read_dataset_info
+
+DEFAULT_FAMILY = "video"
+_SECTION_KEYS = ("family", "clusters_per_activity")  # consumed here, never passed on to the training config
 
 
 def available_presets() -> list[str]:
@@ -32,18 +49,99 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_preset(method: str, family: str = "default") -> dict:
-    """``_families.yaml[family]``, then the ``default`` section of ``<method>.yaml``, then its ``family`` section."""
+def _yaml(name: str) -> dict:
+    return yaml.safe_load((resources.files(__package__) / name).read_text()) or {}
+
+
+def method_sections(method: str) -> dict:
+    """All sections of ``<method>.yaml``."""
     path = resources.files(__package__) / f"{method}.yaml"
     if method.startswith("_") or not path.is_file():
         raise ValueError(f"no preset for method {method!r}; presets exist for {available_presets()}")
-    sections = yaml.safe_load(path.read_text())
-    if family not in sections:
-        families = sorted(sections)
-        raise ValueError(f"preset {method}.yaml has no {family!r} section; choose one of {families}")
-    shared = yaml.safe_load((resources.files(__package__) / "_families.yaml").read_text())
-    settings = deep_merge(shared.get(family, {}), sections["default"])
-    return deep_merge(settings, sections[family]) if family != "default" else settings
+    return _yaml(f"{method}.yaml")
+
+
+def preset_names(method: str) -> list[str]:
+    """Every name ``--preset`` accepts for ``method``: the feature families and the method's named sections."""
+    return sorted(set(FEATURE_FAMILIES) | set(method_sections(method)) - {"default"})
+
+
+@dataclasses.dataclass
+class ResolvedPreset:
+    """Merged settings (ready for :class:`vidalign.training.TrainConfig`) and how they were chosen."""
+
+    settings: dict
+    family: str
+    sections: list[str]  # named presets applied after the family, in order
+    family_source: str  # "given", "preset <name>", "<data>/dataset.json" or "default"
+
+    @property
+    def label(self) -> str:
+        """``family+preset+...``: what a run's config records as its preset."""
+        return "+".join([self.family, *self.sections])
+
+
+def _split_names(names: str | list[str] | None) -> list[str]:
+    if names is None:
+        return []
+    parts = names.split("+") if isinstance(names, str) else [p for n in names for p in n.split("+")]
+    return [p.strip() for p in parts if p.strip() and p.strip() != "auto"]
+
+
+def _activity_clusters(section: dict, name: str, data: str | Path | None) -> int:
+    table = section["clusters_per_activity"]
+    activity = Path(data).name if data is not None else None
+    if activity not in table:
+        raise ValueError(
+            f"preset {name!r} sets K per activity: name the data folder after one of {sorted(table)} "
+            f"(got {activity!r}) or give loss.n_clusters"
+        )
+    return int(table[activity])
+
+
+def resolve_preset(method: str, names: str | list[str] | None = None, data: str | Path | None = None) -> ResolvedPreset:
+    """Merge the preset sections for ``method`` (module docstring); ``names``: ``"breakfast"``,
+    ``"pose+official"``, a list of such names, or None / ``"auto"`` (chosen from ``data``'s ``dataset.json``)."""
+    sections = method_sections(method)
+    families = _yaml("_families.yaml")
+    requested = _split_names(names)
+    unknown = [n for n in requested if (n not in families and n not in sections) or n == "default"]
+    if unknown:
+        raise ValueError(f"{method} has no preset {unknown[0]!r}; choose from {preset_names(method)}")
+    given_families = [n for n in requested if n in FEATURE_FAMILIES]
+    named = [n for n in requested if n not in FEATURE_FAMILIES]
+    if len(given_families) > 1:
+        raise ValueError(f"presets name two feature families ({' and '.join(given_families)}); give one")
+    info = read_dataset_info(data) if data is not None and Path(data).is_dir() else {}
+    if not requested and info.get("dataset") in sections:
+        named = [info["dataset"]]
+    declared = [sections[n]["family"] for n in named if "family" in sections[n]]
+    if given_families:
+        family, source = given_families[0], "given"
+    elif declared:
+        family, source = declared[0], f"preset {named[0]}"
+    elif info.get("feature_family"):
+        family, source = info["feature_family"], f"{data}/dataset.json"
+    else:
+        family, source = DEFAULT_FAMILY, "default"
+    for name, wanted in zip(named, declared, strict=False):
+        if wanted != family:
+            raise ValueError(f"preset {name!r} is for {wanted} features, not {family}")
+    settings = deep_merge(families[family], sections["default"])
+    if family in sections:
+        settings = deep_merge(settings, sections[family])
+    for name in named:
+        section = sections[name]
+        settings = deep_merge(settings, {k: v for k, v in section.items() if k not in _SECTION_KEYS})
+        if "clusters_per_activity" in section:
+            clusters = {"n_clusters": _activity_clusters(section, name, data)}
+            settings = deep_merge(settings, {"loss": clusters})
+    return ResolvedPreset(settings, family, named, source)
+
+
+def load_preset(method: str, names: str | list[str] | None = "default", data: str | Path | None = None) -> dict:
+    """The merged settings of :func:`resolve_preset` (``"default"`` = the video family, no named preset)."""
+    return resolve_preset(method, None if names == "default" else names, data).settings
 
 
 def parse_override(text: str) -> dict:
@@ -58,3 +156,23 @@ def parse_override(text: str) -> dict:
         node = node.setdefault(part, {})
     node[parts[-1]] = yaml.safe_load(value)
     return out
+
+
+def train_settings(
+    method: str,
+    data: str | Path,
+    out: str | Path,
+    *,
+    preset: str | list[str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    **explicit,
+) -> dict:
+    """The one preset -> training-config merge (CLI, demo, benchmarks): resolved preset, then ``overrides``
+    (``"KEY=VALUE"`` strings), then ``explicit`` fields (``split``, ``seed``, ``epochs``, ...; None = unset)."""
+    resolved = resolve_preset(method, preset, data)
+    settings = resolved.settings
+    for text in overrides:
+        settings = deep_merge(settings, parse_override(text))
+    fields = {"method": method, "data": str(data), "out": str(out), "preset": resolved.label}
+    fields.update({k: v for k, v in explicit.items() if v is not None})
+    return deep_merge(settings, fields)
