@@ -8,7 +8,10 @@ Representations (``--model``):
 - ``none``: the raw features (alignment) or the k-means baseline with K from the mapping (segmentation);
 - ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (METHODS.md §3).
 
+Alignment is scored under a named protocol (``--protocol``: tcc, carl, lav, vaot, lac, ours; ``docs/evaluation.md``).
 The classifier-based metrics are fitted on ``train_split`` and scored on ``eval_split``; the two must be disjoint.
+The ``lav`` / ``vaot`` protocols fit on ``eval_split`` itself, as their published scripts do, and run only when
+``fit_on_scored=True`` is passed (``--fit-on-scored``); the result then says so (``fit_on_scored``, ``warning``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from vidalign.data.layout import FeatureFolder, VideoRecord
 from vidalign.evaluation.alignment import evaluate_alignment
 from vidalign.evaluation.kmeans_baseline import kmeans_baseline
+from vidalign.evaluation.protocols import Protocol, check_fit_on_scored, get_protocol
 from vidalign.evaluation.segmentation import evaluate_segmentation
 
 REFERENCE_MODELS = ("none", "time")
@@ -96,14 +100,28 @@ def evaluate_folder(
     *,
     train_split: str = "train",
     eval_split: str = "val",
-    stride: int = 5,
-    classifier: str = "svm_linear",
+    protocol: Protocol | str = "ours",
+    fit_on_scored: bool = False,
+    stride: int | None = None,
+    classifier: str | None = None,
     background: str | None = None,
     seed: int = 0,
     device: str = "cpu",
     strict: bool = True,
 ) -> dict:
-    """Score ``model`` on ``data`` for ``task`` ("alignment" | "segmentation"); returns the DESIGN.md JSON dict."""
+    """Score ``model`` on ``data`` for ``task`` ("alignment" | "segmentation"); returns the DESIGN.md JSON dict.
+
+    Alignment: ``protocol`` (name or :class:`~vidalign.evaluation.protocols.Protocol`, ``docs/evaluation.md``)
+    sets every choice; ``stride`` (Kendall's tau) and ``classifier``, when not None, override it. A protocol
+    that fits on the scored videos (lav, vaot) raises a one-line ValueError unless ``fit_on_scored=True``; then
+    ``train_split`` is not read and the classifier / regressors are fitted on ``eval_split``. Segmentation
+    takes no protocol (only the default "ours").
+    """
+    proto = get_protocol(protocol)
+    if task == "alignment":
+        check_fit_on_scored(proto, fit_on_scored)  # before loading anything
+    elif task == "segmentation" and (proto.name != "ours" or fit_on_scored):
+        raise ValueError("--protocol and --fit-on-scored apply to the alignment task only")
     folder = FeatureFolder(data, strict=strict)
     rep = Representation(model, device)
     val = folder.load_split(eval_split)
@@ -114,16 +132,24 @@ def evaluate_folder(
         header["method"] = rep.config.get("method")
         header["encoder_trained_on_eval_videos"] = _encoder_saw(rep, val)
     if task == "alignment":
-        train = folder.load_split(train_split)
-        _check_disjoint(folder, train, val)
+        if proto.fit_on_scored:
+            train = []
+            header["train_split"] = None
+            header["fit_split"] = eval_split
+        else:
+            train = folder.load_split(train_split)
+            _check_disjoint(folder, train, val)
+            header["train_split"] = train_split
+            header["fit_split"] = train_split
         result = evaluate_alignment(
             [(rep.embed(r), r.labels) for r in train],
             [(rep.embed(r), r.labels) for r in val],
+            protocol=proto,
+            fit_on_scored=fit_on_scored,
             stride=stride,
             classifier=classifier,
             seed=seed,
         )
-        header["train_split"] = train_split
     elif task == "segmentation":
         if not folder.has_labels:
             raise ValueError(f"{folder.root}: segmentation metrics need groundTruth/ labels")
@@ -149,13 +175,21 @@ def _fmt(value: object) -> str:
 
 
 def format_result(result: dict) -> str:
-    """A readable table of an :func:`evaluate_folder` result."""
-    lines = [f"{result['task']} | data {result['data']} | model {result['model']} | split {result['eval_split']}"]
+    """A readable table of an :func:`evaluate_folder` result (alignment: the protocol on the header line)."""
+    header = f"{result['task']} | data {result['data']} | model {result['model']} | split {result['eval_split']}"
+    protocol = result.get("protocol") or {}
+    if result["task"] == "alignment" and protocol.get("name"):
+        header += f" | protocol {protocol['name']}"
+    lines = [header]
+    if result.get("warning"):
+        lines.append(f"  WARNING: {result['warning']}")
     if result["task"] == "alignment":
-        for key in ("kendall_tau", "phase_progression", "ap@5", "ap@10", "ap@15"):
+        ap_keys = [f"ap@{k}" for k in protocol.get("ap_ks", (5, 10, 15))]
+        for key in ("kendall_tau", "phase_progression", *ap_keys):
             lines.append(f"  {key:<22} {_fmt(result.get(key))}")
         pc = result.get("phase_classification")
-        for frac in ("0.1", "0.5", "1.0"):
+        fractions = [repr(float(f)) for f in protocol.get("fractions", (0.1, 0.5, 1.0))]
+        for frac in fractions:
             lines.append(f"  {'phase_class@' + frac:<22} {_fmt(pc.get(frac) if pc else None)}")
         tau = result.get("details", {}).get("kendall_tau")
         if tau:

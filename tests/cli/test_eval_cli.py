@@ -79,3 +79,76 @@ def test_bad_data_is_one_line_naming_the_file(tmp_path, capsys):
     assert main(["eval", "--data", str(root), "--model", "none", "--task", "segmentation", "--eval-split", "val"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "a.txt" in err and "'y'" in err
+
+
+def test_protocol_tcc_end_to_end_equals_a_direct_fit(synthetic, tmp_path, capsys):
+    from sklearn.svm import SVC
+
+    from vidalign.data.layout import FeatureFolder
+    from vidalign.evaluation.alignment import kendall_tau
+
+    out = tmp_path / "tcc.json"
+    assert main(["eval", "--data", str(synthetic), "--model", "none", "--protocol", "tcc", "--json", str(out)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith("| protocol tcc")
+    result = json.loads(out.read_text())
+    protocol = result["protocol"]
+    assert (protocol["name"], protocol["classifier"], protocol["stride"]) == ("tcc", "svm_rbf_ovo", 5)
+    assert result["fit_on_scored"] is False and "warning" not in result
+    folder = FeatureFolder(synthetic)
+    train, val = folder.load_split("train"), folder.load_split("val")
+    val_x, val_y = np.concatenate([r.features for r in val]), np.concatenate([r.labels for r in val])
+    for key, fraction in (("0.1", 0.1), ("0.5", 0.5), ("1.0", 1.0)):
+        used = train[: max(1, int(fraction * len(train)))]
+        model = SVC(decision_function_shape="ovo").fit(
+            np.concatenate([r.features for r in used]), np.concatenate([r.labels for r in used])
+        )
+        assert result["phase_classification"][key] == pytest.approx(np.mean(model.predict(val_x) == val_y))
+    assert result["kendall_tau"] == pytest.approx(kendall_tau([r.features for r in val], stride=5)["value"])
+
+
+def test_vaot_protocol_needs_fit_on_scored_and_then_warns(synthetic, tmp_path, capsys):
+    argv = ["eval", "--data", str(synthetic), "--model", "none", "--protocol", "vaot"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--fit-on-scored" in err
+    out = tmp_path / "vaot.json"
+    assert main([*argv, "--fit-on-scored", "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("vidalign eval: warning:") and len(captured.err.strip().splitlines()) == 1
+    assert "protocol vaot" in captured.out.splitlines()[0] and "WARNING" in captured.out
+    result = json.loads(out.read_text())
+    assert result["fit_on_scored"] is True and "not held-out" in result["warning"]
+    assert result["protocol"]["stride"] == 4 and result["protocol"]["ap_average"] == "frame"
+    assert (result["train_split"], result["fit_split"]) == (None, "val")
+
+
+def test_fit_on_scored_is_refused_for_protocols_fitting_on_train(synthetic, capsys):
+    assert main(["eval", "--data", str(synthetic), "--model", "none", "--protocol", "tcc", "--fit-on-scored"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fits on the train split" in err
+
+
+def test_stride_and_classifier_override_the_protocol(synthetic, tmp_path):
+    out = tmp_path / "carl.json"
+    argv = ["eval", "--data", str(synthetic), "--model", "none", "--protocol", "carl", "--stride", "5"]
+    assert main([*argv, "--classifier", "svm_linear", "--json", str(out)]) == 0
+    protocol = json.loads(out.read_text())["protocol"]
+    assert (protocol["stride"], protocol["ap_stride"], protocol["classifier"]) == (5, 5, "svm_linear")
+    assert protocol["overrides"] == {
+        "kendall_stride": {"protocol": 2, "used": 5},
+        "classifier": {"protocol": "logreg", "used": "svm_linear"},
+    }
+
+
+def test_every_registered_protocol_is_a_cli_choice():
+    from vidalign.cli import build_parser
+    from vidalign.evaluation.protocols import PROTOCOLS
+
+    parser = build_parser()
+    for name in PROTOCOLS:
+        assert parser.parse_args(["eval", "--data", "d", "--model", "none", "--protocol", name]).protocol == name
+    default = parser.parse_args(["eval", "--data", "d", "--model", "none"])
+    assert (default.protocol, default.stride, default.classifier, default.fit_on_scored) == ("ours", None, None, False)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "--data", "d", "--model", "none", "--protocol", "nope"])

@@ -131,10 +131,12 @@ def test_ap_at_k_blocked_distances_give_the_same_result(monkeypatch):
 
 
 def test_label_fraction_count():
-    # ceil with the float product rounded: 0.1 * 30 = 3.0000000000000004 must give 3.
+    # floor (every official script: max(1, int(f * n))), with the float product rounded first.
     assert label_fraction_count(0.1, 30) == 3
-    assert label_fraction_count(0.1, 5) == 1  # ceil(0.5)
-    assert label_fraction_count(0.5, 5) == 3  # ceil(2.5)
+    assert label_fraction_count(0.1, 5) == 1  # max(1, floor(0.5))
+    assert label_fraction_count(0.5, 5) == 2  # floor(2.5); the former ceil rule gave 3
+    assert label_fraction_count(0.5, 5, "ceil") == 3
+    assert label_fraction_count(0.29, 100) == 29  # int(0.29 * 100) would be 28 (float artefact)
     assert label_fraction_count(1.0, 7) == 7
     assert label_fraction_count(0.01, 7) == 1
     with pytest.raises(ValueError):
@@ -156,7 +158,7 @@ def test_phase_classification_equals_direct_sklearn_fit(standardize):
         assert result[key] == pytest.approx(accuracy)
 
 
-@pytest.mark.parametrize("classifier", ["svm_rbf", "logreg"])
+@pytest.mark.parametrize("classifier", ["svm_rbf", "svm_rbf_ovo", "logreg"])
 def test_other_classifiers_separate_clean_phases(classifier):
     # Phase centres about 2 apart, noise 0.05: every sensible classifier labels every val frame right.
     rng = np.random.default_rng(3)
@@ -257,8 +259,9 @@ def test_evaluate_alignment_keys_values_and_json():
     train_emb, train_lab = _phase_videos(rng, 6)
     val_emb, val_lab = _phase_videos(rng, 4)
     result = evaluate_alignment(list(zip(train_emb, train_lab, strict=True)), list(zip(val_emb, val_lab, strict=True)))
-    assert set(result) == ALIGNMENT_KEYS | {"null_reasons", "details", "protocol"}
-    assert result["null_reasons"] == {}
+    assert set(result) == ALIGNMENT_KEYS | {"null_reasons", "details", "protocol", "fit_on_scored"}
+    assert result["null_reasons"] == {} and result["fit_on_scored"] is False
+    assert result["protocol"]["name"] == "ours" and result["protocol"]["classifier"] == "svm_linear"
     assert result["phase_classification"] == phase_classification(train_emb, train_lab, val_emb, val_lab)
     assert result["phase_progression"] == pytest.approx(phase_progression(train_emb, train_lab, val_emb, val_lab))
     assert result["kendall_tau"] == pytest.approx(kendall_tau(val_emb)["value"])

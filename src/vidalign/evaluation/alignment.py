@@ -1,15 +1,18 @@
-"""Video-alignment metrics, TCC / CARL protocol (METHODS.md §3, "Alignment").
+"""Video-alignment metrics under a named protocol (METHODS.md §3 "Alignment", ``docs/evaluation.md``).
 
-Protocol: the downstream models (classifier, regressors) are fitted on the *train* split and scored on the
-*val* split; nothing fitted ever sees a val video (the published LAV / VAOT code fitted the classifier on the
-scored videos). Label-free retrieval metrics (Kendall's tau, AP@K) use the val videos only. Embeddings are
-used as given: no normalisation unless an option asks for it. Every label value, -1 included, is an ordinary
-phase class here.
+Default protocol (``"ours"``, TCC / CARL split): the downstream models (classifier, regressors) are fitted on the
+*train* split and scored on the *val* split; nothing fitted ever sees a val video. The published LAV / VAOT
+scripts fitted the classifier on the scored videos: their protocols (``"lav"``, ``"vaot"``) reproduce that only
+when asked explicitly (``fit_on_scored=True``) and then say so in the result. Every protocol's choices
+(classifier, label fractions, strides, AP@K averaging) are in :mod:`vidalign.evaluation.protocols`. Label-free
+retrieval metrics (Kendall's tau, AP@K) use the val videos only. Embeddings are used as given: no normalisation
+unless an option asks for it. Every label value, -1 included, is an ordinary phase class here.
 
 References: Dwibedi et al., "Temporal Cycle-Consistency Learning", CVPR 2019 (phase classification, phase
 progression, Kendall's tau; code ``google-research/tcc/evaluation``); Chen et al., "Frame-wise Action
 Representations for Long Videos via Sequence Contrastive Learning" (CARL), CVPR 2022 (fine-grained retrieval
-AP@K; code ``minghchen/CARL_code/evaluation``).
+AP@K; code ``minghchen/CARL_code/evaluation``); VAOT (``trquhuytin/VAOT-ICCV25 evals/phase_classification.py``,
+frame-averaged AP@K).
 """
 
 from __future__ import annotations
@@ -30,7 +33,30 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-CLASSIFIERS = ("svm_linear", "svm_rbf", "logreg")
+from vidalign.evaluation.protocols import (
+    CLASSIFIERS,
+    FitOnScoredWarning,
+    Protocol,
+    check_fit_on_scored,
+    fit_on_scored_warning,
+    label_fraction_count,
+    resolve_protocol,
+)
+
+__all__ = [
+    "CLASSIFIERS",
+    "ap_at_k",
+    "evaluate_alignment",
+    "fraction_key",
+    "kendall_tau",
+    "label_fraction_count",
+    "phase_classification",
+    "phase_progression",
+    "phase_progression_report",
+    "retrieval_precision_per_frame",
+    "retrieval_precision_per_video",
+]
+
 DISTANCE = "sqeuclidean"
 # AP@K computes query-to-candidate distances in row blocks of at most this many entries (bounded memory).
 _MAX_DISTANCE_ENTRIES = 1 << 24
@@ -114,24 +140,26 @@ def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
     }
 
 
-def retrieval_precision_per_video(
+def retrieval_precision_per_frame(
     embeddings: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     ks: Sequence[int] = (5, 10, 15),
     stride: int = 1,
-) -> dict[int, list[float]]:
-    """Per-video fine-grained retrieval precision at K (CARL AP@K) for each K in ``ks``.
+) -> dict[int, list[np.ndarray]]:
+    """Fine-grained retrieval precision at K of every query frame: ``{K: [per-video array over its queries]}``.
 
     Each (strided) frame of video ``i`` queries the (strided) frames of all other videos; its score is the
     fraction of its K nearest neighbours (squared Euclidean; ties broken by candidate order) that carry the
-    query's label; a video's value is the mean over its query frames. ``stride=1`` uses every frame
-    (METHODS.md); CARL's code strides queries and candidates with the Kendall's-tau stride.
+    query's label (CARL's "AP@K", ``minghchen/CARL_code evaluation/retrieval.py``). ``stride=1`` uses every
+    frame (METHODS.md, VAOT); CARL / LAC stride queries and candidates with the Kendall's-tau stride.
     """
     if len(embeddings) < 2:
         raise ValueError("AP@K needs at least 2 videos")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
     frames, phases = _labelled_videos(embeddings, labels, stride)
     largest_k = max(ks)
-    result: dict[int, list[float]] = {k: [] for k in ks}
+    result: dict[int, list[np.ndarray]] = {k: [] for k in ks}
     for i, (query, query_labels) in enumerate(zip(frames, phases, strict=True)):
         candidates = np.concatenate([f for j, f in enumerate(frames) if j != i])
         candidate_labels = np.concatenate([p for j, p in enumerate(phases) if j != i])
@@ -139,8 +167,28 @@ def retrieval_precision_per_video(
             raise ValueError(f"K = {largest_k} exceeds the {candidates.shape[0]} candidate frames of video {i}")
         hits = _nearest_label_hits(query, query_labels, candidates, candidate_labels, largest_k)
         for k in ks:
-            result[k].append(float(hits[:, :k].mean()))
+            result[k].append(hits[:, :k].mean(axis=1))
     return result
+
+
+def retrieval_precision_per_video(
+    embeddings: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    ks: Sequence[int] = (5, 10, 15),
+    stride: int = 1,
+) -> dict[int, list[float]]:
+    """Per-video fine-grained retrieval precision at K (CARL AP@K): the mean over each video's query frames of
+    :func:`retrieval_precision_per_frame`."""
+    per_frame = retrieval_precision_per_frame(embeddings, labels, ks, stride)
+    return {k: [float(v.mean()) for v in videos] for k, videos in per_frame.items()}
+
+
+def _average_precision(per_frame: dict[int, list[np.ndarray]], average: str) -> dict[int, float]:
+    if average == "video":  # CARL / LAC: mean per video, then over videos (each video weighs the same)
+        return {k: float(np.mean([v.mean() for v in videos])) for k, videos in per_frame.items()}
+    if average == "frame":  # VAOT: mean over all query frames of all videos (long videos weigh more)
+        return {k: float(np.concatenate(videos).mean()) for k, videos in per_frame.items()}
+    raise ValueError(f"AP@K average must be 'video' or 'frame', got {average!r}")
 
 
 def ap_at_k(
@@ -148,21 +196,12 @@ def ap_at_k(
     labels: Sequence[np.ndarray],
     ks: Sequence[int] = (5, 10, 15),
     stride: int = 1,
+    average: str = "video",
 ) -> dict[int, float]:
-    """CARL fine-grained retrieval AP@K: per-video precision at K, mean over videos."""
-    per_video = retrieval_precision_per_video(embeddings, labels, ks, stride)
-    return {k: float(np.mean(values)) for k, values in per_video.items()}
-
-
-def label_fraction_count(fraction: float, n_videos: int) -> int:
-    """Number of train videos used for a label fraction: ``max(1, ceil(fraction * n_videos))``.
-
-    The product is rounded to 9 decimals first so that e.g. ``0.1 * 30`` gives 3, not 4. TCC / CARL use
-    ``max(1, int(fraction * n))`` (floor); the two agree whenever ``fraction * n`` is an integer.
-    """
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"label fractions must lie in (0, 1], got {fraction}")
-    return max(1, math.ceil(round(fraction * n_videos, 9)))
+    """Fine-grained retrieval AP@K. ``average="video"``: per-video precision at K, mean over videos (CARL,
+    ``minghchen/CARL_code evaluation/retrieval.py``); ``"frame"``: mean over all query frames of all videos
+    (VAOT, ``trquhuytin/VAOT-ICCV25 evals/phase_classification.py::compute_ap``)."""
+    return _average_precision(retrieval_precision_per_frame(embeddings, labels, ks, stride), average)
 
 
 def fraction_key(fraction: float) -> str:
@@ -171,14 +210,17 @@ def fraction_key(fraction: float) -> str:
 
 
 def _make_classifier(classifier: str, C: float, seed: int, standardize: bool):
+    """The scikit-learn model named ``classifier`` (``vidalign.evaluation.protocols.Protocol``)."""
     if classifier == "svm_linear":
         model = SVC(kernel="linear", C=C, random_state=seed)
     elif classifier == "svm_rbf":
         model = SVC(kernel="rbf", C=C, gamma="scale", random_state=seed)
-    elif classifier == "logreg":
-        model = LogisticRegression(C=C, max_iter=100_000, random_state=seed)
+    elif classifier == "svm_rbf_ovo":  # TCC / LAV / VAOT: SVC(decision_function_shape='ovo'), sklearn defaults
+        model = SVC(kernel="rbf", C=C, gamma="scale", decision_function_shape="ovo", random_state=seed)
+    elif classifier == "logreg":  # CARL / LAC; lbfgs fits the multinomial model
+        model = LogisticRegression(C=C, max_iter=100_000, solver="lbfgs", random_state=seed)
     else:
-        raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
+        raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
     return make_pipeline(StandardScaler(), model) if standardize else model
 
 
@@ -193,17 +235,21 @@ def phase_classification(
     seed: int = 0,
     *,
     standardize: bool = False,
+    fraction_rule: str = "floor",
 ) -> dict[str, float]:
     """Few-shot phase classification accuracy (TCC), keyed by label fraction (``"0.1"``, ..., ``"1.0"``).
 
     For each fraction ``f`` a classifier is fitted on all frames of the *first* ``label_fraction_count(f,
-    n_train)`` train videos, in the order given (the caller passes a seeded shuffle), and scored as accuracy
-    over all frames of all val videos. Val videos are only ever predicted, never fitted. ``classifier``:
-    ``"svm_linear"`` (``SVC(kernel="linear")``), ``"svm_rbf"`` (``SVC(kernel="rbf", gamma="scale")``, TCC's
-    default model) or ``"logreg"`` (multinomial logistic regression, CARL's default); ``C`` is their inverse
-    regularisation. ``standardize=True`` z-scores features with statistics of the fitted train frames; the
-    default ``False`` matches TCC and CARL, which fit on raw embeddings. A training set with a single phase
-    gives the constant prediction of that phase. ``seed`` is passed as ``random_state`` (the fitted models are
+    n_train, fraction_rule)`` train videos (``max(1, floor(f * n))`` by default, as TCC's
+    ``tcc/evaluation/classification.py``), in the order given, and scored as accuracy over all frames of all val
+    videos. Val videos are only predicted, never fitted - unless the caller passes the same videos as both (the
+    LAV / VAOT protocols, :func:`evaluate_alignment` with ``fit_on_scored``). ``classifier``: ``"svm_linear"``
+    (``SVC(kernel="linear")``), ``"svm_rbf_ovo"`` (``SVC(decision_function_shape="ovo")`` with scikit-learn's
+    defaults: TCC / LAV / VAOT), ``"svm_rbf"`` (same predictions) or ``"logreg"`` (multinomial logistic
+    regression, lbfgs, ``max_iter=100000``: CARL / LAC); ``C`` is their inverse regularisation.
+    ``standardize=True`` z-scores features with statistics of the fitted train frames; the default ``False``
+    matches every official script, which fit on raw embeddings. A training set with a single phase gives the
+    constant prediction of that phase. ``seed`` is passed as ``random_state`` (the fitted models are
     deterministic).
     """
     if not train_emb:
@@ -211,7 +257,7 @@ def phase_classification(
     val_x, val_y = _stack_labelled(val_emb, val_lab)
     scores = {}
     for fraction in fractions:
-        n_used = label_fraction_count(fraction, len(train_emb))
+        n_used = label_fraction_count(fraction, len(train_emb), fraction_rule)
         train_x, train_y = _stack_labelled(train_emb[:n_used], train_lab[:n_used])
         if np.unique(train_y).size == 1:
             model = DummyClassifier(strategy="most_frequent")
@@ -318,62 +364,96 @@ def _attempt(metric, *args, **kwargs) -> tuple[object, str | None]:
 
 
 def evaluate_alignment(
-    train: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    train: Sequence[tuple[np.ndarray, np.ndarray | None]] | None,
     val: Sequence[tuple[np.ndarray, np.ndarray | None]],
     *,
-    stride: int = 5,
-    fractions: Sequence[float] = (0.1, 0.5, 1.0),
-    classifier: str = "svm_linear",
-    C: float = 1.0,
-    standardize: bool = False,
+    protocol: Protocol | str = "ours",
+    fit_on_scored: bool = False,
+    stride: int | None = None,
+    classifier: str | None = None,
+    C: float | None = None,
+    fractions: Sequence[float] | None = None,
+    standardize: bool | None = None,
+    ks: Sequence[int] | None = None,
+    ap_stride: int | None = None,
     seed: int = 0,
-    ks: Sequence[int] = (5, 10, 15),
-    ap_stride: int = 1,
 ) -> dict:
-    """All alignment metrics with the DESIGN.md JSON keys (``vidalign eval --task alignment``).
+    """All alignment metrics under ``protocol`` with the DESIGN.md JSON keys (``vidalign eval --task alignment``).
 
-    ``train`` / ``val`` are lists of ``(embedding [T, D], labels [T] or None)``; the train order decides which
-    videos form each label fraction. Returns ``phase_classification`` (``{"0.1": acc, ...}``),
-    ``phase_progression``, ``kendall_tau``, ``ap@K`` for K in ``ks`` (floats, or None), ``null_reasons`` (one
-    line per None), ``details`` (counts, per-video values) and ``protocol`` (every option used). Metrics
-    needing labels are None when any video they use lacks labels; Kendall's tau needs none.
+    ``train`` / ``val`` are lists of ``(embedding [T, D], labels [T] or None)``; the order of the fitted videos
+    decides which form each label fraction. ``protocol`` (a :class:`~vidalign.evaluation.protocols.Protocol`
+    or one of its names, ``docs/evaluation.md``) supplies every default; the other keywords, when not None,
+    override one choice each and are recorded under ``protocol["overrides"]``: ``stride`` the Kendall's-tau
+    stride (and the AP@K stride of protocols that tie it to Kendall's), ``classifier``, ``C``, ``fractions``,
+    ``standardize``, ``ks`` (AP@K's K values), ``ap_stride``.
+
+    Protocols that fit on the scored videos (``lav``, ``vaot``: their published scripts set
+    ``train_embs = val_embs``) raise a one-line ValueError unless ``fit_on_scored=True``; then the classifier
+    and the progression regressors are fitted on ``val`` itself (``train`` is ignored, its size recorded), a
+    :class:`~vidalign.evaluation.protocols.FitOnScoredWarning` is issued and the result carries
+    ``"fit_on_scored": true`` and a ``warning`` line. ``fit_on_scored=True`` with any other protocol is refused.
+
+    Returns ``phase_classification`` (``{"0.1": acc, ...}``), ``phase_progression``, ``kendall_tau``, ``ap@K``
+    for each K (floats, or None), ``null_reasons`` (one line per None), ``details`` (counts, per-video values),
+    ``fit_on_scored``, ``warning`` (only when fitted on the scored videos) and ``protocol`` (every choice, the
+    protocol's name and sources, the effective strides). Metrics needing labels are None when any video they
+    use lacks labels; Kendall's tau needs none.
     """
-    train_emb, train_lab = [e for e, _ in train], [lab for _, lab in train]
+    proto, overrides = resolve_protocol(
+        protocol,
+        kendall_stride=stride,
+        classifier=classifier,
+        C=C,
+        fractions=fractions,
+        standardize=standardize,
+        ap_ks=ks,
+        ap_stride=ap_stride,
+    )
+    check_fit_on_scored(proto, fit_on_scored)
+    train = list(train or [])
+    fit = list(val) if proto.fit_on_scored else train
+    fit_split = "val" if proto.fit_on_scored else "train"
+    kendall_stride, retrieval_stride = proto.kendall_stride, proto.effective_ap_stride
+    fit_emb, fit_lab = [e for e, _ in fit], [lab for _, lab in fit]
     val_emb, val_lab = [e for e, _ in val], [lab for _, lab in val]
-    ap_keys = {k: f"ap@{k}" for k in ks}
+    ap_keys = {k: f"ap@{k}" for k in proto.ap_ks}
     values: dict[str, object] = {}
     reasons: dict[str, str] = {}
     details: dict[str, object] = {
-        "n_train_videos": len(train_emb),
+        "n_train_videos": len(train),
         "n_val_videos": len(val_emb),
-        "n_train_frames": int(sum(np.shape(e)[0] for e in train_emb)),
+        "n_fit_videos": len(fit_emb),
+        "n_train_frames": int(sum(np.shape(e)[0] for e, _ in train)),
         "n_val_frames": int(sum(np.shape(e)[0] for e in val_emb)),
     }
+    if proto.fit_on_scored and train:
+        details["ignored_train_videos"] = len(train)
 
-    tau, reasons["kendall_tau"] = _attempt(kendall_tau, val_emb, stride)
+    tau, reasons["kendall_tau"] = _attempt(kendall_tau, val_emb, kendall_stride)
     if tau is not None:
         details["kendall_tau"] = tau
         values["kendall_tau"] = tau["value"]
 
-    fit_reason = _missing_labels(train, "train") or _missing_labels(val, "val")
+    fit_reason = _missing_labels(fit, fit_split) or _missing_labels(val, "val")
     if fit_reason is None:
         values["phase_classification"], reasons["phase_classification"] = _attempt(
             phase_classification,
-            train_emb,
-            train_lab,
+            fit_emb,
+            fit_lab,
             val_emb,
             val_lab,
-            fractions,
-            classifier,
-            C,
+            proto.fractions,
+            proto.classifier,
+            proto.C,
             seed,
-            standardize=standardize,
+            standardize=proto.standardize,
+            fraction_rule=proto.fraction_rule,
         )
         details["phase_classification_train_videos"] = {
-            fraction_key(f): label_fraction_count(f, len(train_emb)) for f in fractions
+            fraction_key(f): label_fraction_count(f, len(fit_emb), proto.fraction_rule) for f in proto.fractions
         }
         progression, reasons["phase_progression"] = _attempt(
-            phase_progression_report, train_emb, train_lab, val_emb, val_lab
+            phase_progression_report, fit_emb, fit_lab, val_emb, val_lab
         )
         if progression is not None:
             details["phase_progression"] = progression
@@ -381,12 +461,17 @@ def evaluate_alignment(
     else:
         reasons["phase_classification"] = reasons["phase_progression"] = fit_reason
 
-    retrieval_reason = _missing_labels(val, "val")
+    retrieval_reason = proto.ap_null_reason if proto.ap_candidates != "other_videos" else None
+    retrieval_reason = retrieval_reason or _missing_labels(val, "val")
     if retrieval_reason is None:
-        per_video, retrieval_reason = _attempt(retrieval_precision_per_video, val_emb, val_lab, ks, ap_stride)
-        if per_video is not None:
-            details["ap_per_video"] = {ap_keys[k]: v for k, v in per_video.items()}
-            values.update({ap_keys[k]: float(np.mean(v)) for k, v in per_video.items()})
+        per_frame, retrieval_reason = _attempt(
+            retrieval_precision_per_frame, val_emb, val_lab, proto.ap_ks, retrieval_stride
+        )
+        if per_frame is not None:
+            details["ap_per_video"] = {ap_keys[k]: [float(v.mean()) for v in per_frame[k]] for k in proto.ap_ks}
+            details["ap_query_frames_per_video"] = [int(v.size) for v in per_frame[proto.ap_ks[0]]]
+            averaged = _average_precision(per_frame, proto.ap_average)
+            values.update({ap_keys[k]: averaged[k] for k in proto.ap_ks})
     reasons.update({key: retrieval_reason for key in ap_keys.values() if retrieval_reason})
 
     result: dict[str, object] = {}
@@ -400,21 +485,27 @@ def evaluate_alignment(
             null_reasons[key] = reasons.get(key) or "not computed"
     result["null_reasons"] = null_reasons
     result["details"] = details
-    result["protocol"] = {
-        "fit_split": "train",
-        "score_split": "val",
-        "distance": "squared euclidean on the embeddings as given",
-        "stride": stride,
-        "kendall_tau_nan_pairs": "dropped and counted",
-        "classifier": classifier,
-        "C": C,
-        "standardize": standardize,
-        "fractions": [float(f) for f in fractions],
-        "fraction_videos": "first max(1, ceil(f * n_train)) train videos in the given order",
-        "seed": seed,
-        "progression": "OLS per phase boundary on train, R^2 on pooled val frames, mean over boundaries; "
-        "t_e = last frame of the ending phase; videos with another phase sequence skipped",
-        "ap_ks": [int(k) for k in ks],
-        "ap_stride": ap_stride,
-    }
+    result["fit_on_scored"] = proto.fit_on_scored
+    if proto.fit_on_scored:
+        result["warning"] = fit_on_scored_warning(proto)
+        warnings.warn(result["warning"], FitOnScoredWarning, stacklevel=2)
+    record = proto.to_dict()
+    record.update(
+        {
+            "fit_split": "val (the scored videos themselves)" if proto.fit_on_scored else "train",
+            "score_split": "val",
+            "distance": "squared euclidean on the embeddings as given",
+            "stride": kendall_stride,
+            "ap_stride": retrieval_stride,
+            "ap_stride_rule": "the Kendall stride" if proto.ap_stride == "kendall" else "fixed",
+            "kendall_tau_nan_pairs": "dropped and counted",
+            "fraction_videos": proto.fraction_rule_text,
+            "seed": seed,
+            "progression": "OLS per phase boundary on the fitted videos (all of them), R^2 on pooled val frames, "
+            "mean over boundaries; t_e = last frame of the ending phase; videos with another phase sequence "
+            "skipped",
+            "overrides": overrides,
+        }
+    )
+    result["protocol"] = record
     return result
