@@ -1,6 +1,6 @@
 """Accuracy of every method on real and synthetic data -> ``benchmarks/RESULTS.md`` (issue "Methods and training").
 
-Tables (METHODS.md §3):
+Tables (``docs/evaluation.md``, ``docs/methods.md``):
 
 1. Penn Action (official train videos, our fixed seeded carve into ``train_sub`` / ``val``), four single-execution
    actions: Kendall's tau (stride 5) and AP@K of every method, next to three reference rows - raw features, the
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 PENN_ACTIONS = ["baseball_pitch", "baseball_swing", "golf_swing", "tennis_serve"]
 ALIGNMENT_METHODS = ["tcc", "lav", "vava", "scl", "lac", "vaot", "vasot"]
-# (row name, method, overrides): variants METHODS.md asks to report beside the defaults
+# (row name, method, overrides): variants docs/methods.md asks to report beside the defaults
 VARIANTS = [
     ("lac +pe", "lac", ["encoder.positional_encoding=true"]),
     ("lac sign=published", "lac", ["loss.alignment_sign=published"]),

@@ -90,7 +90,7 @@ def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> 
         f"`{config.backbone}` features every {config.stride} frames, seed {config.seed}. Fit split `train`, "
         "scored split `val` (Kendall's tau over every frame). Reference rows: raw features, the default encoder "
         "untrained, and time-only features `t/T` (which any embedding encoding the frame position would match, "
-        "METHODS.md §3).",
+        "docs/methods.md, Time leakage).",
         "",
         "## Alignment",
         "",

@@ -6,7 +6,8 @@ Representations (``--model``):
   decoded with the method's evaluation OT parameters on each full video (segmentation; methods without
   prototypes are segmented by k-means on their embeddings);
 - ``none``: the raw features (alignment) or the k-means baseline with K from the mapping (segmentation);
-- ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (METHODS.md §3).
+- ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (``docs/methods.md``,
+  Time leakage).
 
 Alignment is scored under a named protocol (``--protocol``: tcc, carl, lav, vaot, lac, ours; ``docs/evaluation.md``).
 The classifier-based metrics are fitted on ``train_split`` and scored on ``eval_split``; the two must be disjoint.
@@ -32,7 +33,7 @@ BACKGROUND_NAMES = ("background", "bg", "SIL")
 
 
 def time_features(n_frames: int) -> np.ndarray:
-    """The time-only representation ``[t / T]`` of a video (METHODS.md §3 "Time leakage")."""
+    """The time-only representation ``[t / T]`` of a video (docs/methods.md "Time leakage")."""
     return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
 
 

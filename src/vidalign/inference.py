@@ -9,16 +9,16 @@ Alignment (:func:`align`) of A ``[N, D]`` with B ``[M, D]``
       videos. Frame ``i`` of A is matched to the middle one of the B frames the path pairs it with (the lower
       middle of an even count), so a frame held while the other video moves on points at the centre of that
       stretch. Score: the summed cost along the path (``dtw_cost``, lower is better).
-    * ``sw`` (local): exact Smith-Waterman with affine gaps (:func:`vidalign.ops.smith_waterman`, METHODS.md §1)
-      on ``S - threshold``. A local alignment needs unrelated frame pairs to score below zero: the default
-      threshold is the median of ``S`` over the matrix - a correspondence path covers only about ``N + M`` of
+    * ``sw`` (local): exact Smith-Waterman with affine gaps (:func:`vidalign.ops.smith_waterman`,
+      ``docs/methods.md``, Kernels) on ``S - threshold``. A local alignment needs unrelated frame pairs to score
+      below zero: the default threshold is the median of ``S`` over the matrix - a correspondence path covers only about ``N + M`` of
       the ``N M`` pairs, so the median is the similarity of a typical unrelated pair. Gap penalties are given in
       units of the standard deviation ``sigma`` of ``S`` over the matrix, so one default fits trained embeddings
       (cosines spread over [-1, 1]) and raw CNN features (cosines crowded into a band a few hundredths wide).
       Frames of A outside the alignment or in one of its gaps get ``a_to_b[i] = None``. Score: the alignment's
       score in similarity units (``sw_score``, higher is better); as in textbook Smith-Waterman the empty
       alignment (score 0, nothing matched) wins when no alignment scores above 0.
-    * ``ot``: VAOT's fused-GW plan (:func:`vidalign.ops.fused_gw`; METHODS.md §1-2: alpha 0.3, eps 0.07,
+    * ``ot``: VAOT's fused-GW plan (:func:`vidalign.ops.fused_gw`; docs/methods.md: alpha 0.3, eps 0.07,
       structure radius 0.02, temporal prior 0.35, dummy frame cost zeta 0.5, balanced), run for more iterations
       than in training. Frame ``i`` of A is matched to the argmax of its plan row, and is unmatched (``None``)
       when (a) less than half a uniform row's mass ``1 / (N + 1)`` reached real B frames - its mass went to the
@@ -116,7 +116,7 @@ class SWOptions:
 
 @dataclass(frozen=True)
 class OTOptions:
-    """Fused-GW parameters (VAOT's, METHODS.md §2); ``dummy=None`` drops the dummy frame."""
+    """Fused-GW parameters (VAOT's, docs/methods.md); ``dummy=None`` drops the dummy frame."""
 
     alpha: float = 0.3
     eps: float = 0.07

@@ -45,7 +45,7 @@ def test_items_of_a_batch_never_mix(kind, pe):
 
 
 def test_default_encoders_do_not_see_absolute_position():
-    """METHODS.md §3 time leakage: the conv embedder is translation-equivariant, so prepending unrelated frames
+    """docs/methods.md "Time leakage": the conv embedder is translation-equivariant, so prepending unrelated frames
     shifts the embedding of every frame beyond the receptive radius exactly - it carries no frame index."""
     model = make("conv", False, kernel_size=3)  # radius (3 - 1) / 2 * (1 + 2) = 3 frames over the two blocks
     x = torch.randn(1, 30, 6)

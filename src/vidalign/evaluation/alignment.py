@@ -1,4 +1,4 @@
-"""Video-alignment metrics under a named protocol (METHODS.md §3 "Alignment", ``docs/evaluation.md``).
+"""Video-alignment metrics under a named protocol (``docs/evaluation.md``).
 
 Default protocol (``"ours"``, TCC / CARL split): the downstream models (classifier, regressors) are fitted on the
 *train* split and scored on the *val* split; nothing fitted ever sees a val video. The published LAV / VAOT
@@ -151,7 +151,7 @@ def retrieval_precision_per_frame(
     Each (strided) frame of video ``i`` queries the (strided) frames of all other videos; its score is the
     fraction of its K nearest neighbours (squared Euclidean; ties broken by candidate order) that carry the
     query's label (CARL's "AP@K", ``minghchen/CARL_code evaluation/retrieval.py``). ``stride=1`` uses every
-    frame (METHODS.md, VAOT); CARL / LAC stride queries and candidates with the Kendall's-tau stride.
+    frame (VAOT's evaluations.py); CARL / LAC stride queries and candidates with the Kendall's-tau stride.
     """
     if len(embeddings) < 2:
         raise ValueError("AP@K needs at least 2 videos")

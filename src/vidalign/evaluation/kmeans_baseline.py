@@ -1,4 +1,4 @@
-"""k-means segmentation baseline (METHODS.md §3, "Segmentation"): the unsupervised reference row.
+"""k-means segmentation baseline (docs/evaluation.md, "Segmentation"): the unsupervised reference row.
 
 All frames of all given videos are clustered jointly with scikit-learn ``KMeans`` (k-means++ initialisation,
 Lloyd iterations); each frame's cluster id is its predicted segment label, to be scored with Hungarian

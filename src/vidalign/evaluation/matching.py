@@ -1,4 +1,4 @@
-"""Hungarian matching of predicted cluster ids to ground-truth classes (METHODS.md §3, "Segmentation").
+"""Hungarian matching of predicted cluster ids to ground-truth classes (docs/evaluation.md, "Segmentation").
 
 Unsupervised segmentation predicts arbitrary cluster ids; before any metric is computed they are mapped
 one-to-one onto ground-truth class ids by the assignment that maximises the number of frames on which cluster

@@ -2,7 +2,7 @@
 
 Every published method evaluated "the TCC protocol" with different choices: classifier, Kendall's-tau stride,
 AP@K stride and averaging, and - in the published LAV and VAOT scripts - fitting the classifier on the very videos
-it scores (METHODS.md §5 "Protocols differ per paper"). A :class:`Protocol` spells out every such choice and
+it scores (docs/evaluation.md). A :class:`Protocol` spells out every such choice and
 names, in ``sources``, the file of the official evaluation code each one was read from (repository + path). The
 protocols, their tables and the fit-on-scored caveat are described in ``docs/evaluation.md``.
 
@@ -292,9 +292,9 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
                 "classifier": "docs/evaluation.md (linear SVM: a linear probe of the embedding)",
                 "fractions": "docs/evaluation.md (the papers' 0.1 / 0.5 / 1.0)",
                 "fraction_rule": "docs/evaluation.md (floor, as every official script; was ceil before)",
-                "fit_split": "METHODS.md §3 (fit on the train split, score on the val split)",
-                "kendall_stride": "METHODS.md §3 (5, as for Penn Action)",
-                "ap": "METHODS.md §3 (every frame queries the other val videos; mean per video, then over videos)",
+                "fit_split": "docs/evaluation.md (fit on the train split, score on the val split)",
+                "kendall_stride": "ours (5, TCC's value for Penn Action)",
+                "ap": "ours (every frame queries the other val videos; mean per video, then over videos)",
                 "progression": "docs/evaluation.md (OLS per phase boundary on train, R^2 on pooled val frames)",
             },
         ),

@@ -1,4 +1,4 @@
-"""Unsupervised action-segmentation metrics (METHODS.md §3, "Segmentation").
+"""Unsupervised action-segmentation metrics (docs/evaluation.md, "Segmentation").
 
 Every score is a fraction in [0, 1] (papers print them x100). Predictions are per-frame cluster ids (any ids,
 any number of clusters); they are first mapped onto ground-truth classes by Hungarian matching

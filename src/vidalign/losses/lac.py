@@ -4,7 +4,10 @@ Two augmented temporal crops of one video with frame embeddings ``e_i`` (view 1)
 frame positions ``s_i``, ``s'_j``:
 
 - contrastive term: Gaussian targets ``G_ij ∝ exp(-(s_i - s'_j)^2 / (2 sigma^2))`` (sigma^2 = 10) against
-  ``P_ij = softmax_j(e_i . e'_j / tau)``; ``sum_i KL(G_i || P_i)`` averaged over frames;
+  ``P_ij = softmax_j(e_i . e'_j / tau)``; ``sum_i KL(G_i || P_i)`` averaged over frames. ``"ours"`` takes it in
+  both directions (view 1 -> 2 and 2 -> 1, weighted by their frame counts: CARL's SCL term,
+  :class:`vidalign.losses.scl.SCLLoss`), as the two views are exchangeable and the published code's alignment term
+  is taken both ways too; the published contrastive term is one-directional (view 1 -> 2);
 - local-alignment term: the soft Smith-Waterman score (three-state Gotoh recursion, smoothed max at
   ``sw_temperature``) of similarities ``S_ij`` with learnable gap penalties, divided by the shorter view's length.
 
@@ -90,6 +93,26 @@ def gaussian_contrastive(
     """Mean over real frames i of ``KL(G_i || softmax_j(z_a_i . z_b_j / temperature))`` (CARL/LAC targets)."""
     kl = gaussian_kl(z_a, z_b, pos_a, pos_b, mask_b, variance=variance, temperature=temperature)
     return (kl * mask_a).sum() / mask_a.sum().clamp_min(1)
+
+
+def symmetric_gaussian_contrastive(
+    z_a: torch.Tensor,
+    z_b: torch.Tensor,
+    pos_a: torch.Tensor,
+    pos_b: torch.Tensor,
+    mask_a: torch.Tensor,
+    mask_b: torch.Tensor,
+    *,
+    variance: float,
+    temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`gaussian_contrastive` view 1 -> 2 and 2 -> 1, averaged over the real frames of both views (CARL):
+    returns ``(loss, a_to_b, b_to_a)``."""
+    options = {"variance": variance, "temperature": temperature}
+    a_to_b = gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
+    b_to_a = gaussian_contrastive(z_b, z_a, pos_b, pos_a, mask_b, mask_a, **options)
+    n_a, n_b = mask_a.sum().to(z_a.dtype), mask_b.sum().to(z_a.dtype)
+    return (a_to_b * n_a + b_to_a * n_b) / (n_a + n_b), a_to_b, b_to_a
 
 
 def inverse_squared_distance(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
@@ -180,7 +203,7 @@ class LACLoss(PairLoss):
         pos_a, pos_b = frame_indices(z_a, idx_a), frame_indices(z_b, idx_b)
         if self.formulation == "official":
             return self._official(z_a, z_b, mask_a, mask_b, pos_a, pos_b)
-        contrastive = gaussian_contrastive(
+        contrastive, _, _ = symmetric_gaussian_contrastive(
             z_a, z_b, pos_a, pos_b, mask_a, mask_b, variance=self.variance, temperature=self.temperature
         )
         logs = {"contrastive": float(contrastive.detach())}

@@ -1,4 +1,4 @@
-"""Cross-entropy against an optimal-transport plan used as a soft pseudo-label (ASOT/VAOT/VASOT, METHODS.md §2).
+"""Cross-entropy against an optimal-transport plan used as a soft pseudo-label (ASOT/VAOT/VASOT, docs/methods.md).
 
 ``loss = - sum_i w_i sum_j Tbar_ij log P_ij / sum_i w_i`` with ``P = softmax_j(logits)`` over the real columns,
 ``Tbar`` the plan's rows renormalised over the real columns, and ``w_i`` the mass row ``i`` keeps on real columns

@@ -17,7 +17,7 @@ Defaults from the official ``configs/scl_*.yml``: ``LABEL_VARIENCE`` sigma^2 = 1
 from __future__ import annotations
 
 from vidalign.losses.base import LossOutput, PairLoss, frame_indices, full_mask
-from vidalign.losses.lac import gaussian_contrastive
+from vidalign.losses.lac import symmetric_gaussian_contrastive
 
 
 class SCLLoss(PairLoss):
@@ -31,8 +31,5 @@ class SCLLoss(PairLoss):
         mask_a, mask_b = full_mask(z_a, mask_a), full_mask(z_b, mask_b)
         pos_a, pos_b = frame_indices(z_a, idx_a), frame_indices(z_b, idx_b)
         options = {"variance": self.variance, "temperature": self.temperature}
-        a_to_b = gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
-        b_to_a = gaussian_contrastive(z_b, z_a, pos_b, pos_a, mask_b, mask_a, **options)
-        n_a, n_b = mask_a.sum().to(z_a.dtype), mask_b.sum().to(z_a.dtype)
-        loss = (a_to_b * n_a + b_to_a * n_b) / (n_a + n_b)
+        loss, a_to_b, b_to_a = symmetric_gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
         return LossOutput(loss, {"kl_a_to_b": float(a_to_b.detach()), "kl_b_to_a": float(b_to_a.detach())})

@@ -1,13 +1,13 @@
 """Frame embedders on pre-extracted features ``[B, T, D] -> [B, T, out_dim]`` (L2-normalised by default).
 
-Three families (METHODS.md §2-§3):
+Three families (docs/methods.md, Encoders):
 
 - :class:`MLPEmbedder` - per-frame MLP, no temporal context at all.
 - :class:`ConvEmbedder` - residual dilated temporal convolutions with replicate padding at each video's real ends,
   translation-equivariant away from the ends (the default: it cannot read absolute frame position).
 - :class:`TransformerEmbedder` - ``batch_first`` self-attention. Default: attention restricted to a local window with
   a learned *relative* position bias (translation-equivariant). ``positional_encoding=True`` adds the sine encoding
-  of the frame index of the LAC paper (Vaswani et al. 2017 §3.5) - it leaks absolute time (METHODS.md §3 "Time
+  of the frame index of the LAC paper (Vaswani et al. 2017 §3.5) - it leaks absolute time (docs/methods.md "Time
   leakage"), so it is off by default and reported separately.
 
 Frame rate: an encoder sees at most ``max_frames`` frames of a video. A longer video is strided by
@@ -297,7 +297,7 @@ class TransformerLayer(nn.Module):
 
 
 class TransformerEmbedder(FrameEmbedder):
-    """LAC-style encoder (METHODS.md §2): per-frame MLP, optional sine positional encoding, ``n_layers``
+    """LAC-style encoder (docs/methods.md): per-frame MLP, optional sine positional encoding, ``n_layers``
     transformer layers with ``n_heads`` heads, linear output. Local relative-bias attention unless
     ``positional_encoding`` is on, in which case attention is global as in the paper."""
 

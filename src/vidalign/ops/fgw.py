@@ -1,4 +1,4 @@
-"""Fused Gromov-Wasserstein plans by mirror descent: the ASOT / VAOT solver (METHODS.md §1, §2).
+"""Fused Gromov-Wasserstein plans by mirror descent: the ASOT / VAOT solver (docs/methods.md, Kernels).
 
 Objective per batch item (ASOT, Xu et al. CVPR 2024, eqs. 3-5; VAOT uses the frame-to-frame structure):
 

@@ -1,7 +1,7 @@
 """Smith-Waterman local alignment with affine gaps (Gotoh): the soft, differentiable score and the exact alignment.
 
-Recursion (METHODS.md §1; ``smax_tau(v) = tau * logsumexp(v / tau)``, ``max`` when ``tau = 0``), for the pair of
-frames ``(i, j)`` (``S = sim[b]``)::
+Recursion (``docs/methods.md``, Kernels; ``smax_tau(v) = tau * logsumexp(v / tau)``, ``max`` when ``tau = 0``), for
+the pair of frames ``(i, j)`` (``S = sim[b]``)::
 
     H[i,j] = S[i,j] + smax(0, H[i-1,j-1], E[i-1,j-1], F[i-1,j-1])    match (0: a new local alignment starts)
     E[i,j] = smax(H[i,j-1] - go[i,j], E[i,j-1] - ge[i,j])            gap in X: y_j unmatched, alignment at x_i

@@ -1,6 +1,6 @@
 """Banded structure matrices of the fused Gromov-Wasserstein solver and their O(N*M) products.
 
-METHODS.md §1 ("Fused Gromov-Wasserstein by mirror descent"; ASOT, Xu et al. CVPR 2024 eq. 3; VAOT):
+``docs/methods.md`` ("Fused Gromov-Wasserstein by mirror descent"; ASOT, Xu et al. CVPR 2024 eq. 3; VAOT):
 
 * ``Cx[i, k] = w_x`` if ``0 < |i - k| <= R_x`` else 0  (temporal neighbours in X, diagonal excluded),
 * alignment (frame-to-frame, VAOT): ``Cy[j, l] = 0`` if ``0 < |j - l| <= R_y`` else 1 (diagonal counts as 1),

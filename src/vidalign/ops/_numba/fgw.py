@@ -1,5 +1,5 @@
 """Numba CPU path of :func:`vidalign.ops.fgw.fused_gw`: the mirror-descent iterations of the torch reference
-(eq. 5-7 of the VAOT paper, METHODS.md §2), one batch item per thread on its real rows/columns (+ dummy, last).
+(eq. 5-7 of the VAOT paper, docs/methods.md), one batch item per thread on its real rows/columns (+ dummy, last).
 
 The item's linear cost (prior, dummy) is built in the kernel and the plan is written back without the dummy,
 so the wrapper copies no [B, N, M] tensor. Scalars arrive in an array of the cost's dtype, keeping float32

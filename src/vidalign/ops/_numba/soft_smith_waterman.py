@@ -1,4 +1,4 @@
-"""Soft Smith-Waterman with affine gaps (METHODS.md §1): compiled forward and explicit backward.
+"""Soft Smith-Waterman with affine gaps (docs/methods.md, Kernels): compiled forward and explicit backward.
 
 Recursion on the extended grid (``I, J >= 1`` holds frames ``(I - 1, J - 1)``), ``smax(v) = tau log sum exp(v / tau)``:
 

@@ -7,9 +7,9 @@ a table holds exactly ``n * m`` entries: diagonal ``k`` begins at ``begin(k) = s
 last_row(t) - first_row(t) + 1``, and cell ``(i, k - i)`` sits at ``begin(k) - first_row(k) + i``. The kernels carry
 ``begin`` of the diagonals they touch from one loop step to the next (``begin(n + m - 2) = n m - 1``).
 
-Smoothed maxima (METHODS.md §1): ``smax_tau(v) = tau log sum exp(v / tau)`` with the largest input factored out
-(its exponential is exactly 1) and their gradients, the softmax weights, computed from differences of the inputs
-of one soft max, as the numba kernels do (``_numba/elementary.py``).
+Smoothed maxima (``docs/methods.md``, Kernels): ``smax_tau(v) = tau log sum exp(v / tau)`` with the largest input
+factored out (its exponential is exactly 1) and their gradients, the softmax weights, computed from differences of
+the inputs of one soft max, as the numba kernels do (``_numba/elementary.py``).
 """
 
 from __future__ import annotations

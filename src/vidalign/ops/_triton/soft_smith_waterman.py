@@ -1,4 +1,4 @@
-"""Soft Smith-Waterman with affine gaps (METHODS.md §1) on the GPU: Triton forward and explicit backward.
+"""Soft Smith-Waterman with affine gaps (docs/methods.md, Kernels) on the GPU: Triton forward and explicit backward.
 
 The recursion of :mod:`vidalign.ops.smith_waterman` in frame coordinates (``-BIG`` outside the table)::
 
