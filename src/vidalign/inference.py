@@ -14,8 +14,8 @@ Alignment (:func:`align`) of A ``[N, D]`` with B ``[M, D]``
       below zero: the default threshold is the median of ``S`` over the matrix - a correspondence path covers only
       about ``N + M`` of the ``N M`` pairs, so the median is the similarity of a typical unrelated pair. Gap
       penalties are given in units of the standard deviation ``sigma`` of ``S`` over the matrix, so one default
-      fits trained embeddings
-      (cosines spread over [-1, 1]) and raw CNN features (cosines crowded into a band a few hundredths wide).
+      fits trained embeddings (cosines spread over [-1, 1]) and raw CNN features (cosines crowded into a band a
+      few hundredths wide).
       Frames of A outside the alignment or in one of its gaps get ``a_to_b[i] = None``. Score: the alignment's
       score in similarity units (``sw_score``, higher is better); as in textbook Smith-Waterman the empty
       alignment (score 0, nothing matched) wins when no alignment scores above 0.
