@@ -31,10 +31,13 @@ from pathlib import Path
 
 import torch
 
+from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
 from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.evaluate import evaluate_folder
+from vidalign.evaluation.spread import embedding_spread
+from vidalign.models.model import load_model
 from vidalign.presets import train_settings
 from vidalign.training import TrainConfig, train
 
@@ -43,10 +46,11 @@ SHARED = REPO.parent / "shared" / "data"
 PENN_ACTIONS = ["baseball_pitch", "baseball_swing", "golf_swing", "tennis_serve"]
 ALIGNMENT_METHODS = ["tcc", "lav", "vava", "scl", "lac", "vaot", "vasot"]
 # (row name, method, overrides): variants docs/methods.md asks to report beside the defaults
+# (row name, method, named preset added to the family's, overrides)
 VARIANTS = [
-    ("lac +pe", "lac", ["encoder.positional_encoding=true"]),
-    ("lac sign=published", "lac", ["loss.alignment_sign=published"]),
-]
+    ("lac, transformer", "lac", None, ["encoder.kind=transformer"]),
+    ("lac, transformer +pe", "lac", None, ["encoder.kind=transformer", "encoder.positional_encoding=true"]),
+]  # the official presets of LAC and VAOT are compared in benchmarks/FIDELITY.md
 SEGMENTATION_METHODS = ["asot", "vasot"]
 ALIGN_KEYS = ["kendall_tau", "ap@5", "ap@10", "ap@15"]
 SEG_KEYS = ["mof", "f1@10", "f1@25", "f1@50", "edit", "miou"]
@@ -71,10 +75,18 @@ def run_training(method: str, data: Path, family: str, split: str, out: Path, se
 
 
 def alignment_row(name, dataset, data, model, train_split, seconds=None, note="") -> Row:
+    """Every metric under protocol ``ours``, phase classification under ``tcc`` too, and the collapse check."""
     result = evaluate_folder(data, model, "alignment", train_split=train_split, eval_split="val")
     metrics = {k: result[k] for k in ALIGN_KEYS + ["phase_progression"]}
     metrics["phase_classification"] = result["phase_classification"]
     metrics["null_reasons"] = result["null_reasons"]
+    if result["phase_classification"] is not None:
+        tcc = evaluate_folder(data, model, "alignment", train_split=train_split, eval_split="val", protocol="tcc")
+        metrics["tcc_class@1.0"] = tcc["phase_classification"]["1.0"]
+    if isinstance(model, Path):
+        trained, _ = load_model(model)
+        videos = FeatureFolder(data).load_split("val")
+        metrics["spread"] = embedding_spread([trained.embed(r.features) for r in videos])
     return Row(name, dataset, metrics, seconds, note)
 
 
@@ -91,20 +103,71 @@ def alignment_table(dataset: str, data: Path, family: str, train_split: str, wor
     untrained = work / f"{dataset}-untrained"
     run_training("vaot", data, family, train_split, untrained, args.seed, [], epochs=0)
     rows.append(alignment_row("conv encoder, untrained", dataset, data, untrained, train_split))
-    jobs = [(m, m, []) for m in ALIGNMENT_METHODS] + ([] if args.quick else VARIANTS)
-    for name, method, overrides in jobs:
-        run = work / f"{dataset}-{name.replace(' ', '_').replace('=', '-')}"
-        secs = run_training(method, data, family, train_split, run, args.seed, overrides, args.epochs)
+    jobs = [(m, m, None, []) for m in ALIGNMENT_METHODS] + ([] if args.quick else VARIANTS)
+    for name, method, extra, overrides in jobs:
+        run = work / f"{dataset}-{name.replace(' ', '_').replace(',', '').replace('+', 'p')}"
+        preset = family if extra is None else f"{family}+{extra}"
+        secs = run_training(method, data, preset, train_split, run, args.seed, overrides, args.epochs)
         rows.append(alignment_row(name, dataset, data, run, train_split, secs))
         if "encoder.positional_encoding=true" in overrides:
             ref = run.with_name(run.name + "-untrained")
-            run_training(method, data, family, train_split, ref, args.seed, overrides, epochs=0)
+            run_training(method, data, preset, train_split, ref, args.seed, overrides, epochs=0)
             rows.append(alignment_row(f"{name}, untrained", dataset, data, ref, train_split))
     return rows
 
 
 def fmt(value) -> str:
     return "null" if value is None else f"{value:.3f}"
+
+
+def within(rows: list[Row]) -> str:
+    """Mean within-video similarity of the rows' models (1 = collapsed), ``-`` for reference rows."""
+    values = [r.metrics["spread"]["within"] for r in rows if "spread" in r.metrics]
+    return f"{sum(values) / len(values):.2f}" if values else "-"
+
+
+def orderings(penn: list[Row], synthetic: list[Row], segmentation: list[Row]) -> list[str]:
+    """The papers' orderings, each checked on the numbers above (True / False per comparison)."""
+
+    def penn_tau(name: str) -> float | None:
+        taus = [r.metrics["kendall_tau"] for r in penn if r.name == name]
+        return sum(taus) / len(taus) if taus else None
+
+    def synth(name: str, key: str) -> float | None:
+        row = next((r for r in synthetic if r.name == name), None)
+        return None if row is None else row.metrics.get(key)
+
+    def seg(dataset: str, name: str, key: str) -> float | None:
+        row = next((r for r in segmentation if r.dataset == dataset and r.name == name), None)
+        return None if row is None else row.metrics[key]["full"]
+
+    checks = []
+
+    def check(claim: str, left: float | None, right: float | None, margin: float = 0.0) -> None:
+        if left is None or right is None:
+            return
+        checks.append(f"| {claim} | {left:.3f} | {right:.3f} | {'yes' if left + margin >= right else 'no'} |")
+
+    for a, b in (("vaot", "vava"), ("vava", "tcc"), ("lac", "scl")):
+        check(f"{a} >= {b}: Penn Action mean tau", penn_tau(a), penn_tau(b))
+        check(f"{a} >= {b}: synthetic tau", synth(a, "kendall_tau"), synth(b, "kendall_tau"))
+        check(f"{a} >= {b}: synthetic class@1.0 (tcc)", synth(a, "tcc_class@1.0"), synth(b, "tcc_class@1.0"))
+    check(
+        "vasot within 0.02 of vaot: Penn Action mean tau (vasot + 0.02 >= vaot)",
+        penn_tau("vasot"),
+        penn_tau("vaot"),
+        0.02,
+    )
+    check("vasot within 0.02 of vaot: synthetic tau", synth("vasot", "kendall_tau"), synth("vaot", "kendall_tau"), 0.02)
+    for dataset in ("mocap6", "synthetic"):
+        for key in ("mof", "f1@25"):
+            check(f"vasot >= asot: {dataset} {key} (full)", seg(dataset, "vasot", key), seg(dataset, "asot", key))
+    raw, untrained = synth("raw features", "tcc_class@1.0"), synth("conv encoder, untrained", "tcc_class@1.0")
+    for name in ("lac", "vaot", "vasot"):
+        check(f"{name} > raw features: synthetic class@1.0 (tcc)", synth(name, "tcc_class@1.0"), raw)
+        check(f"{name} > untrained encoder: synthetic class@1.0 (tcc)", synth(name, "tcc_class@1.0"), untrained)
+    header = ["## The papers' orderings", "", "| claim | left | right | holds |", "|---|---|---|---|"]
+    return header + checks + [""] if checks else []
 
 
 def markdown(penn: list[Row], synthetic: list[Row], segmentation: list[Row], info: dict) -> str:
@@ -114,25 +177,33 @@ def markdown(penn: list[Row], synthetic: list[Row], segmentation: list[Row], inf
         actions = sorted({r.dataset for r in penn}, key=PENN_ACTIONS.index)
         names = list(dict.fromkeys(r.name for r in penn))
         lines += ["## Penn Action: Kendall's tau on `val` (stride 5), trained on `train_sub`", ""]
-        lines += ["| method | " + " | ".join(actions) + " | mean | train s (mean) |", "|---" * (len(actions) + 3) + "|"]
+        header = "| method | " + " | ".join(actions) + " | mean | within | train s (mean) |"
+        lines += [header, "|---" * (len(actions) + 4) + "|"]
         for name in names:
             taus = [next(r for r in penn if r.name == name and r.dataset == a).metrics["kendall_tau"] for a in actions]
             secs = [r.seconds for r in penn if r.name == name and r.seconds is not None]
             mean = sum(taus) / len(taus)
             secs_txt = f"{sum(secs) / len(secs):.0f}" if secs else "-"
-            lines.append(f"| {name} | " + " | ".join(fmt(t) for t in taus) + f" | **{mean:.3f}** | {secs_txt} |")
+            spread = within([r for r in penn if r.name == name])
+            lines.append(
+                f"| {name} | " + " | ".join(fmt(t) for t in taus) + f" | **{mean:.3f}** | {spread} | {secs_txt} |"
+            )
         reason = penn[0].metrics["null_reasons"].get("ap@5", "")
         lines += ["", f"AP@5/10/15 on Penn Action: null for every row ({reason}).", ""]
     if synthetic:
         lines += ["## Synthetic processes: all alignment metrics on `val`, trained on `train`", ""]
-        lines += ["| method | tau | AP@5 | AP@10 | AP@15 | progression | class@0.1 | class@0.5 | class@1.0 | train s |"]
-        lines += ["|---" * 10 + "|"]
+        lines += ["Protocol `ours` (linear SVM) for every column but `class@1.0 (tcc)` (RBF SVC one-vs-one).", ""]
+        lines += [
+            "| method | tau | AP@5 | AP@10 | AP@15 | progression | class@0.1 | class@0.5 | class@1.0 | class@1.0 (tcc) "
+            "| within | train s |"
+        ]
+        lines += ["|---" * 12 + "|"]
         for r in synthetic:
             pc = r.metrics["phase_classification"] or {}
             cells = [fmt(r.metrics[k]) for k in ALIGN_KEYS] + [fmt(r.metrics["phase_progression"])]
-            cells += [fmt(pc.get(f)) for f in ("0.1", "0.5", "1.0")]
+            cells += [fmt(pc.get(f)) for f in ("0.1", "0.5", "1.0")] + [fmt(r.metrics.get("tcc_class@1.0"))]
             secs = f"{r.seconds:.0f}" if r.seconds is not None else "-"
-            lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {secs} |")
+            lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {within([r])} | {secs} |")
         lines.append("")
     titles = {
         "synthetic": "Synthetic processes: segmentation of the `val` videos",
@@ -149,6 +220,7 @@ def markdown(penn: list[Row], synthetic: list[Row], segmentation: list[Row], inf
             secs = f"{r.seconds:.0f}" if r.seconds is not None else "-"
             lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {secs} |")
         lines.append("")
+    lines += orderings(penn, synthetic, segmentation)
     return "\n".join(lines)
 
 

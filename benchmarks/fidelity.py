@@ -45,6 +45,7 @@ from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.evaluate import evaluate_folder
+from vidalign.evaluation.spread import embedding_spread
 from vidalign.extract import extract_videos
 from vidalign.losses.vaot import VAOTLoss
 from vidalign.models.model import load_model
@@ -71,9 +72,17 @@ class Variant:
     overrides: tuple[str, ...] = ()
     full_rate: bool = False
 
-    def key(self) -> str:
-        text = json.dumps([self.method, self.preset, self.overrides])
-        return f"{self.method}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+    def settings(self, folder: Path, split: str, seed: int, epochs: int | None) -> dict:
+        """The resolved training settings (the run directory left out)."""
+        return train_settings(
+            self.method, folder, "RUN", preset=self.preset, overrides=list(self.overrides), split=split, seed=seed,
+            epochs=epochs,
+        )  # fmt: skip
+
+    def key(self, folder: Path, split: str, seed: int, epochs: int | None) -> str:
+        """Names the run by everything it is trained with, so a changed default never reuses a stale run."""
+        text = json.dumps(self.settings(folder, split, seed, epochs), sort_keys=True)
+        return f"{self.method}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +94,9 @@ class Item:
     note: str = ""
 
 
+# LAC's former default: local-window transformer, one-way contrastive, free gaps, 40 frames, 30 epochs, no mirror
+BEFORE_LAC = ("encoder.kind=transformer", "encoder.n_layers=2", "loss.contrastive=one_way", "loss.gap_model=free",
+              "sampling.loss_frames=40", "augment.mirror_channels=null", "epochs=30")  # fmt: skip
 ITEMS = (
     Item(
         "1",
@@ -128,20 +140,24 @@ ITEMS = (
         "LAC: official settings, and gaps with a finite optimum",
         (
             Variant(
-                "before: one-way contrastive, free gaps",
-                "lac",
-                overrides=("loss.gap_model=free", "loss.formulation=ours"),
+                "before: transformer, one-way contrastive, free gaps, 40 frames, 30 epochs", "lac", overrides=BEFORE_LAC
             ),
+            Variant("free gaps (otherwise after)", "lac", overrides=("loss.gap_model=free",)),
             Variant("official preset", "lac", preset="official"),
-            Variant("after: ours (transition gaps)", "lac"),
+            Variant("after: ours (transition gaps, symmetric, conv, 100 epochs)", "lac"),
         ),
     ),
     Item(
         "4b",
         "SCL: loss on a projection head, evaluation before it",
         (
-            Variant("before: no projection head", "scl", overrides=("encoder.projection=0",)),
-            Variant("after: projection 128", "scl"),
+            Variant(
+                "before: no projection head, 30 epochs, no mirror",
+                "scl",
+                overrides=("encoder.projection=0", "augment.mirror_channels=null", "epochs=30"),
+            ),
+            Variant("no projection head (otherwise after)", "scl", overrides=("encoder.projection=0",)),
+            Variant("after: projection 128, 100 epochs", "scl"),
         ),
     ),
     Item(
@@ -216,18 +232,12 @@ class Bench:
         return True
 
     # --- runs -----------------------------------------------------------------------------------------
-    def train(self, variant: Variant, name: str, folder: Path, split: str, epochs: int | None = None) -> Path:
-        run = (
-            self.work / "runs" / f"{variant.key()}-{name}"
-            if epochs is None
-            else self.work / "runs" / f"untrained-{name}"
-        )
+    def train(self, variant: Variant, folder: Path, split: str, epochs: int | None = None) -> Path:
+        epochs = self.epochs if epochs is None else epochs
+        run = self.work / "runs" / variant.key(folder, split, self.seed, epochs)
         if not (run / "done").exists():
             shutil.rmtree(run, ignore_errors=True)
-            settings = train_settings(
-                variant.method, folder, run, preset=variant.preset, overrides=list(variant.overrides), split=split,
-                seed=self.seed, epochs=self.epochs if epochs is None else epochs,
-            )  # fmt: skip
+            settings = variant.settings(folder, split, self.seed, epochs) | {"out": str(run)}
             started = time.perf_counter()
             train(TrainConfig.from_dict(settings), progress=False)
             (run / "done").write_text(f"{time.perf_counter() - started:.1f}\n")
@@ -251,32 +261,32 @@ class Bench:
             self.cache_path.write_text(json.dumps(self.cache, indent=1))
         return self.cache[key]
 
-    def trained_metrics(self, variant: Variant, dataset: str, name: str, folder: Path, fit: str, scored: str) -> dict:
-        run = self.train(variant, name, folder, fit)
+    def trained_metrics(self, variant: Variant, dataset: str, folder: Path, fit: str, scored: str) -> dict:
+        run = self.train(variant, folder, fit)
         model = full_rate_copy(run) if variant.full_rate else run
         return {**self.score(dataset, folder, model, fit, scored), **spread(model, folder, scored)}
 
-    def untrained_metrics(self, method: str, dataset: str, name: str, folder: Path, fit: str, scored: str) -> dict:
-        run = self.train(Variant("untrained", method), f"{method}-{name}", folder, fit, epochs=0)
+    def untrained_metrics(self, variant: Variant, dataset: str, folder: Path, fit: str, scored: str) -> dict:
+        run = self.train(variant, folder, fit, epochs=0)
         return self.score(dataset, folder, run, fit, scored)
 
     def variant_metrics(self, variant: Variant, dataset: str) -> dict[str, dict]:
         out = {}
         for name, folder, fit, scored in self.folders(dataset):
-            key = f"{variant.key()}|{variant.full_rate}|{dataset}|{name}"
-            out[name] = self.cached(key, self.trained_metrics, variant, dataset, name, folder, fit, scored)
+            key = f"{variant.key(folder, fit, self.seed, self.epochs)}|{variant.full_rate}|{dataset}"
+            out[name] = self.cached(key, self.trained_metrics, variant, dataset, folder, fit, scored)
         return out
 
     def reference_metrics(self, dataset: str) -> dict[str, dict[str, dict]]:
         rows: dict[str, dict[str, dict]] = {}
-        method = "asot" if dataset in SEGMENT + ("synthetic_segmentation",) else "vaot"
+        untrained = Variant("untrained", "asot" if dataset in SEGMENT + ("synthetic_segmentation",) else "vaot")
         for name, folder, fit, scored in self.folders(dataset):
             for label, model in REFERENCES:
                 key = f"{label}|{dataset}|{name}"
                 rows.setdefault(label, {})[name] = self.cached(key, self.score, dataset, folder, model, fit, scored)
-            key = f"untrained|{dataset}|{name}"
+            key = f"{untrained.key(folder, fit, self.seed, 0)}|{dataset}"
             rows.setdefault("untrained encoder", {})[name] = self.cached(
-                key, self.untrained_metrics, method, dataset, name, folder, fit, scored
+                key, self.untrained_metrics, untrained, dataset, folder, fit, scored
             )
         return rows
 
@@ -293,18 +303,10 @@ def full_rate_copy(run: Path) -> Path:
 
 
 def spread(run: Path, folder: Path, split: str) -> dict:
-    """Collapse check: mean cosine similarity of a video's own frames (off-diagonal), over the scored videos,
-    and the effective rank of all their embeddings (exp of the entropy of the normalised singular values)."""
+    """Collapse check on the scored videos (:func:`vidalign.evaluation.spread.embedding_spread`)."""
     model, _ = load_model(run)
-    embeddings = [model.embed(r.features) for r in FeatureFolder(folder).load_split(split)]
-    within = []
-    for z in embeddings:
-        z = z / np.linalg.norm(z, axis=1, keepdims=True).clip(1e-12)
-        n = len(z)
-        within.append(float(((z @ z.T).sum() - n) / (n * n - n)))
-    singular = np.linalg.svd(np.concatenate(embeddings) - np.concatenate(embeddings).mean(0), compute_uv=False)
-    p = singular / singular.sum()
-    return {"within_sim": float(np.mean(within)), "effective_rank": float(np.exp(-(p * np.log(p + 1e-30)).sum()))}
+    values = embedding_spread([model.embed(r.features) for r in FeatureFolder(folder).load_split(split)])
+    return {"within_sim": values["within"], "across_sim": values["across"], "effective_rank": values["effective_rank"]}
 
 
 def _row_entropy(plan: torch.Tensor) -> float:
@@ -373,7 +375,7 @@ def protocol_table(bench: Bench) -> list[str]:
     ]
     for dataset in ("synthetic", "demo"):
         ((name, folder, fit, scored),) = bench.folders(dataset)
-        run = bench.train(Variant("vaot", "vaot"), name, folder, fit)
+        run = bench.train(Variant("vaot", "vaot"), folder, fit)
         stride = 1 if dataset == "demo" else None
         lines += [f"**{dataset}**", "", "| representation | " + " | ".join(PROTOCOLS) + " |", "|---" * 6 + "|"]
         for label, model in (*REFERENCES, ("vaot (default)", run)):
@@ -407,7 +409,7 @@ def markdown(bench: Bench, tables: dict, info: dict, diagnostics: list[str]) -> 
             rows = tables[item.number][dataset]
             names = [n for n, *_ in bench.folders(dataset)]
             metric_names = list(next(iter(next(iter(rows.values())).values())))
-            metric_names = [m for m in metric_names if m not in ("within_sim", "effective_rank")]
+            metric_names = [m for m in metric_names if m not in ("within_sim", "across_sim", "effective_rank")]
             header = [f"{n} {m}" for n in names for m in metric_names] if len(names) > 1 else metric_names
             if dataset == "penn":
                 header = [*names, "mean"]

@@ -5,9 +5,9 @@ frame positions ``s_i``, ``s'_j``:
 
 - contrastive term: Gaussian targets ``G_ij ∝ exp(-(s_i - s'_j)^2 / (2 sigma^2))`` (sigma^2 = 10) against
   ``P_ij = softmax_j(e_i . e'_j / tau)``; ``sum_i KL(G_i || P_i)`` averaged over frames. ``"ours"`` takes it in
-  both directions (view 1 -> 2 and 2 -> 1, weighted by their frame counts: CARL's SCL term,
-  :class:`vidalign.losses.scl.SCLLoss`), as the two views are exchangeable and the published code's alignment term
-  is taken both ways too; the published contrastive term is one-directional (view 1 -> 2);
+  both directions (``contrastive="symmetric"``: view 1 -> 2 and 2 -> 1, weighted by their frame counts, CARL's SCL
+  term, :class:`vidalign.losses.scl.SCLLoss`), as the two views are exchangeable and the published code's alignment
+  term is taken both ways too; the published contrastive term is one-directional (``"one_way"``: view 1 -> 2);
 - local-alignment term: the soft Smith-Waterman score (three-state Gotoh recursion, smoothed max at
   ``sw_temperature``) of similarities ``S_ij`` with learnable gap penalties, divided by the shorter view's length.
 
@@ -51,6 +51,7 @@ from vidalign.losses.base import LossOutput, PairLoss, frame_indices, full_mask
 from vidalign.ops.smith_waterman import soft_smith_waterman
 
 FORMULATIONS = ("ours", "official")
+CONTRASTIVE = ("symmetric", "one_way")
 GAP_MODELS = ("transitions", "free")
 OFFICIAL_ALIGNMENT_WEIGHT = 0.01  # model/lac.py: l_loss = 0.01 * (CE + sw_12 + sw_21)
 
@@ -145,6 +146,7 @@ class LACLoss(PairLoss):
         formulation: str = "ours",
         n_frames: int = 64,
         gap_lr: float | None = None,
+        contrastive: str = "symmetric",
     ):
         super().__init__()
         if alignment_sign not in ("reward", "published"):
@@ -153,6 +155,9 @@ class LACLoss(PairLoss):
             raise ValueError(f"gap_model must be one of {GAP_MODELS}, got {gap_model!r}")
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
+        if contrastive not in CONTRASTIVE:
+            raise ValueError(f"contrastive must be one of {CONTRASTIVE}, got {contrastive!r}")
+        self.contrastive = contrastive
         self.variance, self.temperature, self.alpha = variance, temperature, alpha
         self.sw_temperature, self.margin, self.alignment_sign = sw_temperature, margin, alignment_sign
         self.gap_model, self.formulation, self.gap_lr = gap_model, formulation, gap_lr
@@ -203,9 +208,11 @@ class LACLoss(PairLoss):
         pos_a, pos_b = frame_indices(z_a, idx_a), frame_indices(z_b, idx_b)
         if self.formulation == "official":
             return self._official(z_a, z_b, mask_a, mask_b, pos_a, pos_b)
-        contrastive, _, _ = symmetric_gaussian_contrastive(
-            z_a, z_b, pos_a, pos_b, mask_a, mask_b, variance=self.variance, temperature=self.temperature
-        )
+        options = {"variance": self.variance, "temperature": self.temperature}
+        if self.contrastive == "symmetric":
+            contrastive, _, _ = symmetric_gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
+        else:
+            contrastive = gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
         logs = {"contrastive": float(contrastive.detach())}
         if self.alpha == 0:
             return LossOutput(contrastive, logs)
