@@ -1,8 +1,8 @@
 """``vidalign <command>``: a thin argparse front end over the library (DESIGN.md "CLI").
 
-Each handler parses, calls one library entry point, prints. Errors the user can fix (bad data, bad flags) print
-one line and exit with status 2 (``VIDALIGN_DEBUG=1`` shows the traceback); anything else is a bug and keeps its
-traceback.
+Each handler parses, calls one library entry point, prints. Errors the user can fix (:mod:`vidalign.errors`:
+bad data, settings, inputs, a missing device; missing or existing files) print one line and exit with status 2
+(``VIDALIGN_DEBUG=1`` shows the traceback); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from vidalign.data.layout import DatasetError
-
-
-class UserError(Exception):
-    """An error message for the user, printed without a traceback."""
+from vidalign.errors import InputError, VidalignError
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -117,7 +113,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     )
     single_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
     if single_file and summary.failed:
-        raise UserError(": ".join(summary.failed[0]))
+        raise InputError(": ".join(summary.failed[0]))
     print(summary.format())
     return 1 if summary.failed else 0
 
@@ -370,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         status = args.handler(args) or 0
-    except (UserError, DatasetError, FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (VidalignError, FileNotFoundError, FileExistsError) as exc:
         if os.environ.get("VIDALIGN_DEBUG"):
             raise
         print(f"vidalign {args.command}: error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ from vidalign.data.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig
+from vidalign.errors import ConfigError, DataError
 from vidalign.evaluate import evaluate_folder
 from vidalign.extract import extract_videos
 from vidalign.inference import align_files, segment, write_segmentation
@@ -128,7 +129,7 @@ def _claim_folder(out: Path, config: DemoConfig) -> None:
         held = json.loads(record.read_text())
         if held != data:
             diff = ", ".join(sorted(k for k in data if held.get(k) != data[k]))
-            raise ValueError(f"{out}: holds a demo with different settings ({diff}); choose another --out")
+            raise ConfigError(f"{out}: holds a demo with different settings ({diff}); choose another --out")
     else:
         atomic_write_json(record, data)
 
@@ -155,7 +156,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     data = out / "features"
     summary = extract_videos([raw / "videos"], data, backbone=config.backbone, stride=config.stride, labels_from=raw)
     if summary.failed:
-        raise RuntimeError(f"feature extraction failed for {len(summary.failed)} video(s): {summary.failed[0]}")
+        raise DataError(f"feature extraction failed for {len(summary.failed)} video(s): {summary.failed[0]}")
     lap("extract features")
 
     runs = {"untrained encoder": _train("vaot", data, out / "runs" / "untrained", config, epochs=0)}

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vidalign.data.layout import FeatureFolder, VideoRecord
+from vidalign.errors import ConfigError, DataError
 from vidalign.evaluation.alignment import evaluate_alignment
 from vidalign.evaluation.kmeans_baseline import kmeans_baseline
 from vidalign.evaluation.protocols import Protocol, check_fit_on_scored, get_protocol
@@ -69,7 +70,7 @@ class Representation:
 def _check_disjoint(folder: FeatureFolder, train: Sequence[VideoRecord], val: Sequence[VideoRecord]) -> None:
     overlap = sorted({r.video_id for r in train} & {r.video_id for r in val})
     if overlap:
-        raise ValueError(
+        raise ConfigError(
             f"{folder.root}: the fit split and the scored split share {len(overlap)} video(s) (e.g. {overlap[0]!r}); "
             "the classifier must never see scored videos - pick disjoint --train-split/--eval-split"
         )
@@ -88,7 +89,7 @@ def background_id(folder: FeatureFolder, name: str | None) -> int | None:
         if name == "none":
             return None
         if name not in names:
-            raise ValueError(f"{folder.root}: background label {name!r} is not in the mapping {names}")
+            raise ConfigError(f"{folder.root}: background label {name!r} is not in the mapping {names}")
         return names.index(name)
     found = [n for n in BACKGROUND_NAMES if n in names]
     return names.index(found[0]) if found else None
@@ -122,15 +123,17 @@ def evaluate_folder(
     if task == "alignment":
         check_fit_on_scored(proto, fit_on_scored)  # before loading anything
     elif task == "segmentation" and (proto.name != "ours" or fit_on_scored):
-        raise ValueError("--protocol and --fit-on-scored apply to the alignment task only")
+        raise ConfigError("--protocol and --fit-on-scored apply to the alignment task only")
     folder = FeatureFolder(data, strict=strict)
     rep = Representation(model, device)
     val = folder.load_split(eval_split)
     if not val:
-        raise ValueError(f"{folder.root}: split {eval_split!r} has no videos")
+        raise DataError(f"{folder.root}: split {eval_split!r} has no videos")
     header = {"data": str(folder.root), "model": rep.name, "task": task, "eval_split": eval_split}
+    header["feature_family"] = folder.feature_family  # dataset.json; None when the folder records none
     if rep.model is not None:
         header["method"] = rep.config.get("method")
+        header["preset"] = rep.config.get("train", {}).get("preset")
         header["encoder_trained_on_eval_videos"] = _encoder_saw(rep, val)
     if task == "alignment":
         if proto.fit_on_scored:
@@ -153,7 +156,7 @@ def evaluate_folder(
         )
     elif task == "segmentation":
         if not folder.has_labels:
-            raise ValueError(f"{folder.root}: segmentation metrics need groundTruth/ labels")
+            raise DataError(f"{folder.root}: segmentation metrics need groundTruth/ labels")
         bg = background_id(folder, background)
         if rep.segments_with_prototypes:
             preds = [rep.segment(r) for r in val]
@@ -165,7 +168,7 @@ def evaluate_folder(
         result = evaluate_segmentation(preds, [r.labels for r in val], background=bg)
         header["background"] = None if bg is None else folder.class_names[bg]
     else:
-        raise ValueError(f"unknown task {task!r}; choose alignment or segmentation")
+        raise ConfigError(f"unknown task {task!r}; choose alignment or segmentation")
     if folder.skipped:
         header["skipped_videos"] = [{"video": v, "reason": why} for v, why in folder.skipped]
     return {**header, **result}

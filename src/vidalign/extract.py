@@ -68,6 +68,7 @@ from vidalign.data.layout import (
     write_video,
 )
 from vidalign.data.video import PartialDecodeWarning, VideoError, iter_frames, probe
+from vidalign.errors import InputError
 from vidalign.models.backbones import Backbone, build_backbone
 
 __all__ = [
@@ -90,7 +91,7 @@ EXTRACTOR_FILE = "extractor.json"
 MIN_FRAMES = 2
 
 
-class ExtractionError(ValueError):
+class ExtractionError(InputError):
     """A run cannot start (bad inputs, id collision, folder of another extractor); one-line message."""
 
 

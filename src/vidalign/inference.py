@@ -59,6 +59,7 @@ from tqdm.auto import tqdm
 from vidalign.data.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder, _as_features
 from vidalign.data.video import SampledFrames, iter_frames, probe
+from vidalign.errors import InputError
 from vidalign.evaluation.kmeans_baseline import kmeans_baseline
 from vidalign.evaluation.matching import hungarian_mapping, relabel
 from vidalign.evaluation.segmentation import segments as label_runs
@@ -97,7 +98,7 @@ MAX_TIMELINES = 40  # videos drawn in timelines.png (all of them are in segments
 EXTRACTED_FOLDER = "extracted"  # feature folder written under --out when segment is given videos
 
 
-class InferenceError(ValueError):
+class InferenceError(InputError):
     """Inputs that cannot be aligned or segmented; the message is one line."""
 
 
@@ -376,7 +377,7 @@ def _load_features(path: Path, layout: str) -> AlignInput:
     try:
         array = np.load(path, allow_pickle=False)
         if not isinstance(array, np.ndarray):
-            raise ValueError("not a .npy array (an .npz archive?)")
+            raise InputError("not a .npy array (an .npz archive?)")
         features = _as_features(array.T if layout == "dt" and array.ndim == 2 else array)
     except (OSError, ValueError, EOFError) as error:
         raise InferenceError(f"{path}: {' '.join(str(error).split())} (layout={layout!r})") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import json
 import os
 import platform
@@ -32,6 +33,8 @@ from vidalign.data.atomic import atomic_write_json
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
+from vidalign.device import torch_device
+from vidalign.errors import ConfigError, DataError, unknown_keys_message
 from vidalign.losses import loss_class
 from vidalign.models.heads import EncoderConfig
 from vidalign.models.model import VidalignModel
@@ -62,12 +65,67 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """Build from a settings dict, validated first (:func:`check_settings`): one-line ConfigError on any
+        unknown key or mistyped value, before any data is read."""
+        check_settings(d)
         d = dict(d)
-        nested = {"encoder": EncoderConfig, "sampling": SamplingConfig, "augment": AugmentConfig}
-        for key, kind in nested.items():
+        for key, kind in NESTED_SECTIONS.items():
             if isinstance(d.get(key), dict):
                 d[key] = kind(**d[key])
         return cls(**d)
+
+
+NESTED_SECTIONS = {"encoder": EncoderConfig, "sampling": SamplingConfig, "augment": AugmentConfig}
+
+
+def _check_section(kind: str, given: dict, fields: dict[str, object]) -> None:
+    """Unknown keys of ``given`` (``fields``: name -> default) and values whose type cannot be the default's."""
+    unknown = set(given) - set(fields)
+    if unknown:
+        raise ConfigError(unknown_keys_message(kind, unknown, fields))
+    for key, value in given.items():
+        default = fields[key]
+        numeric = isinstance(default, int | float) and not isinstance(default, bool)
+        if value is None or default is None or isinstance(default, dict | list):
+            continue
+        wrong = (
+            (isinstance(default, bool) and not isinstance(value, bool))
+            or (numeric and (isinstance(value, bool) or not isinstance(value, int | float)))
+            or (isinstance(default, str) and not isinstance(value, str))
+        )
+        if wrong:
+            raise ConfigError(f"{kind} key {key!r} takes a {type(default).__name__}, got {value!r}")
+
+
+def _dataclass_defaults(kind: type) -> dict[str, object]:
+    out = {}
+    for f in dataclasses.fields(kind):
+        has_factory = f.default_factory is not dataclasses.MISSING
+        out[f.name] = f.default_factory() if has_factory else (None if f.default is dataclasses.MISSING else f.default)
+    return out
+
+
+def loss_parameters(loss: type) -> dict[str, object]:
+    """Constructor parameters of a loss class with their defaults (None when required)."""
+    parameters = inspect.signature(loss.__init__).parameters
+    return {n: (None if p.default is p.empty else p.default) for n, p in parameters.items() if n != "self"}
+
+
+def check_settings(d: dict) -> None:
+    """Validate a training settings dict against :class:`TrainConfig`, its sections and the method's loss
+    signature (VASOT: its ``asot`` and ``vaot`` sub-sections against those losses)."""
+    _check_section("training", d, _dataclass_defaults(TrainConfig))
+    for key, kind in NESTED_SECTIONS.items():
+        if isinstance(d.get(key), dict):
+            _check_section(key, d[key], _dataclass_defaults(kind))
+    method = d.get("method")
+    if method is None or not isinstance(d.get("loss"), dict):
+        return
+    loss = loss_class(method)
+    _check_section(f"{method} loss", d["loss"], loss_parameters(loss))
+    for name, part in getattr(loss, "SECTIONS", {}).items():
+        if isinstance(d["loss"].get(name), dict):
+            _check_section(f"{method} loss.{name}", d["loss"][name], loss_parameters(part))
 
 
 @dataclasses.dataclass
@@ -92,11 +150,8 @@ class DistEnv:
 
 
 def resolve_device(name: str, env: DistEnv) -> torch.device:
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda requested but torch sees no CUDA device")
-        return torch.device("cuda", env.local_rank) if env.world_size > 1 else torch.device(name)
-    return torch.device(name)
+    """The training device; under DDP a plain ``cuda`` means this rank's GPU."""
+    return torch_device(name, local_rank=env.local_rank if env.world_size > 1 else None)
 
 
 def init_model(config: TrainConfig, train_features: list[np.ndarray], n_classes: int | None) -> VidalignModel:
@@ -105,7 +160,7 @@ def init_model(config: TrainConfig, train_features: list[np.ndarray], n_classes:
     loss_params = dict(config.loss)
     if loss_class(config.method).segmentation and "n_clusters" not in loss_params:
         if n_classes is None:
-            raise ValueError(
+            raise ConfigError(
                 f"{config.method} needs the number of actions: give loss.n_clusters or a dataset with mapping.txt"
             )
         loss_params["n_clusters"] = n_classes
@@ -156,7 +211,7 @@ def _check_resumable(run: Path, config: TrainConfig) -> bool:
     new_train = {k: v for k, v in config.to_dict().items() if k not in ("epochs", "encoder", "loss")}
     if old_train != new_train:
         diff = sorted(k for k in new_train if old_train.get(k) != new_train[k])
-        raise ValueError(f"{run}: holds a run with different settings ({', '.join(diff)}); choose another --out")
+        raise ConfigError(f"{run}: holds a run with different settings ({', '.join(diff)}); choose another --out")
     return True
 
 
@@ -222,7 +277,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     folder = FeatureFolder(config.data)
     records = folder.load_split(config.split)
     if not records:
-        raise ValueError(f"{folder.root}: split {config.split!r} has no videos")
+        raise DataError(f"{folder.root}: split {config.split!r} has no videos")
     features = [r.features for r in records]
 
     torch.manual_seed(config.seed)

@@ -24,6 +24,7 @@ from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
 from vidalign.data.video import write_video
+from vidalign.errors import InputError
 
 __all__ = ["plot_alignment", "plot_timelines", "write_side_by_side"]
 
@@ -64,7 +65,7 @@ def plot_alignment(
     and columns absent from ``pairs`` get a marker on the matrix edge. Returns the PNG path."""
     sim = _as_array(sim, float)
     if sim.ndim != 2:
-        raise ValueError(f"sim must be [N, M], got shape {sim.shape}")
+        raise InputError(f"sim must be [N, M], got shape {sim.shape}")
     pairs = _as_array(pairs, int).reshape(-1, 2)
     n_rows, n_cols = sim.shape
     figure = Figure(figsize=(6.4, 6.4 * min(max(n_rows / max(n_cols, 1), 0.4), 2.5) + 0.6))
@@ -141,7 +142,7 @@ def plot_timelines(
         else:
             rows.append((str(video), _as_array(predicted, int)))
     if not rows:
-        raise ValueError("no segments to plot")
+        raise InputError("no segments to plot")
     names = list(class_names or [])
     n_classes = max([len(names)] + [int(labels.max(initial=-1)) + 1 for _, labels in rows])
     colours = _class_colours(n_classes)
@@ -215,7 +216,7 @@ def write_side_by_side(
     frames = iter(frames_a)
     first_a = next(frames, None)
     if first_a is None:
-        raise ValueError("frames_a is empty")
+        raise InputError("frames_a is empty")
     height = int(height or first_a.shape[0])
     width_a = _scaled_width(first_a, height)
     first_target = next((j for j in targets if j is not None), None)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from vidalign.data.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
+from vidalign.errors import ConfigError, DataError
 
 __all__ = [
     "DatasetError",
@@ -55,7 +56,7 @@ FEATURE_FAMILIES = ("video", "pose", "mocap", "synthetic", "fisher")
 MIN_FRAMES = 2
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError):
     """Invalid or missing dataset file; ``str(error)`` is one line, ``"<file>: <problem>"`` given a file."""
 
     def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
@@ -87,31 +88,31 @@ def _check_name(kind: str, name: object, *, file_name: bool = False) -> None:
     """Raise ``ValueError`` unless ``name`` can be stored one per line (and, with ``file_name``, used as a
     file name: no path separator, no leading dot)."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{kind} must be a non-empty string, got {name!r}")
+        raise DataError(f"{kind} must be a non-empty string, got {name!r}")
     if name != name.strip() or any(ch in name for ch in "\r\n"):
-        raise ValueError(f"{kind} {name!r} has leading/trailing whitespace or a line break")
+        raise DataError(f"{kind} {name!r} has leading/trailing whitespace or a line break")
     if file_name and (name.startswith(".") or "/" in name or "\\" in name):
-        raise ValueError(f"{kind} {name!r} must not start with '.' or contain a path separator")
+        raise DataError(f"{kind} {name!r} must not start with '.' or contain a path separator")
 
 
 def _as_features(array: np.ndarray) -> np.ndarray:
     """Validate a ``[T, D]`` array (2-D, floating, T >= 2, D >= 1, finite as float32) and return it as
     contiguous float32; raises ``ValueError`` naming the problem."""
     if array.ndim != 2:
-        raise ValueError(f"expected a 2-D array [T, D], got shape {array.shape}")
+        raise DataError(f"expected a 2-D array [T, D], got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"expected floating-point features, got dtype {array.dtype}")
+        raise DataError(f"expected floating-point features, got dtype {array.dtype}")
     n_frames, dim = array.shape
     if n_frames < MIN_FRAMES:
-        raise ValueError(f"{n_frames} frame(s) in shape {array.shape} read as [T, D] (at least {MIN_FRAMES} needed)")
+        raise DataError(f"{n_frames} frame(s) in shape {array.shape} read as [T, D] (at least {MIN_FRAMES} needed)")
     if dim < 1:
-        raise ValueError(f"feature dimension is 0 in shape {array.shape}")
+        raise DataError(f"feature dimension is 0 in shape {array.shape}")
     with np.errstate(over="ignore"):  # an overflowing float64 becomes inf, reported just below
         features = np.ascontiguousarray(array, dtype=np.float32)
     finite = np.isfinite(features)
     if not finite.all():
         first_frame = int(np.argwhere(~finite)[0, 0])
-        raise ValueError(f"{int((~finite).sum())} NaN/inf value(s) as float32, first at frame {first_frame}")
+        raise DataError(f"{int((~finite).sum())} NaN/inf value(s) as float32, first at frame {first_frame}")
     return features
 
 
@@ -198,7 +199,7 @@ class FeatureFolder:
 
     def __init__(self, root: str | os.PathLike[str], *, layout: str = "td", strict: bool = True) -> None:
         if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+            raise ConfigError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.root = Path(root)
         self.layout = layout
         self.strict = strict
@@ -395,17 +396,17 @@ def write_video(
     try:
         array = _as_features(np.asarray(features))
     except ValueError as exc:
-        raise ValueError(f"video {video_id!r}: {exc}") from None
+        raise DataError(f"video {video_id!r}: {exc}") from None
     if labels is not None:
         names = list(labels)
         for name in names:
             _check_name(f"video {video_id!r}: label", name)
         if len(names) != len(array):
-            raise ValueError(f"video {video_id!r}: {len(names)} labels for {len(array)} frames")
+            raise DataError(f"video {video_id!r}: {len(names)} labels for {len(array)} frames")
         atomic_write_text(root / "groundTruth" / f"{video_id}.txt", "".join(f"{name}\n" for name in names))
     if meta is not None:
         if not isinstance(meta, dict):
-            raise ValueError(f"video {video_id!r}: meta must be a dict, got {type(meta).__name__}")
+            raise DataError(f"video {video_id!r}: meta must be a dict, got {type(meta).__name__}")
         atomic_write_json(root / "meta" / f"{video_id}.json", meta)
     atomic_save_npy(root / "features" / f"{video_id}.npy", array)
 
@@ -414,7 +415,7 @@ def write_dataset_info(root: str | os.PathLike[str], *, feature_family: str, dat
     """Write ``dataset.json``: the feature family (one of ``FEATURE_FAMILIES``) and optionally the dataset name
     (e.g. ``"penn_action"``; a method preset with that name is then picked too)."""
     if feature_family not in FEATURE_FAMILIES:
-        raise ValueError(f"feature family must be one of {FEATURE_FAMILIES}, got {feature_family!r}")
+        raise ConfigError(f"feature family must be one of {FEATURE_FAMILIES}, got {feature_family!r}")
     info = {"feature_family": feature_family} | ({} if dataset is None else {"dataset": dataset})
     atomic_write_json(Path(root) / DATASET_INFO, info)
 
@@ -433,11 +434,11 @@ def write_mapping(root: str | os.PathLike[str], class_names: Sequence[str]) -> N
     """Write ``mapping/mapping.txt`` (``"<id> <name>"``, ids 0..K-1 in the given order) atomically."""
     names = list(class_names)
     if not names:
-        raise ValueError("class_names is empty")
+        raise DataError("class_names is empty")
     for name in names:
         _check_name("class name", name)
     if len(set(names)) != len(names):
-        raise ValueError(f"duplicate class names in {names}")
+        raise DataError(f"duplicate class names in {names}")
     text = "".join(f"{class_id} {name}\n" for class_id, name in enumerate(names))
     atomic_write_text(Path(root) / "mapping" / "mapping.txt", text)
 
@@ -449,7 +450,7 @@ def write_split(root: str | os.PathLike[str], split: str, video_ids: Sequence[st
     for video_id in ids:
         _check_name("video id", video_id, file_name=True)
     if len(set(ids)) != len(ids):
-        raise ValueError(f"split {split!r}: duplicate video ids")
+        raise DataError(f"split {split!r}: duplicate video ids")
     atomic_write_text(Path(root) / "splits" / f"{split}.txt", "".join(f"{v}\n" for v in ids))
 
 

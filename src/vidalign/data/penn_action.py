@@ -53,6 +53,7 @@ from vidalign.data.layout import (
     write_split,
     write_video,
 )
+from vidalign.errors import ConfigError, DataError
 
 __all__ = [
     "JOINT_NAMES",
@@ -177,7 +178,7 @@ def pose_features(
     or an undefined body scale."""
     visibility = np.asarray(visibility, dtype=bool)
     if not visibility.any():
-        raise ValueError("no visible joint in any frame")
+        raise DataError("no visible joint in any frame")
     annotated = annotated_joints(x, y, visibility)
     counts = annotated.sum(axis=1, keepdims=True)
     centre_x = np.where(annotated, x, 0.0).sum(axis=1, keepdims=True) / np.maximum(counts, 1)
@@ -186,11 +187,11 @@ def pose_features(
     centred_y = np.where(annotated, y - centre_y, 0.0)
     usable = counts[:, 0] >= 2
     if not usable.any():
-        raise ValueError("no frame with at least 2 annotated joints (body scale undefined)")
+        raise DataError("no frame with at least 2 annotated joints (body scale undefined)")
     radius = np.sqrt((centred_x**2 + centred_y**2).sum(axis=1)[usable] / counts[usable, 0])
     scale = float(np.median(radius))
     if scale <= 0.0:
-        raise ValueError("annotated joints coincide (body scale 0)")
+        raise DataError("annotated joints coincide (body scale 0)")
     blocks = [centred_x / scale, centred_y / scale] + ([visibility] if visibility_channel else [])
     return np.concatenate(blocks, axis=1).astype(np.float32), scale
 
@@ -205,7 +206,7 @@ def carve_validation(
     ``(seed, crc32(action))`` on the sorted ids: independent of file order and of the other actions.
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     ids = sorted(train_ids)
     n_val = int(round(val_fraction * len(ids)))
     if val_fraction > 0.0 and len(ids) >= 2:
@@ -304,7 +305,7 @@ def convert_penn_action(
     """
     labels_dir, out_dir = Path(labels_dir), Path(out_dir)
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     by_action = _read_by_action(labels_dir)
     selected = sorted(by_action) if actions is None else sorted(set(actions))
     unknown = [action for action in selected if action not in by_action]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vidalign.data.augment import AugmentConfig, augment_view, temporal_crop
+from vidalign.errors import ConfigError, DataError
 from vidalign.models.heads import encoder_stride
 
 
@@ -118,11 +119,11 @@ class PairSampler:
         world_size: int = 1,
     ):
         if pairing not in ("cross_video", "two_views"):
-            raise ValueError(f"unknown pairing {pairing!r}")
+            raise ConfigError(f"unknown pairing {pairing!r}")
         if pairing == "cross_video" and len(videos) < 2:
-            raise ValueError("cross-video training needs at least 2 training videos")
+            raise DataError("cross-video training needs at least 2 training videos")
         if not videos:
-            raise ValueError("no training videos")
+            raise DataError("no training videos")
         self.videos = list(videos)
         self.pairing = pairing
         self.sampling = sampling

@@ -42,6 +42,7 @@ from vidalign.data.layout import (
     write_split,
     write_video,
 )
+from vidalign.errors import ConfigError
 
 __all__ = [
     "SyntheticConfig",
@@ -119,7 +120,7 @@ class SyntheticConfig:
         }
         failed = [rule for rule, ok in checks.items() if not ok]
         if failed:
-            raise ValueError(f"invalid SyntheticConfig: need {'; '.join(failed)}")
+            raise ConfigError(f"invalid SyntheticConfig: need {'; '.join(failed)}")
 
 
 @dataclass

@@ -47,6 +47,8 @@ import av
 import av.logging
 import numpy as np
 
+from vidalign.errors import ConfigError, DataError, InputError
+
 __all__ = [
     "Frame",
     "PartialDecodeWarning",
@@ -66,7 +68,7 @@ _FALLBACK_QSCALE = 3
 _FF_QP2LAMBDA = 118  # FFmpeg's scale between a quantiser and `global_quality`
 
 
-class VideoError(ValueError):
+class VideoError(DataError):
     """A video cannot be read; the message is one line naming the file and the cause."""
 
 
@@ -214,13 +216,13 @@ def _nearest_to_grid(items: Iterable[tuple], target_fps: float) -> Iterator[tupl
 
 def _check_sampling(stride: int | None, target_fps: float | None, max_frames: int | None) -> None:
     if stride is not None and target_fps is not None:
-        raise ValueError("give at most one of stride and target_fps")
+        raise ConfigError("give at most one of stride and target_fps")
     if stride is not None and (int(stride) != stride or stride < 1):
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        raise ConfigError(f"stride must be a positive integer, got {stride!r}")
     if target_fps is not None and not target_fps > 0:
-        raise ValueError(f"target_fps must be positive, got {target_fps!r}")
+        raise ConfigError(f"target_fps must be positive, got {target_fps!r}")
     if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
-        raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
+        raise ConfigError(f"max_frames must be a positive integer, got {max_frames!r}")
 
 
 def iter_frames(
@@ -280,7 +282,7 @@ class SampledFrames:
         window: int = 64,
     ) -> None:
         if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
+            raise ConfigError(f"window must be >= 1, got {window}")
         _check_sampling(stride, target_fps, None)
         self._path = path
         self._sampling = {"stride": stride, "target_fps": target_fps}
@@ -350,18 +352,18 @@ def write_video(
     ``codec`` is ``libx264`` and this FFmpeg has no H.264 encoder, ``mpeg4`` is used. Odd sizes are
     padded to even. Returns the codec actually used. Raises ValueError for no frames or mixed sizes."""
     if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
+        raise ConfigError(f"fps must be positive, got {fps!r}")
     if not _encoder_available(codec):
         if codec != "libx264":
-            raise ValueError(f"no {codec!r} encoder in this FFmpeg build")
+            raise DataError(f"no {codec!r} encoder in this FFmpeg build")
         codec = _FALLBACK_CODEC
     iterator = iter(frames)
     first = next(iterator, None)
     if first is None:
-        raise ValueError(f"{path}: no frames to write")
+        raise InputError(f"{path}: no frames to write")
     shape = np.shape(first)
     if len(shape) != 3 or shape[2] != 3 or np.asarray(first).dtype != np.uint8:
-        raise ValueError(f"{path}: frames must be RGB uint8 [H, W, 3], got {np.asarray(first).dtype} {shape}")
+        raise InputError(f"{path}: frames must be RGB uint8 [H, W, 3], got {np.asarray(first).dtype} {shape}")
     height, width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
     preferred_formats = av.Codec(codec, "w").video_formats  # the encoder's own order, best first
     pix_fmt = preferred_formats[0].name if preferred_formats else "yuv420p"
@@ -372,7 +374,7 @@ def write_video(
         for image in itertools.chain([first], iterator):
             image = np.ascontiguousarray(image)
             if image.shape != shape or image.dtype != np.uint8:
-                raise ValueError(f"{path}: frame {image.dtype} {image.shape} after uint8 frames of shape {shape}")
+                raise InputError(f"{path}: frame {image.dtype} {image.shape} after uint8 frames of shape {shape}")
             frame = av.VideoFrame.from_ndarray(_pad_to_even(image), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

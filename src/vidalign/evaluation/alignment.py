@@ -33,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from vidalign.errors import ConfigError, InputError
 from vidalign.evaluation.protocols import (
     CLASSIFIERS,
     FitOnScoredWarning,
@@ -65,7 +66,7 @@ _MAX_DISTANCE_ENTRIES = 1 << 24
 def _as_float(embedding: np.ndarray) -> np.ndarray:
     embedding = np.asarray(embedding, dtype=np.float64)
     if embedding.ndim != 2:
-        raise ValueError(f"an embedding must be [T, D], got shape {embedding.shape}")
+        raise InputError(f"an embedding must be [T, D], got shape {embedding.shape}")
     return embedding
 
 
@@ -74,12 +75,12 @@ def _labelled_videos(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Validated ``(frames [T, D] float64, labels [T])`` per video, every ``stride``-th frame."""
     if len(embeddings) != len(labels):
-        raise ValueError(f"{len(labels)} label arrays for {len(embeddings)} videos")
+        raise InputError(f"{len(labels)} label arrays for {len(embeddings)} videos")
     frames = [_as_float(e)[::stride] for e in embeddings]
     phases = [np.asarray(lab).ravel()[::stride] for lab in labels]
     for i, (f, p) in enumerate(zip(frames, phases, strict=True)):
         if f.shape[0] != p.size:
-            raise ValueError(f"video {i}: {f.shape[0]} frames but {p.size} labels")
+            raise InputError(f"video {i}: {f.shape[0]} frames but {p.size} labels")
     return frames, phases
 
 
@@ -121,9 +122,9 @@ def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
     none).
     """
     if len(embeddings) < 2:
-        raise ValueError("Kendall's tau needs at least 2 videos")
+        raise InputError("Kendall's tau needs at least 2 videos")
     if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+        raise ConfigError(f"stride must be >= 1, got {stride}")
     strided = [_as_float(e)[::stride] for e in embeddings]
     taus = np.full((len(strided), len(strided)), math.nan)
     for i, j in permutations(range(len(strided)), 2):
@@ -154,9 +155,9 @@ def retrieval_precision_per_frame(
     frame (VAOT's evaluations.py); CARL / LAC stride queries and candidates with the Kendall's-tau stride.
     """
     if len(embeddings) < 2:
-        raise ValueError("AP@K needs at least 2 videos")
+        raise InputError("AP@K needs at least 2 videos")
     if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+        raise ConfigError(f"stride must be >= 1, got {stride}")
     frames, phases = _labelled_videos(embeddings, labels, stride)
     largest_k = max(ks)
     result: dict[int, list[np.ndarray]] = {k: [] for k in ks}
@@ -164,7 +165,7 @@ def retrieval_precision_per_frame(
         candidates = np.concatenate([f for j, f in enumerate(frames) if j != i])
         candidate_labels = np.concatenate([p for j, p in enumerate(phases) if j != i])
         if largest_k > candidates.shape[0]:
-            raise ValueError(f"K = {largest_k} exceeds the {candidates.shape[0]} candidate frames of video {i}")
+            raise InputError(f"K = {largest_k} exceeds the {candidates.shape[0]} candidate frames of video {i}")
         hits = _nearest_label_hits(query, query_labels, candidates, candidate_labels, largest_k)
         for k in ks:
             result[k].append(hits[:, :k].mean(axis=1))
@@ -188,7 +189,7 @@ def _average_precision(per_frame: dict[int, list[np.ndarray]], average: str) -> 
         return {k: float(np.mean([v.mean() for v in videos])) for k, videos in per_frame.items()}
     if average == "frame":  # VAOT: mean over all query frames of all videos (long videos weigh more)
         return {k: float(np.concatenate(videos).mean()) for k, videos in per_frame.items()}
-    raise ValueError(f"AP@K average must be 'video' or 'frame', got {average!r}")
+    raise ConfigError(f"AP@K average must be 'video' or 'frame', got {average!r}")
 
 
 def ap_at_k(
@@ -220,7 +221,7 @@ def _make_classifier(classifier: str, C: float, seed: int, standardize: bool):
     elif classifier == "logreg":  # CARL / LAC; lbfgs fits the multinomial model
         model = LogisticRegression(C=C, max_iter=100_000, solver="lbfgs", random_state=seed)
     else:
-        raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
+        raise ConfigError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
     return make_pipeline(StandardScaler(), model) if standardize else model
 
 
@@ -253,7 +254,7 @@ def phase_classification(
     deterministic).
     """
     if not train_emb:
-        raise ValueError("phase classification needs at least 1 train video")
+        raise InputError("phase classification needs at least 1 train video")
     val_x, val_y = _stack_labelled(val_emb, val_lab)
     scores = {}
     for fraction in fractions:
@@ -310,17 +311,17 @@ def phase_progression_report(
     Returns ``value`` (mean R^2), ``r2_per_boundary``, ``phase_sequence`` and the used / skipped video counts.
     """
     if len(train_emb) != len(train_lab) or len(val_emb) != len(val_lab):
-        raise ValueError("every video needs one label array")
+        raise InputError("every video needs one label array")
     train_sequences = [phase_sequence(lab) for lab in train_lab]
     if not train_sequences:
-        raise ValueError("phase progression needs at least 1 train video")
+        raise InputError("phase progression needs at least 1 train video")
     reference = Counter(train_sequences).most_common(1)[0][0]
     if len(reference) < 2:
-        raise ValueError("the most common train phase sequence has no phase boundary")
+        raise InputError("the most common train phase sequence has no phase boundary")
     train_keep = [i for i, s in enumerate(train_sequences) if s == reference]
     val_keep = [i for i, lab in enumerate(val_lab) if phase_sequence(lab) == reference]
     if not val_keep:
-        raise ValueError(f"no val video has the reference phase sequence {reference}")
+        raise InputError(f"no val video has the reference phase sequence {reference}")
     train_x, _ = _stack_labelled([train_emb[i] for i in train_keep], [train_lab[i] for i in train_keep])
     val_x, _ = _stack_labelled([val_emb[i] for i in val_keep], [val_lab[i] for i in val_keep])
     train_y = np.concatenate([progression_targets(train_lab[i]) for i in train_keep])

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.cluster import KMeans
 
+from vidalign.errors import InputError
+
 
 def kmeans_baseline(
     features: Sequence[np.ndarray],
@@ -30,7 +32,7 @@ def kmeans_baseline(
     """
     frames = [np.asarray(f, dtype=np.float64) for f in features]
     if not frames:
-        raise ValueError("no video to cluster")
+        raise InputError("no video to cluster")
     stacked = np.concatenate(frames)
     if standardize:
         scale = stacked.std(axis=0)

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from vidalign.errors import ConfigError, InputError
+
 MODES = ("full", "per")
 
 
@@ -35,7 +37,7 @@ def overlap_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     pred, gt = np.asarray(pred).ravel(), np.asarray(gt).ravel()
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction has {pred.size} frames but ground truth has {gt.size}")
+        raise InputError(f"prediction has {pred.size} frames but ground truth has {gt.size}")
     clusters, cluster_index = np.unique(pred, return_inverse=True)
     classes, class_index = np.unique(gt, return_inverse=True)
     counts = np.zeros((clusters.size, classes.size), dtype=np.int64)
@@ -73,14 +75,14 @@ def match_predictions(
     the output.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     if len(preds) != len(gts):
-        raise ValueError(f"{len(preds)} predictions for {len(gts)} ground-truth videos")
+        raise InputError(f"{len(preds)} predictions for {len(gts)} ground-truth videos")
     preds = [np.asarray(p).ravel() for p in preds]
     gts = [np.asarray(g).ravel() for g in gts]
     for i, (p, g) in enumerate(zip(preds, gts, strict=True)):
         if p.shape != g.shape:
-            raise ValueError(f"video {i}: prediction has {p.size} frames but ground truth has {g.size}")
+            raise InputError(f"video {i}: prediction has {p.size} frames but ground truth has {g.size}")
     largest_id = max([int(g.max()) for g in gts if g.size] + ([background] if background is not None else [0]))
     unmatched_start = largest_id + 1
     keeps = [np.ones(g.shape, dtype=bool) if background is None else g != background for g in gts]

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 
+from vidalign.errors import ConfigError
+
 CLASSIFIERS = ("svm_linear", "svm_rbf", "svm_rbf_ovo", "logreg")
 FRACTION_RULES = ("floor", "ceil")
 AP_AVERAGES = ("video", "frame")
@@ -31,9 +33,9 @@ def _positive_int(what: str, value: object) -> int:
     try:
         number = operator.index(value)
     except TypeError:
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}") from None
+        raise ConfigError(f"{what} must be an integer >= 1, got {value!r}") from None
     if number < 1:
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+        raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
     return int(number)
 
 
@@ -88,22 +90,22 @@ class Protocol:
         object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
         object.__setattr__(self, "ap_ks", tuple(int(k) for k in self.ap_ks))
         if self.classifier not in CLASSIFIERS:
-            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
+            raise ConfigError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
         if self.fraction_rule not in FRACTION_RULES:
-            raise ValueError(f"fraction_rule must be one of {', '.join(FRACTION_RULES)}, got {self.fraction_rule!r}")
+            raise ConfigError(f"fraction_rule must be one of {', '.join(FRACTION_RULES)}, got {self.fraction_rule!r}")
         if self.ap_average not in AP_AVERAGES:
-            raise ValueError(f"ap_average must be one of {', '.join(AP_AVERAGES)}, got {self.ap_average!r}")
+            raise ConfigError(f"ap_average must be one of {', '.join(AP_AVERAGES)}, got {self.ap_average!r}")
         if self.ap_candidates not in AP_CANDIDATES:
-            raise ValueError(f"ap_candidates must be one of {', '.join(AP_CANDIDATES)}, got {self.ap_candidates!r}")
+            raise ConfigError(f"ap_candidates must be one of {', '.join(AP_CANDIDATES)}, got {self.ap_candidates!r}")
         if self.ap_candidates != "other_videos" and not self.ap_null_reason:
-            raise ValueError("a protocol whose AP@K is not computed needs an ap_null_reason")
+            raise ConfigError("a protocol whose AP@K is not computed needs an ap_null_reason")
         object.__setattr__(self, "kendall_stride", _positive_int("kendall_stride", self.kendall_stride))
         if self.ap_stride != KENDALL:
             object.__setattr__(self, "ap_stride", _positive_int(f"ap_stride (or {KENDALL!r})", self.ap_stride))
         if not self.fractions or any(not 0.0 < f <= 1.0 for f in self.fractions):
-            raise ValueError(f"label fractions must lie in (0, 1], got {list(self.fractions)}")
+            raise ConfigError(f"label fractions must lie in (0, 1], got {list(self.fractions)}")
         if not self.ap_ks or min(self.ap_ks) < 1:
-            raise ValueError(f"AP@K needs K >= 1, got {list(self.ap_ks)}")
+            raise ConfigError(f"AP@K needs K >= 1, got {list(self.ap_ks)}")
 
     @property
     def effective_ap_stride(self) -> int:
@@ -131,9 +133,9 @@ def label_fraction_count(fraction: float, n_videos: int, rule: str = "floor") ->
     0.1 / 0.5 / 1.0 the two agree for every ``n`` (tested). ``rule="ceil"`` gives ``max(1, ceil(...))``.
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"label fractions must lie in (0, 1], got {fraction}")
+        raise ConfigError(f"label fractions must lie in (0, 1], got {fraction}")
     if rule not in FRACTION_RULES:
-        raise ValueError(f"fraction rule must be one of {', '.join(FRACTION_RULES)}, got {rule!r}")
+        raise ConfigError(f"fraction rule must be one of {', '.join(FRACTION_RULES)}, got {rule!r}")
     product = round(fraction * n_videos, 9)
     return max(1, math.floor(product) if rule == "floor" else math.ceil(product))
 
@@ -309,21 +311,21 @@ def get_protocol(protocol: Protocol | str) -> Protocol:
     try:
         return PROTOCOLS[protocol]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}") from None
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}") from None
 
 
 def check_fit_on_scored(protocol: Protocol, fit_on_scored: bool) -> None:
     """Refuse (one-line ValueError) a protocol that fits on the scored videos unless explicitly allowed, and the
     permission for a protocol that does not."""
     if protocol.fit_on_scored and not fit_on_scored:
-        raise ValueError(
+        raise ConfigError(
             f"protocol {protocol.name!r} fits the classifier and regressors on the scored videos themselves (as its "
             "published script does), so its phase scores are not held out; pass fit_on_scored=True "
             "(--fit-on-scored) to run it anyway"
         )
     if fit_on_scored and not protocol.fit_on_scored:
         fitting = ", ".join(name for name, p in PROTOCOLS.items() if p.fit_on_scored)
-        raise ValueError(
+        raise ConfigError(
             f"fit_on_scored (--fit-on-scored) only applies to the protocols that fit on the scored videos "
             f"({fitting}); protocol {protocol.name!r} fits on the train split"
         )

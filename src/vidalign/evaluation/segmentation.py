@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import binom
 
+from vidalign.errors import ConfigError, InputError
 from vidalign.evaluation.matching import MODES, match_predictions
 
 F1_OVERLAPS = {"f1@10": 0.10, "f1@25": 0.25, "f1@50": 0.50}
@@ -110,7 +111,7 @@ def frame_accuracy(matched: Sequence[np.ndarray], gts: Sequence[np.ndarray], bac
     correct = sum(int(np.sum((m == g)[k])) for m, g, k in zip(matched, gts, keeps, strict=True))
     total = sum(int(k.sum()) for k in keeps)
     if total == 0:
-        raise ValueError("no non-background frame to score")
+        raise InputError("no non-background frame to score")
     return correct / total
 
 
@@ -120,7 +121,7 @@ def mean_iou(matched: Sequence[np.ndarray], gts: Sequence[np.ndarray], backgroun
     gt = np.concatenate([np.asarray(g).ravel() for g in gts])
     classes = np.unique(gt if background is None else gt[gt != background])
     if classes.size == 0:
-        raise ValueError("no non-background frame to score")
+        raise InputError("no non-background frame to score")
     ious = [np.sum((pred == c) & (gt == c)) / np.sum((pred == c) | (gt == c)) for c in classes]
     return float(np.mean(ious))
 
@@ -164,7 +165,7 @@ def f1_sampled(
     videos (their global evaluation concatenates videos), and background frames are masked instead of removed.
     """
     if classes_per_video not in ("dataset", "video"):
-        raise ValueError(f"classes_per_video must be 'dataset' or 'video', got {classes_per_video!r}")
+        raise ConfigError(f"classes_per_video must be 'dataset' or 'video', got {classes_per_video!r}")
     hit_threshold = n_sample // 2  # a hit needs strictly more than n_sample / 2 matching samples
     true_positives = 0.0
     n_gt_segments = 0
@@ -202,7 +203,7 @@ def evaluate_segmentation(
     gts = [np.asarray(g).ravel() for g in gts]
     preds = [np.asarray(p).ravel() for p in preds]
     if not gts:
-        raise ValueError("no video to evaluate")
+        raise InputError("no video to evaluate")
     result: dict = {key: {} for key in ("mof", *F1_OVERLAPS, "edit", "miou", "f1_sampled")}
     for mode in MODES:
         matched = match_predictions(preds, gts, mode, background=background)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from vidalign.errors import ConfigError
 from vidalign.losses.base import LossOutput, PairLoss
 
 # method name -> "module:Class"; imported lazily so one method's dependencies never slow the others.
@@ -24,7 +25,7 @@ def loss_class(name: str) -> type[PairLoss]:
     try:
         target = LOSSES[name]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of {sorted(LOSSES)}") from None
+        raise ConfigError(f"unknown method {name!r}; choose one of {sorted(LOSSES)}") from None
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
 

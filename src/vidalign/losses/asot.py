@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidalign.errors import ConfigError
 from vidalign.losses.base import LossOutput, PairLoss, full_mask
 from vidalign.losses.pseudo_labels import plan_cross_entropy
 from vidalign.ops.fgw import fused_gw
@@ -49,7 +50,7 @@ class ASOTLoss(PairLoss):
     ):
         super().__init__()
         if n_clusters < 1:
-            raise ValueError("n_clusters must be >= 1")
+            raise ConfigError("n_clusters must be >= 1")
         self.n_clusters, self.dim = n_clusters, dim
         self.alpha, self.eps, self.radius, self.rho, self.lam = alpha, eps, radius, rho, lam
         self.temperature, self.n_iters = temperature, n_iters

@@ -15,6 +15,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from vidalign.errors import InputError
+
 
 @dataclasses.dataclass
 class LossOutput:
@@ -57,7 +59,7 @@ def full_mask(z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return torch.ones(z.shape[:2], dtype=torch.bool, device=z.device)
     if mask.shape != z.shape[:2]:
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match embeddings {tuple(z.shape[:2])}")
+        raise InputError(f"mask shape {tuple(mask.shape)} does not match embeddings {tuple(z.shape[:2])}")
     return mask.to(device=z.device, dtype=torch.bool)
 
 

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidalign.errors import ConfigError
 from vidalign.losses.base import LossOutput, PairLoss, frame_indices, full_mask
 from vidalign.ops.smith_waterman import soft_smith_waterman
 
@@ -90,30 +91,16 @@ def gaussian_contrastive(
     *,
     variance: float,
     temperature: float,
+    symmetric: bool = False,
 ) -> torch.Tensor:
-    """Mean over real frames i of ``KL(G_i || softmax_j(z_a_i . z_b_j / temperature))`` (CARL/LAC targets)."""
+    """Mean over real frames i of ``KL(G_i || softmax_j(z_a_i . z_b_j / temperature))`` (CARL/LAC targets);
+    ``symmetric=True`` adds view 2 -> 1 and averages over the real frames of both views (CARL's SCL)."""
     kl = gaussian_kl(z_a, z_b, pos_a, pos_b, mask_b, variance=variance, temperature=temperature)
-    return (kl * mask_a).sum() / mask_a.sum().clamp_min(1)
-
-
-def symmetric_gaussian_contrastive(
-    z_a: torch.Tensor,
-    z_b: torch.Tensor,
-    pos_a: torch.Tensor,
-    pos_b: torch.Tensor,
-    mask_a: torch.Tensor,
-    mask_b: torch.Tensor,
-    *,
-    variance: float,
-    temperature: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`gaussian_contrastive` view 1 -> 2 and 2 -> 1, averaged over the real frames of both views (CARL):
-    returns ``(loss, a_to_b, b_to_a)``."""
-    options = {"variance": variance, "temperature": temperature}
-    a_to_b = gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
-    b_to_a = gaussian_contrastive(z_b, z_a, pos_b, pos_a, mask_b, mask_a, **options)
-    n_a, n_b = mask_a.sum().to(z_a.dtype), mask_b.sum().to(z_a.dtype)
-    return (a_to_b * n_a + b_to_a * n_b) / (n_a + n_b), a_to_b, b_to_a
+    total, count = (kl * mask_a).sum(), mask_a.sum()
+    if symmetric:
+        back = gaussian_kl(z_b, z_a, pos_b, pos_a, mask_a, variance=variance, temperature=temperature)
+        total, count = total + (back * mask_b).sum(), count + mask_b.sum()
+    return total / count.clamp_min(1)
 
 
 def inverse_squared_distance(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
@@ -150,13 +137,15 @@ class LACLoss(PairLoss):
     ):
         super().__init__()
         if alignment_sign not in ("reward", "published"):
-            raise ValueError("alignment_sign must be 'reward' (loss - alpha*score) or 'published' (loss + alpha*score)")
+            raise ConfigError(
+                "alignment_sign must be 'reward' (loss - alpha*score) or 'published' (loss + alpha*score)"
+            )
         if gap_model not in GAP_MODELS:
-            raise ValueError(f"gap_model must be one of {GAP_MODELS}, got {gap_model!r}")
+            raise ConfigError(f"gap_model must be one of {GAP_MODELS}, got {gap_model!r}")
         if formulation not in FORMULATIONS:
-            raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
+            raise ConfigError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         if contrastive not in CONTRASTIVE:
-            raise ValueError(f"contrastive must be one of {CONTRASTIVE}, got {contrastive!r}")
+            raise ConfigError(f"contrastive must be one of {CONTRASTIVE}, got {contrastive!r}")
         self.contrastive = contrastive
         self.variance, self.temperature, self.alpha = variance, temperature, alpha
         self.sw_temperature, self.margin, self.alignment_sign = sw_temperature, margin, alignment_sign
@@ -208,11 +197,10 @@ class LACLoss(PairLoss):
         pos_a, pos_b = frame_indices(z_a, idx_a), frame_indices(z_b, idx_b)
         if self.formulation == "official":
             return self._official(z_a, z_b, mask_a, mask_b, pos_a, pos_b)
-        options = {"variance": self.variance, "temperature": self.temperature}
-        if self.contrastive == "symmetric":
-            contrastive, _, _ = symmetric_gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
-        else:
-            contrastive = gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
+        contrastive = gaussian_contrastive(
+            z_a, z_b, pos_a, pos_b, mask_a, mask_b, variance=self.variance, temperature=self.temperature,
+            symmetric=self.contrastive == "symmetric",
+        )  # fmt: skip
         logs = {"contrastive": float(contrastive.detach())}
         if self.alpha == 0:
             return LossOutput(contrastive, logs)
@@ -246,7 +234,9 @@ class LACLoss(PairLoss):
         n, m = z_a.shape[1], z_b.shape[1]
         rows = max(n, m)
         if rows > self.gap_open_matrix.shape[0]:
-            raise ValueError(f"official LAC gap matrices are {self.gap_open_matrix.shape[0]} frames; views have {rows}")
+            raise ConfigError(
+                f"official LAC gap matrices are {self.gap_open_matrix.shape[0]} frames; views have {rows}"
+            )
         gap_open, gap_extend = self.gap_open_matrix, self.gap_extend_matrix
         options = dict(temperature=self.sw_temperature)
         sw_12 = soft_smith_waterman(

@@ -17,7 +17,7 @@ Defaults from the official ``configs/scl_*.yml``: ``LABEL_VARIENCE`` sigma^2 = 1
 from __future__ import annotations
 
 from vidalign.losses.base import LossOutput, PairLoss, frame_indices, full_mask
-from vidalign.losses.lac import symmetric_gaussian_contrastive
+from vidalign.losses.lac import gaussian_contrastive
 
 
 class SCLLoss(PairLoss):
@@ -30,6 +30,8 @@ class SCLLoss(PairLoss):
     def forward(self, z_a, z_b, mask_a=None, mask_b=None, *, idx_a=None, idx_b=None) -> LossOutput:
         mask_a, mask_b = full_mask(z_a, mask_a), full_mask(z_b, mask_b)
         pos_a, pos_b = frame_indices(z_a, idx_a), frame_indices(z_b, idx_b)
-        options = {"variance": self.variance, "temperature": self.temperature}
-        loss, a_to_b, b_to_a = symmetric_gaussian_contrastive(z_a, z_b, pos_a, pos_b, mask_a, mask_b, **options)
-        return LossOutput(loss, {"kl_a_to_b": float(a_to_b.detach()), "kl_b_to_a": float(b_to_a.detach())})
+        loss = gaussian_contrastive(
+            z_a, z_b, pos_a, pos_b, mask_a, mask_b, variance=self.variance, temperature=self.temperature,
+            symmetric=True,
+        )  # fmt: skip
+        return LossOutput(loss, {"kl": float(loss.detach())})

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import torch
 
+from vidalign.errors import ConfigError
 from vidalign.losses.base import LossOutput, PairLoss, full_mask, lengths
 from vidalign.losses.pseudo_labels import plan_cross_entropy
 from vidalign.ops.fgw import fused_gw, temporal_prior
@@ -73,9 +74,9 @@ class VAOTLoss(PairLoss):
     ):
         super().__init__()
         if solver not in SOLVERS:
-            raise ValueError(f"VAOT solver must be one of {SOLVERS}, got {solver!r}")
+            raise ConfigError(f"VAOT solver must be one of {SOLVERS}, got {solver!r}")
         if solver == "published" and unbalanced != "none":
-            raise ValueError("solver='published' is the official *balanced* branch: use unbalanced='none'")
+            raise ConfigError("solver='published' is the official *balanced* branch: use unbalanced='none'")
         self.alpha, self.eps, self.radius, self.rho = alpha, eps, radius, rho
         self.dummy, self.temperature, self.n_iters = dummy, temperature, n_iters
         self.unbalanced, self.lam, self.solver, self.cx_weight = unbalanced, lam, solver, cx_weight

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vidalign.errors import ConfigError
 from vidalign.losses.asot import ASOTLoss
 from vidalign.losses.base import LossOutput, PairLoss, full_mask
 from vidalign.losses.vaot import VAOTLoss
@@ -28,6 +29,7 @@ SHARED_KEYS = ("alpha", "eps", "radius", "rho")  # what the published code passe
 class VASOTLoss(PairLoss):
     pairing = "cross_video"
     segmentation = True
+    SECTIONS = {"asot": ASOTLoss, "vaot": VAOTLoss}  # nested settings: the two halves' constructor arguments
 
     def __init__(
         self,
@@ -40,14 +42,14 @@ class VASOTLoss(PairLoss):
     ):
         super().__init__()
         if align_ot not in ALIGN_OT:
-            raise ValueError(f"align_ot must be one of {ALIGN_OT}, got {align_ot!r}")
+            raise ConfigError(f"align_ot must be one of {ALIGN_OT}, got {align_ot!r}")
         self.beta, self.align_ot = beta, align_ot
         self.asot = ASOTLoss(n_clusters, dim, **(asot or {}))
         vaot = dict(vaot or {})
         if align_ot == "shared":
             clash = sorted(set(vaot) & set(SHARED_KEYS))
             if clash:
-                raise ValueError(f"align_ot='shared' takes {clash} from the asot values; drop them from vaot")
+                raise ConfigError(f"align_ot='shared' takes {clash} from the asot values; drop them from vaot")
             vaot.update({key: getattr(self.asot, key) for key in SHARED_KEYS})
         self.vaot = VAOTLoss(**vaot)
 

@@ -37,6 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidalign.device import torch_device
+from vidalign.errors import ConfigError, InputError
+
 __all__ = [
     "Backbone",
     "BackboneError",
@@ -52,7 +55,7 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _OFFLINE_HINT = "use --weights none or a local file or --backbone efficientnet_lite0"
 
 
-class BackboneError(ValueError):
+class BackboneError(ConfigError):
     """A backbone cannot be built (unknown name, weights unavailable or not matching); one-line message."""
 
 
@@ -107,7 +110,7 @@ def _check_frames(frames: np.ndarray | torch.Tensor) -> None:
     shape = tuple(frames.shape)
     is_uint8 = frames.dtype == (torch.uint8 if isinstance(frames, torch.Tensor) else np.uint8)
     if len(shape) != 4 or shape[-1] != 3 or not is_uint8:
-        raise ValueError(f"frames must be RGB uint8 [T, H, W, 3], got {frames.dtype} {shape}")
+        raise InputError(f"frames must be RGB uint8 [T, H, W, 3], got {frames.dtype} {shape}")
 
 
 def _resize_centre_crop(batch: torch.Tensor, shorter_side: int, crop: int) -> torch.Tensor:
@@ -130,7 +133,7 @@ class Backbone(ABC):
 
     def __init__(self, weights_id: str, device: str | torch.device) -> None:
         self.weights_id = weights_id
-        self.device = torch.device(device)
+        self.device = torch_device(device)
 
     @abstractmethod
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidalign.errors import ConfigError, InputError
+
 STANDARDIZE = ("channel", "global", "video", "none")
 
 
@@ -69,9 +71,9 @@ class EncoderConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown encoder option(s): {sorted(unknown)}")
+            raise ConfigError(f"unknown encoder option(s): {sorted(unknown)}")
         if d.get("standardize", "channel") not in STANDARDIZE:
-            raise ValueError(f"encoder standardize must be one of {STANDARDIZE}, got {d['standardize']!r}")
+            raise ConfigError(f"encoder standardize must be one of {STANDARDIZE}, got {d['standardize']!r}")
         return cls(**d)
 
 
@@ -101,7 +103,7 @@ class FrameEmbedder(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
         if config.in_dim <= 0:
-            raise ValueError("EncoderConfig.in_dim must be set to the feature dimension")
+            raise ConfigError("EncoderConfig.in_dim must be set to the feature dimension")
         self.config = config
         self.register_buffer("input_mean", torch.zeros(config.in_dim))
         self.register_buffer("input_std", torch.ones(config.in_dim))
@@ -128,7 +130,7 @@ class FrameEmbedder(nn.Module):
         """Embeddings ``[B, T, out_dim]``; ``project=True`` passes them through the projection head (training
         losses; a no-op without one) before the L2 normalisation."""
         if x.ndim != 3:
-            raise ValueError(f"expected features [B, T, D], got shape {tuple(x.shape)}")
+            raise InputError(f"expected features [B, T, D], got shape {tuple(x.shape)}")
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         h = per_video_standardize(x, mask) if self.config.standardize == "video" else x
@@ -185,7 +187,7 @@ class ConvBlock(nn.Module):
     def __init__(self, width: int, kernel_size: int, dilation: int, dropout: float):
         super().__init__()
         if kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd so the block is centred")
+            raise ConfigError("kernel_size must be odd so the block is centred")
         self.norm = nn.LayerNorm(width)
         self.conv = nn.Conv1d(width, width, kernel_size, dilation=dilation)
         self.mix = nn.Conv1d(width, width, 1)
@@ -242,7 +244,7 @@ class SelfAttention(nn.Module):
     def __init__(self, width: int, n_heads: int, window: int | None, dropout: float):
         super().__init__()
         if width % n_heads:
-            raise ValueError(f"hidden width {width} is not divisible by {n_heads} heads")
+            raise ConfigError(f"hidden width {width} is not divisible by {n_heads} heads")
         self.n_heads = n_heads
         self.window = window
         self.qkv = nn.Linear(width, 3 * width)
@@ -334,5 +336,5 @@ def build_encoder(config: EncoderConfig) -> FrameEmbedder:
     try:
         cls = EMBEDDERS[config.kind]
     except KeyError:
-        raise ValueError(f"unknown encoder kind {config.kind!r}; choose one of {sorted(EMBEDDERS)}") from None
+        raise ConfigError(f"unknown encoder kind {config.kind!r}; choose one of {sorted(EMBEDDERS)}") from None
     return cls(config)

@@ -14,6 +14,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from vidalign.device import torch_device
+from vidalign.errors import ConfigError, DataError
 from vidalign.losses import build_loss
 from vidalign.models.heads import EncoderConfig, build_encoder, encoder_stride
 
@@ -51,14 +53,14 @@ class VidalignModel(nn.Module):
     def segment(self, features: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
         """Action id per frame ``[T]`` of one whole video, from the method's prototypes (ASOT, VASOT)."""
         if not getattr(self.criterion, "segmentation", False):
-            raise ValueError(f"method {self.method!r} has no action prototypes to segment with")
+            raise ConfigError(f"method {self.method!r} has no action prototypes to segment with")
         z = torch.as_tensor(self.embed(features, device), device=device)
         return self.criterion.segment(z).cpu().numpy()
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[VidalignModel, dict]:
     """Rebuild the model of a training run from ``config.json`` + ``model.safetensors``."""
-    run_dir = Path(run_dir)
+    run_dir, device = Path(run_dir), torch_device(device)
     config_path, weights_path = run_dir / "config.json", run_dir / "model.safetensors"
     for path in (config_path, weights_path):
         if not path.is_file():
@@ -67,5 +69,5 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
     missing, unexpected = model.load_state_dict(load_file(str(weights_path)), strict=False)
     if missing or unexpected:
-        raise ValueError(f"{weights_path}: weights do not match config.json (missing {missing}, extra {unexpected})")
+        raise DataError(f"{weights_path}: weights do not match config.json (missing {missing}, extra {unexpected})")
     return model.to(device).eval(), config

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from vidalign.data.layout import FEATURE_FAMILIES, read_dataset_info
+from vidalign.errors import ConfigError
 
 DEFAULT_FAMILY = "video"
 _SECTION_KEYS = ("family", "clusters_per_activity")  # consumed here, never passed on to the training config
@@ -57,7 +58,7 @@ def method_sections(method: str) -> dict:
     """All sections of ``<method>.yaml``."""
     path = resources.files(__package__) / f"{method}.yaml"
     if method.startswith("_") or not path.is_file():
-        raise ValueError(f"no preset for method {method!r}; presets exist for {available_presets()}")
+        raise ConfigError(f"no preset for method {method!r}; presets exist for {available_presets()}")
     return _yaml(f"{method}.yaml")
 
 
@@ -92,7 +93,7 @@ def _activity_clusters(section: dict, name: str, data: str | Path | None) -> int
     table = section["clusters_per_activity"]
     activity = Path(data).name if data is not None else None
     if activity not in table:
-        raise ValueError(
+        raise ConfigError(
             f"preset {name!r} sets K per activity: name the data folder after one of {sorted(table)} "
             f"(got {activity!r}) or give loss.n_clusters"
         )
@@ -107,11 +108,11 @@ def resolve_preset(method: str, names: str | list[str] | None = None, data: str 
     requested = _split_names(names)
     unknown = [n for n in requested if (n not in families and n not in sections) or n == "default"]
     if unknown:
-        raise ValueError(f"{method} has no preset {unknown[0]!r}; choose from {preset_names(method)}")
+        raise ConfigError(f"{method} has no preset {unknown[0]!r}; choose from {preset_names(method)}")
     given_families = [n for n in requested if n in FEATURE_FAMILIES]
     named = [n for n in requested if n not in FEATURE_FAMILIES]
     if len(given_families) > 1:
-        raise ValueError(f"presets name two feature families ({' and '.join(given_families)}); give one")
+        raise ConfigError(f"presets name two feature families ({' and '.join(given_families)}); give one")
     info = read_dataset_info(data) if data is not None and Path(data).is_dir() else {}
     if not requested and info.get("dataset") in sections:
         named = [info["dataset"]]
@@ -126,7 +127,7 @@ def resolve_preset(method: str, names: str | list[str] | None = None, data: str 
         family, source = DEFAULT_FAMILY, "default"
     for name, wanted in zip(named, declared, strict=False):
         if wanted != family:
-            raise ValueError(f"preset {name!r} is for {wanted} features, not {family}")
+            raise ConfigError(f"preset {name!r} is for {wanted} features, not {family}")
     settings = deep_merge(families[family], sections["default"])
     if family in sections:
         settings = deep_merge(settings, sections[family])
@@ -148,7 +149,7 @@ def parse_override(text: str) -> dict:
     """``"loss.eps=0.05"`` -> ``{"loss": {"eps": 0.05}}`` (the value parsed as YAML)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--set expects KEY=VALUE (e.g. loss.eps=0.05), got {text!r}")
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. loss.eps=0.05), got {text!r}")
     out: dict = {}
     node = out
     parts = key.split(".")

@@ -1,0 +1,48 @@
+"""The errors vidalign raises for problems a user can fix; the CLI prints them as one line (``vidalign CMD:
+error: ...``) and keeps the traceback of anything else, which is a bug.
+
+Every class is a ``ValueError`` (existing ``except ValueError`` code keeps working):
+
+- :class:`DataError` - a file or folder's content: a feature folder, a video, a label file, a run directory;
+- :class:`ConfigError` - settings: a method, preset, protocol, hyper-parameter or option that does not exist or
+  does not fit;
+- :class:`InputError` - arguments that do not fit each other: shapes, feature dimensions, a frame index out of
+  range, a metric undefined on the given videos;
+- :class:`DeviceError` - a requested device that this machine does not have.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class VidalignError(ValueError):
+    """Base class: a problem the user can fix, stated in one line."""
+
+
+class DataError(VidalignError):
+    """A file or folder's content is missing or wrong (the message names the file)."""
+
+
+class ConfigError(VidalignError):
+    """A setting or option that does not exist or does not fit."""
+
+
+class InputError(VidalignError):
+    """Arguments that do not fit each other or the task."""
+
+
+class DeviceError(VidalignError, RuntimeError):
+    """The requested device is not available."""
+
+
+def unknown_keys_message(kind: str, unknown: Iterable[str], valid: Iterable[str]) -> str:
+    """``unknown loss key 'epss' (did you mean 'eps'?); valid keys: alpha, eps, ...`` - one line."""
+    unknown, valid = sorted(unknown), sorted(valid)
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    plural = "s" if len(unknown) > 1 else ""
+    return f"unknown {kind} key{plural} {', '.join(hints)}; valid keys: {', '.join(valid)}"
