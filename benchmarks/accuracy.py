@@ -35,7 +35,7 @@ from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
 from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
-from vidalign.evaluate import evaluate_folder
+from vidalign.evaluation.folder import evaluate_folder
 from vidalign.evaluation.spread import embedding_spread
 from vidalign.models.model import load_model
 from vidalign.presets import train_settings

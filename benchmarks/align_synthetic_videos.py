@@ -1,9 +1,9 @@
 """Accuracy of ``vidalign align`` on rendered synthetic videos whose frame correspondence is known.
 
 Renders a synthetic dataset (``vidalign render``: :func:`vidalign.data.render.render_dataset`), decodes and embeds
-every video once with a frame backbone (:func:`vidalign.inference.load_input`, the path ``vidalign align`` takes)
-and aligns every pair of videos with each method (:func:`vidalign.inference.align` on the raw features). The truth
-is :func:`vidalign.data.synthetic.ground_truth_correspondence`, built from the ``truth/<id>.json`` files the
+every video once with a frame backbone (:func:`vidalign.inputs.load_input`, the path ``vidalign align`` takes)
+and aligns every pair of videos with each method (:func:`vidalign.alignment.align_arrays` on the raw features).
+The truth is :func:`vidalign.data.synthetic.ground_truth_correspondence`, built from the ``truth/<id>.json`` files the
 renderer writes. Per method it prints the mean absolute frame error over the frames of A that have a true match
 and a predicted one, and the share of those frames that got a prediction (``sw`` and ``ot`` may leave frames
 unmatched); the uniform-time baseline maps frame ``i`` of A to ``round(i (M - 1) / (N - 1))``.
@@ -25,9 +25,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from vidalign.alignment import METHODS, align_arrays
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig, ground_truth_correspondence
-from vidalign.inference import METHODS, align, load_input
+from vidalign.inputs import load_input
 from vidalign.models.backbones import build_backbone
 
 UNIFORM = "uniform time"
@@ -75,7 +76,7 @@ def main() -> None:
         truth = ground_truth_correspondence(truths[id_a], truths[id_b])
         rows[UNIFORM].append(frame_error(uniform_time(len(a.features), len(b.features)), truth))
         for method in METHODS:
-            rows[method].append(frame_error(align(a.features, b.features, method=method).a_to_b, truth))
+            rows[method].append(frame_error(align_arrays(a.features, b.features, method=method).a_to_b, truth))
 
     n_pairs = len(rows[UNIFORM])
     print(f"{len(videos)} rendered videos ({args.out}), {n_pairs} pairs, {args.backbone} features, no training")

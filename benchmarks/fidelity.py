@@ -44,9 +44,9 @@ from vidalign.data.mocap6 import convert_mocap6
 from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
-from vidalign.evaluate import evaluate_folder
+from vidalign.evaluation.folder import evaluate_folder
 from vidalign.evaluation.spread import embedding_spread
-from vidalign.extract import extract_videos
+from vidalign.extraction import extract_videos
 from vidalign.losses.vaot import VAOTLoss
 from vidalign.models.model import load_model
 from vidalign.ops.fgw import fused_gw

@@ -1,4 +1,4 @@
-"""``vidalign <command>``: a thin argparse front end over the library (DESIGN.md "CLI").
+"""``vidalign <command>``: a thin argparse front end over the library (``docs/cli.md``).
 
 Each handler parses, calls one library entry point, prints. Errors the user can fix (:mod:`vidalign.errors`:
 bad data, settings, inputs, a missing device; missing or existing files) print one line and exit with status 2
@@ -29,7 +29,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     import warnings
 
     from vidalign.data.atomic import atomic_write_json
-    from vidalign.evaluate import evaluate_folder, format_result
+    from vidalign.evaluation.folder import evaluate_folder, format_result
     from vidalign.evaluation.protocols import FitOnScoredWarning
 
     with warnings.catch_warnings():
@@ -94,7 +94,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from vidalign.extract import extract_videos
+    from vidalign.extraction import extract_videos
 
     summary = extract_videos(
         args.inputs,
@@ -148,14 +148,12 @@ def _given(args: argparse.Namespace, **names: str) -> dict:
 
 
 def _cmd_align(args: argparse.Namespace) -> None:
-    from vidalign.inference import OTOptions, SWOptions, align_files, format_alignment
+    from vidalign.alignment import OTOptions, SWOptions
+    from vidalign.api import Aligner
 
-    outputs = align_files(
-        args.a,
-        args.b,
-        args.out,
+    aligner = Aligner(
+        args.model,
         method=args.method,
-        model=args.model,
         backbone=args.backbone,
         weights=args.weights,
         stride=args.stride,
@@ -166,12 +164,41 @@ def _cmd_align(args: argparse.Namespace) -> None:
         ot=OTOptions(**_given(args, n_iters="ot_iters")),
         progress=not args.quiet,
     )
-    print(format_alignment(outputs))
+    result = aligner(args.a, args.b)
+    print(format_alignment(result, result.write(args.out, progress=not args.quiet)))
+
+
+def _span(interval: tuple[int, int] | None, source: dict) -> str:
+    if interval is None:
+        return "none"
+    start, end = interval
+    text = f"frames {start}-{end}"
+    if source.get("timestamps"):
+        text += f" ({source['timestamps'][start]:.2f}-{source['timestamps'][end]:.2f} s)"
+    elif source.get("fps"):
+        text += f" ({start / source['fps']:.2f}-{end / source['fps']:.2f} s)"
+    return text
+
+
+def format_alignment(result, files) -> str:
+    """A short summary: method and score, matched intervals (with times when known), unmatched frames, files."""
+    a, b = result.inputs.get("a", {}), result.inputs.get("b", {})
+    written = [files.json, files.plot] + ([files.video] if files.video else [])
+    return "\n".join(
+        [
+            f"{result.method}: {result.score_kind} {result.score:.6g} | A {a.get('n_frames')} frames, "
+            f"B {b.get('n_frames')} frames",
+            f"matched A {_span(result.matched_a, a)}; B {_span(result.matched_b, b)}",
+            f"unmatched A {result.n_unmatched_a} frames, B {result.n_unmatched_b} frames",
+            "wrote " + ", ".join(str(p) for p in written),
+        ]
+    )
 
 
 def _cmd_segment(args: argparse.Namespace) -> None:
+    from vidalign.api import segment
     from vidalign.data.layout import FeatureFolder
-    from vidalign.inference import feature_folder_for, format_segmentation, segment, write_segmentation
+    from vidalign.extraction import feature_folder_for
 
     data = feature_folder_for(
         args.data,
@@ -185,7 +212,31 @@ def _cmd_segment(args: argparse.Namespace) -> None:
     )
     folder = FeatureFolder(data, layout=args.layout)
     result = segment(folder, args.model, split=args.split, kmeans=args.kmeans, device=args.device)
-    print(format_segmentation(result, write_segmentation(result, args.out)))
+    print(format_segmentation(result, result.write(args.out)))
+
+
+def _fraction(n: int, total: int) -> str:
+    return f"{n}/{total} ({100.0 * n / total:.0f} %)"
+
+
+def format_segmentation(result, written: tuple[Path, Path]) -> str:
+    """Videos, segments and frames per action id, and the files written."""
+    import numpy as np
+
+    from vidalign.evaluation.segmentation import segments as label_runs
+
+    n_frames = sum(len(x) for x in result.labels.values())
+    n_segments = sum(len(label_runs(x)[0]) for x in result.labels.values())
+    counts = np.bincount(np.concatenate(list(result.labels.values())))
+    shares = ", ".join(f"{result.names.get(k, k)}: {_fraction(int(c), n_frames)}" for k, c in enumerate(counts) if c)
+    return "\n".join(
+        [
+            f"{len(result.labels)} videos, {n_frames} frames, {n_segments} segments ({result.segmenter})",
+            f"frames per action: {shares}",
+            f"names: {result.names_from or 'none (action ids only)'}",
+            "wrote " + ", ".join(str(p) for p in written),
+        ]
+    )
 
 
 def _threshold(text: str) -> str | float:
@@ -209,7 +260,9 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidalign", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="vidalign", description="Self-supervised video alignment and unsupervised action segmentation."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the embedded default: synthetic videos -> features -> train -> eval -> align")

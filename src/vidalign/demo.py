@@ -3,7 +3,7 @@
 Steps (each resumable - a re-run reuses what an interrupted run finished):
 
 1. render synthetic processes as small mp4 files with frame-level phase labels (:mod:`vidalign.data.render`);
-2. extract frame features with the offline ImageNet backbone ``efficientnet_lite0`` (:mod:`vidalign.extract`);
+2. extract frame features with the offline ImageNet backbone ``efficientnet_lite0`` (:mod:`vidalign.extraction`);
 3. train LAC, VAOT and VASOT briefly (the presets' ``default`` family: video features) and the untrained
    reference encoder;
 4. evaluate alignment on the ``val`` videos (classifiers fitted on ``train``; Kendall's tau on every frame, as the
@@ -20,14 +20,14 @@ import json
 import time
 from pathlib import Path
 
+from vidalign.api import Aligner, segment
 from vidalign.data.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig
 from vidalign.errors import ConfigError, DataError
-from vidalign.evaluate import evaluate_folder
-from vidalign.extract import extract_videos
-from vidalign.inference import align_files, segment, write_segmentation
+from vidalign.evaluation.folder import evaluate_folder
+from vidalign.extraction import extract_videos
 from vidalign.presets import train_settings
 from vidalign.training import TrainConfig, train
 
@@ -176,16 +176,9 @@ def run_demo(config: DemoConfig) -> DemoResult:
 
     val = FeatureFolder(data).video_ids("val")
     pair = (val[0], val[1])
-    align_files(
-        raw / "videos" / f"{pair[0]}.mp4",
-        raw / "videos" / f"{pair[1]}.mp4",
-        out / "align",
-        method="dtw",
-        model=runs["vaot"],
-        backbone=config.backbone,
-        stride=config.stride,
-    )
-    write_segmentation(segment(data, runs["vasot"], split="val"), out / "segment")
+    aligner = Aligner.from_run(runs["vaot"], method="dtw", backbone=config.backbone, stride=config.stride)
+    aligner(raw / "videos" / f"{pair[0]}.mp4", raw / "videos" / f"{pair[1]}.mp4").write(out / "align")
+    segment(data, runs["vasot"], split="val").write(out / "segment")
     lap("align and segment")
 
     result = DemoResult(out / "report.md", alignment_rows, segmentation_rows, seconds)

@@ -37,6 +37,11 @@ class DeviceError(VidalignError, RuntimeError):
     """The requested device is not available."""
 
 
+def one_line(text: object) -> str:
+    """An exception text (possibly multi-line) collapsed to one line."""
+    return " ".join(str(text).split())
+
+
 def unknown_keys_message(kind: str, unknown: Iterable[str], valid: Iterable[str]) -> str:
     """``unknown loss key 'epss' (did you mean 'eps'?); valid keys: alpha, eps, ...`` - one line."""
     unknown, valid = sorted(unknown), sorted(valid)

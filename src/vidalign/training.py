@@ -1,4 +1,4 @@
-"""The training loop shared by every method (DESIGN.md ``training.py``).
+"""The training loop shared by every method (``docs/data.md``, Run directory).
 
 - Seeded and reproducible: batches depend only on (seed, epoch, rank) (:class:`~vidalign.data.sampling.PairSampler`),
   model init and dropout on the torch seed; a resumed run continues bit-for-bit like an uninterrupted one on CPU.

@@ -1,4 +1,4 @@
-"""`vidalign eval`: JSON keys of DESIGN.md, reference representations, protocol guards, one-line errors."""
+"""`vidalign eval`: the documented JSON keys, reference representations, protocol guards, one-line errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from vidalign.cli import main
 from vidalign.data.layout import write_mapping, write_split, write_video
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
-from vidalign.evaluate import time_features
+from vidalign.representation import time_features
 
 ALIGNMENT_KEYS = {"phase_classification", "phase_progression", "kendall_tau", "ap@5", "ap@10", "ap@15"}
 SEGMENTATION_KEYS = {"mof", "f1@10", "f1@25", "f1@50", "edit", "miou", "f1_sampled"}

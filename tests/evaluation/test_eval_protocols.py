@@ -13,13 +13,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
-from vidalign.evaluate import evaluate_folder
 from vidalign.evaluation.alignment import (
     ap_at_k,
     evaluate_alignment,
     kendall_tau,
     phase_progression,
 )
+from vidalign.evaluation.folder import evaluate_folder
 from vidalign.evaluation.protocols import (
     PROTOCOLS,
     FitOnScoredWarning,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,8 +14,6 @@ from vidalign.losses.asot import ASOTLoss
 from vidalign.losses.pseudo_labels import plan_cross_entropy
 from vidalign.losses.vaot import VAOTLoss
 from vidalign.losses.vasot import VASOTLoss
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def warped_pair(n: int = 24, m: int = 30, dim: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,11 +142,10 @@ def test_registry_builds_every_ot_method():
     assert build_loss("asot", n_clusters=4).segmentation and build_loss("vasot", n_clusters=4).segmentation
 
 
-@pytest.mark.skipif(not (SHARED / "asot_examples").is_dir(), reason="shared data absent")
-def test_asot_decoding_of_real_affinities_is_temporally_consistent():
+def test_asot_decoding_of_real_affinities_is_temporally_consistent(shared_data):
     """On a real Desktop Assembly frame-to-action affinity matrix from a trained ASOT model (745 x 22), decoding
     with the evaluation OT parameters yields far better segments (F1@50) than the per-frame argmax."""
-    root = SHARED / "asot_examples"
+    root = shared_data / "asot_examples"
     names = [line.split(maxsplit=1)[1].strip() for line in (root / "mapping_da.txt").read_text().splitlines()]
     gt = np.array([names.index(line.strip()) for line in (root / "2020-04-19_14-03-25").read_text().splitlines()])
     affinity = torch.from_numpy(np.load(root / "2020-04-19_14-03-25.npy"))

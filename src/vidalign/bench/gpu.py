@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 
 from vidalign.bench import BenchRow, time_call
+from vidalign.errors import DeviceError
 from vidalign.ops.fgw import fused_gw
 from vidalign.ops.smith_waterman import soft_smith_waterman
 from vidalign.ops.soft_dtw import soft_dtw
@@ -35,9 +36,9 @@ def _require_gpu() -> None:
     from vidalign.ops._triton import triton_importable
 
     if not torch.cuda.is_available():
-        raise ValueError("the gpu suite needs a CUDA device (torch sees none); run the dp and ot suites instead")
+        raise DeviceError("the gpu suite needs a CUDA device (torch sees none); run the dp and ot suites instead")
     if not triton_importable():
-        raise ValueError("the gpu suite needs the triton package (shipped with CUDA builds of PyTorch)")
+        raise DeviceError("the gpu suite needs the triton package (shipped with CUDA builds of PyTorch)")
 
 
 def _similarity(batch: int, frames: int, seed: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Feature-folder dataset format (DESIGN.md "Data layout", MS-TCN / ASOT compatible): reader and writer.
+"""Feature-folder dataset format (``docs/data.md``, MS-TCN / ASOT compatible): reader and writer.
 
 ::
 
@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from vidalign.data.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
-from vidalign.errors import ConfigError, DataError
+from vidalign.errors import ConfigError, DataError, one_line
 
 __all__ = [
     "DatasetError",
     "FeatureFolder",
     "FEATURE_FAMILIES",
+    "check_name",
     "matlab_string",
     "VideoRecord",
     "read_dataset_info",
@@ -44,6 +45,7 @@ __all__ = [
     "read_matlab",
     "refuse_existing_features",
     "write_mapping",
+    "validate_features",
     "write_dataset_info",
     "write_split",
     "write_video",
@@ -79,12 +81,7 @@ class VideoRecord:
     meta: dict = field(default_factory=dict)
 
 
-def _one_line(text: object) -> str:
-    """Collapse an exception text (possibly multi-line) to one line."""
-    return " ".join(str(text).split())
-
-
-def _check_name(kind: str, name: object, *, file_name: bool = False) -> None:
+def check_name(kind: str, name: object, *, file_name: bool = False) -> None:
     """Raise ``ValueError`` unless ``name`` can be stored one per line (and, with ``file_name``, used as a
     file name: no path separator, no leading dot)."""
     if not isinstance(name, str) or not name:
@@ -95,7 +92,7 @@ def _check_name(kind: str, name: object, *, file_name: bool = False) -> None:
         raise DataError(f"{kind} {name!r} must not start with '.' or contain a path separator")
 
 
-def _as_features(array: np.ndarray) -> np.ndarray:
+def validate_features(array: np.ndarray) -> np.ndarray:
     """Validate a ``[T, D]`` array (2-D, floating, T >= 2, D >= 1, finite as float32) and return it as
     contiguous float32; raises ``ValueError`` naming the problem."""
     if array.ndim != 2:
@@ -120,7 +117,7 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read ({_one_line(exc)})", path=path) from exc
+        raise DatasetError(f"cannot read ({one_line(exc)})", path=path) from exc
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -130,7 +127,7 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
-        raise DatasetError(f"invalid JSON ({_one_line(exc)})", path=path) from exc
+        raise DatasetError(f"invalid JSON ({one_line(exc)})", path=path) from exc
     if not isinstance(value, dict):
         raise DatasetError(f"expected a JSON object, got {type(value).__name__}", path=path)
     return value
@@ -312,7 +309,7 @@ class FeatureFolder:
         self._record_skip(video_id, str(error))
 
     def _split_path(self, split: str) -> Path:
-        _check_name("split name", split, file_name=True)
+        check_name("split name", split, file_name=True)
         path = self.root / "splits" / f"{split}.txt"
         if not path.is_file():
             available = ", ".join(self.splits()) or "none"
@@ -332,13 +329,13 @@ class FeatureFolder:
         try:
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise DatasetError(f"cannot read .npy ({_one_line(exc)})", path=path) from exc
+            raise DatasetError(f"cannot read .npy ({one_line(exc)})", path=path) from exc
         if not isinstance(array, np.ndarray):
             raise DatasetError("not a .npy array (an .npz archive?)", path=path)
         if self.layout == "dt" and array.ndim == 2:
             array = array.T
         try:
-            return _as_features(array)
+            return validate_features(array)
         except ValueError as exc:
             raise DatasetError(f"{exc} (layout={self.layout!r})", path=path) from None
 
@@ -392,15 +389,15 @@ def write_video(
     ``meta/<id>.json``, each atomically, the features last. Raises ``ValueError`` for anything the reader
     would reject (not 2-D, not floating, < 2 frames, NaN/inf as float32, wrong label count, bad names)."""
     root = Path(root)
-    _check_name("video id", video_id, file_name=True)
+    check_name("video id", video_id, file_name=True)
     try:
-        array = _as_features(np.asarray(features))
+        array = validate_features(np.asarray(features))
     except ValueError as exc:
         raise DataError(f"video {video_id!r}: {exc}") from None
     if labels is not None:
         names = list(labels)
         for name in names:
-            _check_name(f"video {video_id!r}: label", name)
+            check_name(f"video {video_id!r}: label", name)
         if len(names) != len(array):
             raise DataError(f"video {video_id!r}: {len(names)} labels for {len(array)} frames")
         atomic_write_text(root / "groundTruth" / f"{video_id}.txt", "".join(f"{name}\n" for name in names))
@@ -436,7 +433,7 @@ def write_mapping(root: str | os.PathLike[str], class_names: Sequence[str]) -> N
     if not names:
         raise DataError("class_names is empty")
     for name in names:
-        _check_name("class name", name)
+        check_name("class name", name)
     if len(set(names)) != len(names):
         raise DataError(f"duplicate class names in {names}")
     text = "".join(f"{class_id} {name}\n" for class_id, name in enumerate(names))
@@ -445,10 +442,10 @@ def write_mapping(root: str | os.PathLike[str], class_names: Sequence[str]) -> N
 
 def write_split(root: str | os.PathLike[str], split: str, video_ids: Sequence[str]) -> None:
     """Write ``splits/<split>.txt`` (one id per line; an empty list gives an empty file) atomically."""
-    _check_name("split name", split, file_name=True)
+    check_name("split name", split, file_name=True)
     ids = list(video_ids)
     for video_id in ids:
-        _check_name("video id", video_id, file_name=True)
+        check_name("video id", video_id, file_name=True)
     if len(set(ids)) != len(ids):
         raise DataError(f"split {split!r}: duplicate video ids")
     atomic_write_text(Path(root) / "splits" / f"{split}.txt", "".join(f"{v}\n" for v in ids))
@@ -474,7 +471,7 @@ def read_matlab(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
     try:
         return loadmat(path, **options)
     except (OSError, ValueError, TypeError, NotImplementedError, MatReadError) as exc:
-        raise DatasetError(f"cannot read .mat ({_one_line(exc)})", path=path) from exc
+        raise DatasetError(f"cannot read .mat ({one_line(exc)})", path=path) from exc
 
 
 def matlab_string(value: object) -> str | None:

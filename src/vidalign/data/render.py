@@ -42,9 +42,9 @@ from vidalign.data.layout import write_mapping, write_split
 from vidalign.data.synthetic import (
     SyntheticConfig,
     SyntheticVideo,
-    _split_assignment,
     class_names,
     generate_videos,
+    split_assignment,
 )
 from vidalign.data.video import write_video
 
@@ -250,6 +250,6 @@ def render_dataset(
         atomic_write_json(out_dir / "truth" / f"{video.video_id}.json", truth)
         render_video(video, videos_dir / f"{video.video_id}.mp4", size=size, fps=fps)
     write_mapping(out_dir, names)
-    for split, ids in _split_assignment(config).items():
+    for split, ids in split_assignment(config).items():
         write_split(out_dir, split, ids)
     return out_dir

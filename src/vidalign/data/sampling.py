@@ -1,4 +1,4 @@
-"""Training batches for the two pairings of DESIGN.md's loss signature.
+"""Training batches for the two pairings of the loss signature (:mod:`vidalign.losses.base`).
 
 - ``cross_video``: two *different* videos of one process (VAOT, VASOT, TCC, LAV, VAVA). The encoder sees each whole
   video (strided down to the encoder's ``max_frames`` when longer, as at inference:

@@ -50,6 +50,7 @@ __all__ = [
     "class_names",
     "generate_videos",
     "ground_truth_correspondence",
+    "split_assignment",
     "write_synthetic_dataset",
 ]
 
@@ -291,7 +292,7 @@ def generate_videos(config: SyntheticConfig) -> list[SyntheticVideo]:
     ]
 
 
-def _split_assignment(config: SyntheticConfig) -> dict[str, list[str]]:
+def split_assignment(config: SyntheticConfig) -> dict[str, list[str]]:
     """Seeded disjoint train/val/test split (val and test 20 % each, rounded; train the rest)."""
     _, split_rng, _ = _seed_children(config)
     ids = _video_ids(config.n_videos)
@@ -332,7 +333,7 @@ def write_synthetic_dataset(out_dir: str | Path, config: SyntheticConfig) -> Pat
         write_video(out_dir, video.video_id, video.features, [names[c] for c in video.labels], meta)
     write_mapping(out_dir, names)
     write_dataset_info(out_dir, feature_family="synthetic")
-    for split, ids in _split_assignment(config).items():
+    for split, ids in split_assignment(config).items():
         write_split(out_dir, split, ids)
     atomic_write_text(out_dir / "README.md", _readme(config))
     return out_dir

@@ -47,7 +47,7 @@ import av
 import av.logging
 import numpy as np
 
-from vidalign.errors import ConfigError, DataError, InputError
+from vidalign.errors import ConfigError, DataError, InputError, one_line
 
 __all__ = [
     "Frame",
@@ -100,12 +100,8 @@ class Frame:
     image: np.ndarray
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _ffmpeg_cause(error: Exception) -> str:
-    return _one_line(getattr(error, "strerror", None) or error)
+    return one_line(getattr(error, "strerror", None) or error)
 
 
 def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.video.stream.VideoStream]:

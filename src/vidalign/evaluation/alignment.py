@@ -379,7 +379,8 @@ def evaluate_alignment(
     ap_stride: int | None = None,
     seed: int = 0,
 ) -> dict:
-    """All alignment metrics under ``protocol`` with the DESIGN.md JSON keys (``vidalign eval --task alignment``).
+    """All alignment metrics under ``protocol`` with the documented JSON keys (``vidalign eval --task alignment``;
+    ``docs/evaluation.md``).
 
     ``train`` / ``val`` are lists of ``(embedding [T, D], labels [T] or None)``; the order of the fitted videos
     decides which form each label fraction. ``protocol`` (a :class:`~vidalign.evaluation.protocols.Protocol`

@@ -195,7 +195,7 @@ def evaluate_segmentation(
     background: int | None = None,
     n_sample: int = 15,
 ) -> dict:
-    """All segmentation metrics for ``"full"`` and ``"per"`` Hungarian matching (DESIGN.md "CLI" JSON keys).
+    """All segmentation metrics for ``"full"`` and ``"per"`` Hungarian matching (``docs/evaluation.md`` JSON keys).
 
     Returns ``{"mof", "f1@10", "f1@25", "f1@50", "edit", "miou", "f1_sampled"}`` each as ``{"full": float,
     "per": float}``, plus ``"protocol"`` (every choice made) and ``"details"`` (counts).

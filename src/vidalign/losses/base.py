@@ -1,4 +1,4 @@
-"""The one loss signature shared by every method (DESIGN.md "Loss signature").
+"""The one loss signature shared by every method (``docs/methods.md``).
 
 ``loss(z_a, z_b, mask_a=None, mask_b=None, *, idx_a=None, idx_b=None) -> LossOutput``
 

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidalign.device import torch_device
-from vidalign.errors import ConfigError, InputError
+from vidalign.errors import ConfigError, InputError, one_line
 
 __all__ = [
     "Backbone",
@@ -59,10 +59,6 @@ class BackboneError(ConfigError):
     """A backbone cannot be built (unknown name, weights unavailable or not matching); one-line message."""
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _sha256_prefix(path: Path, n_chars: int = 12) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -81,7 +77,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path), device="cpu")
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any reader failure is reported the same way: one line
-        raise BackboneError(f"cannot read weights {path}: {_one_line(error)}") from None
+        raise BackboneError(f"cannot read weights {path}: {one_line(error)}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BackboneError(f"{path} is not a state dict of tensors")
     return state
@@ -95,7 +91,7 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
         unexpected = set(state) - set(model.state_dict())
         detail = f"{len(missing)} missing, {len(unexpected)} unexpected keys"
         if not missing and not unexpected:
-            detail = _one_line(error)[:200]
+            detail = one_line(error)[:200]
         raise BackboneError(f"{source} does not match {name} ({detail})") from None
 
 
@@ -178,7 +174,7 @@ def _download_torchvision_weights(weights_enum, backbone: str) -> dict[str, torc
         return weights_enum.get_state_dict(progress=False, check_hash=True)
     except Exception as error:  # URLError, timeouts, hash mismatch: all mean "not available here"
         raise BackboneError(
-            f"{backbone}: cannot download {weights_enum} from {weights_enum.url} ({_one_line(error)}); {_OFFLINE_HINT}"
+            f"{backbone}: cannot download {weights_enum} from {weights_enum.url} ({one_line(error)}); {_OFFLINE_HINT}"
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)

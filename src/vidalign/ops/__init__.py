@@ -1,4 +1,4 @@
-"""Pure tensor kernels (DESIGN.md "Public ops"): a readable torch reference and a CPU fast path for each.
+"""Pure tensor kernels (``docs/methods.md``, Kernels): a readable torch reference and a CPU fast path for each.
 
 - :func:`soft_smith_waterman` / :func:`smith_waterman` - local alignment with affine gaps (soft and exact)
 - :func:`soft_dtw` / :func:`dtw` - global alignment (soft and exact with path)

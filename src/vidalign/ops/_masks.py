@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vidalign.errors import InputError
+
 
 def lengths_from_mask(mask: Tensor | None, batch: int, size: int, name: str) -> Tensor:
     """Real-frame count per sample (int64 ``[B]`` on the CPU) of a prefix mask ``[B, size]`` (``None``: all real).
@@ -18,14 +20,14 @@ def lengths_from_mask(mask: Tensor | None, batch: int, size: int, name: str) -> 
     if mask is None:
         return torch.full((batch,), size, dtype=torch.int64)
     if mask.dtype != torch.bool or tuple(mask.shape) != (batch, size):
-        raise ValueError(f"{name} must be a bool tensor of shape {(batch, size)}, got {mask.dtype} {tuple(mask.shape)}")
+        raise InputError(f"{name} must be a bool tensor of shape {(batch, size)}, got {mask.dtype} {tuple(mask.shape)}")
     mask = mask.detach().cpu()
     lengths = mask.sum(dim=1)
     prefix = torch.arange(size)[None, :] < lengths[:, None]
     if not torch.equal(mask, prefix):
-        raise ValueError(f"{name}: real frames must form a prefix of each row (padding at the end)")
+        raise InputError(f"{name}: real frames must form a prefix of each row (padding at the end)")
     if bool((lengths == 0).any()):
-        raise ValueError(f"{name}: every sample needs at least one real frame")
+        raise InputError(f"{name}: every sample needs at least one real frame")
     return lengths
 
 

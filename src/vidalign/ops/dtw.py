@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from torch import Tensor
 
+from vidalign.errors import InputError
+
 from ._numba import dtw as kernels
 
 
@@ -31,11 +33,11 @@ def dtw(cost: Tensor | np.ndarray, band: int | None = None) -> DTWResult:
     """
     values = cost.detach().cpu().numpy() if isinstance(cost, Tensor) else np.asarray(cost)
     if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"cost must be a non-empty [N, M] matrix, got shape {values.shape}")
+        raise InputError(f"cost must be a non-empty [N, M] matrix, got shape {values.shape}")
     values = np.ascontiguousarray(values if values.dtype in (np.float32, np.float64) else values.astype(np.float64))
     rows, cols = values.shape
     if band is not None and band < abs(rows - cols):
-        raise ValueError(f"band={band} cannot reach the end cell: it must be >= |N - M| = {abs(rows - cols)}")
+        raise InputError(f"band={band} cannot reach the end cell: it must be >= |N - M| = {abs(rows - cols)}")
     pointers = np.empty((rows, cols), np.uint8)
     score = kernels.fill(values, -1 if band is None else int(band), pointers)
     return DTWResult(score=float(score), path=kernels.traceback(pointers))

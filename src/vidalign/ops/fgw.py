@@ -5,7 +5,7 @@ Objective per batch item (ASOT, Xu et al. CVPR 2024, eqs. 3-5; VAOT uses the fra
     E(T) = alpha/2 <Cx T Cy, T> + (1 - alpha) <C, T> + KL terms - eps H(T),   H(T) = sum(-T log T + T),
     KL term of a relaxed side with marginal m and target p:  lam * sum(m log(m / p)).
 
-METHODS and ASOT's ``asot_objective`` print ``1/2 <alpha Cx T Cy + (1 - alpha) C, T>``, but the step both use,
+METHODS and ASOT's ``asotobjective`` print ``1/2 <alpha Cx T Cy + (1 - alpha) C, T>``, but the step both use,
 ``g = alpha Cx T Cy + (1 - alpha) C + eps log T (+ lam (log(m / p) + 1) per relaxed side)``, is the gradient
 of E above (symmetric Cx, Cy); E is what the iterations minimise and what ``objective`` reports.
 
@@ -39,15 +39,23 @@ no graph is built through the solver.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from vidalign.ops._numba.fgw import MASS_FLOOR, RELAXED_CODE
+from vidalign.errors import ConfigError, InputError
 from vidalign.ops._numba.fgw import mirror_descent as mirror_descent_numba
 from vidalign.ops._triton import use_triton
+from vidalign.ops.fgw_problem import (
+    RELAXED_CODE,
+    Problem,
+    initial_step,
+    kl_gradient,
+    masked,
+    objective_value,
+    potential,
+)
 from vidalign.ops.structure import CxWeight, StructureKind, band_radii, cx_weights, structure_product
 
 Relaxed = Literal["none", "a", "b", "both"]
@@ -70,63 +78,10 @@ class FGWOutput:
     step_size: Tensor
 
 
-@dataclasses.dataclass
-class _Problem:
-    """A batch ready for the torch solver (padded layout)."""
-
-    cost: Tensor  # [B, N, M] linear cost C (prior and dummy included)
-    product: Callable[[Tensor], Tensor]  # T -> Cx T Cy, zero where there is no structure
-    log_a: Tensor  # [B, N, 1], -inf on padding
-    log_b: Tensor  # [B, 1, M], -inf on padding
-    valid: Tensor | None  # [B, N, M] real entries, None when nothing is padded
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Torch reference path (any device).
-
-
-def _kl_gradient(mass: Tensor, log_p: Tensor, lam: float) -> Tensor:
-    """``lam (log(m / p) + 1)``, the derivative of ``lam sum(m log(m / p))`` (infinite on padding, masked)."""
-    return lam * (torch.log(mass.clamp(min=MASS_FLOOR)) - log_p + 1.0)
-
-
-def _kl_value(mass: Tensor, log_p: Tensor, lam: float) -> Tensor:
-    """``lam sum(m log(m / p))`` per item (``m = 0`` contributes 0)."""
-    terms = torch.xlogy(mass, mass) - torch.where(mass > 0, mass * log_p, torch.zeros_like(mass))
-    return lam * terms.flatten(1).sum(dim=1)
-
-
-def _objective(plan, structure, problem: _Problem, alpha, eps, rows_fixed, cols_fixed, lams) -> Tensor:
-    """E(T) of the module docstring per item (``xlogy``: 0 log 0 = 0 on padding)."""
-    value = (plan * (0.5 * alpha * structure + (1.0 - alpha) * problem.cost)).flatten(1).sum(dim=1)
-    value = value + eps * (torch.xlogy(plan, plan) - plan).flatten(1).sum(dim=1)
-    if not rows_fixed:
-        value = value + _kl_value(plan.sum(dim=2, keepdim=True), problem.log_a, lams[0])
-    if not cols_fixed:
-        value = value + _kl_value(plan.sum(dim=1, keepdim=True), problem.log_b, lams[1])
-    return value
-
-
-def _potential(kernel: Tensor, log_p: Tensor, dim: int) -> Tensor:
-    """Sinkhorn half-step ``log p - LSE(kernel)`` along ``dim`` (-inf where ``p = 0``)."""
-    total = torch.logsumexp(kernel, dim=dim, keepdim=True)
-    return log_p - torch.where(torch.isfinite(total), total, torch.zeros_like(total))
-
-
-def _mask(values: Tensor, valid: Tensor | None) -> Tensor:
-    return values if valid is None else torch.where(valid, values, torch.full_like(values, float("-inf")))
-
-
-def _initial_step(gradient: Tensor, valid: Tensor | None, eps: float) -> Tensor:
-    """Per-item ``s = 4 / max(max g, 4 eps)`` over the real entries, ``[B, 1, 1]``."""
-    peak = _mask(gradient, valid).flatten(1).amax(dim=1).clamp(min=4.0 * eps)
-    return (4.0 / peak).view(-1, 1, 1)
-
-
-def _mirror_descent_torch(problem: _Problem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
+def mirror_descent_torch(problem: Problem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
     """Reference iterations; returns the plan (padded layout), the objective trace and the steps."""
     rows_fixed, cols_fixed = relaxed in ("none", "b"), relaxed in ("none", "a")
-    kernel = _mask(torch.zeros_like(problem.cost), problem.valid)
+    kernel = masked(torch.zeros_like(problem.cost), problem.valid)
     u = problem.log_a if rows_fixed else torch.zeros_like(problem.log_a)
     v = problem.log_b if cols_fixed else torch.zeros_like(problem.log_b)
     kernel = kernel + (0.0 if rows_fixed else problem.log_a) + (0.0 if cols_fixed else problem.log_b)
@@ -138,21 +93,21 @@ def _mirror_descent_torch(problem: _Problem, *, alpha, eps, relaxed, lams, n_ite
     for iteration in range(n_iters + 1):
         structure = problem.product(plan)
         if return_trace:
-            trace.append(_objective(plan, structure, problem, alpha, eps, rows_fixed, cols_fixed, lams))
+            trace.append(objective_value(plan, structure, problem, alpha, eps, rows_fixed, cols_fixed, lams))
         if iteration == n_iters:
             break
         gradient = alpha * structure + (1.0 - alpha) * problem.cost
         if not rows_fixed:
-            gradient = gradient + _kl_gradient(plan.sum(dim=2, keepdim=True), problem.log_a, lams[0])
+            gradient = gradient + kl_gradient(plan.sum(dim=2, keepdim=True), problem.log_a, lams[0])
         if not cols_fixed:
-            gradient = gradient + _kl_gradient(plan.sum(dim=1, keepdim=True), problem.log_b, lams[1])
+            gradient = gradient + kl_gradient(plan.sum(dim=1, keepdim=True), problem.log_b, lams[1])
         if step is None:
-            step = _initial_step(gradient + eps * (kernel + u + v), problem.valid, eps)
-        kernel = _mask((1.0 - step * eps) * kernel - step * gradient, problem.valid)
+            step = initial_step(gradient + eps * (kernel + u + v), problem.valid, eps)
+        kernel = masked((1.0 - step * eps) * kernel - step * gradient, problem.valid)
         if rows_fixed:
-            u = _potential(kernel + v, problem.log_a, 2)
+            u = potential(kernel + v, problem.log_a, 2)
         if cols_fixed:
-            v = _potential(kernel + u, problem.log_b, 1)
+            v = potential(kernel + u, problem.log_b, 1)
         plan = (kernel + u + v).exp()
     objective = torch.stack(trace, dim=1) if return_trace else None
     return plan, objective, step.flatten()
@@ -168,9 +123,9 @@ def _lambdas(lam: float | tuple[float, float]) -> tuple[float, float]:
 
 def _check_options(relaxed: str, n_iters: int) -> None:
     if relaxed not in RELAXED_CODE:
-        raise ValueError(f"unbalanced must be 'none', 'a', 'b' or 'both', got {relaxed!r}")
+        raise ConfigError(f"unbalanced must be 'none', 'a', 'b' or 'both', got {relaxed!r}")
     if n_iters < 1:
-        raise ValueError(f"n_iters must be at least 1, got {n_iters}")
+        raise ConfigError(f"n_iters must be at least 1, got {n_iters}")
 
 
 def _log_marginal(weights: Tensor | None, mask: Tensor | None, batch: int, length: int, like: Tensor) -> Tensor:
@@ -233,9 +188,9 @@ def fgw_mirror_descent(
     log_a = _log_marginal(a, mask_a, batch, n, cost)
     log_b = _log_marginal(b, mask_b, batch, m, cost)
     valid = _valid_entries(mask_a, mask_b)
-    problem = _Problem(cost, lambda plan: cx @ plan @ cy, log_a[:, :, None], log_b[:, None, :], valid)
+    problem = Problem(cost, lambda plan: cx @ plan @ cy, log_a[:, :, None], log_b[:, None, :], valid)
     with torch.no_grad():
-        plan, objective, step = _mirror_descent_torch(
+        plan, objective, step = mirror_descent_torch(
             problem,
             alpha=alpha,
             eps=eps,
@@ -315,10 +270,10 @@ def fused_gw(
     from the END of the returned plan, so column j stays frame j of Y (VASOT stripped it from the front).
     """
     if cost.dim() != 3:
-        raise ValueError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
+        raise InputError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
     _check_options(unbalanced, n_iters)
     if structure not in ("alignment", "clusters"):
-        raise ValueError(f"unknown structure {structure!r}")
+        raise ConfigError(f"unknown structure {structure!r}")
     cost = cost.detach()
     batch, n, m = cost.shape
     lengths_a = _lengths(mask_a, batch, n, cost.device)
@@ -351,8 +306,8 @@ def fused_gw(
         real = structure_product(plan[:, :n, :m], structure, weight_x, radius_x, radius_y)
         return real if dummy is None else torch.nn.functional.pad(real, (0, 1, 0, 1))
 
-    problem = _Problem(cost, product, log_a[:, :, None], log_b[:, None, :], _valid_entries(mask_a, mask_b))
-    solve = _mirror_descent_torch
+    problem = Problem(cost, product, log_a[:, :, None], log_b[:, None, :], _valid_entries(mask_a, mask_b))
+    solve = mirror_descent_torch
     if use_triton(backend, cost):
         from vidalign.ops._triton.fgw import mirror_descent as solve
     with torch.no_grad():

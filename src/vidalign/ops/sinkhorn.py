@@ -27,6 +27,8 @@ import dataclasses
 import torch
 from torch import Tensor
 
+from vidalign.errors import ConfigError, InputError
+
 
 @dataclasses.dataclass
 class SinkhornOutput:
@@ -52,7 +54,7 @@ def _exponent(tau: float | None) -> float:
     if tau is None:
         return 1.0
     if not 0.0 < tau <= 1.0:
-        raise ValueError(f"tau must lie in (0, 1], got {tau}")
+        raise ConfigError(f"tau must lie in (0, 1], got {tau}")
     return float(tau)
 
 
@@ -76,7 +78,7 @@ def sinkhorn(
     :class:`SinkhornOutput` with potentials and marginal errors when ``log=True``.
     """
     if cost.dim() != 3:
-        raise ValueError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
+        raise InputError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
     batch, n, m = cost.shape
     a = _uniform_marginal(mask_a, batch, n, cost) if a is None else a.to(cost.dtype).expand(batch, n)
     b = _uniform_marginal(mask_b, batch, m, cost) if b is None else b.to(cost.dtype).expand(batch, m)

@@ -33,16 +33,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._masks import antidiagonals, cell_mask, lengths_from_mask, shift_rows
+from vidalign.errors import ConfigError, InputError
+
+from ._masks import lengths_from_mask
 from ._numba import smith_waterman as hard_kernels
 from ._numba import soft_smith_waterman as soft_kernels
 from ._numba import use_numba
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
 from ._triton import use_triton
+from .smith_waterman_reference import reference_gradients, soft_smith_waterman_reference
 
 GapPenalty = float | Tensor
-_SENTINEL = -1e10  # "minus infinity" of the torch reference (finite: no NaN gradients from inf - inf)
 
 
 class SmithWatermanResult(NamedTuple):
@@ -88,9 +90,9 @@ def soft_smith_waterman(
         mask_a = None if mask_a is None else mask_a.reshape(1, -1)
         mask_b = None if mask_b is None else mask_b.reshape(1, -1)
     if sim.dim() != 3 or not sim.is_floating_point():
-        raise ValueError(f"sim must be a floating [B, N, M] or [N, M] tensor, got {sim.dtype} {tuple(sim.shape)}")
+        raise InputError(f"sim must be a floating [B, N, M] or [N, M] tensor, got {sim.dtype} {tuple(sim.shape)}")
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+        raise ConfigError(f"temperature must be >= 0, got {temperature}")
     batch, rows, cols = sim.shape
     lengths_a = lengths_from_mask(mask_a, batch, rows, "mask_a")
     lengths_b = lengths_from_mask(mask_b, batch, cols, "mask_b")
@@ -122,7 +124,7 @@ def smith_waterman(sim: Tensor | np.ndarray, gap_open: float, gap_extend: float)
     """
     values = sim.detach().cpu().numpy() if isinstance(sim, Tensor) else np.asarray(sim)
     if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"sim must be a non-empty [N, M] matrix, got shape {values.shape}")
+        raise InputError(f"sim must be a non-empty [N, M] matrix, got shape {values.shape}")
     values = np.ascontiguousarray(values if values.dtype in (np.float32, np.float64) else values.astype(np.float64))
     rows, cols = values.shape
     pointers = np.empty((rows, cols), np.uint8)
@@ -136,35 +138,6 @@ def smith_waterman(sim: Tensor | np.ndarray, gap_open: float, gap_extend: float)
         interval_a=(int(pairs[0, 0]), int(pairs[-1, 0])),
         interval_b=(int(pairs[0, 1]), int(pairs[-1, 1])),
     )
-
-
-def soft_smith_waterman_reference(
-    sim: Tensor, gap_open: Tensor, gap_extend: Tensor, tau: float, lengths_a: Tensor, lengths_b: Tensor
-) -> Tensor:
-    """Pure-torch reference (autograd through an anti-diagonal loop): ``sim`` ``[B, N, M]``, gaps ``[B|1, N|1,
-    M|1]``, ``tau = 0`` for the hard max. Cells on diagonal ``D = I + J`` of the extended grid only need diagonals
-    ``D - 1`` and ``D - 2``; cells off the matrix hold a large negative sentinel (never read by a real cell)."""
-    batch, rows, cols = sim.shape
-
-    def smax(values: Tensor, dim: int = 0) -> Tensor:
-        return values.amax(dim=dim) if tau == 0.0 else tau * torch.logsumexp(values / tau, dim=dim)
-
-    s = antidiagonals(sim, _SENTINEL)
-    go = antidiagonals(gap_open.expand(batch, rows, cols), 0.0)
-    ge = antidiagonals(gap_extend.expand(batch, rows, cols), 0.0)
-    real = antidiagonals(cell_mask(lengths_a, lengths_b, rows, cols, sim.device), False)
-    empty = sim.new_full((batch, rows + 1), _SENTINEL)
-    h_prev2 = e_prev2 = f_prev2 = h_prev = e_prev = f_prev = empty
-    scores_on_real_cells = []
-    for d in range(2, rows + cols + 1):
-        diagonal_prev2 = shift_rows(torch.stack([h_prev2, e_prev2, f_prev2]), _SENTINEL)  # (I-1, J-1)
-        h = s[:, d] + smax(torch.cat([torch.zeros_like(empty)[None], diagonal_prev2]))
-        e = smax(torch.stack([h_prev - go[:, d], e_prev - ge[:, d]]))  # from (I, J-1)
-        up = shift_rows(torch.stack([h_prev, e_prev, f_prev]), _SENTINEL)  # (I-1, J)
-        f = smax(up - torch.stack([go[:, d], go[:, d], ge[:, d]]))
-        scores_on_real_cells.append(torch.where(real[:, d], h, torch.full_like(h, _SENTINEL)))
-        h_prev2, e_prev2, f_prev2, h_prev, e_prev, f_prev = h_prev, e_prev, f_prev, h, e, f
-    return smax(torch.cat(scores_on_real_cells, dim=1), dim=1)
 
 
 def _gap_tensor(gap: GapPenalty, sim: Tensor, name: str) -> Tensor:
@@ -181,7 +154,7 @@ def _gap_tensor(gap: GapPenalty, sim: Tensor, name: str) -> Tensor:
         size not in (1, full) for size, full in zip(value.shape, (batch, rows, cols), strict=True)
     ):
         shape = tuple(gap.shape) if isinstance(gap, Tensor) else ()
-        raise ValueError(f"{name} of shape {shape} does not broadcast to [B, N, M] = {(batch, rows, cols)}")
+        raise InputError(f"{name} of shape {shape} does not broadcast to [B, N, M] = {(batch, rows, cols)}")
     return value
 
 
@@ -225,7 +198,7 @@ class _SoftSmithWatermanNumba(torch.autograd.Function):
     def backward(ctx, grad_scores):
         sim, gap_open, gap_extend, lengths_a, lengths_b = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: higher-order gradients through the torch reference
-            return _reference_gradients(ctx, grad_scores)
+            return reference_gradients(ctx, grad_scores)
         tables, starts, scores, tau_typed, go, ge, steps = ctx.kernel_state
         batch, rows, cols = sim.shape
         la, lb = _numpy_lengths(lengths_a), _numpy_lengths(lengths_b)
@@ -243,15 +216,6 @@ class _SoftSmithWatermanNumba(torch.autograd.Function):
                 per_sample = torch.from_numpy(grad).reshape(batch, gap.shape[1], gap.shape[2])
                 grads_gap[k] = per_sample.sum_to_size(gap.shape).to(gap.dtype)
         return torch.from_numpy(grad_sim).reshape(batch, rows, cols), *grads_gap, None, None, None
-
-
-def _reference_gradients(ctx, grad_scores):
-    """Gradients of the torch reference, differentiable themselves (used under ``create_graph=True``)."""
-    sim, gap_open, gap_extend, lengths_a, lengths_b = ctx.saved_tensors
-    inputs = [t for t in (sim, gap_open, gap_extend) if t.requires_grad]
-    scores = soft_smith_waterman_reference(sim, gap_open, gap_extend, ctx.tau, lengths_a, lengths_b)
-    grads = iter(torch.autograd.grad(scores, inputs, grad_scores, create_graph=True))
-    return *(next(grads) if t.requires_grad else None for t in (sim, gap_open, gap_extend)), None, None, None
 
 
 class _HardSmithWatermanNumba(torch.autograd.Function):

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._masks import antidiagonals, lengths_from_mask, shift_rows
+from vidalign.errors import ConfigError, InputError
+
+from ._masks import lengths_from_mask
 from ._numba import soft_dtw as kernels
 from ._numba import use_numba
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
 from ._triton import use_triton
-
-_SENTINEL = 1e10  # "+inf" of the torch reference (finite: no NaN gradients from inf - inf)
+from .soft_dtw_reference import reference_gradients, soft_dtw_reference
 
 
 def soft_dtw(
@@ -51,10 +52,10 @@ def soft_dtw(
         mask_a = None if mask_a is None else mask_a.reshape(1, -1)
         mask_b = None if mask_b is None else mask_b.reshape(1, -1)
     if cost.dim() != 3 or not cost.is_floating_point():
-        raise ValueError(f"cost must be a floating [B, N, M] or [N, M] tensor, got {cost.dtype} {tuple(cost.shape)}")
+        raise InputError(f"cost must be a floating [B, N, M] or [N, M] tensor, got {cost.dtype} {tuple(cost.shape)}")
     gamma = float(gamma)
     if gamma <= 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
+        raise ConfigError(f"gamma must be > 0, got {gamma}")
     batch, rows, cols = cost.shape
     lengths_a = lengths_from_mask(mask_a, batch, rows, "mask_a")
     lengths_b = lengths_from_mask(mask_b, batch, cols, "mask_b")
@@ -67,32 +68,6 @@ def soft_dtw(
     else:
         values = soft_dtw_reference(cost, gamma, lengths_a, lengths_b)
     return values[0] if unbatched else values
-
-
-def soft_dtw_reference(cost: Tensor, gamma: float, lengths_a: Tensor, lengths_b: Tensor) -> Tensor:
-    """Pure-torch reference: the recursion over anti-diagonals ``D = I + J`` of the extended grid (``R[0, 0] = 0``,
-    the rest of row/column 0 and the cells off the matrix hold a large sentinel), autograd for the backward."""
-    batch, rows, _ = cost.shape
-    c = antidiagonals(cost, _SENTINEL)
-    origin = cost.new_full((batch, rows + 1), _SENTINEL)
-    origin[:, 0] = 0.0
-    r_prev2, r_prev = cost.new_full((batch, rows + 1), _SENTINEL), origin
-    diagonals = [origin]
-    for d in range(1, c.shape[1]):
-        candidates = torch.stack([shift_rows(r_prev2, _SENTINEL), shift_rows(r_prev, _SENTINEL), r_prev])
-        r = c[:, d] - gamma * torch.logsumexp(-candidates / gamma, dim=0)
-        diagonals.append(r)
-        r_prev2, r_prev = r_prev, r
-    ends = torch.stack(diagonals, dim=1)  # [B, N + M + 1, N + 1]
-    batch_index = torch.arange(batch, device=cost.device)
-    return ends[batch_index, (lengths_a + lengths_b).to(cost.device), lengths_a.to(cost.device)]
-
-
-def reference_gradients(ctx, grad_values):
-    """Gradient of the torch reference w.r.t. the cost, differentiable itself (used under ``create_graph=True``)."""
-    cost, lengths_a, lengths_b = ctx.saved_tensors
-    values = soft_dtw_reference(cost, ctx.gamma, lengths_a, lengths_b)
-    return torch.autograd.grad(values, cost, grad_values, create_graph=True)[0], None, None, None
 
 
 class _SoftDTWNumba(torch.autograd.Function):

@@ -35,6 +35,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from vidalign.errors import ConfigError
+
 StructureKind = Literal["alignment", "clusters"]
 CxWeight = Literal["length", "fraction"]
 CX_WEIGHTS = ("length", "fraction")
@@ -56,9 +58,9 @@ def cx_weights(lengths: Tensor, radii: Tensor, r: float, weight: CxWeight = "len
         return lengths.to(torch.float64) / radii.to(torch.float64)
     if weight == "fraction":
         if r <= 0:
-            raise ValueError("cx_weight='fraction' needs radius > 0 (its weight is 1 / r)")
+            raise ConfigError("cx_weight='fraction' needs radius > 0 (its weight is 1 / r)")
         return torch.full(lengths.shape, 1.0 / r, dtype=torch.float64, device=lengths.device)
-    raise ValueError(f"cx_weight must be one of {CX_WEIGHTS}, got {weight!r}")
+    raise ConfigError(f"cx_weight must be one of {CX_WEIGHTS}, got {weight!r}")
 
 
 def window_sum(x: Tensor, radius: Tensor, dim: int) -> Tensor:
@@ -96,12 +98,12 @@ def structure_product(
     row_mass = plan.sum(dim=2, keepdim=True)
     if kind == "alignment":
         if radius_y is None:
-            raise ValueError("alignment structure needs radius_y")
+            raise ConfigError("alignment structure needs radius_y")
         right = window_sum(plan, radius_y, 2) - plan
     elif kind == "clusters":
         right = plan
     else:
-        raise ValueError(f"unknown structure kind {kind!r}")
+        raise ConfigError(f"unknown structure kind {kind!r}")
     weight = weight_x.to(device=plan.device, dtype=plan.dtype).view(-1, 1, 1)
     return (band_left(row_mass, radius_x) - band_left(right, radius_x)) * weight
 
@@ -121,6 +123,6 @@ def dense_cy(length: int, kind: StructureKind, r: float | None = None, radius: i
         return (gap > 0).to(torch.float64)
     if radius is None:
         if r is None:
-            raise ValueError("alignment Cy needs r or radius")
+            raise ConfigError("alignment Cy needs r or radius")
         radius = band_radius(length, r)
     return 1.0 - ((gap > 0) & (gap <= radius)).to(torch.float64)

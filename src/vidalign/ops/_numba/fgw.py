@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from vidalign.ops._numba.elementary import exp_nonpositive
-
-MASS_FLOOR = 1e-30  # marginal masses are clamped here inside log(m / p)
+from vidalign.ops.fgw_problem import MASS_FLOOR, RELAXED_CODE
 
 _PEAK, _STEP, _STEP_AND_VALUE, _VALUE = 0, 1, 2, 3
 _FASTMATH = {"nnan", "reassoc", "contract", "nsz", "arcp"}  # no "ninf": -inf stays a legal sentinel
@@ -348,9 +347,6 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
     out[:] = 0.0
     for i in range(n):
         out[i, :m] = plan[i, :m]
-
-
-RELAXED_CODE = {"none": 0, "a": 1, "b": 2, "both": 3}
 
 
 def mirror_descent(cost, log_a, log_b, sizes, weight_x, *, rho, dummy, clusters, alpha, eps, relaxed, lams,

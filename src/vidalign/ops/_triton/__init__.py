@@ -20,6 +20,8 @@ import os
 import torch
 from torch import Tensor
 
+from vidalign.errors import ConfigError, InputError
+
 DTYPES = (torch.float32, torch.float64)
 
 
@@ -54,9 +56,9 @@ def use_triton(backend: str, x: Tensor) -> bool:
     if backend != "triton":
         return False
     if not triton_importable():
-        raise ValueError("the triton backend needs the triton package (shipped with CUDA builds of PyTorch)")
+        raise ConfigError("the triton backend needs the triton package (shipped with CUDA builds of PyTorch)")
     if x.device.type != "cuda" and not interpreting():
-        raise ValueError("the triton backend runs on CUDA tensors (or on CPU tensors under TRITON_INTERPRET=1)")
+        raise InputError("the triton backend runs on CUDA tensors (or on CPU tensors under TRITON_INTERPRET=1)")
     if x.dtype not in DTYPES:
         raise TypeError(f"the triton backend supports float32/float64, got {x.dtype}")
     return True

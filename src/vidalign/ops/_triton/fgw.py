@@ -1,6 +1,6 @@
 """Fused-GW mirror descent on the GPU: the per-iteration elementwise work fused into two Triton kernels.
 
-The iterations of :func:`vidalign.ops.fgw._mirror_descent_torch` (module docstring of :mod:`vidalign.ops.fgw`;
+The iterations of :func:`vidalign.ops.fgw.mirror_descent_torch` (module docstring of :mod:`vidalign.ops.fgw`;
 ASOT, Xu et al. CVPR 2024, eqs. 3-5) on the same padded problem (prior and dummy in the cost, ``log a``/``log b``
 ``-inf`` on padding, which is how the kernels recognise the real entries):
 
@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from vidalign.ops.fgw import _initial_step, _kl_gradient, _mask, _objective, _Problem
+from vidalign.ops.fgw_problem import Problem, initial_step, kl_gradient, masked, objective_value
 
 STEP_TILE = 4096  # entries of Z per tile of _step_rows (rows x column chunk)
 STEP_MAX_COLUMNS = 1024  # column chunk of _step_rows (longer rows are swept in chunks)
@@ -114,15 +114,15 @@ def _columns_and_plan(kernel_ptr, plan_ptr, log_b_ptr, u_ptr, v_ptr, rows, cols,
         tl.store(plan_ptr + at, tl.exp(z + u[:, None] + v[None, :]), mask=inside)
 
 
-def mirror_descent(problem: _Problem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
-    """Drop-in for :func:`vidalign.ops.fgw._mirror_descent_torch` (same arguments, same results up to rounding):
+def mirror_descent(problem: Problem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
+    """Drop-in for :func:`vidalign.ops.fgw.mirror_descent_torch` (same arguments, same results up to rounding):
     returns the plan (padded layout), the objective trace (or None) and the steps ``[B]``."""
     rows_fixed, cols_fixed = relaxed in ("none", "b"), relaxed in ("none", "a")
     cost = problem.cost.contiguous()
     batch, rows, cols = cost.shape
     log_a, log_b = problem.log_a[:, :, 0].contiguous(), problem.log_b[:, 0, :].contiguous()
     zeros_a, zeros_b = torch.zeros_like(log_a), torch.zeros_like(log_b)
-    kernel = _mask(torch.zeros_like(cost), problem.valid)
+    kernel = masked(torch.zeros_like(cost), problem.valid)
     kernel = kernel + (0.0 if rows_fixed else log_a[:, :, None]) + (0.0 if cols_fixed else log_b[:, None, :])
     u = log_a.clone() if rows_fixed else zeros_a.clone()
     v = log_b.clone() if cols_fixed else zeros_b.clone()
@@ -136,15 +136,15 @@ def mirror_descent(problem: _Problem, *, alpha, eps, relaxed, lams, n_iters, ste
     for iteration in range(n_iters + 1):
         structure = problem.product(plan)
         if return_trace:
-            trace.append(_objective(plan, structure, problem, alpha, eps, rows_fixed, cols_fixed, lams))
+            trace.append(objective_value(plan, structure, problem, alpha, eps, rows_fixed, cols_fixed, lams))
         if iteration == n_iters:
             break
-        row_kl = zeros_a if rows_fixed else _kl_gradient(plan.sum(dim=2), log_a, lams[0])
-        col_kl = zeros_b if cols_fixed else _kl_gradient(plan.sum(dim=1), log_b, lams[1])
+        row_kl = zeros_a if rows_fixed else kl_gradient(plan.sum(dim=2), log_a, lams[0])
+        col_kl = zeros_b if cols_fixed else kl_gradient(plan.sum(dim=1), log_b, lams[1])
         if step is None:
             gradient = alpha * structure + (1.0 - alpha) * cost + row_kl[:, :, None] + col_kl[:, None, :]
             log_plan = kernel + u[:, :, None] + v[:, None, :]
-            step = _initial_step(gradient + eps * log_plan, problem.valid, eps).flatten()
+            step = initial_step(gradient + eps * log_plan, problem.valid, eps).flatten()
         _step_rows[(batch, triton.cdiv(rows, step_rows))](
             kernel, cost, structure.contiguous(), log_a, log_b, row_kl.contiguous(), col_kl.contiguous(), u, v, step,
             params, rows, cols, ROWS_FIXED=rows_fixed, BLOCK_R=step_rows, BLOCK_C=step_columns, num_warps=NUM_WARPS,

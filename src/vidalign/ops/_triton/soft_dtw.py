@@ -22,7 +22,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from vidalign.ops.soft_dtw import reference_gradients
+from vidalign.ops.soft_dtw_reference import reference_gradients
 
 from .antidiagonal import BIG, cells, first_row, last_row, launch_shape, smooth_max3
 

@@ -30,7 +30,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from vidalign.ops.smith_waterman import _reference_gradients
+from vidalign.ops.smith_waterman_reference import reference_gradients
 
 from .antidiagonal import (
     BIG,
@@ -204,7 +204,7 @@ class _SoftSmithWatermanTriton(torch.autograd.Function):
     def backward(ctx, grad_scores):
         sim, gap_open, gap_extend, _, _ = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: higher-order gradients through the torch reference
-            return _reference_gradients(ctx, grad_scores)
+            return reference_gradients(ctx, grad_scores)
         tables, scores, go, ge, strides, la, lb, tau_t = ctx.kernel_state
         batch, rows, cols = sim.shape
         gap_grads = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]

@@ -1,13 +1,10 @@
 """``vidalign eval``: embed a feature folder with a model (or a reference representation) and score it.
 
-Representations (``--model``):
-
-- a run directory of ``vidalign train``: its encoder's embeddings (alignment) or its prototypes' segmentation
-  decoded with the method's evaluation OT parameters on each full video (segmentation; methods without
-  prototypes are segmented by k-means on their embeddings);
-- ``none``: the raw features (alignment) or the k-means baseline with K from the mapping (segmentation);
-- ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (``docs/methods.md``,
-  Time leakage).
+Representations (``--model``, :class:`vidalign.representation.Representation`): a run directory of ``vidalign
+train`` (its encoder's embeddings for alignment; for segmentation its prototypes decoded with the method's
+evaluation OT parameters on each full video, or k-means on its embeddings for methods without prototypes),
+``none`` (the raw features; the k-means baseline with K from the mapping for segmentation) or ``time`` (``t / T``,
+the time-leakage reference row).
 
 Alignment is scored under a named protocol (``--protocol``: tcc, carl, lav, vaot, lac, ours; ``docs/evaluation.md``).
 The classifier-based metrics are fitted on ``train_split`` and scored on ``eval_split``; the two must be disjoint.
@@ -20,51 +17,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from vidalign.data.layout import FeatureFolder, VideoRecord
 from vidalign.errors import ConfigError, DataError
 from vidalign.evaluation.alignment import evaluate_alignment
 from vidalign.evaluation.kmeans_baseline import kmeans_baseline
 from vidalign.evaluation.protocols import Protocol, check_fit_on_scored, get_protocol
 from vidalign.evaluation.segmentation import evaluate_segmentation
+from vidalign.representation import Representation
 
-REFERENCE_MODELS = ("none", "time")
 BACKGROUND_NAMES = ("background", "bg", "SIL")
-
-
-def time_features(n_frames: int) -> np.ndarray:
-    """The time-only representation ``[t / T]`` of a video (docs/methods.md "Time leakage")."""
-    return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
-
-
-class Representation:
-    """Turns a video's features into what is scored: raw, time-only, or a trained model's embeddings."""
-
-    def __init__(self, model: str | Path, device: str = "cpu"):
-        self.name = str(model)
-        self.model = None
-        self.config: dict = {}
-        if self.name not in REFERENCE_MODELS:
-            from vidalign.models.model import load_model
-
-            self.model, self.config = load_model(model, device)
-        self.device = device
-
-    def embed(self, record: VideoRecord) -> np.ndarray:
-        if self.name == "none":
-            return record.features
-        if self.name == "time":
-            return time_features(len(record.features))
-        return self.model.embed(record.features, self.device)
-
-    @property
-    def segments_with_prototypes(self) -> bool:
-        return self.model is not None and getattr(self.model.criterion, "segmentation", False)
-
-    def segment(self, record: VideoRecord) -> np.ndarray:
-        """Per-frame action ids from the model's prototypes, decoded on the whole video."""
-        return self.model.segment(record.features, self.device)
 
 
 def _check_disjoint(folder: FeatureFolder, train: Sequence[VideoRecord], val: Sequence[VideoRecord]) -> None:
@@ -111,7 +72,7 @@ def evaluate_folder(
     device: str = "cpu",
     strict: bool = True,
 ) -> dict:
-    """Score ``model`` on ``data`` for ``task`` ("alignment" | "segmentation"); returns the DESIGN.md JSON dict.
+    """Score ``model`` on ``data`` for ``task`` ("alignment" | "segmentation"); returns the ``docs/data.md`` JSON dict.
 
     Alignment: ``protocol`` (name or :class:`~vidalign.evaluation.protocols.Protocol`, ``docs/evaluation.md``)
     sets every choice; ``stride`` (Kendall's tau) and ``classifier``, when not None, override it. A protocol
@@ -146,8 +107,8 @@ def evaluate_folder(
             header["train_split"] = train_split
             header["fit_split"] = train_split
         result = evaluate_alignment(
-            [(rep.embed(r), r.labels) for r in train],
-            [(rep.embed(r), r.labels) for r in val],
+            [(rep.embed(r.features), r.labels) for r in train],
+            [(rep.embed(r.features), r.labels) for r in val],
             protocol=proto,
             fit_on_scored=fit_on_scored,
             stride=stride,
@@ -159,11 +120,11 @@ def evaluate_folder(
             raise DataError(f"{folder.root}: segmentation metrics need groundTruth/ labels")
         bg = background_id(folder, background)
         if rep.segments_with_prototypes:
-            preds = [rep.segment(r) for r in val]
+            preds = [rep.segment(r.features) for r in val]
             header["segmenter"] = f"{rep.config.get('method')} prototypes, evaluation OT parameters, full videos"
         else:
             n_classes = len(folder.class_names) - (bg is not None)
-            preds = kmeans_baseline([rep.embed(r) for r in val], n_classes, seed=seed)
+            preds = kmeans_baseline([rep.embed(r.features) for r in val], n_classes, seed=seed)
             header["segmenter"] = f"k-means (K={n_classes}, from the mapping) on {rep.name} representation"
         result = evaluate_segmentation(preds, [r.labels for r in val], background=bg)
         header["background"] = None if bg is None else folder.class_names[bg]

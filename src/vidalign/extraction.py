@@ -1,4 +1,4 @@
-"""Videos -> feature folder (DESIGN.md "Data layout", "Scale-out"): sharded, resumable, crash-safe extraction.
+"""Videos -> feature folder (``docs/data.md``, ``docs/cli.md``): sharded, resumable, crash-safe extraction.
 
 Inputs
     Video files and/or directories. A directory is searched **recursively** for files whose extension (any
@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 from vidalign.data.atomic import atomic_write_json, temporary_name
 from vidalign.data.layout import (
     DatasetError,
-    _check_name,
+    check_name,
     read_mapping,
     refuse_existing_features,
     write_dataset_info,
@@ -68,7 +68,7 @@ from vidalign.data.layout import (
     write_video,
 )
 from vidalign.data.video import PartialDecodeWarning, VideoError, iter_frames, probe
-from vidalign.errors import InputError
+from vidalign.errors import InputError, one_line
 from vidalign.models.backbones import Backbone, build_backbone
 
 __all__ = [
@@ -80,10 +80,12 @@ __all__ = [
     "embed_video",
     "extract_videos",
     "extractor_record",
+    "feature_folder_for",
     "find_videos",
     "shard",
 ]
 
+EXTRACTED_FOLDER = "extracted"  # feature folder written under --out when segment is given videos
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp", ".ts"}
 )
@@ -121,10 +123,6 @@ class ExtractionSummary:
         return "\n".join(lines)
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _is_video_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
 
@@ -155,7 +153,7 @@ def find_videos(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             raise ExtractionError(f"{item}: no such file or directory")
         for path in found:
             try:
-                _check_name("video id", path.stem, file_name=True)
+                check_name("video id", path.stem, file_name=True)
             except ValueError as error:
                 raise ExtractionError(f"{path}: {error}") from None
             other = videos.setdefault(path.stem, path)
@@ -194,7 +192,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExtractionError(f"{path}: cannot read ({_one_line(error)})") from None
+        raise ExtractionError(f"{path}: cannot read ({one_line(error)})") from None
 
 
 def _describe(record: dict[str, Any]) -> str:
@@ -344,7 +342,7 @@ def _extract_one(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PartialDecodeWarning)
         video = embed_video(path, backbone, stride=stride, target_fps=target_fps, batch_size=batch_size)
-    decode_warnings = [_one_line(w.message) for w in caught if issubclass(w.category, PartialDecodeWarning)]
+    decode_warnings = [one_line(w.message) for w in caught if issubclass(w.category, PartialDecodeWarning)]
     labels = _sampled_labels(labels_dir, path.stem, video.source_indices) if labels_dir is not None else None
     meta = {
         "extractor": record,
@@ -400,7 +398,7 @@ def extract_videos(
     if batch_size < 1:
         raise ExtractionError(f"batch size must be >= 1, got {batch_size}")
     if split is not None:
-        _check_name("split name", split, file_name=True)
+        check_name("split name", split, file_name=True)
     labels_dir = None if labels_from is None else Path(labels_from)
     if labels_dir is not None and not (labels_dir / "groundTruth").is_dir():
         raise ExtractionError(f"{labels_dir}: no groundTruth/ folder to take labels from")
@@ -422,7 +420,7 @@ def extract_videos(
         try:
             n_frames, decode_warnings = _extract_one(path, out, model, record, batch_size, labels_dir)
         except (VideoError, DatasetError) as error:
-            summary.failed.append((str(path), _one_line(error).removeprefix(f"{path}: ")))
+            summary.failed.append((str(path), one_line(error).removeprefix(f"{path}: ")))
             continue
         summary.seconds += time.perf_counter() - start
         summary.frames += n_frames
@@ -431,3 +429,38 @@ def extract_videos(
     bar.close()
     _write_dataset_files(out, [path.stem for path in all_videos], labels_dir, split)
     return summary
+
+
+def _has_videos(directory: Path) -> bool:
+    return any(p.suffix.lower() in VIDEO_EXTENSIONS for p in directory.rglob("*") if p.is_file())
+
+
+def feature_folder_for(
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    backbone: str = "efficientnet_lite0",
+    weights: str | os.PathLike[str] = "default",
+    stride: int | None = None,
+    target_fps: float | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
+    """``data`` itself when it is a feature folder (has ``features/``); for a folder of videos, the feature folder
+    ``OUT/extracted`` extracted from them with ``backbone`` (:func:`vidalign.extraction.extract_videos`: re-running
+    resumes; labels are taken from ``data/groundTruth`` when present, as ``vidalign render`` writes them)."""
+    data = Path(data)
+    if (data / "features").is_dir():
+        return data
+    if not data.is_dir() or not _has_videos(data):
+        raise InputError(f"{data}: neither a feature folder (no features/) nor a folder of videos")
+    target = Path(out_dir) / EXTRACTED_FOLDER
+    labels = data if (data / "groundTruth").is_dir() else None
+    summary = extract_videos(
+        [data], target, backbone=backbone, weights=weights, stride=stride, target_fps=target_fps, device=device,
+        labels_from=labels, progress=progress,
+    )  # fmt: skip
+    if summary.failed:
+        path, reason = summary.failed[0]
+        raise InputError(f"{path}: {reason} ({len(summary.failed)} video(s) failed)")
+    return target

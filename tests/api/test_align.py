@@ -1,4 +1,5 @@
-"""``vidalign.inference.align`` on tiny feature arrays whose correct alignment is known by construction."""
+"""``vidalign.align`` (:mod:`vidalign.alignment`) on tiny feature arrays whose correct alignment is known by
+construction."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from vidalign.inference import AlignResult, InferenceError, OTOptions, SWOptions, align, cosine_similarity
+from vidalign import align
+from vidalign.alignment import AlignResult, OTOptions, SWOptions, cosine_similarity
+from vidalign.errors import InputError
 from vidalign.models.model import load_model
 
 DESIGN_KEYS = ["pairs", "a_to_b", "score", "matched_a", "matched_b"]
@@ -76,7 +79,7 @@ def test_sw_threshold_options():
     nothing = align(a, b, method="sw", sw=SWOptions(threshold=2.0))  # no pair is worth matching
     assert (nothing.score, nothing.matched_a, nothing.matched_b, nothing.pairs.shape) == (0.0, None, None, (0, 2))
     assert nothing.a_to_b == [None] * 6 and (nothing.n_unmatched_a, nothing.n_unmatched_b) == (6, 8)
-    with pytest.raises(InferenceError, match="threshold"):
+    with pytest.raises(InputError, match="threshold"):
         align(a, b, method="sw", sw=SWOptions(threshold="max"))
 
 
@@ -122,7 +125,7 @@ def test_a_trained_model_aligns_its_embeddings(tiny_folder, vaot_run):
     with_model = align(features, other, method="dtw", model=model)
     by_hand = align(model.embed(features), model.embed(other), method="dtw")
     assert with_model.a_to_b == by_hand.a_to_b and with_model.score == pytest.approx(by_hand.score)
-    with pytest.raises(InferenceError, match="model takes 16-d features, got 5-d"):
+    with pytest.raises(InputError, match="takes 16-d features but the input holds 5-d"):
         align(features[:, :5], other[:, :5], model=model)
 
 
@@ -136,6 +139,6 @@ def test_a_trained_model_aligns_its_embeddings(tiny_folder, vaot_run):
     ],
 )
 def test_bad_inputs_raise_one_line_errors(a, b, method, message):
-    with pytest.raises(InferenceError, match=message) as error:
+    with pytest.raises(InputError, match=message) as error:
         align(a, b, method=method)
     assert "\n" not in str(error.value)

@@ -1,4 +1,4 @@
-"""``vidalign segment`` / :func:`vidalign.inference.segment`: segments cover every frame once and agree with the
+"""``vidalign segment`` / :func:`vidalign.segment`: segments cover every frame once and agree with the
 model's own per-frame decision; names, timestamps, k-means, video folders and one-line errors."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from vidalign import cli
+from vidalign import cli, segment
 from vidalign.data.layout import FeatureFolder, write_video
-from vidalign.inference import InferenceError, feature_folder_for, segment
+from vidalign.errors import InputError
+from vidalign.extraction import feature_folder_for
 from vidalign.models.model import load_model
 
 
@@ -80,7 +81,7 @@ def test_a_folder_of_videos_is_extracted_first(clips, tmp_path):
     assert FeatureFolder(folder).video_ids() == ["a", "b"]
     assert len(FeatureFolder(folder).load("a").features) == 10
     assert feature_folder_for(folder, tmp_path / "elsewhere") == folder  # a feature folder is used as it is
-    with pytest.raises(InferenceError, match="neither a feature folder"):
+    with pytest.raises(InputError, match="neither a feature folder"):
         feature_folder_for(tmp_path / "out", tmp_path / "x")
 
 

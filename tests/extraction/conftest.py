@@ -10,7 +10,7 @@ import pytest
 
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig
-from vidalign.extract import extract_videos
+from vidalign.extraction import extract_videos
 
 TINY = SyntheticConfig(n_videos=3, n_phases=2, min_frames=16, max_frames=24, background=(1, 2), seed=5)
 SIZE, FPS = 32, 10.0

@@ -1,4 +1,4 @@
-"""``vidalign.extract``: discovery, meta, sampling, labels, resume, sharding, failures and crash safety, checked
+"""``vidalign.extraction``: discovery, meta, sampling, labels, resume, sharding, failures and crash safety, checked
 against an independent decode + embed of the same videos."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from vidalign import cli
-from vidalign import extract as extract_module
+from vidalign import extraction as extract_module
 from vidalign.data import layout
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_video
 from vidalign.data.synthetic import SyntheticConfig, generate_videos
 from vidalign.data.video import read_frames
-from vidalign.extract import ExtractionError, extract_videos, find_videos, shard
+from vidalign.extraction import ExtractionError, extract_videos, find_videos, shard
 from vidalign.models.backbones import PixelBackbone, build_backbone
 
 IDS = ["video_000", "video_001", "video_002"]
@@ -274,7 +274,7 @@ def hanging_save(handle, array, allow_pickle=False):
     real_save(handle, array, allow_pickle=allow_pickle)
 
 np.save = hanging_save
-from vidalign.extract import extract_videos
+from vidalign.extraction import extract_videos
 extract_videos([videos], out, backbone="pixel", progress=False)
 """
 

@@ -1,0 +1,275 @@
+"""Alignment of two videos' frame representations (``docs/methods.md``; the ``vidalign align`` methods).
+
+Alignment (:func:`align_arrays`) of A ``[N, D]`` with B ``[M, D]``
+    Representation: ``model.embed(features)`` with a trained model, else the features themselves. Both are
+    L2-normalised (a trained encoder's output already is), so the similarity is ``S = cos`` ``[N, M]`` and the
+    cost ``1 - S``.
+
+    * ``dtw`` (global): exact DTW on ``1 - S`` (:func:`vidalign.ops.dtw`); the path is monotone and covers both
+      videos. Frame ``i`` of A is matched to the middle one of the B frames the path pairs it with (the lower
+      middle of an even count), so a frame held while the other video moves on points at the centre of that
+      stretch. Score: the summed cost along the path (``dtw_cost``, lower is better).
+    * ``sw`` (local): exact Smith-Waterman with affine gaps (:func:`vidalign.ops.smith_waterman`,
+      ``docs/methods.md``, Kernels) on ``S - threshold``. A local alignment needs unrelated frame pairs to score
+      below zero: the default threshold is the median of ``S`` over the matrix - a correspondence path covers only
+      about ``N + M`` of the ``N M`` pairs, so the median is the similarity of a typical unrelated pair. Gap
+      penalties are given in units of the standard deviation ``sigma`` of ``S`` over the matrix, so one default
+      fits trained embeddings (cosines spread over [-1, 1]) and raw CNN features (cosines crowded into a band a
+      few hundredths wide).
+      Frames of A outside the alignment or in one of its gaps get ``a_to_b[i] = None``. Score: the alignment's
+      score in similarity units (``sw_score``, higher is better); as in textbook Smith-Waterman the empty
+      alignment (score 0, nothing matched) wins when no alignment scores above 0.
+    * ``ot``: VAOT's fused-GW plan (:func:`vidalign.ops.fused_gw`; docs/methods.md: alpha 0.3, eps 0.07,
+      structure radius 0.02, temporal prior 0.35, dummy frame cost zeta 0.5, balanced), run for more iterations
+      than in training. Frame ``i`` of A is matched to the argmax of its plan row, and is unmatched (``None``)
+      when (a) less than half a uniform row's mass ``1 / (N + 1)`` reached real B frames - its mass went to the
+      dummy - or (b) the linear cost of its argmax match, ``1 - S + rho |i/N - j/M|``, exceeds the dummy's
+      ``zeta``. Rule (b) is needed because the balanced plan gives the dummy column only ``1 / (M + 1)`` of the
+      mass, about one frame's worth: by mass alone OT can leave at most about one frame unmatched, however many
+      have no counterpart; a frame whose best match costs more than ``zeta`` is one the objective would rather
+      send to the dummy. B frames are treated alike with the plan's columns. No monotonicity is enforced: this
+      reports what OT says. ``pairs`` holds each matched A frame with its row argmax and each matched B frame
+      with its column argmax. Score: the fused-GW objective of the plan (``fgw_objective``, lower is better).
+
+A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vidalign.outputs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from vidalign.errors import InputError
+from vidalign.ops import dtw, fused_gw, smith_waterman
+from vidalign.outputs import AlignmentFiles, write_alignment
+
+if TYPE_CHECKING:
+    from vidalign.inputs import AlignInput
+
+METHODS = ("dtw", "sw", "ot")
+SW_THRESHOLDS = ("median", "mean")
+
+
+@dataclass(frozen=True)
+class SWOptions:
+    """Smith-Waterman scoring: ``S - threshold`` (``"median"``, ``"mean"`` of S, or a similarity value) with
+    gap penalties in units of the standard deviation of S (module docstring)."""
+
+    threshold: float | str = "median"
+    gap_open: float = 0.5
+    gap_extend: float = 0.1
+
+
+@dataclass(frozen=True)
+class OTOptions:
+    """Fused-GW parameters (VAOT's, docs/methods.md); ``dummy=None`` drops the dummy frame."""
+
+    alpha: float = 0.3
+    eps: float = 0.07
+    radius: float = 0.02
+    rho: float = 0.35
+    dummy: float | None = 0.5
+    n_iters: int = 100
+
+
+@dataclass
+class AlignResult:
+    """An alignment of A (N frames) with B (M frames).
+
+    ``pairs`` int ``[L, 2]`` of matched (i, j); ``a_to_b[i]`` the B frame matched to A's frame ``i`` or None;
+    ``score`` of kind ``score_kind``; ``matched_a`` / ``matched_b`` the inclusive frame interval each video is
+    matched on (None when nothing is); ``n_unmatched_*`` frames left unmatched; ``parameters`` the method's
+    settings as used; ``similarity`` ``[N, M]`` (for the plot, not in the JSON). :class:`vidalign.api.Aligner`
+    fills ``inputs`` (``"a"`` / ``"b"``: path, kind, frames, fps, timestamps), ``model``, ``backbone`` and
+    ``sources`` (the two loaded inputs, for the side-by-side video).
+    """
+
+    method: str
+    score: float
+    score_kind: str
+    pairs: np.ndarray
+    a_to_b: list[int | None]
+    matched_a: tuple[int, int] | None
+    matched_b: tuple[int, int] | None
+    n_unmatched_a: int
+    n_unmatched_b: int
+    parameters: dict[str, Any]
+    similarity: np.ndarray = field(repr=False)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model: str | None = None
+    backbone: str | None = None
+    sources: tuple[AlignInput, AlignInput] | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented keys (``pairs``, ``a_to_b``, ``score``, ``matched_a``, ``matched_b``) then the extras."""
+        return {
+            "pairs": self.pairs.tolist(),
+            "a_to_b": list(self.a_to_b),
+            "score": self.score,
+            "matched_a": None if self.matched_a is None else list(self.matched_a),
+            "matched_b": None if self.matched_b is None else list(self.matched_b),
+            "method": self.method,
+            "score_kind": self.score_kind,
+            "n_unmatched_a": self.n_unmatched_a,
+            "n_unmatched_b": self.n_unmatched_b,
+            "parameters": self.parameters,
+            "model": self.model,
+            "backbone": self.backbone,
+            **self.inputs,
+        }
+
+    def write(self, out_dir: str | os.PathLike[str], *, progress: bool = False) -> AlignmentFiles:
+        """Write ``alignment.json``, ``alignment.png`` and, when both inputs are videos, ``side_by_side.mp4``
+        (:func:`vidalign.outputs.write_alignment`)."""
+        return write_alignment(self, out_dir, progress=progress)
+
+
+def cosine_similarity(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
+    """``S[i, j] = cos(a_i, b_j)`` in float64 ``[N, M]`` (an all-zero frame has similarity 0 to everything)."""
+    a, b = (np.asarray(x, dtype=np.float64) for x in (emb_a, emb_b))
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    return a @ b.T
+
+
+def _check_features(name: str, features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] < 1:
+        raise InputError(f"{name}: expected features [T, D], got shape {features.shape}")
+    if not np.isfinite(features).all():
+        raise InputError(f"{name}: features hold NaN or infinite values")
+    return features
+
+
+def _interval(indices: np.ndarray) -> tuple[int, int] | None:
+    return (int(indices.min()), int(indices.max())) if indices.size else None
+
+
+def _align_dtw(sim: np.ndarray) -> AlignResult:
+    n, m = sim.shape
+    score, path = dtw(1.0 - sim)
+    first = np.searchsorted(path[:, 0], np.arange(n), side="left")
+    last = np.searchsorted(path[:, 0], np.arange(n), side="right") - 1
+    return AlignResult(
+        method="dtw",
+        score=float(score),
+        score_kind="dtw_cost",
+        pairs=path,
+        a_to_b=path[(first + last) // 2, 1].tolist(),
+        matched_a=(0, n - 1),
+        matched_b=(0, m - 1),
+        n_unmatched_a=0,
+        n_unmatched_b=0,
+        parameters={},
+        similarity=sim,
+    )
+
+
+def _sw_threshold(sim: np.ndarray, threshold: float | str) -> float:
+    if isinstance(threshold, str):
+        if threshold not in SW_THRESHOLDS:
+            raise InputError(f"threshold must be a number or one of {SW_THRESHOLDS}, got {threshold!r}")
+        return float(np.median(sim) if threshold == "median" else sim.mean())
+    return float(threshold)
+
+
+def _align_sw(sim: np.ndarray, options: SWOptions) -> AlignResult:
+    n, m = sim.shape
+    threshold = _sw_threshold(sim, options.threshold)
+    sigma = float(sim.std()) or 1.0  # a constant matrix: any unit will do
+    found = smith_waterman(sim - threshold, options.gap_open * sigma, options.gap_extend * sigma)
+    worth_it = found.score > 0  # else the empty alignment (score 0) is the best local alignment
+    pairs = found.pairs if worth_it else np.zeros((0, 2), dtype=np.int64)
+    a_to_b: list[int | None] = [None] * n
+    for i, j in pairs.tolist():
+        a_to_b[i] = j
+    return AlignResult(
+        method="sw",
+        score=float(found.score) if worth_it else 0.0,
+        score_kind="sw_score",
+        pairs=pairs,
+        a_to_b=a_to_b,
+        matched_a=tuple(found.interval_a) if worth_it else None,
+        matched_b=tuple(found.interval_b) if worth_it else None,
+        n_unmatched_a=n - len(pairs),
+        n_unmatched_b=m - len(pairs),
+        parameters={"threshold": options.threshold, "threshold_value": threshold, "similarity_std": sigma}
+        | {"gap_open": options.gap_open, "gap_extend": options.gap_extend},
+        similarity=sim,
+    )
+
+
+def _ot_matched(plan: np.ndarray, linear_cost: np.ndarray, dummy: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax of every plan row and which rows are matched (module docstring, rules a and b)."""
+    best = plan.argmax(axis=1)
+    uniform_mass = 1.0 / (plan.shape[0] + (dummy is not None))
+    matched = plan.sum(axis=1) >= 0.5 * uniform_mass
+    if dummy is not None:
+        matched &= linear_cost[np.arange(len(best)), best] <= dummy
+    return best, matched
+
+
+def _align_ot(sim: np.ndarray, options: OTOptions) -> AlignResult:
+    n, m = sim.shape
+    cost = 1.0 - sim
+    solved = fused_gw(
+        torch.from_numpy(cost)[None],
+        alpha=options.alpha,
+        eps=options.eps,
+        radius=options.radius,
+        rho=options.rho,
+        dummy=options.dummy,
+        n_iters=options.n_iters,
+        structure="alignment",
+    )
+    plan = solved.plan[0].numpy()
+    linear = cost + options.rho * np.abs(np.arange(n)[:, None] / n - np.arange(m)[None, :] / m)
+    best_j, rows = _ot_matched(plan, linear, options.dummy)
+    best_i, cols = _ot_matched(plan.T, linear.T, options.dummy)
+    i_rows, j_cols = np.flatnonzero(rows), np.flatnonzero(cols)
+    both_ways = np.concatenate([np.stack([i_rows, best_j[i_rows]], 1), np.stack([best_i[j_cols], j_cols], 1)])
+    return AlignResult(
+        method="ot",
+        score=float(solved.objective[0, -1]),
+        score_kind="fgw_objective",
+        pairs=np.unique(both_ways, axis=0),
+        a_to_b=[int(j) if ok else None for j, ok in zip(best_j, rows, strict=True)],
+        matched_a=_interval(i_rows),
+        matched_b=_interval(j_cols),
+        n_unmatched_a=n - len(i_rows),
+        n_unmatched_b=m - len(j_cols),
+        parameters=dataclasses.asdict(options),
+        similarity=sim,
+    )
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def align_arrays(
+    emb_a: np.ndarray,
+    emb_b: np.ndarray,
+    *,
+    method: str = "dtw",
+    sw: SWOptions = SWOptions(),
+    ot: OTOptions = OTOptions(),
+) -> AlignResult:
+    """Align the frames of A ``[N, D]`` with those of B ``[M, D]`` (already in the representation to align: raw
+    features or a model's embeddings) by ``method`` (``dtw``, ``sw`` or ``ot``; module docstring)."""
+    check_method(method)
+    emb_a, emb_b = _check_features("A", emb_a), _check_features("B", emb_b)
+    if emb_a.shape[1] != emb_b.shape[1]:
+        raise InputError(f"A has {emb_a.shape[1]}-d features but B has {emb_b.shape[1]}-d")
+    sim = cosine_similarity(emb_a, emb_b)
+    if method == "dtw":
+        return _align_dtw(sim)
+    if method == "sw":
+        return _align_sw(sim, sw)
+    return _align_ot(sim, ot)

@@ -1,0 +1,232 @@
+"""The front door (``import vidalign as va``; ``docs/api.md``): one function per job, each returning a result
+object with ``to_json()`` and a writer. The CLI, the demo and the benchmarks call these.
+
+- :func:`align` / :class:`Aligner` - align two videos or feature files (``AlignResult``: ``.write(out)``);
+- :func:`segment` - action segments of a feature folder (``Segmentation``: ``.write(out)``);
+- :func:`train` - train a method on a feature folder (``TrainedRun``: the run directory and model);
+- :func:`evaluate` - score a model or a reference representation (``Evaluation``: ``.table()``, ``.write(path)``);
+- :func:`extract` - videos -> feature folder (``ExtractionSummary``);
+- :func:`load_features` - a feature folder or one feature file;
+- :func:`synthetic_dataset` / :func:`render_videos` - the embedded synthetic processes, as features or videos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, check_method
+from vidalign.data.atomic import atomic_write_json
+from vidalign.data.layout import FeatureFolder
+from vidalign.errors import InputError
+from vidalign.extraction import ExtractionSummary, extract_videos
+from vidalign.inputs import FEATURE_SUFFIX, AlignInput, load_input
+from vidalign.models.backbones import Backbone, build_backbone
+from vidalign.models.model import VidalignModel
+from vidalign.representation import Representation
+from vidalign.segmentation import segment
+
+__all__ = [
+    "Aligner",
+    "Evaluation",
+    "align",
+    "evaluate",
+    "extract",
+    "load_features",
+    "render_videos",
+    "segment",
+    "synthetic_dataset",
+    "train",
+]
+
+Source = str | os.PathLike[str] | np.ndarray
+
+
+class Aligner:
+    """Aligns pairs of recordings with one representation: ``Aligner.from_run(run)`` loads the model (and, for
+    videos, the frame backbone) once; ``aligner(a, b)`` aligns a pair. Inputs are video files, ``.npy`` feature
+    files or ``[T, D]`` arrays."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | VidalignModel | None = None,
+        *,
+        method: str = "dtw",
+        backbone: str = "efficientnet_lite0",
+        weights: str | os.PathLike[str] = "default",
+        stride: int | None = None,
+        target_fps: float | None = None,
+        layout: str = "td",
+        device: str = "cpu",
+        sw: SWOptions | None = None,
+        ot: OTOptions | None = None,
+        progress: bool = False,
+    ):
+        check_method(method)
+        self.method, self.sw, self.ot = method, sw or SWOptions(), ot or OTOptions()
+        self.representation = Representation(model if model is not None else "none", device)
+        self.model_name = None if model is None else self.representation.name
+        self.backbone_name, self.weights, self.device = backbone, weights, device
+        self.sampling = {"layout": layout, "stride": stride, "target_fps": target_fps, "progress": progress}
+        self._backbone: Backbone | None = None
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike[str], **options) -> Aligner:
+        """An aligner on the embeddings of the ``vidalign train`` run directory ``run``."""
+        return cls(run, **options)
+
+    @property
+    def backbone(self) -> Backbone:
+        """The frame backbone (built on first use: feature-file inputs never need it)."""
+        if self._backbone is None:
+            self._backbone = build_backbone(self.backbone_name, self.weights, self.device)
+            self.representation.check_dim(self._backbone.dim, f"backbone {self.backbone_name} gives")
+        return self._backbone
+
+    def load(self, source: Source, name: str) -> AlignInput:
+        """One input: an array as it is, a ``.npy`` file, or a video decoded and embedded by the backbone."""
+        if isinstance(source, np.ndarray):
+            return AlignInput(Path(name), source, is_video=False)
+        path = Path(source)
+        backbone = None if path.suffix.lower() == FEATURE_SUFFIX else self.backbone
+        loaded = load_input(path, backbone, **self.sampling)
+        self.representation.check_dim(loaded.features.shape[1], f"{path} holds")
+        return loaded
+
+    def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
+        paths = [s for s in (a, b) if not isinstance(s, np.ndarray)]
+        missing = [Path(p) for p in paths if not Path(p).is_file()]
+        if missing:  # before any decoding
+            raise InputError(f"{missing[0]}: no such file")
+        if any(Path(p).suffix.lower() != FEATURE_SUFFIX for p in paths):
+            _ = self.backbone  # checks the model's input dimension before decoding
+        first, second = self.load(a, "A"), self.load(b, "B")
+        result = align_arrays(
+            self.representation.embed(first.features),
+            self.representation.embed(second.features),
+            method=method or self.method,
+            sw=self.sw,
+            ot=self.ot,
+        )
+        any_video = first.is_video or second.is_video
+        return dataclasses.replace(
+            result,
+            inputs={"a": first.describe(), "b": second.describe()},
+            model=self.model_name,
+            backbone=self.backbone_name if any_video else None,
+            sources=(first, second),
+        )
+
+
+def align(a: Source, b: Source, *, model: str | os.PathLike[str] | None = None, method: str = "dtw",
+          **options) -> AlignResult:  # fmt: skip
+    """Align recording ``a`` with ``b`` (videos, ``.npy`` files or ``[T, D]`` arrays) by ``method`` (dtw, sw or
+    ot: ``docs/methods.md``) on the embeddings of ``model`` (a run directory; None: the raw features).
+    ``options``: those of :class:`Aligner` (backbone, stride, target_fps, device, sw, ot, ...)."""
+    return Aligner(model, method=method, **options)(a, b)
+
+
+def train(
+    data: str | os.PathLike[str],
+    method: str,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    preset: str | None = None,
+    progress: bool = False,
+    **overrides: Any,
+):
+    """Train ``method`` on the feature folder ``data`` into ``out`` (default ``runs/<method>``). ``preset``: as
+    ``vidalign train --preset`` (default: what the folder's ``dataset.json`` records). ``overrides``: training
+    fields (``epochs=5``, ``split="train_sub"``, ``seed=1``) and sections as dicts (``loss={"eps": 0.05}``),
+    merged over the preset. Returns :class:`vidalign.training.TrainedRun` (``path``, ``model``)."""
+    from vidalign.presets import deep_merge, train_settings
+    from vidalign.training import TrainConfig
+    from vidalign.training import train as run_training
+
+    out = Path("runs") / method if out is None else out
+    sections = {k: v for k, v in overrides.items() if isinstance(v, dict)}
+    fields = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
+    settings = deep_merge(train_settings(method, data, out, preset=preset, **fields), sections)
+    return run_training(TrainConfig.from_dict(settings), progress=progress)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """A scored representation: ``result`` holds the documented keys (``kendall_tau``, ``phase_classification``,
+    ``mof`` ...: ``docs/evaluation.md``) and every protocol choice."""
+
+    result: dict
+
+    def __getitem__(self, key: str) -> Any:
+        return self.result[key]
+
+    def to_json(self) -> dict:
+        return self.result
+
+    def table(self) -> str:
+        """The readable table ``vidalign eval`` prints."""
+        from vidalign.evaluation.folder import format_result
+
+        return format_result(self.result)
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the JSON to ``path`` (atomically)."""
+        atomic_write_json(path, self.result)
+        return Path(path)
+
+
+def evaluate(
+    data: str | os.PathLike[str],
+    model: str | os.PathLike[str],
+    task: str = "alignment",
+    **options: Any,
+) -> Evaluation:
+    """Score ``model`` (a run directory, ``"none"`` for raw features or ``"time"`` for time only) on ``data``;
+    ``options`` as :func:`vidalign.evaluation.folder.evaluate_folder` (``protocol``, ``train_split``,
+    ``eval_split``, ``stride``, ...)."""
+    from vidalign.evaluation.folder import evaluate_folder
+
+    return Evaluation(evaluate_folder(data, model, task, **options))
+
+
+def extract(
+    videos: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    backbone: str = "efficientnet_lite0",
+    **options: Any,
+) -> ExtractionSummary:
+    """Extract frame features of ``videos`` (files and/or folders) into the feature folder ``out`` with
+    ``backbone``; ``options`` as :func:`vidalign.extraction.extract_videos` (stride, target_fps, ...)."""
+    inputs = [videos] if isinstance(videos, str | os.PathLike) else list(videos)
+    options.setdefault("progress", False)
+    return extract_videos(inputs, out, backbone=backbone, **options)
+
+
+def load_features(path: str | os.PathLike[str], *, layout: str = "td") -> FeatureFolder | np.ndarray:
+    """A feature folder (a directory with ``features/``) or one ``.npy`` feature file as a validated array."""
+    path = Path(path)
+    if path.is_dir():
+        return FeatureFolder(path, layout=layout)
+    return load_input(path, None, layout=layout).features
+
+
+def synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 24, phases: int = 5, seed: int = 0) -> Path:
+    """Write the embedded synthetic processes as a feature folder (``vidalign synth``); returns ``out``."""
+    from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
+
+    return write_synthetic_dataset(out, SyntheticConfig(n_videos=videos, n_phases=phases, seed=seed))
+
+
+def render_videos(out: str | os.PathLike[str], *, videos: int = 24, phases: int = 5, seed: int = 0,
+                  **options: Any) -> Path:  # fmt: skip
+    """Render the synthetic processes as mp4 videos with labels (``vidalign render``); returns ``out``."""
+    from vidalign.data.render import render_dataset
+    from vidalign.data.synthetic import SyntheticConfig
+
+    return render_dataset(SyntheticConfig(n_videos=videos, n_phases=phases, seed=seed), out, **options)

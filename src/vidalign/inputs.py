@@ -1,0 +1,89 @@
+"""Inputs of ``align``: a video (decoded with a frame backbone and embedded) or a ``.npy`` feature file.
+
+A ``.npy`` file holds ``[T, D]`` features (``layout="dt"``: MS-TCN's ``[D, T]``); one inside a feature folder
+(``features/<id>.npy`` next to ``meta/``) is read through :class:`~vidalign.data.layout.FeatureFolder`, so its
+fps and frame timestamps come with it. A video is sampled (``stride`` or ``target_fps``) and embedded by a
+backbone (:func:`vidalign.extraction.embed_video`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidalign.data.layout import FeatureFolder, validate_features
+from vidalign.errors import InputError, one_line
+from vidalign.extraction import embed_video
+from vidalign.models.backbones import Backbone
+
+FEATURE_SUFFIX = ".npy"
+
+
+@dataclass(frozen=True)
+class AlignInput:
+    """One input of ``align``: its features, when known the sampled frames' rate and times, and for a video the
+    sampling it was decoded with (``stride`` / ``target_fps``: the side-by-side video decodes it again)."""
+
+    path: Path
+    features: np.ndarray
+    is_video: bool
+    fps: float | None = None
+    timestamps: list[float] | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "kind": "video" if self.is_video else "features",
+            "n_frames": len(self.features),
+            "fps": self.fps,
+            "timestamps": self.timestamps,
+        }
+
+
+def meta_timestamps(meta: dict[str, Any], n_frames: int) -> list[float] | None:
+    times = meta.get("frame_timestamps")
+    return times if isinstance(times, list) and len(times) == n_frames else None
+
+
+def _load_features(path: Path, layout: str) -> AlignInput:
+    """A ``.npy`` file; one of a feature folder (``features/<id>.npy`` next to ``meta/``) is read through
+    :class:`~vidalign.data.layout.FeatureFolder` to get its fps and frame timestamps too."""
+    root = path.parent.parent
+    if path.parent.name == "features" and (root / "meta").is_dir():
+        record = FeatureFolder(root, layout=layout).load(path.stem)
+        fps, timestamps = record.meta.get("fps"), meta_timestamps(record.meta, len(record.features))
+        return AlignInput(path, record.features, is_video=False, fps=fps, timestamps=timestamps)
+    try:
+        array = np.load(path, allow_pickle=False)
+        if not isinstance(array, np.ndarray):
+            raise InputError("not a .npy array (an .npz archive?)")
+        features = validate_features(array.T if layout == "dt" and array.ndim == 2 else array)
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(f"{path}: {one_line(error)} (layout={layout!r})") from None
+    return AlignInput(path, features, is_video=False)
+
+
+def load_input(
+    path: str | os.PathLike[str],
+    backbone: Backbone | None,
+    *,
+    layout: str = "td",
+    stride: int | None = None,
+    target_fps: float | None = None,
+    progress: bool = False,
+) -> AlignInput:
+    """A ``.npy`` feature file ``[T, D]`` (``layout="dt"``: ``[D, T]``; the fps and timestamps of a feature folder's
+    ``meta/`` when it has one) or a video decoded with the sampling and embedded by ``backbone``."""
+    path = Path(path)
+    if path.suffix.lower() == FEATURE_SUFFIX:
+        return _load_features(path, layout)
+    if backbone is None:
+        raise InputError(f"{path}: a video input needs a backbone")
+    video = embed_video(path, backbone, stride=stride, target_fps=target_fps, progress=progress)
+    sampling = {"stride": stride, "target_fps": target_fps}
+    return AlignInput(path, video.features, True, video.fps, video.timestamps, sampling)

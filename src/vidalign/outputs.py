@@ -1,0 +1,129 @@
+"""What ``align`` and ``segment`` write: JSON, plots and the side-by-side video (``docs/data.md``, Outputs).
+
+- :func:`write_alignment`: ``alignment.json`` (:meth:`vidalign.alignment.AlignResult.to_json`),
+  ``alignment.png`` (similarity matrix, path, matched intervals shaded, unmatched frames marked) and, when both
+  inputs are videos, ``side_by_side.mp4`` (:func:`write_alignment_video`).
+- :func:`write_segmentation`: ``segments.json`` (every video) and ``timelines.png`` (the first ``MAX_TIMELINES``
+  videos, each under its ground truth when known).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from vidalign.data.atomic import atomic_write_json
+from vidalign.data.video import SampledFrames, iter_frames, probe
+from vidalign.evaluation.matching import relabel
+from vidalign.viz import plot_alignment, plot_timelines, write_side_by_side
+
+if TYPE_CHECKING:  # the result types: their write() methods call this module
+    from vidalign.alignment import AlignResult
+    from vidalign.inputs import AlignInput
+    from vidalign.segmentation import Segmentation
+
+SIDE_BY_SIDE_CACHE_BYTES = 256 * 2**20  # decoded B frames kept for out-of-order lookups (OT argmax jumps back)
+MAX_TIMELINES = 40  # videos drawn in timelines.png (all of them are in segments.json)
+
+
+@dataclass(frozen=True)
+class AlignmentFiles:
+    """What :func:`write_alignment` wrote (``video`` is None unless both inputs are videos)."""
+
+    json: Path
+    plot: Path
+    video: Path | None
+
+
+def write_alignment(result: AlignResult, out_dir: str | os.PathLike[str], *, progress: bool = False) -> AlignmentFiles:
+    """Write ``OUT/alignment.json``, ``OUT/alignment.png`` and, when ``result.sources`` are two videos,
+    ``OUT/side_by_side.mp4`` (module docstring)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "alignment.json", result.to_json())
+    partial = result.method != "dtw"  # dtw matches both videos whole: nothing to shade or mark
+    a_name, b_name = (Path(result.inputs.get(k, {}).get("path", k.upper())).name for k in ("a", "b"))
+    plot = plot_alignment(
+        result.similarity,
+        result.pairs,
+        out / "alignment.png",
+        title=f"{result.method}: {result.score_kind} {result.score:.4g}",
+        a_label=f"A ({a_name})",
+        b_label=f"B ({b_name})",
+        matched_a=[result.matched_a] if partial and result.matched_a else None,
+        matched_b=[result.matched_b] if partial and result.matched_b else None,
+        mark_unmatched=partial,
+    )
+    video = None
+    if result.sources is not None and all(source.is_video for source in result.sources):
+        video = write_alignment_video(result, *result.sources, out / "side_by_side.mp4", progress=progress)
+    return AlignmentFiles(out / "alignment.json", plot, video)
+
+
+def _playback_fps(source: AlignInput) -> float:
+    """Frame rate of the side-by-side video: the features' rate, else the one the timestamps show."""
+    if source.fps:
+        return float(source.fps)
+    steps = np.diff(source.timestamps or [])
+    steps = steps[steps > 0]
+    return float(1.0 / np.median(steps)) if steps.size else 1.0
+
+
+def _frame_cache_size(path: Path, n_frames: int) -> int:
+    info = probe(path)
+    return max(1, min(n_frames, SIDE_BY_SIDE_CACHE_BYTES // (info.width * info.height * 3)))
+
+
+def write_alignment_video(
+    result: AlignResult,
+    a: AlignInput,
+    b: AlignInput,
+    out_mp4: str | os.PathLike[str],
+    *,
+    progress: bool = False,
+) -> Path:
+    """Side-by-side video at A's sampled frame rate: A's sampled frame ``i`` next to B's sampled frame
+    ``a_to_b[i]`` (:func:`vidalign.viz.write_side_by_side`), both decoded again with the sampling used for the
+    features so the frame indices refer to the same frames."""
+    stride, target_fps = a.sampling.get("stride"), a.sampling.get("target_fps")
+    frames_a = (frame.image for frame in iter_frames(a.path, stride=stride, target_fps=target_fps))
+    frames_a = tqdm(frames_a, total=len(a.features), unit="frame", desc="side_by_side", disable=not progress)
+    window = _frame_cache_size(b.path, len(b.features))
+    frames_b = SampledFrames(b.path, stride=stride, target_fps=target_fps, window=window)
+    return write_side_by_side(frames_a, frames_b, result.a_to_b, out_mp4, _playback_fps(a))
+
+
+def _timeline_rows(result: Segmentation) -> tuple[dict[str, np.ndarray], list[str] | None]:
+    """Per-video ids to draw and the names of the drawn ids: with ground truth, the predictions are mapped to
+    the matched ground-truth class ids (colours agree; unmatched ids follow the classes)."""
+    if result.ground_truth is None:
+        names = [result.names.get(k, str(k)) for k in range(max(int(v.max()) for v in result.labels.values()) + 1)]
+        return result.labels, names if result.names else None
+    classes = result.class_names or []
+    inverse = {name: cls for cls, name in enumerate(classes)}
+    mapping = {label: inverse[name] for label, name in result.names.items()}
+    return {v: relabel(x, mapping, len(classes)) for v, x in result.labels.items()}, classes
+
+
+def write_segmentation(result: Segmentation, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``OUT/segments.json`` (every video) and ``OUT/timelines.png`` (the first ``MAX_TIMELINES`` videos,
+    each under its ground truth when known). Returns both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "segments.json", result.to_json())
+    rows, names = _timeline_rows(result)
+    shown = list(rows)[:MAX_TIMELINES]
+    more = f" (first {MAX_TIMELINES} of {len(rows)} videos)" if len(rows) > MAX_TIMELINES else ""
+    plot = plot_timelines(
+        {v: rows[v] for v in shown},
+        names,
+        out / "timelines.png",
+        ground_truth=None if result.ground_truth is None else {v: result.ground_truth[v] for v in shown},
+        title=f"{result.segmenter}{more}",
+    )
+    return out / "segments.json", plot

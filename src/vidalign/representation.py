@@ -1,0 +1,76 @@
+"""Features -> what is aligned, segmented or scored: raw features, time only, or a trained model's embeddings.
+
+One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by inference (:mod:`vidalign.api`,
+``align`` / ``segment``):
+
+- a run directory of ``vidalign train`` (or a loaded :class:`~vidalign.models.model.VidalignModel`): its encoder's
+  embeddings (at the frame rate it was trained at), and its prototypes' segmentation for ASOT / VASOT;
+- ``none``: the raw features;
+- ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (``docs/methods.md``,
+  Time leakage).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidalign.errors import ConfigError, InputError
+from vidalign.models.model import VidalignModel, load_model
+
+REFERENCE_MODELS = ("none", "time")
+
+
+def time_features(n_frames: int) -> np.ndarray:
+    """The time-only representation ``[t / T]`` of a video (``docs/methods.md`` "Time leakage")."""
+    return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
+
+
+class Representation:
+    """``model``: a run directory, a loaded model, ``"none"`` (raw features) or ``"time"`` (time only);
+    ``config`` is the run's ``config.json`` (empty for the references and for a model given as an object)."""
+
+    def __init__(self, model: str | Path | VidalignModel, device: str = "cpu"):
+        self.device = device
+        self.model: VidalignModel | None = None
+        self.config: dict = {}
+        if isinstance(model, VidalignModel):
+            self.name, self.model = f"{model.method} model", model.to(device).eval()
+        else:
+            self.name = str(model)
+            if self.name not in REFERENCE_MODELS:
+                self.model, self.config = load_model(model, device)
+
+    @property
+    def in_dim(self) -> int | None:
+        """The feature dimension a trained model takes (None for the references)."""
+        return None if self.model is None else self.model.encoder.config.in_dim
+
+    def check_dim(self, dim: int, origin: str) -> None:
+        """One-line InputError when ``origin`` (e.g. ``"a.npy holds"``) gives features the model cannot take."""
+        if self.in_dim is not None and dim != self.in_dim:
+            raise InputError(
+                f"model {self.name} takes {self.in_dim}-d features but {origin} {dim}-d; "
+                "use the backbone (--backbone) or feature files the model was trained on"
+            )
+
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """``[T, D]`` features -> ``[T, d]`` representation."""
+        if self.name == "none":
+            return features
+        if self.name == "time":
+            return time_features(len(features))
+        self.check_dim(features.shape[1], "the input holds")
+        return self.model.embed(features, self.device)
+
+    @property
+    def segments_with_prototypes(self) -> bool:
+        return self.model is not None and getattr(self.model.criterion, "segmentation", False)
+
+    def segment(self, features: np.ndarray) -> np.ndarray:
+        """Per-frame action ids from the model's prototypes, decoded on the whole video."""
+        if not self.segments_with_prototypes:
+            raise ConfigError(f"{self.name} has no action prototypes to segment with")
+        self.check_dim(features.shape[1], "the input holds")
+        return self.model.segment(features, self.device)
