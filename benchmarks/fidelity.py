@@ -52,6 +52,7 @@ from vidalign.models.model import load_model
 from vidalign.ops.fgw import fused_gw
 from vidalign.ops.structure import band_radii, cx_weights, structure_product
 from vidalign.presets import train_settings
+from vidalign.run_dir import RunDir
 from vidalign.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -296,9 +297,10 @@ def full_rate_copy(run: Path) -> Path:
     copy = run.with_name(run.name + "-full-rate")
     if not copy.exists():
         shutil.copytree(run, copy)
-        config = json.loads((copy / "config.json").read_text())
+        copied = RunDir(copy)
+        config = copied.read_config()
         config["encoder"]["max_frames"] = None
-        (copy / "config.json").write_text(json.dumps(config))
+        copied.write_config(config)
     return copy
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, check_method
-from vidalign.data.atomic import atomic_write_json
+from vidalign.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import InputError
 from vidalign.extraction import ExtractionSummary, extract_videos

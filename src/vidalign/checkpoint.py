@@ -1,19 +1,20 @@
 """Pickle-free training checkpoints: one ``.safetensors`` file holding the model, the optimizer's tensors and the
 torch RNG state, with everything else (epoch, optimizer hyper-parameters) as JSON in the file's metadata.
 
-Written with an atomic replace, so a crash leaves either the previous checkpoint or the new one, never half of one.
+Written atomically (:func:`vidalign.atomic.atomic_save_tensors`), so a crash leaves either the previous checkpoint or
+the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
+
+from vidalign.atomic import atomic_save_tensors
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -38,10 +39,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     tensors.update(optim_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     metadata = {"info": json.dumps(info), "optimizer": json.dumps(optim_meta)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    atomic_save_tensors(path, tensors, metadata)
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:

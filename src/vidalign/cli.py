@@ -28,7 +28,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_eval(args: argparse.Namespace) -> None:
     import warnings
 
-    from vidalign.data.atomic import atomic_write_json
+    from vidalign.atomic import atomic_write_json
     from vidalign.evaluation.folder import evaluate_folder, format_result
     from vidalign.evaluation.protocols import FitOnScoredWarning
 

@@ -16,16 +16,15 @@ Steps (each resumable - a re-run reuses what an interrupted run finished):
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 from vidalign.api import Aligner, segment
-from vidalign.data.atomic import atomic_write_json
+from vidalign.atomic import claim_folder
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig
-from vidalign.errors import ConfigError, DataError
+from vidalign.errors import DataError
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.extraction import extract_videos
 from vidalign.presets import train_settings
@@ -120,25 +119,12 @@ def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> 
     return "\n".join(lines)
 
 
-def _claim_folder(out: Path, config: DemoConfig) -> None:
-    """Record what ``out`` holds (``demo.json``); refuse a folder holding a demo of other data (epochs may differ:
-    training resumes)."""
-    data = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out", "epochs")}
-    record = out / "demo.json"
-    if record.exists():
-        held = json.loads(record.read_text())
-        if held != data:
-            diff = ", ".join(sorted(k for k in data if held.get(k) != data[k]))
-            raise ConfigError(f"{out}: holds a demo with different settings ({diff}); choose another --out")
-    else:
-        atomic_write_json(record, data)
-
-
 def run_demo(config: DemoConfig) -> DemoResult:
     """Run every step into ``config.out`` and return the tables (also written to ``report.md``)."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    _claim_folder(out, config)
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "out"}
+    claim_folder(out, "demo.json", settings, what="a demo", ignore=("epochs",))  # epochs may differ: training resumes
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 

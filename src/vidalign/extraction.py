@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from vidalign.data.atomic import atomic_write_json, temporary_name
+from vidalign.atomic import claim_folder
 from vidalign.data.layout import (
     DatasetError,
     check_name,
@@ -193,38 +193,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ExtractionError(f"{path}: cannot read ({one_line(error)})") from None
-
-
-def _describe(record: dict[str, Any]) -> str:
-    sampling = record.get("sampling") or {}
-    rate = f"stride {sampling.get('stride')}" if sampling.get("fps") is None else f"{sampling.get('fps')} fps"
-    return f"{record.get('backbone')} (weights {record.get('weights')}, {rate})"
-
-
-def _claim_folder(out_dir: Path, record: dict[str, Any]) -> None:
-    """Create ``extractor.json`` if absent (hard-linking a complete file: atomic and never overwriting, so of
-    concurrent first runs exactly one claims the folder), then require it to equal ``record``."""
-    path = out_dir / EXTRACTOR_FILE
-    if not path.exists():
-        refuse_existing_features(out_dir)
-        draft = temporary_name(path)
-        atomic_write_json(draft, record)
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        except OSError:  # a file system without hard links: a plain atomic rename (no concurrency guard)
-            os.replace(draft, path)
-        finally:
-            draft.unlink(missing_ok=True)
-    existing = _read_json(path)
-    if not isinstance(existing, dict):
-        raise ExtractionError(f"{path}: not an extractor record (expected a JSON object)")
-    if existing != record:
-        raise ExtractionError(
-            f"{path}: this folder holds features of {_describe(existing)}, not {_describe(record)}; "
-            "choose another --out"
-        )
 
 
 def _is_finished(out_dir: Path, video_id: str, record: dict[str, Any], with_labels: bool) -> bool:
@@ -408,7 +376,10 @@ def extract_videos(
     model = build_backbone(backbone, weights, device)
     record = extractor_record(model, sampling)
     out = Path(out_dir)
-    _claim_folder(out, record)
+    claim_folder(
+        out, EXTRACTOR_FILE, record, what="features", error=ExtractionError,
+        before_claim=lambda: refuse_existing_features(out),
+    )  # fmt: skip
     summary = ExtractionSummary(out_dir=out)
     bar = tqdm(videos, unit="video", disable=not progress, desc=f"extract {backbone}")
     for path in bar:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from vidalign.data.atomic import atomic_write_json
+from vidalign.atomic import atomic_write_json
 from vidalign.data.video import SampledFrames, iter_frames, probe
 from vidalign.evaluation.matching import relabel
 from vidalign.viz import plot_alignment, plot_timelines, write_side_by_side

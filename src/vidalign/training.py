@@ -2,9 +2,9 @@
 
 - Seeded and reproducible: batches depend only on (seed, epoch, rank) (:class:`~vidalign.data.sampling.PairSampler`),
   model init and dropout on the torch seed; a resumed run continues bit-for-bit like an uninterrupted one on CPU.
-- Writes ``RUN/config.json`` (everything needed to rebuild the model), ``RUN/log.csv`` (one row per epoch),
-  ``RUN/model.safetensors`` (the latest weights) and ``RUN/checkpoint.safetensors`` (model + optimizer + RNG) after
-  every epoch, each atomically; re-running the same command resumes from the last checkpoint.
+- Writes the run directory through :class:`vidalign.run_dir.RunDir` (the rebuild record, the latest weights, a
+  checkpoint and a log row after every epoch); re-running the same command resumes from the last checkpoint, and a
+  directory of other settings is refused.
 - ``--epochs 0`` writes the untrained model (the reference row of every table).
 - Under ``torchrun`` (``WORLD_SIZE`` > 1) it wraps the model in DistributedDataParallel (gloo on CPU, NCCL on CUDA);
   ranks draw disjoint anchors of the same epoch order; rank 0 writes the files.
@@ -12,10 +12,8 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import inspect
-import json
 import os
 import platform
 import time
@@ -24,12 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import vidalign
-from vidalign.checkpoint import load_checkpoint, save_checkpoint
-from vidalign.data.atomic import atomic_write_json
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
@@ -38,6 +33,7 @@ from vidalign.errors import ConfigError, DataError, unknown_keys_message
 from vidalign.losses import loss_class
 from vidalign.models.heads import EncoderConfig
 from vidalign.models.model import VidalignModel
+from vidalign.run_dir import RunDir
 
 
 @dataclasses.dataclass
@@ -201,29 +197,8 @@ class _Forward(torch.nn.Module):
         )
 
 
-def _check_resumable(run: Path, config: TrainConfig) -> bool:
-    """True when ``run`` holds a checkpoint of the same configuration (epochs may differ)."""
-    ckpt, saved = run / "checkpoint.safetensors", run / "config.json"
-    if not ckpt.exists():
-        return False
-    old = json.loads(saved.read_text())
-    old_train = {k: v for k, v in old["train"].items() if k not in ("epochs", "encoder", "loss")}
-    new_train = {k: v for k, v in config.to_dict().items() if k not in ("epochs", "encoder", "loss")}
-    if old_train != new_train:
-        diff = sorted(k for k in new_train if old_train.get(k) != new_train[k])
-        raise ConfigError(f"{run}: holds a run with different settings ({', '.join(diff)}); choose another --out")
-    return True
-
-
-def _write_model(run: Path, model: VidalignModel) -> None:
-    tmp = run / ".model.safetensors.tmp"
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, run / "model.safetensors")
-
-
 def _run_config(config: TrainConfig, folder: FeatureFolder, train_ids: list[str]) -> dict:
     return {
-        "format": "vidalign-run/1",
         "method": config.method,
         "encoder": config.encoder.to_dict(),
         "loss": config.loss,
@@ -236,26 +211,6 @@ def _run_config(config: TrainConfig, folder: FeatureFolder, train_ids: list[str]
             "python": platform.python_version(),
         },
     }
-
-
-def _append_log(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def _truncate_log(path: Path, last_epoch: int) -> None:
-    """Drop log rows written after the checkpoint we resume from (a crash between log and checkpoint)."""
-    if not path.exists():
-        return
-    with path.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= last_epoch]
-    path.unlink()
-    for r in rows:
-        _append_log(path, r)
 
 
 @dataclasses.dataclass
@@ -273,7 +228,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         backend = "nccl" if config.device.startswith("cuda") else "gloo"
         dist.init_process_group(backend=backend)
     device = resolve_device(config.device, env)
-    run = Path(config.out)
+    run = RunDir(config.out)
     folder = FeatureFolder(config.data)
     records = folder.load_split(config.split)
     if not records:
@@ -285,20 +240,16 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     model.to(device)
     optimizer = torch.optim.AdamW(parameter_groups(model, config.lr), lr=config.lr, weight_decay=config.weight_decay)
 
-    resume = _check_resumable(run, config)
-    start_epoch = 0
-    if resume:
-        info = load_checkpoint(run / "checkpoint.safetensors", model, optimizer)
-        start_epoch = info["epoch"]
+    resume = run.claim(config.to_dict())
+    start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
     if env.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run / "config.json", _run_config(config, folder, [r.video_id for r in records]))
+        run.write_config(_run_config(config, folder, [r.video_id for r in records]))
         if resume:
-            _truncate_log(run / "log.csv", start_epoch)
+            run.truncate_log(start_epoch)
         else:
-            _write_model(run, model)
+            run.write_weights(model)
     if start_epoch >= config.epochs:
-        return TrainedRun(run, model)
+        return TrainedRun(run.path, model)
 
     forward: torch.nn.Module = _Forward(model)
     if env.world_size > 1:
@@ -346,10 +297,10 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         if env.is_main:
             row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
             row["seconds"] = round(time.perf_counter() - started, 3)
-            _write_model(run, model)
-            _append_log(run / "log.csv", row)  # before the checkpoint: a resume truncates rows past it
-            save_checkpoint(run / "checkpoint.safetensors", model, optimizer, {"epoch": epoch + 1})
+            run.write_weights(model)
+            run.append_log(row)  # before the checkpoint: a resume truncates rows past it
+            run.save_checkpoint(model, optimizer, epoch + 1)
     bar.close()
     if env.world_size > 1:
         dist.barrier()
-    return TrainedRun(run, model)
+    return TrainedRun(run.path, model)

@@ -34,4 +34,4 @@ def test_demo_rerun_reuses_finished_steps(tmp_path, capsys):
     assert (tmp_path / "d" / "runs" / "vaot" / "model.safetensors").stat().st_mtime_ns == first
     assert "wrote" in capsys.readouterr().out
     assert main([*argv[:4], "12", *argv[5:]]) == 2  # other data in the same folder: refused, nothing overwritten
-    assert "different settings (n_videos)" in capsys.readouterr().err
+    assert "different settings (n_videos: 10 held, 12 asked)" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from vidalign.data.layout import FEATURE_FAMILIES, write_dataset_info
+from vidalign.errors import ConfigError
 from vidalign.losses import loss_class
 from vidalign.models.heads import EncoderConfig
 from vidalign.models.model import VidalignModel
@@ -99,3 +100,45 @@ def test_overrides_and_explicit_fields_win(tmp_path):
     settings = train_settings("vaot", tmp_path, tmp_path / "run", overrides=["loss.eps=0.05"], epochs=3, seed=None)
     assert settings["loss"]["eps"] == 0.05 and settings["epochs"] == 3 and "seed" not in settings
     assert settings["preset"] == "video"
+
+
+def test_vasot_composes_the_asot_and_vaot_sections_instead_of_copying_them():
+    asot, vaot = method_sections("asot"), method_sections("vaot")
+    vasot = method_sections("vasot")
+    assert vasot["default"]["loss"]["asot"] == asot["default"]["loss"]
+    assert vasot["default"]["loss"]["vaot"] == {k: vaot["default"]["loss"][k] for k in ("dummy", "temperature")}
+    assert vasot["penn_action"]["augment"] == vaot["default"]["augment"]
+    assert vasot["desktop_assembly"]["encoder"] == asot["desktop_assembly"]["encoder"]
+    assert vasot["desktop_assembly"]["loss"]["asot"] == {"rho": 0.25, "lam": 0.16, "radius": 0.02}
+    settings = load_preset("vasot", "desktop_assembly")
+    assert settings["loss"]["asot"]["alpha"] == asot["default"]["loss"]["alpha"]  # default half, then the section
+
+
+def test_a_preset_reference_must_name_an_existing_mapping_and_not_loop(monkeypatch):
+    import vidalign.presets as presets
+
+    files = {
+        "a.yaml": {"default": {"loss": {"from": "b/default/loss", "eps": 2}}},
+        "b.yaml": {"default": {"loss": {"eps": 1, "rho": 3}}},
+        "c.yaml": {"default": {"loss": {"from": "b/default/nothing"}}},
+        "d.yaml": {"default": {"loss": {"from": "b/default/loss", "keys": ["lam"]}}},
+        "e.yaml": {"default": {"loss": {"from": "e/default/other"}}, "other": {}},
+        "f.yaml": {"default": {"loss": {"from": "g/default/loss"}}},
+        "g.yaml": {"default": {"loss": {"from": "f/default/loss"}}},
+    }
+    monkeypatch.setattr(presets, "_yaml", lambda name: files[name])
+
+    class Files:
+        def __truediv__(self, name):
+            return type("F", (), {"is_file": lambda _: name in files})()
+
+    monkeypatch.setattr(presets.resources, "files", lambda _: Files())
+    assert presets.method_sections("a")["default"]["loss"] == {"eps": 2, "rho": 3}
+    for method, message in (
+        ("c", "names no mapping"),
+        ("d", r"has no \['lam'\]"),
+        ("e", "loops back into e"),
+        ("f", "loops back into f -> g"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            presets.method_sections(method)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vidalign.data.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
+from vidalign.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
 from vidalign.errors import ConfigError, DataError, one_line
 
 __all__ = [

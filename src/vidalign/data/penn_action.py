@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidalign.data.atomic import atomic_write_text
+from vidalign.atomic import atomic_write_text
 from vidalign.data.layout import (
     DatasetError,
     matlab_string,

@@ -31,13 +31,12 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from vidalign.data.atomic import atomic_write_json, atomic_write_text
+from vidalign.atomic import atomic_path, atomic_write_json, atomic_write_text
 from vidalign.data.layout import write_mapping, write_split
 from vidalign.data.synthetic import (
     SyntheticConfig,
@@ -196,17 +195,11 @@ def iter_rendered_frames(video: SyntheticVideo, *, size: int = 96) -> Iterator[n
 
 def render_video(video: SyntheticVideo, path: str | os.PathLike[str], *, size: int = 96, fps: float = 12.0) -> Path:
     """Encode ``video`` at ``fps`` (frame ``t`` at time ``t / fps``) into ``path`` (container from the
-    extension) with :func:`vidalign.data.video.write_video`. The file is written under a hidden temporary name
-    and renamed when complete, so a killed run never leaves a partial video under ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(4)}{path.suffix}")
-    try:
+    extension) with :func:`vidalign.data.video.write_video`, atomically (:func:`vidalign.atomic.atomic_path`), so
+    a killed run never leaves a partial video under ``path``."""
+    with atomic_path(path) as partial:
         write_video(partial, iter_rendered_frames(video, size=size), fps)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def _json_floats(values: np.ndarray) -> list[float | None]:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidalign.data.atomic import atomic_write_text
+from vidalign.atomic import atomic_write_text
 from vidalign.data.layout import (
     refuse_existing_features,
     write_dataset_info,

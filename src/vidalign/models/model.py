@@ -1,23 +1,22 @@
 """A trained vidalign model: the frame encoder plus the method's own parameters (gap penalties, prototypes).
 
-Saved as ``model.safetensors`` (tensors under ``encoder.*`` and ``criterion.*``) next to ``config.json``, which holds
-every constructor argument, so :func:`load_model` rebuilds the model with no code changes and no pickle.
+Saved in a run directory (:class:`vidalign.run_dir.RunDir`: tensors under ``encoder.*`` and ``criterion.*``, next to
+a record of every constructor argument), so :func:`load_model` rebuilds the model with no code changes and no pickle.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from vidalign.device import torch_device
 from vidalign.errors import ConfigError, DataError
 from vidalign.losses import build_loss
 from vidalign.models.heads import EncoderConfig, build_encoder, encoder_stride
+from vidalign.run_dir import RunDir
 
 
 class VidalignModel(nn.Module):
@@ -60,14 +59,11 @@ class VidalignModel(nn.Module):
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[VidalignModel, dict]:
     """Rebuild the model of a training run from ``config.json`` + ``model.safetensors``."""
-    run_dir, device = Path(run_dir), torch_device(device)
-    config_path, weights_path = run_dir / "config.json", run_dir / "model.safetensors"
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: not found (is {run_dir} a `vidalign train` run directory?)")
-    config = json.loads(config_path.read_text())
+    run, device = RunDir(run_dir), torch_device(device)
+    config = run.read_config()
+    weights = run.read_weights()
     model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
-    missing, unexpected = model.load_state_dict(load_file(str(weights_path)), strict=False)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
-        raise DataError(f"{weights_path}: weights do not match config.json (missing {missing}, extra {unexpected})")
+        raise DataError(f"{run.path}: weights do not match config.json (missing {missing}, extra {unexpected})")
     return model.to(device).eval(), config

@@ -9,6 +9,10 @@ A method's YAML holds a ``default`` section and named sections of two kinds:
   variant of the method (``official``). A section may declare ``family: NAME`` (the features it expects) and
   ``clusters_per_activity: {activity: K}`` (K chosen by the data folder's name, e.g. ``breakfast/coffee``).
 
+A mapping anywhere in a section may compose another preset file's values instead of copying them:
+``{from: METHOD/SECTION/KEY.PATH, keys: [...]}`` stands for that mapping of ``METHOD.yaml`` (only ``keys`` when
+given), updated by the mapping's other entries (``vasot.yaml`` takes its segmentation half from ``asot.yaml``).
+
 :func:`resolve_preset` merges, in this order: ``_families.yaml[family]``, the method's ``default``, the method's
 ``family`` section (if any), then each named preset in the order given. Without a family among the names the
 family is the one a named preset declares, else the one recorded in the data folder's ``dataset.json``
@@ -55,11 +59,42 @@ def _yaml(name: str) -> dict:
 
 
 def method_sections(method: str) -> dict:
-    """All sections of ``<method>.yaml``."""
+    """All sections of ``<method>.yaml``, ``from:`` references resolved (module docstring)."""
+    return _sections(method, ())
+
+
+def _sections(method: str, chain: tuple[str, ...]) -> dict:
+    """The sections of ``method``'s file, resolved as part of the reference ``chain`` (methods being resolved)."""
     path = resources.files(__package__) / f"{method}.yaml"
     if method.startswith("_") or not path.is_file():
         raise ConfigError(f"no preset for method {method!r}; presets exist for {available_presets()}")
-    return _yaml(f"{method}.yaml")
+    return _compose(_yaml(f"{method}.yaml"), (*chain, method))
+
+
+def _compose(node, chain: tuple[str, ...]):
+    """``node`` with every ``{from: ..., keys: ...}`` mapping replaced by the values it names (a reference back
+    into a method of ``chain`` is a cycle)."""
+    if not isinstance(node, dict):
+        return node
+    node = {key: _compose(value, chain) for key, value in node.items()}
+    if "from" not in node:
+        return node
+    reference, keys = node.pop("from"), node.pop("keys", None)
+    method, _, path = str(reference).partition("/")
+    section, _, dotted = path.partition("/")
+    if method in chain:
+        raise ConfigError(f"preset reference {reference!r} loops back into {' -> '.join(chain)}")
+    value = _sections(method, chain).get(section)
+    for key in dotted.split(".") if dotted else []:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        raise ConfigError(f"preset reference {reference!r} names no mapping (METHOD/SECTION/KEY.PATH)")
+    if keys is not None:
+        missing = sorted(set(keys) - set(value))
+        if missing:
+            raise ConfigError(f"preset reference {reference!r} has no {missing}")
+        value = {key: value[key] for key in keys}
+    return deep_merge(value, node)
 
 
 def preset_names(method: str) -> list[str]:

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from vidalign.data.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
+from vidalign.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
 from vidalign.data.layout import FeatureFolder
 
 
@@ -68,7 +68,7 @@ def test_killed_writer_leaves_old_file_and_an_invalid_looking_temporary(tmp_path
         f"""
         import os, sys, time
         import numpy as np
-        from vidalign.data.atomic import atomic_save_npy
+        from vidalign.atomic import atomic_save_npy
 
         def stall(fd):
             print("READY", flush=True)
@@ -91,3 +91,63 @@ def test_killed_writer_leaves_old_file_and_an_invalid_looking_temporary(tmp_path
     assert len(leftovers) == 1
     assert leftovers[0].startswith(".v.npy.tmp-") and not leftovers[0].endswith(".npy")
     assert FeatureFolder(tmp_path).video_ids() == ["v"]
+
+
+def test_tensors_round_trip_with_metadata_and_fsync(tmp_path, monkeypatch):
+    import torch
+    from safetensors import safe_open
+
+    from vidalign.atomic import atomic_save_tensors
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    weights = {"w": torch.arange(6.0).reshape(2, 3).t(), "b": torch.ones(2, dtype=torch.float64)}  # non-contiguous
+    atomic_save_tensors(tmp_path / "m.safetensors", weights, {"epoch": "3"})
+    with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as f:
+        assert f.metadata() == {"epoch": "3"}
+        for key, value in weights.items():
+            assert torch.equal(f.get_tensor(key), value)
+    assert len(synced) >= 2  # the file, then its directory
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_atomic_path_keeps_the_extension_and_leaves_nothing_on_failure(tmp_path):
+    from vidalign.atomic import atomic_path
+
+    with atomic_path(tmp_path / "v.mp4") as partial:
+        assert partial.suffix == ".mp4" and partial.name.startswith(".v.tmp-") and partial.parent == tmp_path
+        partial.write_bytes(b"frames")
+    assert (tmp_path / "v.mp4").read_bytes() == b"frames"
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "w.mp4") as partial:
+        partial.write_bytes(b"half")
+        raise RuntimeError("encoder died")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_claim_folder_accepts_its_own_settings_and_refuses_others(tmp_path):
+    from vidalign.atomic import claim_folder
+    from vidalign.errors import ConfigError
+
+    refused_stale = []
+    record = {"lr": 0.1, "epochs": 3, "shape": (2, 3)}
+    assert claim_folder(tmp_path, "r.json", record, what="a run", before_claim=lambda: refused_stale.append(1))
+    assert refused_stale == [1]
+    assert not claim_folder(tmp_path, "r.json", record | {"epochs": 9}, what="a run", ignore=("epochs",))
+    assert refused_stale == [1]  # only an unclaimed folder is checked for stale outputs
+    with pytest.raises(ConfigError, match=r"holds a run with different settings \(lr: 0.1 held, 0.5 asked\)"):
+        claim_folder(tmp_path, "r.json", record | {"lr": 0.5}, what="a run", ignore=("epochs",))
+    with pytest.raises(ConfigError, match=r"epochs: 3 held, 9 asked"):
+        claim_folder(tmp_path, "r.json", record | {"epochs": 9}, what="a run")
+    assert json.loads((tmp_path / "r.json").read_text()) == {"lr": 0.1, "epochs": 3, "shape": [2, 3]}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_of_concurrent_claims_exactly_one_wins(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vidalign.atomic import claim_folder
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda _: claim_folder(tmp_path, "r.json", {"k": 1}, what="x"), range(32)))
+    assert sum(won) == 1

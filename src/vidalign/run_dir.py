@@ -1,0 +1,96 @@
+"""The training run directory (``docs/data.md``, Run directory): the one module that writes and reads its files.
+
+    RUN/settings.json           the claim: the TrainConfig it was trained with (only epochs may differ on a rerun)
+    RUN/config.json             format ``vidalign-run/1``: everything needed to rebuild the model
+    RUN/model.safetensors       the latest weights (``encoder.*``, ``criterion.*``)
+    RUN/checkpoint.safetensors  model + optimizer + RNG after the last finished epoch (:mod:`vidalign.checkpoint`)
+    RUN/log.csv                 one row per finished epoch
+
+Every file but the log is replaced atomically (:mod:`vidalign.atomic`); the log is only appended to, and cut back
+to the checkpoint's epoch when a run resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from vidalign.atomic import atomic_save_tensors, atomic_write_json, claim_folder
+from vidalign.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["RUN_FORMAT", "RunDir"]
+
+RUN_FORMAT = "vidalign-run/1"
+
+
+class RunDir:
+    """The files of one run directory ``path`` (module docstring)."""
+
+    SETTINGS, CONFIG, WEIGHTS, CHECKPOINT, LOG = (
+        "settings.json",
+        "config.json",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "log.csv",
+    )
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    def claim(self, settings: dict[str, Any]) -> bool:
+        """Claim the directory for a run of ``settings`` (:func:`vidalign.atomic.claim_folder`; a directory of
+        other settings is refused, epochs aside); True when it holds a checkpoint to resume from."""
+        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=("epochs",))
+        return (self.path / self.CHECKPOINT).is_file()
+
+    def write_config(self, record: dict[str, Any]) -> None:
+        atomic_write_json(self.path / self.CONFIG, {"format": RUN_FORMAT, **record})
+
+    def read_config(self) -> dict[str, Any]:
+        return json.loads(self._existing(self.CONFIG).read_text())
+
+    def write_weights(self, model: nn.Module) -> None:
+        atomic_save_tensors(self.path / self.WEIGHTS, model.state_dict())
+
+    def read_weights(self) -> dict[str, torch.Tensor]:
+        return load_file(str(self._existing(self.WEIGHTS)))
+
+    def save_checkpoint(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+        save_checkpoint(self.path / self.CHECKPOINT, model, optimizer, {"epoch": epoch})
+
+    def load_checkpoint(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+        """Restore model, optimizer and RNG from the checkpoint; returns the number of finished epochs."""
+        return load_checkpoint(self.path / self.CHECKPOINT, model, optimizer)["epoch"]
+
+    def append_log(self, row: dict[str, Any]) -> None:
+        path = self.path / self.LOG
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def truncate_log(self, last_epoch: int) -> None:
+        """Drop log rows written after the checkpoint a run resumes from (a crash between log and checkpoint)."""
+        path = self.path / self.LOG
+        if not path.exists():
+            return
+        with path.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= last_epoch]
+        path.unlink()
+        for row in rows:
+            self.append_log(row)
+
+    def _existing(self, name: str) -> Path:
+        path = self.path / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found (is {self.path} a `vidalign train` run directory?)")
+        return path
