@@ -223,7 +223,7 @@ def format_segmentation(result, written: tuple[Path, Path]) -> str:
     """Videos, segments and frames per action id, and the files written."""
     import numpy as np
 
-    from vidalign.evaluation.segmentation import segments as label_runs
+    from vidalign.labels.runs import label_runs
 
     n_frames = sum(len(x) for x in result.labels.values())
     n_segments = sum(len(label_runs(x)[0]) for x in result.labels.values())

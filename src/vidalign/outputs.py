@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from vidalign.atomic import atomic_write_json
 from vidalign.data.video import SampledFrames, iter_frames, probe
-from vidalign.evaluation.matching import relabel
+from vidalign.labels.matching import relabel
 from vidalign.viz import plot_alignment, plot_timelines, write_side_by_side
 
 if TYPE_CHECKING:  # the result types: their write() methods call this module

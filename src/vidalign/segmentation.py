@@ -20,10 +20,10 @@ import numpy as np
 
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import InputError
-from vidalign.evaluation.kmeans_baseline import kmeans_baseline
-from vidalign.evaluation.matching import hungarian_mapping
-from vidalign.evaluation.segmentation import segments as label_runs
 from vidalign.inputs import meta_timestamps
+from vidalign.labels.kmeans import kmeans_baseline
+from vidalign.labels.matching import hungarian_mapping
+from vidalign.labels.runs import label_runs
 from vidalign.models.model import VidalignModel
 from vidalign.outputs import write_segmentation
 from vidalign.representation import Representation

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vidalign.data.video import write_video
 from vidalign.errors import InputError
+from vidalign.labels.runs import label_runs
 
 __all__ = ["plot_alignment", "plot_timelines", "write_side_by_side"]
 
@@ -106,13 +107,6 @@ def plot_alignment(
     return Path(out_png)
 
 
-def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, length, label) of each maximal run of equal labels."""
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(labels)) + 1])
-    lengths = np.diff(np.concatenate([starts, [len(labels)]]))
-    return starts, lengths, labels[starts]
-
-
 def _class_colours(n_classes: int) -> list[tuple[float, ...]]:
     from matplotlib import colormaps
 
@@ -150,7 +144,8 @@ def plot_timelines(
     axes = figure.add_subplot()
     present: set[int] = set()
     for row, (_, labels) in enumerate(rows):
-        starts, lengths, values = _runs(labels)
+        values, starts, ends = label_runs(labels)
+        lengths = ends - starts
         for value in np.unique(values):
             chosen = values == value
             colour = colours[value] if value >= 0 else to_rgba(_BACKGROUND_COLOUR)

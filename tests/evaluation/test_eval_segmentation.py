@@ -9,7 +9,6 @@ import pytest
 from Bio import Align
 from sklearn.metrics import confusion_matrix
 
-from vidalign.evaluation.matching import match_predictions
 from vidalign.evaluation.segmentation import (
     edit_score,
     evaluate_segmentation,
@@ -17,8 +16,9 @@ from vidalign.evaluation.segmentation import (
     f1_sampled,
     frame_accuracy,
     mean_iou,
-    segments,
 )
+from vidalign.labels.matching import match_predictions
+from vidalign.labels.runs import label_runs
 
 KEYS = {"mof", "f1@10", "f1@25", "f1@50", "edit", "miou", "f1_sampled"}
 
@@ -29,13 +29,6 @@ def _random_segmentation(rng: np.random.Generator, length: int, n_ids: int, mean
     while len(labels) < length:
         labels += [int(rng.integers(n_ids))] * int(rng.geometric(1.0 / mean_run))
     return np.array(labels[:length])
-
-
-def test_segments_drop_background_runs():
-    labels, starts, ends = segments(np.array([9, 9, 1, 1, 1, 9, 2, 1]), background=9)
-    np.testing.assert_array_equal(labels, [1, 2, 1])
-    np.testing.assert_array_equal(starts, [2, 6, 7])
-    np.testing.assert_array_equal(ends, [5, 7, 8])
 
 
 def test_over_segmentation_hand_case():
@@ -106,7 +99,7 @@ def test_edit_score_equals_biopython_levenshtein():
     rng = np.random.default_rng(2)
     for _ in range(30):
         pred, gt = _random_segmentation(rng, 60, 5, 4), _random_segmentation(rng, 60, 5, 8)
-        p_labels, g_labels = segments(pred)[0], segments(gt)[0]
+        p_labels, g_labels = label_runs(pred)[0], label_runs(gt)[0]
         distance = -aligner.score("".join(chr(65 + v) for v in p_labels), "".join(chr(65 + v) for v in g_labels))
         assert edit_score(pred, gt) == pytest.approx(1 - distance / max(p_labels.size, g_labels.size))
 
@@ -152,7 +145,7 @@ def test_f1_sampled_equals_monte_carlo_of_the_sampling_recipe():
     tp = 0.0
     n_gt_segments = 0
     for m, g in zip(matched, gts, strict=True):
-        labels, starts, ends = segments(g)
+        labels, starts, ends = label_runs(g)
         n_gt_segments += labels.size
         for label, start, end in zip(labels, starts, ends, strict=True):
             draws = rng.integers(start, end, size=(n_rounds, n_sample))

@@ -43,6 +43,7 @@ from vidalign.evaluation.protocols import (
     label_fraction_count,
     resolve_protocol,
 )
+from vidalign.labels.runs import label_runs
 
 __all__ = [
     "CLASSIFIERS",
@@ -271,11 +272,7 @@ def phase_classification(
 
 def phase_sequence(labels: np.ndarray) -> tuple[int, ...]:
     """Labels of the consecutive phases of one video, e.g. ``[0, 0, 1, 1, 2] -> (0, 1, 2)``."""
-    labels = np.asarray(labels).ravel()
-    if labels.size == 0:
-        return ()
-    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
-    return tuple(int(v) for v in labels[starts])
+    return tuple(int(v) for v in label_runs(labels)[0])
 
 
 def progression_targets(labels: np.ndarray) -> np.ndarray:
@@ -284,7 +281,7 @@ def progression_targets(labels: np.ndarray) -> np.ndarray:
     ``t_e`` is the last frame of the phase that ends at boundary ``e`` (TCC / CARL's transition frame).
     """
     labels = np.asarray(labels).ravel()
-    last_frames = np.flatnonzero(labels[1:] != labels[:-1])
+    last_frames = label_runs(labels)[2][:-1] - 1
     return (np.arange(labels.size, dtype=np.float64)[:, None] - last_frames[None, :]) / labels.size
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from vidalign.data.layout import FeatureFolder, VideoRecord
 from vidalign.errors import ConfigError, DataError
 from vidalign.evaluation.alignment import evaluate_alignment
-from vidalign.evaluation.kmeans_baseline import kmeans_baseline
 from vidalign.evaluation.protocols import Protocol, check_fit_on_scored, get_protocol
 from vidalign.evaluation.segmentation import evaluate_segmentation
+from vidalign.labels.kmeans import kmeans_baseline
 from vidalign.representation import Representation
 
 BACKGROUND_NAMES = ("background", "bg", "SIL")

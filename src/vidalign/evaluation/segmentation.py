@@ -2,7 +2,7 @@
 
 Every score is a fraction in [0, 1] (papers print them x100). Predictions are per-frame cluster ids (any ids,
 any number of clusters); they are first mapped onto ground-truth classes by Hungarian matching
-(:mod:`vidalign.evaluation.matching`), either once for the whole dataset (``"full"``) or once per video
+(:mod:`vidalign.labels.matching`), either once for the whole dataset (``"full"``) or once per video
 (``"per"``). Every metric is then computed the same way on the matched predictions, so the two modes differ
 only in the matching:
 
@@ -34,23 +34,10 @@ import numpy as np
 from scipy.stats import binom
 
 from vidalign.errors import ConfigError, InputError
-from vidalign.evaluation.matching import MODES, match_predictions
+from vidalign.labels.matching import MODES, match_predictions
+from vidalign.labels.runs import label_runs
 
 F1_OVERLAPS = {"f1@10": 0.10, "f1@25": 0.25, "f1@50": 0.50}
-
-
-def segments(labels: np.ndarray, background: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maximal runs of equal labels as ``(labels, starts, ends)`` (``ends`` exclusive), minus background."""
-    labels = np.asarray(labels).ravel()
-    if labels.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return labels[:0], empty, empty
-    changes = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    starts = np.concatenate(([0], changes))
-    ends = np.concatenate((changes, [labels.size]))
-    run_labels = labels[starts]
-    keep = np.ones(run_labels.shape, dtype=bool) if background is None else run_labels != background
-    return run_labels[keep], starts[keep], ends[keep]
 
 
 def levenshtein(a: Sequence, b: Sequence) -> int:
@@ -66,8 +53,8 @@ def levenshtein(a: Sequence, b: Sequence) -> int:
 
 def edit_score(pred: np.ndarray, gt: np.ndarray, background: int | None = None) -> float:
     """Segmental edit score of one video: ``1 - lev(P, Y) / max(|P|, |Y|)`` on segment label sequences."""
-    pred_labels = segments(pred, background)[0].tolist()
-    gt_labels = segments(gt, background)[0].tolist()
+    pred_labels = label_runs(pred, background)[0].tolist()
+    gt_labels = label_runs(gt, background)[0].tolist()
     longest = max(len(pred_labels), len(gt_labels))
     if longest == 0:
         return 1.0
@@ -76,8 +63,8 @@ def edit_score(pred: np.ndarray, gt: np.ndarray, background: int | None = None) 
 
 def f1_counts(pred: np.ndarray, gt: np.ndarray, overlap: float, background: int | None = None) -> np.ndarray:
     """``[tp, fp, fn]`` of the MS-TCN segmental F1 at IoU threshold ``overlap`` for one video."""
-    p_labels, p_starts, p_ends = segments(pred, background)
-    g_labels, g_starts, g_ends = segments(gt, background)
+    p_labels, p_starts, p_ends = label_runs(pred, background)
+    g_labels, g_starts, g_ends = label_runs(gt, background)
     hit = np.zeros(g_labels.size, dtype=bool)
     tp = fp = 0
     for label, start, end in zip(p_labels, p_starts, p_ends, strict=True):
@@ -172,7 +159,7 @@ def f1_sampled(
     video_classes = []
     for m, g in zip(matched, gts, strict=True):
         m, g = np.asarray(m).ravel(), np.asarray(g).ravel()
-        labels, starts, ends = segments(g, background)
+        labels, starts, ends = label_runs(g, background)
         for label, start, end in zip(labels, starts, ends, strict=True):
             agreement = float(np.mean(m[start:end] == label))
             true_positives += float(binom.sf(hit_threshold, n_sample, agreement))

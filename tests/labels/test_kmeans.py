@@ -1,4 +1,4 @@
-"""k-means segmentation baseline (vidalign.evaluation.kmeans_baseline), including the real mocap6 check."""
+"""k-means segmentation baseline (vidalign.labels.kmeans), including the real mocap6 check."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from scipy.io import loadmat
 from sklearn.cluster import KMeans
 
-from vidalign.evaluation.kmeans_baseline import kmeans_baseline
 from vidalign.evaluation.segmentation import evaluate_segmentation
+from vidalign.labels.kmeans import kmeans_baseline
 
 # ../shared/data next to the repository root (this file sits one level deeper than tests/).
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -1,4 +1,4 @@
-"""Hungarian matching (vidalign.evaluation.matching) against brute force and sklearn's contingency table."""
+"""Hungarian matching (vidalign.labels.matching) against brute force and sklearn's contingency table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics.cluster import contingency_matrix
 
-from vidalign.evaluation.matching import hungarian_mapping, match_predictions, overlap_counts
+from vidalign.labels.matching import hungarian_mapping, match_predictions, overlap_counts
 
 
 def _brute_force_best_overlap(pred: np.ndarray, gt: np.ndarray) -> int:
