@@ -40,14 +40,14 @@ def test_balanced_matches_pot():
 
 
 @pytest.mark.filterwarnings("ignore:If reg_type = entropy")
-@pytest.mark.parametrize(("lam_a", "lam_b"), [(0.5, 0.2), (math.inf, 0.1), (0.3, math.inf)])
-def test_unbalanced_matches_pot_entropy_regularisation(lam_a, lam_b):
-    """``tau = lam / (lam + eps)`` <-> POT ``reg_m = lam`` with ``reg_type="entropy"`` (inf = exact side)."""
+@pytest.mark.parametrize(
+    ("unbalanced", "lam_a", "lam_b"), [("both", 0.5, 0.2), ("b", math.inf, 0.1), ("a", 0.3, math.inf)]
+)
+def test_unbalanced_matches_pot_entropy_regularisation(unbalanced, lam_a, lam_b):
+    """KL weight ``lam`` <-> POT ``reg_m = lam`` with ``reg_type="entropy"`` (inf = exact side)."""
     eps = 0.1
     cost, a, b = _costs(1, 6, 8, seed=3), _weights(1, 6, 4), _weights(1, 8, 5)
-    tau_a = None if math.isinf(lam_a) else lam_a / (lam_a + eps)
-    tau_b = None if math.isinf(lam_b) else lam_b / (lam_b + eps)
-    plan = sinkhorn(cost, a, b, eps=eps, n_iters=3000, tau_a=tau_a, tau_b=tau_b)
+    plan = sinkhorn(cost, a, b, eps=eps, n_iters=3000, unbalanced=unbalanced, lam=(lam_a, lam_b))
     expected = ot.unbalanced.sinkhorn_unbalanced(
         a[0].numpy(), b[0].numpy(), cost[0].numpy(), eps, (lam_a, lam_b), method="sinkhorn",
         reg_type="entropy", numItermax=100000, stopThr=1e-15,
@@ -72,10 +72,10 @@ def test_masks_equal_cropped_problems():
     mask_a = torch.arange(10)[None] < torch.tensor(lengths_a)[:, None]
     mask_b = torch.arange(12)[None] < torch.tensor(lengths_b)[:, None]
     cost = cost.masked_fill(~(mask_a[:, :, None] & mask_b[:, None, :]), 1e6)  # padding content is irrelevant
-    for tau in (None, 0.7):
-        plan = sinkhorn(cost, eps=0.1, n_iters=200, tau_b=tau, mask_a=mask_a, mask_b=mask_b)
+    for unbalanced in ("none", "b"):
+        plan = sinkhorn(cost, eps=0.1, n_iters=200, unbalanced=unbalanced, lam=0.23, mask_a=mask_a, mask_b=mask_b)
         for item, (n, m) in enumerate(zip(lengths_a, lengths_b, strict=True)):
-            alone = sinkhorn(cost[item : item + 1, :n, :m], eps=0.1, n_iters=200, tau_b=tau)
+            alone = sinkhorn(cost[item : item + 1, :n, :m], eps=0.1, n_iters=200, unbalanced=unbalanced, lam=0.23)
             torch.testing.assert_close(plan[item, :n, :m], alone[0], rtol=1e-12, atol=1e-15)
             assert plan[item, n:].abs().sum() == 0 and plan[item, :, m:].abs().sum() == 0
 
@@ -87,6 +87,7 @@ def test_gradients_through_iterations_with_padding():
     mask_b = torch.tensor([[True, True, True, False]])
 
     def weighted_plan(c):
-        return (sinkhorn(c, eps=0.5, n_iters=20, tau_b=0.8, mask_a=mask_a, mask_b=mask_b) * weights).sum()
+        plan = sinkhorn(c, eps=0.5, n_iters=20, unbalanced="b", lam=2.0, mask_a=mask_a, mask_b=mask_b)
+        return (plan * weights).sum()
 
     assert torch.autograd.gradcheck(weighted_plan, (cost,))

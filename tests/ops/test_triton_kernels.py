@@ -27,6 +27,7 @@ import torch
 INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"  # read before this module imports Triton
 pytest.importorskip("triton")
 
+from vidalign.errors import ConfigError  # noqa: E402
 from vidalign.ops import fused_gw, soft_dtw, soft_smith_waterman  # noqa: E402
 
 CUDA = torch.cuda.is_available()
@@ -149,12 +150,13 @@ def test_interpreted_soft_smith_waterman(request, dtype, gap_form, blocks):
 
 
 @interpreted
-@pytest.mark.parametrize("hard", [False, True])
-def test_interpreted_smith_waterman_without_gap_gradients_and_hard_score(hard):
+def test_interpreted_smith_waterman_without_gap_gradients_and_no_hard_score():
     torch.manual_seed(2)
     sim = torch.randn(2, 5, 4, dtype=torch.float64, requires_grad=True)
-    op = functools.partial(soft_smith_waterman, gap_open=0.8, gap_extend=0.3, temperature=0.5, hard=hard)
+    op = functools.partial(soft_smith_waterman, gap_open=0.8, gap_extend=0.3, temperature=0.5)
     _triton_against("numba", op, [sim], torch.ones(2, dtype=torch.float64), tol=1e-12)
+    with pytest.raises(ConfigError, match="has no 'triton' backend"):  # the kernels compute the soft score only
+        op(sim, hard=True, backend="triton")
 
 
 @interpreted
@@ -195,6 +197,23 @@ def test_interpreted_fused_gw(small_blocks, unbalanced, dummy, structure, dtype)
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     for name in ("plan", "objective", "marginal_error", "step_size"):
         torch.testing.assert_close(getattr(ours, name), getattr(expected, name), atol=tol, rtol=tol)
+
+
+@interpreted
+@pytest.mark.parametrize("dummy", [None, 0.5])
+def test_interpreted_fused_gw_non_prefix_masks_solve_the_cropped_problems(small_blocks, dummy):
+    """Real frames anywhere in a row: each item's plan is that of its cropped problem (tests/ops/test_masks.py)."""
+    generator = torch.Generator().manual_seed(8)
+    cost = torch.rand(2, 7, 6, generator=generator, dtype=torch.float64)
+    mask_a = torch.tensor([[1, 0, 1, 1, 0, 1, 1], [0, 1, 1, 1, 1, 0, 1]]).bool()
+    mask_b = torch.tensor([[1, 1, 0, 1, 1, 1], [0, 1, 0, 1, 1, 1]]).bool()
+    options = dict(alpha=0.3, eps=0.07, radius=0.2, rho=0.3, dummy=dummy, n_iters=4)
+    plan = fused_gw(cost, mask_a=mask_a, mask_b=mask_b, backend="triton", **options).plan
+    for item in range(2):
+        rows, cols = mask_a[item], mask_b[item]
+        alone = fused_gw(cost[item : item + 1][:, rows][:, :, cols], backend="torch", **options).plan[0]
+        torch.testing.assert_close(plan[item][rows][:, cols], alone, atol=1e-12, rtol=1e-12)
+        assert plan[item][~rows].abs().sum() == 0 and plan[item][:, ~cols].abs().sum() == 0
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import torch
 
 from vidalign.bench import BenchRow, time_call
 from vidalign.errors import DeviceError
+from vidalign.ops.backends import triton_importable
 from vidalign.ops.fgw import fused_gw
 from vidalign.ops.smith_waterman import soft_smith_waterman
 from vidalign.ops.soft_dtw import soft_dtw
@@ -33,8 +34,6 @@ REFERENCE_REPEATS = 3  # the torch reference takes up to seconds per call at B =
 
 
 def _require_gpu() -> None:
-    from vidalign.ops._triton import triton_importable
-
     if not torch.cuda.is_available():
         raise DeviceError("the gpu suite needs a CUDA device (torch sees none); run the dp and ot suites instead")
     if not triton_importable():

@@ -1,7 +1,9 @@
 """Frame masks of padded batches and the anti-diagonal layout used by the torch references of the DP ops.
 
-A mask ``[B, T]`` is bool with True = real frame; real frames must form a prefix (padding at the end), so a mask is
-equivalent to one length per sample, which is what the kernels consume.
+A mask ``[B, T]`` is bool with True = real frame. The DP ops need the real frames to form a prefix (padding at the
+end), so that a mask is one length per sample, which is what their kernels consume; :func:`prefix_order` and
+:func:`permute` bring the real frames of any mask to the front (and back), for the ops that define a non-prefix
+mask as the problem restricted to the real frames in their order (:func:`vidalign.ops.fused_gw`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ def lengths_from_mask(mask: Tensor | None, batch: int, size: int, name: str) -> 
     if bool((lengths == 0).any()):
         raise InputError(f"{name}: every sample needs at least one real frame")
     return lengths
+
+
+def prefix_order(mask: Tensor | None) -> Tensor | None:
+    """Per row of ``mask`` ``[B, T]``, the indices of its real frames in order, then those of its padding (int64
+    ``[B, T]``); None when there is no mask or its real frames already form a prefix."""
+    if mask is None:
+        return None
+    order = torch.sort((~mask.bool()).to(torch.uint8), dim=1, stable=True).indices
+    return None if bool((order == torch.arange(mask.shape[1], device=mask.device)).all()) else order
+
+
+def permute(x: Tensor | None, order: Tensor | None, dim: int) -> Tensor | None:
+    """``x`` with its entries along ``dim`` (1 or 2) reordered per item, ``out[b, k] = x[b, order[b, k]]``;
+    ``x`` as it is when either is None."""
+    if x is None or order is None:
+        return x
+    shape = [order.shape[0]] + [1] * (x.dim() - 1)
+    shape[dim] = order.shape[1]
+    return x.gather(dim, order.view(shape).expand(*x.shape[:dim], order.shape[1], *x.shape[dim + 1 :]))
 
 
 def cell_mask(lengths_a: Tensor, lengths_b: Tensor, rows: int, cols: int, device: torch.device) -> Tensor:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from vidalign.errors import InputError
 
 from ._numba import dtw as kernels
+from .backends import select_backend
+from .dp_problems import cpu_matrix
 
 
 class DTWResult(NamedTuple):
@@ -25,16 +28,14 @@ class DTWResult(NamedTuple):
     path: np.ndarray
 
 
-def dtw(cost: Tensor | np.ndarray, band: int | None = None) -> DTWResult:
+def dtw(cost: Tensor | np.ndarray, band: int | None = None, backend: str = "auto") -> DTWResult:
     """Exact DTW of one cost matrix ``[N, M]`` (numpy or torch, any device; computed on the CPU in float64).
 
     ``band``: optional Sakoe-Chiba radius: only cells with ``|i - j| <= band`` are allowed; it must be at least
-    ``|N - M|`` so that the end cell is reachable.
+    ``|N - M|`` so that the end cell is reachable. ``backend``: ``"auto"`` or ``"numba"``, its only solver.
     """
-    values = cost.detach().cpu().numpy() if isinstance(cost, Tensor) else np.asarray(cost)
-    if values.ndim != 2 or values.size == 0:
-        raise InputError(f"cost must be a non-empty [N, M] matrix, got shape {values.shape}")
-    values = np.ascontiguousarray(values if values.dtype in (np.float32, np.float64) else values.astype(np.float64))
+    values = cpu_matrix(cost, "cost")
+    select_backend(backend, torch.from_numpy(values), available=("numba",), op="dtw")
     rows, cols = values.shape
     if band is not None and band < abs(rows - cols):
         raise InputError(f"band={band} cannot reach the end cell: it must be >= |N - M| = {abs(rows - cols)}")

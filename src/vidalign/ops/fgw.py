@@ -31,7 +31,9 @@ derived in ``tests/ops/test_fgw.py``). Everything is in log space, so float32 st
 the temporal prior ``rho |i/n - j/m|``, VAOT's dummy frame and masks. On CPU it runs a numba kernel
 (``_numba/fgw.py``: one batch item per thread, padding dropped, the per-entry work fused into a few passes over
 the plan); on CUDA the torch iterations run with their elementwise work fused into Triton kernels
-(``_triton/fgw.py``); the torch path is the reference and runs on any device. ``fgw_mirror_descent`` takes
+(``_triton/fgw.py``); the torch path is the reference and runs on any device (the choice:
+:mod:`vidalign.ops.backends`). All three read the validated :class:`~vidalign.ops.fgw_problem.FusedGWProblem`
+(the torch and Triton paths through its padded dense form). ``fgw_mirror_descent`` takes
 explicit dense ``Cx``/``Cy``. The plan is a constant for autograd (a pseudo-label):
 no graph is built through the solver.
 """
@@ -39,16 +41,16 @@ no graph is built through the solver.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from vidalign.errors import ConfigError, InputError
+from vidalign.ops._masks import permute, prefix_order
 from vidalign.ops._numba.fgw import mirror_descent as mirror_descent_numba
-from vidalign.ops._triton import use_triton
+from vidalign.ops.backends import Backend, select_backend
 from vidalign.ops.fgw_problem import (
-    RELAXED_CODE,
+    FusedGWProblem,
     Problem,
     initial_step,
     kl_gradient,
@@ -57,9 +59,7 @@ from vidalign.ops.fgw_problem import (
     potential,
 )
 from vidalign.ops.structure import CxWeight, StructureKind, band_radii, cx_weights, structure_product
-
-Relaxed = Literal["none", "a", "b", "both"]
-Backend = Literal["auto", "torch", "numba", "triton"]
+from vidalign.ops.unbalanced import DEFAULT_LAM, Unbalanced, fixed_sides, kl_weights
 
 
 @dataclasses.dataclass
@@ -80,7 +80,7 @@ class FGWOutput:
 
 def mirror_descent_torch(problem: Problem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
     """Reference iterations; returns the plan (padded layout), the objective trace and the steps."""
-    rows_fixed, cols_fixed = relaxed in ("none", "b"), relaxed in ("none", "a")
+    rows_fixed, cols_fixed = fixed_sides(relaxed)
     kernel = masked(torch.zeros_like(problem.cost), problem.valid)
     u = problem.log_a if rows_fixed else torch.zeros_like(problem.log_a)
     v = problem.log_b if cols_fixed else torch.zeros_like(problem.log_b)
@@ -117,15 +117,12 @@ def mirror_descent_torch(problem: Problem, *, alpha, eps, relaxed, lams, n_iters
 # Public entry points.
 
 
-def _lambdas(lam: float | tuple[float, float]) -> tuple[float, float]:
-    return (float(lam), float(lam)) if isinstance(lam, (int, float)) else (float(lam[0]), float(lam[1]))
-
-
-def _check_options(relaxed: str, n_iters: int) -> None:
-    if relaxed not in RELAXED_CODE:
-        raise ConfigError(f"unbalanced must be 'none', 'a', 'b' or 'both', got {relaxed!r}")
+def _options(unbalanced: str, lam, n_iters: int, **rest) -> dict:
+    """The solvers' keyword options (the same for every backend), checked."""
+    lams = kl_weights(unbalanced, lam)
     if n_iters < 1:
         raise ConfigError(f"n_iters must be at least 1, got {n_iters}")
+    return dict(relaxed=unbalanced, lams=lams, n_iters=n_iters, **rest)
 
 
 def _log_marginal(weights: Tensor | None, mask: Tensor | None, batch: int, length: int, like: Tensor) -> Tensor:
@@ -148,12 +145,13 @@ def _valid_entries(mask_a: Tensor | None, mask_b: Tensor | None) -> Tensor | Non
     return rows & cols
 
 
-def _marginal_error(plan: Tensor, log_a: Tensor, log_b: Tensor, relaxed: Relaxed) -> Tensor:
+def _marginal_error(plan: Tensor, log_a: Tensor, log_b: Tensor, relaxed: Unbalanced) -> Tensor:
     """L1 violation of the constrained marginals (``log_a`` ``[B, N]``, ``log_b`` ``[B, M]``)."""
     error = torch.zeros(plan.shape[0], dtype=plan.dtype, device=plan.device)
-    if relaxed in ("none", "b"):
+    rows_fixed, cols_fixed = fixed_sides(relaxed)
+    if rows_fixed:
         error = error + (plan.sum(dim=2) - log_a.exp()).abs().sum(dim=1)
-    if relaxed in ("none", "a"):
+    if cols_fixed:
         error = error + (plan.sum(dim=1) - log_b.exp()).abs().sum(dim=1)
     return error
 
@@ -169,18 +167,22 @@ def fgw_mirror_descent(
     b: Tensor | None = None,
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
-    unbalanced: Relaxed = "none",
-    lam: float | tuple[float, float] = 0.05,
+    unbalanced: Unbalanced = "none",
+    lam: float | tuple[float, float] = DEFAULT_LAM,
     n_iters: int = 25,
     step_size: float | None = None,
     return_trace: bool = True,
+    backend: str = "auto",
 ) -> FGWOutput:
-    """Mirror descent on E(T) (module docstring) with explicit symmetric structure matrices (torch path).
+    """Mirror descent on E(T) (module docstring) with explicit symmetric structure matrices.
 
     ``cost`` ``[B, N, M]``, ``cx`` ``[N, N]`` or ``[B, N, N]``, ``cy`` ``[M, M]`` or ``[B, M, M]``; ``Cx T Cy``
-    is a dense matmul, O(N^2 M): use :func:`fused_gw` for the banded video structures.
+    is a dense matmul, O(N^2 M): use :func:`fused_gw` for the banded video structures. A masked frame is absent
+    from every term (its plan row/column is zero), so masks need not be prefixes. ``backend``: ``"auto"`` or
+    ``"torch"``, its only solver.
     """
-    _check_options(unbalanced, n_iters)
+    options = _options(unbalanced, lam, n_iters, alpha=alpha, eps=eps, step_size=step_size, return_trace=return_trace)
+    select_backend(backend, cost, available=("torch",), op="fgw_mirror_descent")
     batch, n, m = cost.shape
     cost = cost.detach()
     cx = cx.to(device=cost.device, dtype=cost.dtype)
@@ -190,16 +192,7 @@ def fgw_mirror_descent(
     valid = _valid_entries(mask_a, mask_b)
     problem = Problem(cost, lambda plan: cx @ plan @ cy, log_a[:, :, None], log_b[:, None, :], valid)
     with torch.no_grad():
-        plan, objective, step = mirror_descent_torch(
-            problem,
-            alpha=alpha,
-            eps=eps,
-            relaxed=unbalanced,
-            lams=_lambdas(lam),
-            n_iters=n_iters,
-            step_size=step_size,
-            return_trace=return_trace,
-        )
+        plan, objective, step = mirror_descent_torch(problem, **options)
     error = _marginal_error(plan, log_a, log_b, unbalanced)
     return FGWOutput(plan=plan, objective=objective, marginal_error=error, step_size=step)
 
@@ -237,8 +230,8 @@ def fused_gw(
     radius: float,
     rho: float = 0.0,
     dummy: float | None = None,
-    unbalanced: Relaxed = "none",
-    lam: float | tuple[float, float] = 0.05,
+    unbalanced: Unbalanced = "none",
+    lam: float | tuple[float, float] = DEFAULT_LAM,
     n_iters: int = 25,
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
@@ -257,11 +250,12 @@ def fused_gw(
     the scale of ``Cx T Cy`` does not depend on N) or ASOT's literal ``1 / r`` (``"fraction"``; see
     :mod:`vidalign.ops.structure`). ``structure``: "alignment" (VAOT, banded Cy) or
     "clusters" (ASOT, ``Cy = 1 - I``). ``rho`` adds ``rho |i/n - j/m|``. ``unbalanced`` relaxes the rows ("a"),
-    the columns ("b") or both with KL weight ``lam`` (float or ``(lam_a, lam_b)``). ``a``/``b``: positive
-    weights ``[B, N]``/``[B, M]`` over the real frames summing to 1 (default uniform). Masks ``[B, N]``/``[B, M]``
-    (True = real frame, padding at the end): each item is solved as its cropped problem. ``backend``: "auto"
-    (the numba kernel for float32/float64 CPU tensors, the Triton kernels for float32/float64 CUDA tensors, the
-    torch path otherwise), "torch", "numba" or "triton".
+    the columns ("b") or both with KL weight ``lam`` (float or ``(lam_a, lam_b)``), as in
+    :func:`vidalign.ops.sinkhorn` (:mod:`vidalign.ops.unbalanced`). ``a``/``b``: positive weights
+    ``[B, N]``/``[B, M]`` over the real frames summing to 1 (default uniform). Masks ``[B, N]``/``[B, M]`` (True =
+    real frame): each item is solved as the problem restricted to its real frames, in their order (positions in
+    the band, the prior and the dummy are counted among the real frames only), on every backend; the plan is
+    zero at masked positions. ``backend``: "auto", "torch", "numba" or "triton" (:mod:`vidalign.ops.backends`).
 
     ``dummy=zeta`` (VAOT) appends one row and one column of constant cost ``zeta`` at the END (index N / M,
     after any padding) where unmatched frames can send their mass; marginals are uniform over ``n + 1`` and
@@ -271,48 +265,69 @@ def fused_gw(
     """
     if cost.dim() != 3:
         raise InputError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
-    _check_options(unbalanced, n_iters)
+    options = _options(unbalanced, lam, n_iters, alpha=alpha, eps=eps, step_size=step_size, return_trace=return_trace)
     if structure not in ("alignment", "clusters"):
         raise ConfigError(f"unknown structure {structure!r}")
-    cost = cost.detach()
+    chosen = select_backend(backend, cost, available=("torch", "numba", "triton"), op="fused_gw")
+    # Real frames first (a permutation per item when a mask is not a prefix); undone on the plan at the end.
+    batch, n, m = cost.shape
+    a = None if a is None else a.to(cost.device).expand(batch, n)
+    b = None if b is None else b.to(cost.device).expand(batch, m)
+    order_a, order_b = prefix_order(mask_a), prefix_order(mask_b)
+    cost, mask_a, a = permute(cost.detach(), order_a, 1), permute(mask_a, order_a, 1), permute(a, order_a, 1)
+    cost, mask_b, b = permute(cost, order_b, 2), permute(mask_b, order_b, 1), permute(b, order_b, 1)
+    problem = _video_problem(cost, radius, rho, dummy, mask_a, mask_b, structure, a, b, cx_weight)
+    if chosen == "numba":
+        plan, objective, error, step = mirror_descent_numba(problem, **options)
+    else:
+        plan, objective, error, step = _solve_padded(problem, chosen, mask_a, mask_b, **options)
+    plan = permute(permute(plan, _inverse(order_a), 1), _inverse(order_b), 2)
+    return FGWOutput(plan=plan, objective=objective, marginal_error=error, step_size=step)
+
+
+def _inverse(order: Tensor | None) -> Tensor | None:
+    return None if order is None else order.argsort(dim=1)
+
+
+def _video_problem(cost, radius, rho, dummy, mask_a, mask_b, structure, a, b, cx_weight) -> FusedGWProblem:
+    """The :class:`FusedGWProblem` of a batch whose real frames come first."""
     batch, n, m = cost.shape
     lengths_a = _lengths(mask_a, batch, n, cost.device)
     lengths_b = _lengths(mask_b, batch, m, cost.device)
     radius_x, radius_y = band_radii(lengths_a, radius), band_radii(lengths_b, radius)
-    weight_x = cx_weights(lengths_a, radius_x, radius, cx_weight)
     log_a = _log_marginal(a, mask_a, batch, n, cost)
     log_b = _log_marginal(b, mask_b, batch, m, cost)
     if dummy is not None:
         log_a, log_b = _append_dummy(log_a, lengths_a), _append_dummy(log_b, lengths_b)
-    options = dict(alpha=alpha, eps=eps, relaxed=unbalanced, lams=_lambdas(lam), n_iters=n_iters,
-                   step_size=step_size, return_trace=return_trace)  # fmt: skip
-    compiled = cost.device.type == "cpu" and cost.dtype in (torch.float32, torch.float64)
-    if backend == "numba" or (backend == "auto" and compiled):
-        sizes = torch.stack([lengths_a, lengths_b, radius_x, radius_y], dim=1).cpu()
-        solved = mirror_descent_numba(
-            cost.cpu(), log_a.cpu(), log_b.cpu(), sizes, weight_x.cpu(), rho=rho, dummy=dummy,
-            clusters=structure == "clusters", **options,
-        )  # fmt: skip
-        plan, objective, error, step = (None if x is None else x.to(cost.device) for x in solved)
-        return FGWOutput(plan=plan, objective=objective, marginal_error=error, step_size=step)
+    weight_x = cx_weights(lengths_a, radius_x, radius, cx_weight)
+    return FusedGWProblem(cost, log_a, log_b, lengths_a, lengths_b, radius_x, radius_y, weight_x, float(rho),
+                          dummy, structure == "clusters")  # fmt: skip
 
-    if rho:
-        cost = cost + rho * temporal_prior(lengths_a, lengths_b, n, m, cost)
+
+def _solve_padded(video: FusedGWProblem, backend: str, mask_a, mask_b, **options):
+    """The torch reference or the Triton kernels on the padded dense :class:`Problem` of ``video``: plan
+    (dummy stripped), objective, marginal error, steps."""
+    cost, dummy = video.cost, video.dummy
+    batch, n, m = cost.shape
+    if video.rho:
+        cost = cost + video.rho * temporal_prior(video.lengths_a, video.lengths_b, n, m, cost)
     if dummy is not None:  # appended after any padding; zero structure rows/columns
         cost = torch.nn.functional.pad(cost, (0, 1, 0, 1), value=float(dummy))
         mask_a, mask_b = _append_real(mask_a), _append_real(mask_b)
+    kind = "clusters" if video.clusters else "alignment"
 
     def product(plan: Tensor) -> Tensor:
-        real = structure_product(plan[:, :n, :m], structure, weight_x, radius_x, radius_y)
+        real = structure_product(plan[:, :n, :m], kind, video.weight_x, video.radius_x, video.radius_y)
         return real if dummy is None else torch.nn.functional.pad(real, (0, 1, 0, 1))
 
+    log_a, log_b = video.log_a, video.log_b
     problem = Problem(cost, product, log_a[:, :, None], log_b[:, None, :], _valid_entries(mask_a, mask_b))
     solve = mirror_descent_torch
-    if use_triton(backend, cost):
+    if backend == "triton":
         from vidalign.ops._triton.fgw import mirror_descent as solve
     with torch.no_grad():
         plan, objective, step = solve(problem, **options)
-    error = _marginal_error(plan, log_a, log_b, unbalanced)
+    error = _marginal_error(plan, log_a, log_b, options["relaxed"])
     if dummy is not None:
         plan = plan[:, :n, :m].contiguous()
-    return FGWOutput(plan=plan, objective=objective, marginal_error=error, step_size=step)
+    return plan, objective, error, step

@@ -1,8 +1,10 @@
 """The fused-GW problem every backend of :func:`vidalign.ops.fused_gw` solves, and the math they share
-(``docs/methods.md``, "Fused Gromov-Wasserstein by mirror descent"): the padded batch (:class:`Problem`), the
-gradients and values of the KL terms of relaxed marginals, the objective E(T), the Sinkhorn half-step, the masking
-of padding, and ASOT's first step size. The torch reference (:mod:`vidalign.ops.fgw`), the Triton kernels
-(:mod:`vidalign.ops._triton.fgw`) and the numba kernel (:mod:`vidalign.ops._numba.fgw`) all read them from here."""
+(``docs/methods.md``, "Fused Gromov-Wasserstein by mirror descent"): the validated video batch
+(:class:`FusedGWProblem`, read by the numba kernel), its padded dense form (:class:`Problem`, read by the torch
+reference and the Triton kernels), the gradients and values of the KL terms of relaxed marginals, the objective
+E(T), the Sinkhorn half-step, the masking of padding, and ASOT's first step size. The torch reference
+(:mod:`vidalign.ops.fgw`), the Triton kernels (:mod:`vidalign.ops._triton.fgw`) and the numba kernel
+(:mod:`vidalign.ops._numba.fgw`) all read them from here."""
 
 from __future__ import annotations
 
@@ -13,7 +15,24 @@ import torch
 from torch import Tensor
 
 MASS_FLOOR = 1e-30  # marginal masses are clamped here inside log(m / p)
-RELAXED_CODE = {"none": 0, "a": 1, "b": 2, "both": 3}  # which marginals are relaxed (the kernels' integer code)
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedGWProblem:
+    """The inputs of :func:`vidalign.ops.fused_gw`, validated once: real frames first in every item (a non-prefix
+    mask has been compacted), the structure's radii and weight per item, the prior and the dummy."""
+
+    cost: Tensor  # [B, N, M] linear cost C (no prior, no dummy), detached
+    log_a: Tensor  # [B, N (+ 1)] log-marginals, -inf on padding, the dummy's last
+    log_b: Tensor  # [B, M (+ 1)]
+    lengths_a: Tensor  # [B] int64: real frames of each item
+    lengths_b: Tensor
+    radius_x: Tensor  # [B] int64: band radii R_x, R_y
+    radius_y: Tensor
+    weight_x: Tensor  # [B] weight w_x of Cx
+    rho: float  # temporal prior weight
+    dummy: float | None  # VAOT's dummy cost zeta (None: no dummy)
+    clusters: bool  # Cy = 1 - I (ASOT) instead of the banded Cy (VAOT)
 
 
 @dataclasses.dataclass

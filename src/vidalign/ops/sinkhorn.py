@@ -5,19 +5,21 @@ Solves, for each batch item (Cuturi 2013; Chizat, Peyre, Schmitzer & Vialard 201
     min_{T >= 0}  <C, T> - eps * H(T) + lam_a * KL(T 1 | a) + lam_b * KL(T^T 1 | b),
     H(T) = sum(-T log T + T),   KL(m | p) = sum(m log(m / p) - m + p),
 
-where a side with ``tau = None`` (or 1) is a hard constraint (``lam = inf``). The relaxation is given in the
-exponent form ``tau = lam / (lam + eps)`` in (0, 1]: the dual updates are
+where an exact side (``unbalanced``, :mod:`vidalign.ops.unbalanced`) is a hard constraint (``lam = inf``). With
+the exponent ``tau = lam / (lam + eps)`` of a relaxed side (``tau = 1`` on an exact side) the dual updates are
 
     f_i = tau_a * (eps log a_i - eps LSE_j((g_j - C_ij) / eps)),
     g_j = tau_b * (eps log b_j - eps LSE_i((f_i - C_ij) / eps)),      T_ij = exp((f_i + g_j - C_ij) / eps).
 
 POT's ``ot.unbalanced.sinkhorn_unbalanced(a, b, C, reg=eps, reg_m=(lam_a, lam_b), reg_type="entropy")`` solves
-the same problem: ``lam = eps * tau / (1 - tau)``, ``tau = lam / (lam + eps)``. (POT's default
-``reg_type="kl"`` regularises with ``KL(T | a b^T)`` instead, a different problem when a marginal is relaxed.)
+the same problem. (POT's default ``reg_type="kl"`` regularises with ``KL(T | a b^T)`` instead, a different problem
+when a marginal is relaxed.)
 
 Everything is computed with log-sum-exp, so float32 is stable at eps = 0.01 with costs in [0, 2]. The iterations
 are plain differentiable torch ops (gradients flow through the unrolled loop). Padded rows/columns (masks, True =
-real frame) carry no mass; uniform marginals are over the real frames of each item.
+real frame) carry no mass; uniform marginals are over the real frames of each item. No term depends on the
+frames' positions, so a mask need not be a prefix: the plan on the real frames is that of the problem restricted
+to them (``tests/ops/test_masks.py``), zero elsewhere. The only backend is ``"torch"`` (any device).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from vidalign.errors import ConfigError, InputError
+from vidalign.errors import InputError
+
+from .backends import select_backend
+from .unbalanced import DEFAULT_LAM, Unbalanced, fixed_sides, kl_weights
 
 
 @dataclasses.dataclass
@@ -50,14 +55,6 @@ def _uniform_marginal(mask: Tensor | None, batch: int, length: int, like: Tensor
     return weights / weights.sum(dim=1, keepdim=True).clamp(min=1)
 
 
-def _exponent(tau: float | None) -> float:
-    if tau is None:
-        return 1.0
-    if not 0.0 < tau <= 1.0:
-        raise ConfigError(f"tau must lie in (0, 1], got {tau}")
-    return float(tau)
-
-
 def sinkhorn(
     cost: Tensor,
     a: Tensor | None = None,
@@ -65,26 +62,33 @@ def sinkhorn(
     *,
     eps: float,
     n_iters: int = 100,
-    tau_a: float | None = None,
-    tau_b: float | None = None,
+    unbalanced: Unbalanced = "none",
+    lam: float | tuple[float, float] = DEFAULT_LAM,
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
     log: bool = False,
+    backend: str = "auto",
 ) -> Tensor | SinkhornOutput:
     """Entropic (un)balanced OT plan of ``cost`` ``[B, N, M]`` (module docstring for the problem and updates).
 
-    ``a`` ``[B, N]`` / ``b`` ``[B, M]`` default to uniform over real frames; ``tau_*`` = ``lam / (lam + eps)``
-    relaxes a marginal (None = exact). Runs ``n_iters`` full sweeps (f then g). Returns the plan, or a
-    :class:`SinkhornOutput` with potentials and marginal errors when ``log=True``.
+    ``a`` ``[B, N]`` / ``b`` ``[B, M]`` default to uniform over real frames; ``unbalanced`` (``"none"``, ``"a"``,
+    ``"b"``, ``"both"``) relaxes marginals with KL weight ``lam`` (float or ``(lam_a, lam_b)``), as in
+    :func:`vidalign.ops.fused_gw`. Runs ``n_iters`` full sweeps (f then g). Returns the plan, or a
+    :class:`SinkhornOutput` with potentials and marginal errors when ``log=True``. ``backend``: ``"auto"`` or
+    ``"torch"``, its only solver.
     """
     if cost.dim() != 3:
         raise InputError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
+    lams = kl_weights(unbalanced, lam)
+    select_backend(backend, cost, available=("torch",), op="sinkhorn")
     batch, n, m = cost.shape
     a = _uniform_marginal(mask_a, batch, n, cost) if a is None else a.to(cost.dtype).expand(batch, n)
     b = _uniform_marginal(mask_b, batch, m, cost) if b is None else b.to(cost.dtype).expand(batch, m)
     row_real = torch.ones_like(a, dtype=torch.bool) if mask_a is None else mask_a.bool()
     col_real = torch.ones_like(b, dtype=torch.bool) if mask_b is None else mask_b.bool()
-    exponent_a, exponent_b = _exponent(tau_a), _exponent(tau_b)
+    rows_fixed, cols_fixed = fixed_sides(unbalanced)
+    exponent_a = 1.0 if rows_fixed else lams[0] / (lams[0] + eps)
+    exponent_b = 1.0 if cols_fixed else lams[1] / (lams[1] + eps)
 
     valid = row_real[:, :, None] & col_real[:, None, :]
     # A huge finite cost (not inf) on padding: exp underflows to 0 and autograd never sees inf - inf.

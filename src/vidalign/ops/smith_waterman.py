@@ -20,7 +20,8 @@ unmatched while at ``y_j`` likewise.
 Backends: ``"numba"`` (CPU: compiled kernels with an explicit backward, see ``_numba/soft_smith_waterman.py``),
 ``"triton"`` (GPU: the soft score's kernels in ``_triton/soft_smith_waterman.py``; the exact score runs the torch
 reference), ``"torch"`` (the readable reference: anti-diagonal loop with autograd; any device, higher-order
-gradients), ``"auto"`` (numba on CPU, torch otherwise; triton on CUDA once opted in, see ``ops._triton``).
+gradients), ``"auto"`` (the rule of :mod:`.backends`). The validated inputs are a
+:class:`~vidalign.ops.dp_problems.SmithWatermanProblem` that each solver reads.
 All compute in the input dtype (float32 or float64); the numba and triton paths accumulate the final log-sum-exp
 and the penalties' gradients in float64.
 """
@@ -33,18 +34,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vidalign.errors import ConfigError, InputError
-
-from ._masks import lengths_from_mask
 from ._numba import smith_waterman as hard_kernels
 from ._numba import soft_smith_waterman as soft_kernels
-from ._numba import use_numba
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
-from ._triton import use_triton
+from .backends import select_backend
+from .dp_problems import GapPenalty, as_batch, cpu_matrix, smith_waterman_problem
 from .smith_waterman_reference import reference_gradients, soft_smith_waterman_reference
-
-GapPenalty = float | Tensor
 
 
 class SmithWatermanResult(NamedTuple):
@@ -77,55 +73,47 @@ def soft_smith_waterman(
         mask_a, mask_b: ``[B, N]`` / ``[B, M]`` bool, True = real frame, real frames first. Padded rows/columns
             take no part: the score equals that of the cropped matrix, their gradient is 0.
         hard: exact max recursion; the (sub)gradient is the optimal alignment's match indicator (numba path: one
-            optimal alignment, ties broken as in :func:`smith_waterman`).
-        backend: ``"auto"``, ``"numba"``, ``"triton"`` or ``"torch"`` (see the module docstring).
+            optimal alignment, ties broken as in :func:`smith_waterman`). It has no Triton kernel.
+        backend: ``"auto"``, ``"numba"``, ``"triton"`` (soft score only) or ``"torch"`` (module docstring).
 
     Returns:
         ``[B]`` scores in the dtype of ``sim``: the best (``hard``) or the soft maximum over all non-empty local
         alignments. Unlike textbook Smith-Waterman it is not floored at 0 (the empty alignment is not counted).
     """
-    unbatched = sim.dim() == 2
-    if unbatched:
-        sim = sim.unsqueeze(0)
-        mask_a = None if mask_a is None else mask_a.reshape(1, -1)
-        mask_b = None if mask_b is None else mask_b.reshape(1, -1)
-    if sim.dim() != 3 or not sim.is_floating_point():
-        raise InputError(f"sim must be a floating [B, N, M] or [N, M] tensor, got {sim.dtype} {tuple(sim.shape)}")
-    if temperature < 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}")
-    batch, rows, cols = sim.shape
-    lengths_a = lengths_from_mask(mask_a, batch, rows, "mask_a")
-    lengths_b = lengths_from_mask(mask_b, batch, cols, "mask_b")
-    go = _gap_tensor(gap_open, sim, "gap_open")
-    ge = _gap_tensor(gap_extend, sim, "gap_extend")
-    tau = 0.0 if hard else float(temperature)
-    if use_triton(backend, sim) and tau > 0.0:
-        from ._triton.soft_smith_waterman import soft_smith_waterman_triton
-
-        scores = soft_smith_waterman_triton(sim, go, ge, tau, lengths_a, lengths_b)
-    elif backend != "triton" and use_numba(backend, sim.device.type):
-        common = torch.broadcast_shapes(go.shape, ge.shape)  # the kernels read both with the same strides
-        go, ge = go.expand(common), ge.expand(common)
-        if tau == 0.0:
-            scores = _HardSmithWatermanNumba.apply(sim, go, ge, lengths_a, lengths_b)
-        else:
-            scores = _SoftSmithWatermanNumba.apply(sim, go, ge, tau, lengths_a, lengths_b)
+    sim, mask_a, mask_b, unbatched = as_batch(sim, mask_a, mask_b, "sim")
+    problem = smith_waterman_problem(sim, gap_open, gap_extend, temperature, hard, mask_a, mask_b)
+    # the Triton kernels compute the soft score only
+    available = ("torch", "numba") if problem.tau == 0.0 else ("torch", "numba", "triton")
+    chosen = select_backend(backend, sim, available=available, op="soft_smith_waterman")
+    if chosen == "triton":
+        from ._triton.soft_smith_waterman import soft_smith_waterman_triton as solve
     else:
-        scores = soft_smith_waterman_reference(sim, go, ge, tau, lengths_a, lengths_b)
+        solve = _numba_scores if chosen == "numba" else soft_smith_waterman_reference
+    scores = solve(*problem)
     return scores[0] if unbatched else scores
 
 
-def smith_waterman(sim: Tensor | np.ndarray, gap_open: float, gap_extend: float) -> SmithWatermanResult:
+def _numba_scores(sim, go, ge, tau, lengths_a, lengths_b) -> Tensor:
+    """The compiled solvers on the fields of a :class:`~vidalign.ops.dp_problems.SmithWatermanProblem`."""
+    common = torch.broadcast_shapes(go.shape, ge.shape)  # the kernels read both with the same strides
+    go, ge = go.expand(common), ge.expand(common)
+    if tau == 0.0:
+        return _HardSmithWatermanNumba.apply(sim, go, ge, lengths_a, lengths_b)
+    return _SoftSmithWatermanNumba.apply(sim, go, ge, tau, lengths_a, lengths_b)
+
+
+def smith_waterman(
+    sim: Tensor | np.ndarray, gap_open: float, gap_extend: float, backend: str = "auto"
+) -> SmithWatermanResult:
     """Exact affine-gap local alignment of one pair with traceback (inference; ``vidalign align --method sw``).
 
-    ``sim`` ``[N, M]`` (numpy or torch, any device); same recursion and gap convention as
+    ``sim`` ``[N, M]`` (numpy or torch, any device; computed on the CPU); same recursion and gap convention as
     :func:`soft_smith_waterman` with ``hard=True``. Memory: one byte per cell for the traceback plus two float64
     rows. The best alignment has at least one match (its score may be negative if every similarity is).
+    ``backend``: ``"auto"`` or ``"numba"``, its only solver.
     """
-    values = sim.detach().cpu().numpy() if isinstance(sim, Tensor) else np.asarray(sim)
-    if values.ndim != 2 or values.size == 0:
-        raise InputError(f"sim must be a non-empty [N, M] matrix, got shape {values.shape}")
-    values = np.ascontiguousarray(values if values.dtype in (np.float32, np.float64) else values.astype(np.float64))
+    values = cpu_matrix(sim, "sim")
+    select_backend(backend, torch.from_numpy(values), available=("numba",), op="smith_waterman")
     rows, cols = values.shape
     pointers = np.empty((rows, cols), np.uint8)
     go, ge = np.array([gap_open], values.dtype), np.array([gap_extend], values.dtype)
@@ -140,24 +128,6 @@ def smith_waterman(sim: Tensor | np.ndarray, gap_open: float, gap_extend: float)
     )
 
 
-def _gap_tensor(gap: GapPenalty, sim: Tensor, name: str) -> Tensor:
-    """The penalty as a ``[B|1, N|1, M|1]`` tensor in the dtype/device of ``sim`` (differentiable reshape)."""
-    batch, rows, cols = sim.shape
-    value = gap.to(dtype=sim.dtype, device=sim.device) if isinstance(gap, Tensor) else sim.new_tensor(float(gap))
-    if value.dim() == 0:
-        value = value.reshape(1, 1, 1)
-    elif value.dim() == 1:
-        value = value.reshape(-1, 1, 1)
-    elif value.dim() == 2:
-        value = value.unsqueeze(0)
-    if value.dim() != 3 or any(
-        size not in (1, full) for size, full in zip(value.shape, (batch, rows, cols), strict=True)
-    ):
-        shape = tuple(gap.shape) if isinstance(gap, Tensor) else ()
-        raise InputError(f"{name} of shape {shape} does not broadcast to [B, N, M] = {(batch, rows, cols)}")
-    return value
-
-
 def _gap_layout(gap: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Flat array of a ``[Bg, Ng, Mg]`` penalty and its element steps along (b, i, j) (0 where broadcast)."""
     b, n, m = gap.shape
@@ -170,8 +140,6 @@ def _numpy_lengths(lengths: Tensor) -> np.ndarray:
 
 
 def _numpy_values(sim: Tensor) -> np.ndarray:
-    if sim.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"the numba backend supports float32/float64, got {sim.dtype}")
     return sim.detach().contiguous().numpy()
 
 

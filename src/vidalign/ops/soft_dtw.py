@@ -7,7 +7,8 @@ outside the matrix, ``softmin_gamma(v) = -gamma * logsumexp(-v / gamma)``; the v
 
 Backends as in :mod:`.smith_waterman`: ``"numba"`` (CPU, compiled forward + E-recursion backward), ``"triton"``
 (GPU kernels, ``_triton/soft_dtw.py``), ``"torch"`` (anti-diagonal reference with autograd; any device and
-higher-order gradients), ``"auto"``.
+higher-order gradients), ``"auto"`` (the rule of :mod:`.backends`). The validated inputs are a
+:class:`~vidalign.ops.dp_problems.SoftDTWProblem` that each solver reads.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vidalign.errors import ConfigError, InputError
-
-from ._masks import lengths_from_mask
 from ._numba import soft_dtw as kernels
-from ._numba import use_numba
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
-from ._triton import use_triton
+from .backends import select_backend
+from .dp_problems import as_batch, soft_dtw_problem
 from .soft_dtw_reference import reference_gradients, soft_dtw_reference
 
 
@@ -41,32 +39,19 @@ def soft_dtw(
         gamma: smoothing ``> 0`` (a float; not differentiated).
         mask_a, mask_b: ``[B, N]`` / ``[B, M]`` bool, True = real frame, real frames first; the value is the
             soft-DTW of the cropped cost (ending at ``(n_b - 1, m_b - 1)``), padded cells get zero gradient.
-        backend: ``"auto"``, ``"numba"``, ``"triton"`` or ``"torch"``.
+        backend: ``"auto"``, ``"numba"``, ``"triton"`` or ``"torch"`` (:mod:`vidalign.ops.backends`).
 
     Returns:
         ``[B]`` values in the dtype of ``cost``.
     """
-    unbatched = cost.dim() == 2
-    if unbatched:
-        cost = cost.unsqueeze(0)
-        mask_a = None if mask_a is None else mask_a.reshape(1, -1)
-        mask_b = None if mask_b is None else mask_b.reshape(1, -1)
-    if cost.dim() != 3 or not cost.is_floating_point():
-        raise InputError(f"cost must be a floating [B, N, M] or [N, M] tensor, got {cost.dtype} {tuple(cost.shape)}")
-    gamma = float(gamma)
-    if gamma <= 0:
-        raise ConfigError(f"gamma must be > 0, got {gamma}")
-    batch, rows, cols = cost.shape
-    lengths_a = lengths_from_mask(mask_a, batch, rows, "mask_a")
-    lengths_b = lengths_from_mask(mask_b, batch, cols, "mask_b")
-    if use_triton(backend, cost):
-        from ._triton.soft_dtw import soft_dtw_triton
-
-        values = soft_dtw_triton(cost, gamma, lengths_a, lengths_b)
-    elif use_numba(backend, cost.device.type):
-        values = _SoftDTWNumba.apply(cost, gamma, lengths_a, lengths_b)
+    cost, mask_a, mask_b, unbatched = as_batch(cost, mask_a, mask_b, "cost")
+    problem = soft_dtw_problem(cost, gamma, mask_a, mask_b)
+    chosen = select_backend(backend, cost, available=("torch", "numba", "triton"), op="soft_dtw")
+    if chosen == "triton":
+        from ._triton.soft_dtw import soft_dtw_triton as solve
     else:
-        values = soft_dtw_reference(cost, gamma, lengths_a, lengths_b)
+        solve = _SoftDTWNumba.apply if chosen == "numba" else soft_dtw_reference
+    values = solve(*problem)
     return values[0] if unbatched else values
 
 
@@ -75,8 +60,6 @@ class _SoftDTWNumba(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cost, gamma, lengths_a, lengths_b):
-        if cost.dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"the numba backend supports float32/float64, got {cost.dtype}")
         values = cost.detach().contiguous().numpy()
         la, lb = lengths_a.numpy().astype(np.int64), lengths_b.numpy().astype(np.int64)
         starts = sample_starts(la, lb)

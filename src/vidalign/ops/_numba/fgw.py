@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from vidalign.ops._numba.elementary import exp_nonpositive
-from vidalign.ops.fgw_problem import MASS_FLOOR, RELAXED_CODE
+from vidalign.ops.fgw_problem import MASS_FLOOR, FusedGWProblem
+from vidalign.ops.unbalanced import RELAXED_CODE
 
 _PEAK, _STEP, _STEP_AND_VALUE, _VALUE = 0, 1, 2, 3
 _FASTMATH = {"nnan", "reassoc", "contract", "nsz", "arcp"}  # no "ninf": -inf stays a legal sentinel
@@ -349,17 +350,20 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
         out[i, :m] = plan[i, :m]
 
 
-def mirror_descent(cost, log_a, log_b, sizes, weight_x, *, rho, dummy, clusters, alpha, eps, relaxed, lams,
-                          n_iters, step_size, return_trace):  # fmt: skip
-    """Run the kernel on CPU tensors: raw ``cost`` ``[B, N, M]``, padded log-marginals (dummy last),
-    ``sizes`` ``[B, 4]`` = (n, m, R_x, R_y) and the weights of Cx ``[B]``. Returns plan ``[B, N, M]``, trace,
-    marginal errors and steps."""
+def mirror_descent(problem: FusedGWProblem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
+    """Run the kernel on the CPU: returns plan ``[B, N, M]`` (no dummy, on the problem's device), trace, marginal
+    errors and steps."""
+    cost = problem.cost.cpu()
     batch, dtype = cost.shape[0], cost.dtype
-    values = [alpha, eps, 0.0, lams[0], lams[1], step_size or 0.0, rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
+    sizes = torch.stack([problem.lengths_a, problem.lengths_b, problem.radius_x, problem.radius_y], dim=1).cpu()
+    log_a, log_b = problem.log_a.cpu(), problem.log_b.cpu()
+    dummy = problem.dummy
+    values = [alpha, eps, 0.0, lams[0], lams[1], step_size or 0.0, problem.rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
     params = torch.tensor(values, dtype=dtype).repeat(batch, 1)
-    params[:, 2] = weight_x.to(dtype)
+    params[:, 2] = problem.weight_x.cpu().to(dtype)
     params[:, 8:10] = sizes[:, :2].to(dtype)
-    options = np.array([dummy is not None, clusters, RELAXED_CODE[relaxed], n_iters, return_trace], np.int64)
+    code = RELAXED_CODE[relaxed]
+    options = np.array([dummy is not None, problem.clusters, code, n_iters, return_trace], np.int64)
     plan = torch.empty_like(cost)  # the kernel writes every entry (zeros on padding)
     trace = torch.zeros(batch, n_iters + 1, dtype=torch.float64)
     error = torch.zeros(batch, 1, dtype=torch.float64)
@@ -374,4 +378,5 @@ def mirror_descent(cost, log_a, log_b, sizes, weight_x, *, rho, dummy, clusters,
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(batch, torch.get_num_threads())) as pool:
         list(pool.map(solve, range(batch)))
     objective = trace.to(dtype) if return_trace else None
-    return plan, objective, error[:, 0].to(dtype), params[:, 5].clone()
+    solved = plan, objective, error[:, 0].to(dtype), params[:, 5].clone()
+    return tuple(None if x is None else x.to(problem.cost.device) for x in solved)
