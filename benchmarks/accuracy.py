@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from vidalign.api import train
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
 from vidalign.data.penn_action import convert_penn_action
@@ -38,8 +39,6 @@ from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.evaluation.spread import embedding_spread
 from vidalign.models.model import load_model
-from vidalign.presets import train_settings
-from vidalign.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -66,11 +65,8 @@ class Row:
 
 
 def run_training(method: str, data: Path, family: str, split: str, out: Path, seed: int, overrides, epochs=None):
-    settings = train_settings(
-        method, data, out, preset=family, overrides=overrides, split=split, seed=seed, epochs=epochs
-    )
     started = time.perf_counter()
-    train(TrainConfig.from_dict(settings), progress=False)
+    train(data, method, out, preset=family, assignments=overrides, split=split, seed=seed, epochs=epochs)
     return time.perf_counter() - started
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidalign.api import train
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
 from vidalign.data.penn_action import convert_penn_action
@@ -53,7 +54,6 @@ from vidalign.ops.fgw import fused_gw
 from vidalign.ops.structure import band_radii, cx_weights, structure_product
 from vidalign.presets import train_settings
 from vidalign.run_dir import RunDir
-from vidalign.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -79,6 +79,11 @@ class Variant:
             self.method, folder, "RUN", preset=self.preset, overrides=list(self.overrides), split=split, seed=seed,
             epochs=epochs,
         )  # fmt: skip
+
+    def train(self, folder: Path, split: str, seed: int, epochs: int | None, out: Path) -> None:
+        """Train this variant into ``out`` (:func:`vidalign.api.train`, the same settings as :meth:`settings`)."""
+        train(folder, self.method, out, preset=self.preset, assignments=self.overrides, split=split, seed=seed,
+              epochs=epochs)  # fmt: skip
 
     def key(self, folder: Path, split: str, seed: int, epochs: int | None) -> str:
         """Names the run by everything it is trained with, so a changed default never reuses a stale run."""
@@ -238,9 +243,8 @@ class Bench:
         run = self.work / "runs" / variant.key(folder, split, self.seed, epochs)
         if not (run / "done").exists():
             shutil.rmtree(run, ignore_errors=True)
-            settings = variant.settings(folder, split, self.seed, epochs) | {"out": str(run)}
             started = time.perf_counter()
-            train(TrainConfig.from_dict(settings), progress=False)
+            variant.train(folder, split, self.seed, epochs, run)
             (run / "done").write_text(f"{time.perf_counter() - started:.1f}\n")
         return run
 

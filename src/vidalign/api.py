@@ -137,13 +137,16 @@ def train(
     out: str | os.PathLike[str] | None = None,
     *,
     preset: str | None = None,
+    assignments: Sequence[str] = (),
     progress: bool = False,
     **overrides: Any,
 ):
     """Train ``method`` on the feature folder ``data`` into ``out`` (default ``runs/<method>``). ``preset``: as
-    ``vidalign train --preset`` (default: what the folder's ``dataset.json`` records). ``overrides``: training
-    fields (``epochs=5``, ``split="train_sub"``, ``seed=1``) and sections as dicts (``loss={"eps": 0.05}``),
-    merged over the preset. Returns :class:`vidalign.training.TrainedRun` (``path``, ``model``)."""
+    ``vidalign train --preset`` (default: what the folder's ``dataset.json`` records). ``assignments``:
+    ``"KEY=VALUE"`` strings as ``--set`` takes them. ``overrides``: training fields (``epochs=5``,
+    ``split="train_sub"``, ``seed=1``; None = unset) and sections as dicts (``loss={"eps": 0.05}``), merged last.
+    With ``progress``, the preset used is printed and a progress bar shown. Returns
+    :class:`vidalign.training.TrainedRun` (``path``, ``model``, ``config``)."""
     from vidalign.presets import deep_merge, train_settings
     from vidalign.training import TrainConfig
     from vidalign.training import train as run_training
@@ -151,8 +154,11 @@ def train(
     out = Path("runs") / method if out is None else out
     sections = {k: v for k, v in overrides.items() if isinstance(v, dict)}
     fields = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
-    settings = deep_merge(train_settings(method, data, out, preset=preset, **fields), sections)
-    return run_training(TrainConfig.from_dict(settings), progress=progress)
+    settings = train_settings(method, data, out, preset=preset, overrides=list(assignments), **fields)
+    config = TrainConfig.from_dict(deep_merge(settings, sections))
+    if progress:
+        print(f"preset: {config.preset}", flush=True)
+    return run_training(config, progress=progress)
 
 
 @dataclasses.dataclass

@@ -94,9 +94,9 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from vidalign.extraction import extract_videos
+    from vidalign.api import extract
 
-    summary = extract_videos(
+    summary = extract(
         args.inputs,
         args.out,
         backbone=args.backbone,
@@ -119,16 +119,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from vidalign.presets import train_settings
-    from vidalign.training import TrainConfig, train
+    from vidalign.api import train
 
-    settings = train_settings(
-        args.method, args.data, args.out, preset=args.preset, overrides=args.set or [], split=args.split,
-        seed=args.seed, device=args.device, epochs=args.epochs,
-    )  # fmt: skip
-    config = TrainConfig.from_dict(settings)
-    print(f"preset: {config.preset}")
-    run = train(config, progress=not args.quiet).path
+    run = train(
+        args.data, args.method, args.out, preset=args.preset, assignments=args.set or [], progress=not args.quiet,
+        split=args.split, seed=args.seed, device=args.device, epochs=args.epochs,
+    ).path  # fmt: skip
     print(f"wrote {run}/model.safetensors, config.json, log.csv")
 
 

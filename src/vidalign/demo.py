@@ -19,7 +19,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from vidalign.api import Aligner, segment
+from vidalign.api import Aligner, segment, train
 from vidalign.atomic import claim_folder
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_dataset
@@ -27,8 +27,6 @@ from vidalign.data.synthetic import SyntheticConfig
 from vidalign.errors import DataError
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.extraction import extract_videos
-from vidalign.presets import train_settings
-from vidalign.training import TrainConfig, train
 
 METHODS = ("lac", "vaot", "vasot")
 ALIGN_COLUMNS = ("kendall_tau", "ap@5", "ap@15", "phase_progression")
@@ -73,8 +71,7 @@ def _fmt(value) -> str:
 
 def _train(method: str, data: Path, run: Path, config: DemoConfig, epochs: int | None = None) -> Path:
     epochs = epochs if epochs is not None else config.epochs
-    settings = train_settings(method, data, run, seed=config.seed, epochs=epochs)
-    return train(TrainConfig.from_dict(settings), progress=True).path
+    return train(data, method, run, seed=config.seed, epochs=epochs, progress=True).path
 
 
 def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> str:

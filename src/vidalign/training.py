@@ -215,10 +215,11 @@ def _run_config(config: TrainConfig, folder: FeatureFolder, train_ids: list[str]
 
 @dataclasses.dataclass
 class TrainedRun:
-    """What :func:`train` returns: the run directory and the trained model (this process's copy)."""
+    """What :func:`train` returns: the run directory, the trained model (this process's copy) and its config."""
 
     path: Path
     model: VidalignModel
+    config: TrainConfig
 
 
 def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
@@ -249,7 +250,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         else:
             run.write_weights(model)
     if start_epoch >= config.epochs:
-        return TrainedRun(run.path, model)
+        return TrainedRun(run.path, model, config)
 
     forward: torch.nn.Module = _Forward(model)
     if env.world_size > 1:
@@ -303,4 +304,4 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     bar.close()
     if env.world_size > 1:
         dist.barrier()
-    return TrainedRun(run.path, model)
+    return TrainedRun(run.path, model, config)
