@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from vidalign.errors import InputError, VidalignError
+from vidalign.errors import InputError, TrustWarning, VidalignError
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -410,11 +411,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str):
+    """A ``warnings.showwarning`` that prints vidalign's trust warnings as ``vidalign CMD: warning: ...``."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TrustWarning):
+            print(f"vidalign {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     status = 0
     try:
-        status = args.handler(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command)
+            status = args.handler(args) or 0
     except (VidalignError, FileNotFoundError, FileExistsError) as exc:
         if os.environ.get("VIDALIGN_DEBUG"):
             raise

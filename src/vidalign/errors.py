@@ -9,6 +9,10 @@ Every class is a ``ValueError`` (existing ``except ValueError`` code keeps worki
 - :class:`InputError` - arguments that do not fit each other: shapes, feature dimensions, a frame index out of
   range, a metric undefined on the given videos;
 - :class:`DeviceError` - a requested device that this machine does not have.
+
+Results that exist but should not be trusted are :class:`TrustWarning` warnings (the CLI prints them as one line):
+:class:`CollapseWarning` for a model whose embeddings collapsed within videos (``docs/evaluation.md``,
+"Collapse").
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ class InputError(VidalignError):
 
 class DeviceError(VidalignError, RuntimeError):
     """The requested device is not available."""
+
+
+class TrustWarning(UserWarning):
+    """A result was computed but cannot be trusted; the message says why and what to do."""
+
+
+class CollapseWarning(TrustWarning):
+    """A trained model maps the frames of a video to (nearly) one point (``docs/evaluation.md``, "Collapse")."""
 
 
 def one_line(text: object) -> str:

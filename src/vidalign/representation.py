@@ -12,11 +12,13 @@ One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from vidalign.errors import ConfigError, InputError
+from vidalign.errors import CollapseWarning, ConfigError, InputError
+from vidalign.evaluation.spread import collapse_message
 from vidalign.models.model import VidalignModel, load_model
 
 REFERENCE_MODELS = ("none", "time")
@@ -41,6 +43,9 @@ class Representation:
             self.name = str(model)
             if self.name not in REFERENCE_MODELS:
                 self.model, self.config = load_model(model, device)
+                spread = self.config.get("spread") or {}
+                if spread.get("collapsed"):
+                    warnings.warn(CollapseWarning(collapse_message(f"model {self.name}", spread)), stacklevel=2)
 
     @property
     def in_dim(self) -> int | None:

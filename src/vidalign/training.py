@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,8 @@ from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
 from vidalign.device import torch_device
-from vidalign.errors import ConfigError, DataError, unknown_keys_message
+from vidalign.errors import CollapseWarning, ConfigError, DataError, unknown_keys_message
+from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.losses import loss_class
 from vidalign.models.heads import EncoderConfig
 from vidalign.models.model import VidalignModel
@@ -213,6 +216,23 @@ def _run_config(config: TrainConfig, folder: FeatureFolder, train_ids: list[str]
     }
 
 
+SPREAD_COLUMNS = ("within", "across", "effective_rank")
+MONITORED_VIDEOS = 8
+
+
+class SpreadMonitor:
+    """The collapse check of every epoch (:mod:`vidalign.evaluation.spread`) on the first
+    :data:`MONITORED_VIDEOS` training videos, embedded whole as at inference."""
+
+    def __init__(self, features: list[np.ndarray]):
+        self.videos = features[:MONITORED_VIDEOS]
+
+    def measure(self, model: VidalignModel, device: torch.device, epoch: int) -> dict:
+        spread = embedding_spread([model.embed(video, device) for video in self.videos])
+        numbers = {k: None if math.isnan(v) else round(v, 4) for k, v in spread.items()}  # NaN: one video
+        return {"epoch": epoch, **numbers, "collapsed": is_collapsed(spread)}
+
+
 @dataclasses.dataclass
 class TrainedRun:
     """What :func:`train` returns: the run directory, the trained model (this process's copy) and its config."""
@@ -243,12 +263,16 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
 
     resume = run.claim(config.to_dict())
     start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
+    record = _run_config(config, folder, [r.video_id for r in records])
+    monitor = SpreadMonitor(features)
     if env.is_main:
-        run.write_config(_run_config(config, folder, [r.video_id for r in records]))
         if resume:
             run.truncate_log(start_epoch)
+            record["spread"] = run.read_config().get("spread")
         else:
             run.write_weights(model)
+            record["spread"] = monitor.measure(model, device, start_epoch)
+        run.write_config(record)
     if start_epoch >= config.epochs:
         return TrainedRun(run.path, model, config)
 
@@ -298,10 +322,16 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         if env.is_main:
             row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
             row["seconds"] = round(time.perf_counter() - started, 3)
+            record["spread"] = monitor.measure(model, device, epoch + 1)
+            row.update({key: record["spread"][key] for key in SPREAD_COLUMNS})
+            run.write_config(record)
             run.write_weights(model)
             run.append_log(row)  # before the checkpoint: a resume truncates rows past it
             run.save_checkpoint(model, optimizer, epoch + 1)
     bar.close()
+    if env.is_main and (record.get("spread") or {}).get("collapsed"):
+        warnings.warn(CollapseWarning(collapse_message(f"the {config.method} model of {run.path}", record["spread"])),
+                      stacklevel=2)  # fmt: skip
     if env.world_size > 1:
         dist.barrier()
     return TrainedRun(run.path, model, config)

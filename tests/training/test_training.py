@@ -1,7 +1,9 @@
-"""The training loop: untrained reference model, rebuild from config.json, exact resume, DDP ranks in sync."""
+"""The training loop: untrained reference model, rebuild from config.json, exact resume, DDP ranks in sync, and
+the collapse check (the spread of the embeddings logged every epoch; a collapsed run says so and warns when used)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -13,12 +15,17 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+import vidalign as va
+from vidalign.cli import main
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import SamplingConfig
+from vidalign.errors import CollapseWarning
+from vidalign.evaluation import spread as spread_module
+from vidalign.evaluation.spread import embedding_spread
 from vidalign.models.heads import EncoderConfig
-from vidalign.models.model import load_model
-from vidalign.training import TrainConfig, train
+from vidalign.models.model import VidalignModel, load_model
+from vidalign.training import MONITORED_VIDEOS, SpreadMonitor, TrainConfig, train
 
 
 def tiny_config(data: Path, out: Path, method: str = "vaot", epochs: int = 2, **loss) -> TrainConfig:
@@ -117,3 +124,49 @@ def test_ddp_ranks_stay_in_sync(tiny_dataset, tmp_path):
     assert rank0 == rank1
     model, _ = load_model(tmp_path / "run")
     assert params_digest(model) == rank0
+
+
+def test_the_monitor_flags_an_encoder_that_maps_every_frame_to_one_point():
+    rng = np.random.default_rng(0)
+    videos = [rng.normal(size=(30, 16)).astype(np.float32) for _ in range(3)]
+    model = VidalignModel("vaot", EncoderConfig(in_dim=16, kind="conv", hidden=16, n_layers=1, out_dim=8), {})
+    assert not SpreadMonitor(videos).measure(model, torch.device("cpu"), 0)["collapsed"]
+    with torch.no_grad():
+        for name, value in model.encoder.named_parameters():
+            value.zero_()
+            if name.endswith("bias"):
+                value.add_(1.0)  # constant output: every frame is the same point
+    measured = SpreadMonitor(videos).measure(model, torch.device("cpu"), 3)
+    assert measured["collapsed"] and measured["within"] == pytest.approx(1.0) and measured["epoch"] == 3
+
+
+def test_training_logs_the_spread_of_every_epoch(tiny_dataset, tmp_path):
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False).path
+    with (run / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"within", "across", "effective_rank"} <= set(rows[0])
+    recorded = json.loads((run / "config.json").read_text())["spread"]
+    model, _ = load_model(run)
+    videos = [r.features for r in FeatureFolder(tiny_dataset).load_split("train")][:MONITORED_VIDEOS]
+    expected = embedding_spread([model.embed(v) for v in videos])  # recomputed from the saved weights
+    assert recorded["epoch"] == 2 and recorded["collapsed"] is False
+    for key in ("within", "across", "effective_rank"):
+        assert recorded[key] == pytest.approx(expected[key], abs=1e-4)
+        assert float(rows[-1][key]) == pytest.approx(expected[key], abs=1e-4)
+
+
+def test_a_collapsed_run_says_so_on_training_and_when_used(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(spread_module, "COLLAPSED_WITHIN", -1.0)  # every model counts as collapsed
+    with pytest.warns(CollapseWarning, match="collapsed within videos"):
+        run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    assert json.loads((run / "config.json").read_text())["spread"]["collapsed"] is True
+    features = FeatureFolder(tiny_dataset).load_split("val")
+    with pytest.warns(CollapseWarning, match=r"cannot be trusted"):
+        va.align(features[0].features, features[1].features, model=run)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, features[0].features)
+    np.save(b, features[1].features)
+    assert main(["align", str(a), str(b), "--model", str(run), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("vidalign align: warning: model") == 1 and "collapsed within videos" in err

@@ -45,3 +45,13 @@ def embedding_spread(embeddings: Sequence[np.ndarray]) -> dict[str, float]:
 def is_collapsed(spread: dict[str, float]) -> bool:
     """Whether ``within`` (mean within-video similarity) is above :data:`COLLAPSED_WITHIN`."""
     return bool(spread["within"] > COLLAPSED_WITHIN)
+
+
+def collapse_message(name: str, spread: dict[str, float]) -> str:
+    """One line saying that model ``name`` collapsed, with the numbers and what it means for its alignments."""
+    return (
+        f"{name} collapsed within videos: its frames of one video have mean cosine similarity "
+        f"{spread['within']:.3f} (> {COLLAPSED_WITHIN}; across videos {spread['across']:.3f}, effective rank "
+        f"{spread['effective_rank']:.1f}), so its embeddings tell videos apart, not positions in the process; "
+        "alignments and segments made with it cannot be trusted (docs/evaluation.md, Collapse)"
+    )
