@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from vidalign.confidence import Confidence, alignment_confidence
 from vidalign.errors import InputError
 from vidalign.ops import dtw, fused_gw, smith_waterman
 from vidalign.outputs import AlignmentFiles, write_alignment
@@ -86,7 +87,8 @@ class AlignResult:
     matched on (None when nothing is); ``n_unmatched_*`` frames left unmatched; ``parameters`` the method's
     settings as used; ``similarity`` ``[N, M]`` (for the plot, not in the JSON). :class:`vidalign.api.Aligner`
     fills ``inputs`` (``"a"`` / ``"b"``: path, kind, frames, fps, timestamps), ``model``, ``backbone`` and
-    ``sources`` (the two loaded inputs, for the side-by-side video).
+    ``sources`` (the two loaded inputs, for the side-by-side video); :func:`align_arrays` fills ``confidence``
+    (:mod:`vidalign.confidence`: how far the alignment can be trusted).
     """
 
     method: str
@@ -104,6 +106,7 @@ class AlignResult:
     model: str | None = None
     backbone: str | None = None
     sources: tuple[AlignInput, AlignInput] | None = field(default=None, repr=False)
+    confidence: Confidence | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The documented keys (``pairs``, ``a_to_b``, ``score``, ``matched_a``, ``matched_b``) then the extras."""
@@ -120,6 +123,7 @@ class AlignResult:
             "parameters": self.parameters,
             "model": self.model,
             "backbone": self.backbone,
+            "confidence": None if self.confidence is None else self.confidence.to_json(),
             **self.inputs,
         }
 
@@ -269,7 +273,9 @@ def align_arrays(
         raise InputError(f"A has {emb_a.shape[1]}-d features but B has {emb_b.shape[1]}-d")
     sim = cosine_similarity(emb_a, emb_b)
     if method == "dtw":
-        return _align_dtw(sim)
-    if method == "sw":
-        return _align_sw(sim, sw)
-    return _align_ot(sim, ot)
+        result = _align_dtw(sim)
+    elif method == "sw":
+        result = _align_sw(sim, sw)
+    else:
+        result = _align_ot(sim, ot)
+    return dataclasses.replace(result, confidence=alignment_confidence(sim, result.pairs))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, check_method
 from vidalign.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder
-from vidalign.errors import InputError
+from vidalign.errors import InputError, UntrustedAlignmentWarning
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.inputs import FEATURE_SUFFIX, AlignInput, load_input
 from vidalign.models.backbones import Backbone, build_backbone
@@ -113,6 +114,8 @@ class Aligner:
             sw=self.sw,
             ot=self.ot,
         )
+        if not result.confidence.trusted:
+            warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=2)
         any_video = first.is_video or second.is_video
         return dataclasses.replace(
             result,

@@ -12,7 +12,8 @@ Every class is a ``ValueError`` (existing ``except ValueError`` code keeps worki
 
 Results that exist but should not be trusted are :class:`TrustWarning` warnings (the CLI prints them as one line):
 :class:`CollapseWarning` for a model whose embeddings collapsed within videos (``docs/evaluation.md``,
-"Collapse").
+"Collapse"), :class:`UntrustedAlignmentWarning` for an alignment that does not stand out from chance
+(``docs/methods.md``, "Alignment confidence").
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class TrustWarning(UserWarning):
 
 class CollapseWarning(TrustWarning):
     """A trained model maps the frames of a video to (nearly) one point (``docs/evaluation.md``, "Collapse")."""
+
+
+class UntrustedAlignmentWarning(TrustWarning):
+    """An alignment whose frames are indistinguishable or whose matches do not stand out (``docs/methods.md``,
+    "Alignment confidence")."""
 
 
 def one_line(text: object) -> str:

@@ -72,7 +72,8 @@ def plot_alignment(
     figure = Figure(figsize=(6.4, 6.4 * min(max(n_rows / max(n_cols, 1), 0.4), 2.5) + 0.6))
     axes = figure.add_subplot()
     image = axes.imshow(sim, cmap="viridis", aspect="auto", interpolation="nearest")
-    figure.colorbar(image, ax=axes, label="similarity")
+    low, high = float(np.nanmin(sim)), float(np.nanmax(sim))
+    figure.colorbar(image, ax=axes, label=f"similarity (colours span {low:.3f} to {high:.3f})")
     for start, end in matched_a or ():
         axes.axhspan(start - 0.5, end + 0.5, color="white", alpha=0.18, lw=0)
     for start, end in matched_b or ():

@@ -142,3 +142,37 @@ def test_bad_inputs_raise_one_line_errors(a, b, method, message):
     with pytest.raises(InputError, match=message) as error:
         align(a, b, method=method)
     assert "\n" not in str(error.value)
+
+
+def test_an_alignment_reports_its_confidence_and_warns_when_it_cannot_be_trusted(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from vidalign.cli import main
+    from vidalign.errors import UntrustedAlignmentWarning
+
+    rng = np.random.default_rng(0)
+    process = np.cumsum(rng.normal(size=(60, 16)), axis=0)
+    related = align(process, process[np.sort(rng.integers(0, 60, 75))] + 0.3 * rng.normal(size=(75, 16)))
+    assert related.confidence.trusted and related.to_json()["confidence"]["trusted"] is True
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.normal(size=(60, 16)).astype(np.float32))  # two recordings without a shared order
+    np.save(b, rng.normal(size=(75, 16)).astype(np.float32))
+    with pytest.warns(UntrustedAlignmentWarning, match="cannot be trusted"):
+        unrelated = align(str(a), str(b))
+    record = unrelated.to_json()["confidence"]
+    assert record["trusted"] is False and {"contrast", "order_evidence", "path_margin", "reasons"} <= set(record)
+    labels = []
+    real_colorbar = Figure.colorbar
+
+    def colorbar(self, *args, **kwargs):
+        labels.append(kwargs["label"])
+        return real_colorbar(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "colorbar", colorbar)
+    assert main(["align", str(a), str(b), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err.count("vidalign align: warning: this alignment cannot be trusted") == 1
+    saved = json.loads((tmp_path / "out" / "alignment.json").read_text())["confidence"]
+    assert saved == record
+    assert len(labels) == 1 and labels[0].startswith("similarity (colours span ")
+    shown = [float(x) for x in labels[0][len("similarity (colours span ") : -1].split(" to ")]
+    assert shown == pytest.approx(saved["similarity_range"], abs=1e-3)

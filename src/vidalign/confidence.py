@@ -1,0 +1,132 @@
+"""How far an alignment can be trusted (``docs/methods.md``, "Alignment confidence"), from the similarity matrix
+``S [N, M]`` it was decoded from and its matched pairs ``(i, j)``:
+
+- ``contrast``: the 95th minus the 5th percentile of ``S``. Near 0 every frame of A looks like every frame of B
+  (a collapsed model, or features dominated by the person and the room), and any path is as good as another;
+- ``order_evidence``: how much better the two recordings align in their own order than in scrambled ones, as a
+  z-score: the mean similarity along the DTW path of ``S``, minus the mean of the same for B rotated in time by
+  25-75 % of its length (8 rotations) and for those of B reversed (8 more), over their standard deviation;
+  computed on ``S`` strided to at most :data:`EVIDENCE_FRAMES` frames a side. Near 0 when the recordings share
+  no order (unrelated videos, or frames that only say which video they come from); also low for repetitive
+  recordings, whose match is then ambiguous by whole repetitions. On efficientnet_lite0 features of real clips
+  (``docs/methods.md``, Alignment confidence) it was 3.8-6.3 for 15 pairs of people doing the same action and
+  -3.5-3.2 for 24 pairs of unrelated clips;
+- ``path_margin``: how much a matched frame stands out from its neighbours in B, ``S[i, j]`` minus the mean of
+  ``S[i, j - w]`` and ``S[i, j + w]`` (``w = M / 10``; the one inside the video at its ends), averaged over the
+  pairs;
+- ``time_gain``: the mean similarity of the matched pairs minus that of uniform time (``j = i (M - 1) / (N - 1)``);
+- ``diagonal_deviation``: the mean ``|i / (N - 1) - j / (M - 1)|`` of the pairs (0 = the uniform-time diagonal).
+
+An alignment is *untrusted* when ``contrast`` or ``order_evidence`` is below :data:`MIN_CONTRAST` /
+:data:`MIN_ORDER_EVIDENCE`; each failed test adds a reason in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from vidalign.ops import dtw
+
+__all__ = ["MIN_CONTRAST", "MIN_ORDER_EVIDENCE", "Confidence", "alignment_confidence"]
+
+MIN_CONTRAST = 0.05
+MIN_ORDER_EVIDENCE = 3.0
+EVIDENCE_FRAMES = 128
+ROTATIONS = np.linspace(0.25, 0.75, 8)
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """The statistics of the module docstring, whether they pass, and why not."""
+
+    contrast: float
+    order_evidence: float
+    path_margin: float
+    time_gain: float
+    diagonal_deviation: float
+    similarity_range: tuple[float, float]
+    trusted: bool
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"similarity_range": list(self.similarity_range)}
+
+    def message(self) -> str:
+        """One line for the warning of an untrusted alignment."""
+        return (
+            "this alignment cannot be trusted: " + "; ".join(self.reasons) + " (check that both recordings show "
+            "the same process and that the model has not collapsed; docs/methods.md, Alignment confidence)"
+        )
+
+
+def _position(index: np.ndarray, length: int) -> np.ndarray:
+    return index / max(length - 1, 1)
+
+
+def _dtw_path_mean(sim: np.ndarray) -> float:
+    path = dtw(-sim).path
+    return float(sim[path[:, 0], path[:, 1]].mean())
+
+
+def order_evidence(sim: np.ndarray) -> float:
+    """``order_evidence`` of the module docstring."""
+    n, m = sim.shape
+    sim = sim[:: -(-n // EVIDENCE_FRAMES), :: -(-m // EVIDENCE_FRAMES)]
+    shifts = sorted({int(round(f * sim.shape[1])) for f in ROTATIONS})
+    scrambled = [
+        _dtw_path_mean(np.ascontiguousarray(np.roll(s, k, axis=1))) for s in (sim, sim[:, ::-1]) for k in shifts
+    ]
+    spread = float(np.std(scrambled))
+    if spread < 1e-12:
+        return 0.0
+    return (_dtw_path_mean(sim) - float(np.mean(scrambled))) / spread
+
+
+def _path_statistics(sim: np.ndarray, pairs: np.ndarray) -> tuple[float, float, float]:
+    """``path_margin``, ``time_gain`` and ``diagonal_deviation`` of ``pairs`` (module docstring)."""
+    n, m = sim.shape
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    matched = sim[rows, cols]
+    width = max(1, m // 10)
+    left, right = cols - width, cols + width
+    has_left, has_right = left >= 0, right < m
+    neighbour_sum = np.where(has_left, sim[rows, left.clip(0)], 0.0) + np.where(
+        has_right, sim[rows, right.clip(0, m - 1)], 0.0
+    )
+    neighbours = neighbour_sum / np.maximum(has_left.astype(int) + has_right, 1)
+    uniform = np.rint(_position(rows, n) * (m - 1)).astype(np.int64)
+    deviation = np.abs(_position(rows, n) - _position(cols, m))
+    return float(np.mean(matched - neighbours)), float(np.mean(matched - sim[rows, uniform])), float(deviation.mean())
+
+
+def alignment_confidence(sim: np.ndarray, pairs: np.ndarray) -> Confidence:
+    """:class:`Confidence` of the alignment ``pairs [L, 2]`` decoded from ``sim [N, M]`` (module docstring)."""
+    sim = np.asarray(sim, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    low, high = np.percentile(sim, [5, 95])
+    contrast, evidence = float(high - low), order_evidence(sim)
+    margin, gain, deviation = _path_statistics(sim, pairs) if len(pairs) else (0.0, 0.0, 0.0)
+    reasons = []
+    if contrast < MIN_CONTRAST:
+        reasons.append(
+            f"the frames are nearly indistinguishable (similarity contrast {contrast:.3f} < {MIN_CONTRAST}: "
+            f"90 % of the similarities lie in [{low:.3f}, {high:.3f}])"
+        )
+    if evidence < MIN_ORDER_EVIDENCE:
+        reasons.append(
+            f"the recordings align no better in their own order than reversed or rotated in time (order evidence "
+            f"z = {evidence:.2f} < {MIN_ORDER_EVIDENCE}; repetitive recordings do too: their match is then ambiguous "
+            "by whole repetitions)"
+        )
+    return Confidence(
+        contrast=round(contrast, 4),
+        order_evidence=round(evidence, 4),
+        path_margin=round(margin, 4),
+        time_gain=round(gain, 4),
+        diagonal_deviation=round(deviation, 4),
+        similarity_range=(round(float(sim.min()), 4), round(float(sim.max()), 4)),
+        trusted=not reasons,
+        reasons=reasons,
+    )
