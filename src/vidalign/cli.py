@@ -27,15 +27,12 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    import warnings
-
-    from vidalign.atomic import atomic_write_json
-    from vidalign.evaluation.folder import evaluate_folder, format_result
+    from vidalign.api import evaluate
     from vidalign.evaluation.protocols import FitOnScoredWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitOnScoredWarning)  # printed below as one line, and kept in the JSON
-        result = evaluate_folder(
+        result = evaluate(
             args.data,
             args.model,
             args.task,
@@ -50,11 +47,11 @@ def _cmd_eval(args: argparse.Namespace) -> None:
             device=args.device,
             strict=not args.lenient,
         )
-    if result.get("warning"):
+    if result.to_json().get("warning"):
         print(f"vidalign eval: warning: {result['warning']}", file=sys.stderr)
-    print(format_result(result))
+    print(result.table())
     if args.json:
-        atomic_write_json(args.json, result)
+        result.write(args.json)
         print(f"wrote {args.json}")
 
 
