@@ -26,7 +26,7 @@ from vidalign.atomic import atomic_write_json
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import InputError, UntrustedAlignmentWarning
 from vidalign.extraction import ExtractionSummary, extract_videos
-from vidalign.inputs import FEATURE_SUFFIX, AlignInput, load_input
+from vidalign.inputs import AlignInput, load_input, needs_backbone
 from vidalign.models.backbones import Backbone, build_backbone
 from vidalign.models.model import VidalignModel
 from vidalign.representation import Representation
@@ -94,17 +94,17 @@ class Aligner:
         if isinstance(source, np.ndarray):
             return AlignInput(Path(name), source, is_video=False)
         path = Path(source)
-        backbone = None if path.suffix.lower() == FEATURE_SUFFIX else self.backbone
+        backbone = self.backbone if needs_backbone(path) else None
         loaded = load_input(path, backbone, **self.sampling)
         self.representation.check_dim(loaded.features.shape[1], f"{path} holds")
         return loaded
 
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         paths = [s for s in (a, b) if not isinstance(s, np.ndarray)]
-        missing = [Path(p) for p in paths if not Path(p).is_file()]
+        missing = [Path(p) for p in paths if not Path(p).exists()]
         if missing:  # before any decoding
             raise InputError(f"{missing[0]}: no such file")
-        if any(Path(p).suffix.lower() != FEATURE_SUFFIX for p in paths):
+        if any(needs_backbone(p) for p in paths):
             _ = self.backbone  # checks the model's input dimension before decoding
         first, second = self.load(a, "A"), self.load(b, "B")
         result = align_arrays(

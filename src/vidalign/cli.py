@@ -69,6 +69,10 @@ def _cmd_convert(args: argparse.Namespace) -> None:
         )
         for action, path in folders.items():
             print(f"{action:<18} {path}")
+    elif args.dataset == "keypoints":
+        from vidalign.data.keypoints import convert_keypoints
+
+        print(convert_keypoints([args.source], args.out, skeleton=args.skeleton))
     else:
         from vidalign.data.mocap6 import convert_mocap6
 
@@ -297,9 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the result as JSON here")
     p.set_defaults(handler=_cmd_eval)
 
-    p = sub.add_parser("convert", help="convert a public dataset into feature folders")
-    p.add_argument("dataset", choices=["penn-action", "mocap6"])
-    p.add_argument("source", help="penn-action: the labels/ directory; mocap6: mocap6.mat")
+    p = sub.add_parser("convert", help="convert a public dataset or your pose keypoints into feature folders")
+    p.add_argument("dataset", choices=["penn-action", "mocap6", "keypoints"])
+    p.add_argument(
+        "source",
+        help="penn-action: the labels/ directory; mocap6: mocap6.mat; keypoints: a keypoint file (.json, .csv, "
+        ".npy), an OpenPose directory, or a folder of them (one recording each)",
+    )
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--val-fraction", type=float, default=0.2, help="penn-action: share of train carved into val")
     p.add_argument("--seed", type=int, default=0, help="penn-action: seed of the val carve")
@@ -307,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--visibility-channel", action="store_true", help="penn-action: append the 13 visibility flags (39-d)"
     )
+    p.add_argument(
+        "--skeleton", choices=["coco17", "mediapipe33", "body25", "coco18", "penn13"],
+        help="keypoints: the skeleton (default: recognised by the number of joints)",
+    )  # fmt: skip
     p.set_defaults(handler=_cmd_convert)
 
     p = sub.add_parser("synth", help="write the synthetic-process feature folder (the embedded dataset)")
@@ -371,9 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("align", help="align two videos or .npy feature files (json, plot, side-by-side video)")
-    p.add_argument("a", type=Path, metavar="A", help="video or .npy features [T, D]")
-    p.add_argument("b", type=Path, metavar="B", help="video or .npy features [T, D]")
+    p = sub.add_parser("align", help="align two videos, .npy feature files or pose keypoint files (json, plot, video)")
+    inputs = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
+    p.add_argument("a", type=Path, metavar="A", help=inputs)
+    p.add_argument("b", type=Path, metavar="B", help=inputs)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vidalign.data.keypoints import is_keypoint_input, keypoint_features, read_keypoints
 from vidalign.data.layout import FeatureFolder, validate_features
 from vidalign.errors import InputError, one_line
 from vidalign.extraction import embed_video
@@ -68,6 +69,11 @@ def _load_features(path: Path, layout: str) -> AlignInput:
     return AlignInput(path, features, is_video=False)
 
 
+def needs_backbone(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a video (neither a feature file nor keypoints), embedded by a frame backbone."""
+    return Path(path).suffix.lower() != FEATURE_SUFFIX and not is_keypoint_input(path)
+
+
 def load_input(
     path: str | os.PathLike[str],
     backbone: Backbone | None,
@@ -78,10 +84,15 @@ def load_input(
     progress: bool = False,
 ) -> AlignInput:
     """A ``.npy`` feature file ``[T, D]`` (``layout="dt"``: ``[D, T]``; the fps and timestamps of a feature folder's
-    ``meta/`` when it has one) or a video decoded with the sampling and embedded by ``backbone``."""
+    ``meta/`` when it has one), a pose keypoint file or OpenPose directory (:mod:`vidalign.data.keypoints`: Penn
+    Action pose features), or a video decoded with the sampling and embedded by ``backbone``."""
     path = Path(path)
     if path.suffix.lower() == FEATURE_SUFFIX:
         return _load_features(path, layout)
+    if is_keypoint_input(path):
+        keypoints = read_keypoints(path)
+        timestamps = None if not keypoints.fps else [t / keypoints.fps for t in range(len(keypoints.x))]
+        return AlignInput(path, keypoint_features(keypoints), False, keypoints.fps, timestamps)
     if backbone is None:
         raise InputError(f"{path}: a video input needs a backbone")
     video = embed_video(path, backbone, stride=stride, target_fps=target_fps, progress=progress)

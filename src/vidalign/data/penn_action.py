@@ -171,15 +171,21 @@ def feature_description(visibility_channel: bool = False) -> str:
 
 
 def pose_features(
-    x: np.ndarray, y: np.ndarray, visibility: np.ndarray, *, visibility_channel: bool = False
+    x: np.ndarray,
+    y: np.ndarray,
+    visibility: np.ndarray,
+    *,
+    visibility_channel: bool = False,
+    annotated: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Normalised pose features (module docstring): float32 ``[T, 39]`` (``[T, 26]`` without the visibility
-    block) and the per-video body scale in pixels. Raises ``ValueError`` for a video with no visible joint
-    or an undefined body scale."""
+    block) and the per-video body scale in pixels. ``annotated``: the joints with a position (default: Penn
+    Action's rule, :func:`annotated_joints`). Raises ``DataError`` for a video with no visible joint or an
+    undefined body scale."""
     visibility = np.asarray(visibility, dtype=bool)
     if not visibility.any():
         raise DataError("no visible joint in any frame")
-    annotated = annotated_joints(x, y, visibility)
+    annotated = annotated_joints(x, y, visibility) if annotated is None else np.asarray(annotated, dtype=bool)
     counts = annotated.sum(axis=1, keepdims=True)
     centre_x = np.where(annotated, x, 0.0).sum(axis=1, keepdims=True) / np.maximum(counts, 1)
     centre_y = np.where(annotated, y, 0.0).sum(axis=1, keepdims=True) / np.maximum(counts, 1)

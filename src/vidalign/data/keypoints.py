@@ -1,0 +1,193 @@
+"""2-D pose keypoints that users already have -> the Penn Action pose features (``docs/data.md``, Keypoints).
+
+Readers (:func:`read_keypoints`), one recording per call:
+
+- **OpenPose JSON**: a directory of per-frame ``*_keypoints.json`` files (``{"people": [{"pose_keypoints_2d":
+  [x, y, c, ...]}]}``), in file-name order; in every frame the person with the highest summed confidence is kept,
+  a frame without people has no joints;
+- **arrays** ``[T, J, 2]`` or ``[T, J, 3]`` (x, y and optionally a confidence / visibility) in a ``.npy`` file
+  (for the converter only: ``vidalign align`` reads ``.npy`` as features), a ``.json`` file (the array itself,
+  or an object with the array under ``"keypoints"`` and optionally ``"fps"``), or a ``.csv`` file with one row
+  per frame and ``x_0, y_0[, c_0], x_1, ...`` columns (a header row is allowed).
+
+The skeleton is recognised by its joint count (or given): COCO-17 (17), MediaPipe Pose (33), OpenPose BODY_25
+(25) and OpenPose COCO-18 (18), Penn Action (13). Every skeleton is mapped onto Penn Action's 13 joints (head =
+the nose; shoulders, elbows, wrists, hips, knees, ankles, left before right), and the features are Penn Action's
+(:func:`vidalign.data.penn_action.pose_features`: centred on the frame's joints, divided by one per-video body
+scale, 26-d): a model trained on Penn Action poses takes them, and so does one trained on any keypoint folder.
+A joint is missing when its confidence is at most :data:`MIN_CONFIDENCE` or a coordinate is not finite.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidalign.data.layout import refuse_existing_features, write_dataset_info, write_split, write_video
+from vidalign.data.penn_action import feature_description, pose_features
+from vidalign.errors import DataError, InputError
+
+__all__ = [
+    "KEYPOINT_SUFFIXES",
+    "MIN_CONFIDENCE",
+    "SKELETONS",
+    "Keypoints",
+    "convert_keypoints",
+    "is_keypoint_input",
+    "keypoint_features",
+    "read_keypoints",
+]
+
+MIN_CONFIDENCE = 0.1
+KEYPOINT_SUFFIXES = (".json", ".csv")
+
+# Index of each Penn Action joint (JOINT_NAMES order) in the skeleton's own joint order.
+SKELETONS: dict[str, tuple[int, ...]] = {
+    "penn13": tuple(range(13)),
+    "coco17": (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16),
+    "mediapipe33": (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28),
+    "body25": (0, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11),
+    "coco18": (0, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10),
+}
+_BY_COUNT = {13: "penn13", 17: "coco17", 18: "coco18", 25: "body25", 33: "mediapipe33"}
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """One recording's keypoints on the Penn Action joints: ``x``, ``y`` ``[T, 13]`` and ``present`` (bool)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    present: np.ndarray
+    skeleton: str
+    fps: float | None = None
+
+
+def is_keypoint_input(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is read as keypoints: a ``.json`` / ``.csv`` file or a directory of OpenPose JSON."""
+    path = Path(path)
+    if path.is_dir():
+        return any(path.glob("*_keypoints.json"))
+    return path.suffix.lower() in KEYPOINT_SUFFIXES
+
+
+def _openpose_frame(path: Path) -> np.ndarray | None:
+    """``[J, 3]`` of the most confident person in one OpenPose frame file, or None without people."""
+    try:
+        people = json.loads(path.read_text(encoding="utf-8")).get("people", [])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise DataError(f"{path}: not an OpenPose keypoint file ({exc})") from None
+    poses = [np.asarray(p.get("pose_keypoints_2d", []), dtype=np.float64).reshape(-1, 3) for p in people]
+    poses = [p for p in poses if len(p)]
+    return max(poses, key=lambda p: p[:, 2].sum()) if poses else None
+
+
+def _read_openpose(directory: Path) -> np.ndarray:
+    frames = [_openpose_frame(p) for p in sorted(directory.glob("*_keypoints.json"))]
+    counts = {len(f) for f in frames if f is not None}
+    if len(counts) != 1:
+        raise DataError(f"{directory}: frames with {sorted(counts) or 'no'} joints; expected one skeleton")
+    n_joints = counts.pop()
+    empty = np.zeros((n_joints, 3))
+    return np.stack([empty if f is None else f for f in frames])
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r]
+    try:
+        float(rows[0][0])
+    except (ValueError, IndexError):
+        rows = rows[1:]  # a header
+    try:
+        values = np.array([[float(v) if v.strip() else np.nan for v in r] for r in rows], dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(f"{path}: not a keypoint CSV of numbers ({exc})") from None
+    width = values.shape[1] if values.ndim == 2 else 0
+    channels = 3 if width % 3 == 0 and width // 3 in _BY_COUNT else 2
+    if values.ndim != 2 or width % channels:
+        raise DataError(f"{path}: rows of x, y[, c] per joint expected, got {width} columns")
+    return values.reshape(len(values), -1, channels)
+
+
+def _read_array(path: Path) -> tuple[np.ndarray, float | None]:
+    fps = None
+    if path.suffix.lower() == ".npy":
+        array = np.load(path, allow_pickle=False)
+    elif path.suffix.lower() == ".csv":
+        array = _read_csv(path)
+    else:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: not a keypoint JSON file ({exc})") from None
+        if isinstance(data, dict):
+            fps = data.get("fps")
+            data = data.get("keypoints")
+        array = np.asarray(data, dtype=np.float64)
+    return np.asarray(array, dtype=np.float64), fps
+
+
+def read_keypoints(path: str | os.PathLike[str], *, skeleton: str | None = None) -> Keypoints:
+    """The keypoints of one recording (module docstring), mapped onto the Penn Action joints."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    array, fps = (_read_openpose(path), None) if path.is_dir() else _read_array(path)
+    if array.ndim != 3 or array.shape[2] not in (2, 3) or len(array) == 0:
+        raise DataError(f"{path}: keypoints must be [T, J, 2] or [T, J, 3], got shape {array.shape}")
+    name = skeleton or _BY_COUNT.get(array.shape[1])
+    if name not in SKELETONS:
+        known = ", ".join(f"{k} ({n} joints)" for n, k in sorted(_BY_COUNT.items()))
+        raise InputError(f"{path}: {array.shape[1]} joints match no known skeleton; known: {known}")
+    joints = array[:, list(SKELETONS[name])]
+    x, y = joints[..., 0], joints[..., 1]
+    confidence = joints[..., 2] if joints.shape[2] == 3 else np.ones_like(x)
+    present = np.isfinite(x) & np.isfinite(y) & (np.nan_to_num(confidence) > MIN_CONFIDENCE)
+    return Keypoints(np.where(present, x, 0.0), np.where(present, y, 0.0), present, name, fps)
+
+
+def keypoint_features(keypoints: Keypoints) -> np.ndarray:
+    """Penn Action pose features ``[T, 26]`` of ``keypoints`` (:func:`vidalign.data.penn_action.pose_features`)."""
+    features, _ = pose_features(keypoints.x, keypoints.y, keypoints.present, annotated=keypoints.present)
+    return features
+
+
+def _recordings(inputs: list[Path]) -> list[Path]:
+    """The recordings named by ``inputs``: keypoint files and OpenPose directories, a folder's children included."""
+    found = []
+    for path in inputs:
+        if path.is_dir() and not any(path.glob("*_keypoints.json")):
+            children = sorted(p for p in path.iterdir() if is_keypoint_input(p) or p.suffix.lower() == ".npy")
+            found.extend(children)
+        else:
+            found.append(path)
+    return found
+
+
+def convert_keypoints(
+    inputs: list[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *, skeleton: str | None = None
+) -> Path:
+    """Write the feature folder ``out_dir`` of the keypoint recordings ``inputs`` (files, OpenPose directories,
+    or folders of them): ``features/<name>.npy`` (Penn Action pose features), ``meta/<name>.json`` (source,
+    skeleton, fps), ``splits/all.txt`` and ``dataset.json`` (feature family ``pose``). Returns ``out_dir``."""
+    recordings = _recordings([Path(p) for p in inputs])
+    if not recordings:
+        raise InputError(f"no keypoint recordings in {', '.join(map(str, inputs))}")
+    names = [p.stem if p.is_file() else p.name for p in recordings]
+    if len(set(names)) != len(names):
+        raise InputError("two recordings have the same name; give each its own file or folder name")
+    refuse_existing_features(out_dir)
+    for path, name in zip(recordings, names, strict=True):
+        keypoints = read_keypoints(path, skeleton=skeleton)
+        meta = {"source": str(path), "skeleton": keypoints.skeleton, "fps": keypoints.fps,
+                "features": feature_description()}  # fmt: skip
+        write_video(out_dir, name, keypoint_features(keypoints), meta=meta)
+    write_split(out_dir, "all", names)
+    write_dataset_info(out_dir, feature_family="pose")
+    return Path(out_dir)

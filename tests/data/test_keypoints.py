@@ -1,0 +1,170 @@
+"""Pose keypoints users bring (vidalign.data.keypoints): each skeleton lands on the Penn Action joints, every file
+format reads the same recording, missing joints stay missing, and the files align and convert from the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from vidalign.cli import main
+from vidalign.data.keypoints import convert_keypoints, keypoint_features, read_keypoints
+from vidalign.data.layout import FeatureFolder, read_dataset_info
+from vidalign.data.penn_action import JOINT_NAMES, pose_features
+from vidalign.errors import InputError
+
+# Joint indices from each format's own documentation (COCO keypoints, MediaPipe Pose landmarks, OpenPose output).
+LIMBS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+SPECS = {
+    "coco17": (
+        17,
+        {"head": 0}
+        | {f"{s}_{limb}": 5 + 2 * k + (s == "right") for k, limb in enumerate(LIMBS) for s in ("left", "right")},
+    ),  # fmt: skip
+    "mediapipe33": (
+        33,
+        {
+            "head": 0,
+            "left_shoulder": 11,
+            "right_shoulder": 12,
+            "left_elbow": 13,
+            "right_elbow": 14,
+            "left_wrist": 15,
+            "right_wrist": 16,
+            "left_hip": 23,
+            "right_hip": 24,
+            "left_knee": 25,
+            "right_knee": 26,
+            "left_ankle": 27,
+            "right_ankle": 28,
+        },
+    ),  # fmt: skip
+    "body25": (
+        25,
+        {
+            "head": 0,
+            "right_shoulder": 2,
+            "right_elbow": 3,
+            "right_wrist": 4,
+            "left_shoulder": 5,
+            "left_elbow": 6,
+            "left_wrist": 7,
+            "right_hip": 9,
+            "right_knee": 10,
+            "right_ankle": 11,
+            "left_hip": 12,
+            "left_knee": 13,
+            "left_ankle": 14,
+        },
+    ),  # fmt: skip
+    "coco18": (
+        18,
+        {
+            "head": 0,
+            "right_shoulder": 2,
+            "right_elbow": 3,
+            "right_wrist": 4,
+            "left_shoulder": 5,
+            "left_elbow": 6,
+            "left_wrist": 7,
+            "right_hip": 8,
+            "right_knee": 9,
+            "right_ankle": 10,
+            "left_hip": 11,
+            "left_knee": 12,
+            "left_ankle": 13,
+        },
+    ),  # fmt: skip
+}
+
+
+def _motion(n_frames: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """x, y [T, 13] of a moving stick figure (pixels)."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(100, 300, size=(2, 13))
+    t = np.linspace(0, 2 * np.pi, n_frames)[:, None]
+    return base[0] + 20 * np.sin(t + np.arange(13)), base[1] + 20 * np.cos(t + 0.5 * np.arange(13))
+
+
+def _in_skeleton(x: np.ndarray, y: np.ndarray, skeleton: str, seed: int = 1) -> np.ndarray:
+    """[T, J, 3] of the skeleton: the Penn joints where the spec puts them, noise elsewhere, confidence 0.9."""
+    n_joints, spec = SPECS[skeleton]
+    array = np.random.default_rng(seed).uniform(0, 500, size=(len(x), n_joints, 3))
+    array[..., 2] = 0.9
+    for k, name in enumerate(JOINT_NAMES):
+        array[:, spec[name], 0], array[:, spec[name], 1] = x[:, k], y[:, k]
+    return array
+
+
+@pytest.mark.parametrize("skeleton", sorted(SPECS))
+def test_every_skeleton_lands_on_the_penn_joints(skeleton, tmp_path):
+    x, y = _motion()
+    np.save(tmp_path / "k.npy", _in_skeleton(x, y, skeleton))
+    keypoints = read_keypoints(tmp_path / "k.npy")
+    assert keypoints.skeleton == skeleton and keypoints.present.all()
+    np.testing.assert_allclose(keypoints.x, x)
+    np.testing.assert_allclose(keypoints.y, y)
+    expected, _ = pose_features(x, y, np.ones_like(x, dtype=bool))  # the Penn Action features of the same pose
+    np.testing.assert_allclose(keypoint_features(keypoints), expected, rtol=1e-6)
+
+
+def test_every_file_format_reads_the_same_recording(tmp_path):
+    x, y = _motion(seed=3)
+    array = _in_skeleton(x, y, "coco17")
+    (tmp_path / "k.json").write_text(json.dumps({"keypoints": array.tolist(), "fps": 25}))
+    (tmp_path / "bare.json").write_text(json.dumps(array[..., :2].tolist()))
+    with (tmp_path / "k.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([f"{axis}_{j}" for j in range(17) for axis in "xyc"])
+        writer.writerows(array.reshape(len(array), -1).tolist())
+    openpose = tmp_path / "openpose"
+    openpose.mkdir()
+    for t, frame in enumerate(array):
+        other = {"pose_keypoints_2d": (frame * [1, 1, 0.2]).ravel().tolist()}  # a second, less confident person
+        people = [other, {"pose_keypoints_2d": frame.ravel().tolist()}]
+        (openpose / f"clip_{t:012d}_keypoints.json").write_text(json.dumps({"people": people}))
+    reference = keypoint_features(read_keypoints(tmp_path / "k.json"))
+    assert read_keypoints(tmp_path / "k.json").fps == 25
+    for source in ("bare.json", "k.csv", "openpose"):
+        np.testing.assert_allclose(keypoint_features(read_keypoints(tmp_path / source)), reference, rtol=1e-6)
+
+
+def test_missing_joints_stay_missing(tmp_path):
+    x, y = _motion()
+    array = _in_skeleton(x, y, "coco17")
+    array[:5, 9, 2] = 0.0  # left wrist not detected in the first frames
+    array[7, 10, 0] = np.nan  # right wrist without a coordinate
+    np.save(tmp_path / "k.npy", array)
+    keypoints = read_keypoints(tmp_path / "k.npy")
+    wrist_l, wrist_r = JOINT_NAMES.index("left_wrist"), JOINT_NAMES.index("right_wrist")
+    assert not keypoints.present[:5, wrist_l].any() and keypoints.present[5:, wrist_l].all()
+    assert not keypoints.present[7, wrist_r] and keypoints.present.sum() == 13 * 30 - 6
+    features = keypoint_features(keypoints)
+    assert (features[:5, [wrist_l, 13 + wrist_l]] == 0).all() and np.isfinite(features).all()
+
+
+def test_an_unknown_skeleton_is_refused(tmp_path):
+    np.save(tmp_path / "k.npy", np.zeros((4, 11, 2)))
+    with pytest.raises(InputError, match="11 joints match no known skeleton"):
+        read_keypoints(tmp_path / "k.npy")
+
+
+def test_keypoint_files_align_and_convert_from_the_cli(tmp_path):
+    for name, seed in (("a", 0), ("b", 0)):
+        x, y = _motion(n_frames=30 if name == "a" else 40, seed=seed)
+        array = _in_skeleton(x, y, "mediapipe33")
+        (tmp_path / "clips").mkdir(exist_ok=True)
+        (tmp_path / "clips" / f"{name}.json").write_text(json.dumps(array.tolist()))
+    clips = tmp_path / "clips"
+    assert main(["align", str(clips / "a.json"), str(clips / "b.json"), "--out", str(tmp_path / "al")]) == 0
+    record = json.loads((tmp_path / "al" / "alignment.json").read_text())
+    assert record["a"]["n_frames"] == 30 and record["b"]["n_frames"] == 40 and record["a"]["kind"] == "features"
+    assert main(["convert", "keypoints", str(clips), "--out", str(tmp_path / "poses")]) == 0
+    folder = FeatureFolder(tmp_path / "poses")
+    assert folder.video_ids("all") == ["a", "b"] and read_dataset_info(tmp_path / "poses")["feature_family"] == "pose"
+    np.testing.assert_allclose(
+        folder.load_split("all")[0].features, keypoint_features(read_keypoints(clips / "a.json"))
+    )
+    assert convert_keypoints  # the CLI's converter is the module's
