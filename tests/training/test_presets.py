@@ -142,3 +142,14 @@ def test_a_preset_reference_must_name_an_existing_mapping_and_not_loop(monkeypat
     ):
         with pytest.raises(ConfigError, match=message):
             presets.method_sections(method)
+
+
+def test_set_values_parse_as_yaml_and_exponent_numbers_as_numbers():
+    from vidalign.presets import parse_override
+
+    assert parse_override("lr=1e-4") == {"lr": 1e-4}  # YAML 1.1 alone reads "1e-4" as a string
+    assert parse_override("loss.eps=2.5E-2") == {"loss": {"eps": 0.025}}
+    assert parse_override("loss.solver=published") == {"loss": {"solver": "published"}}
+    assert parse_override("sampling.loss_frames=8") == {"sampling": {"loss_frames": 8}}
+    assert parse_override("augment.mirror_channels=[0, 1]") == {"augment": {"mirror_channels": [0, 1]}}
+    assert parse_override("name=nan") == {"name": "nan"}

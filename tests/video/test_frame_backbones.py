@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import urllib.error
 
 import numpy as np
@@ -23,8 +24,8 @@ def efficientnet():
 
 
 def test_registry_and_unknown_name():
-    assert available_backbones() == ["efficientnet_lite0", "pixel", "resnet50"]
-    with pytest.raises(BackboneError, match="available: efficientnet_lite0, pixel, resnet50") as caught:
+    assert available_backbones() == ["efficientnet_lite0", "efficientnet_lite0_grid", "pixel", "resnet50"]
+    with pytest.raises(BackboneError, match="available: efficientnet_lite0, efficientnet_lite0_grid, pixel") as caught:
         build_backbone("vgg16")
     assert "\n" not in str(caught.value)
 
@@ -87,6 +88,24 @@ def test_efficientnet_predicts_imagenet_classes_of_known_photos(efficientnet):
         probabilities = efficientnet.classify(load_sample_image(image)[None])[0]
         assert categories[int(probabilities.argmax())] == expected
         assert probabilities.max() > 0.2  # 1000 classes: chance is 0.001
+
+
+def test_grid_backbone_keeps_the_whole_frame_and_where_things_are(efficientnet):
+    grid = build_backbone("efficientnet_lite0_grid")
+    wide = np.zeros((1, 432, 768, 3), dtype=np.uint8)
+    assert tuple(grid.preprocess(torch.from_numpy(wide).permute(0, 3, 1, 2)).shape) == (1, 3, 224, 398)  # no crop
+    square = np.zeros((2, 256, 256, 3), dtype=np.uint8)
+    square[0, :96, :96] = 255  # a bright patch top-left ...
+    square[1, -96:, -96:] = 255  # ... or bottom-right
+    features = grid.embed(square).reshape(2, 1280, 4)
+    with torch.inference_mode():  # 256 x 256 -> 224 x 224 -> a 7 x 7 map: cells rows / columns 0-3 and 3-6
+        maps = grid.model.extract_features(grid.preprocess(torch.from_numpy(square).permute(0, 3, 1, 2)))
+    assert tuple(maps.shape[-2:]) == (7, 7)
+    for cell, (rows, cols) in enumerate(itertools.product((slice(0, 4), slice(3, 7)), repeat=2)):
+        expected = maps[:, :, rows, cols].mean(dim=(2, 3)).numpy()
+        np.testing.assert_allclose(features[:, :, cell], expected, rtol=1e-4, atol=1e-5)
+    cells = np.linalg.norm(features[0] - features[1], axis=0)
+    assert cells[0] > 0 and cells[3] > 0 and np.linalg.norm(features[0].mean(-1) - features[1].mean(-1)) < cells[0]
 
 
 def test_resnet50_random_init_is_deterministic(frames):

@@ -14,6 +14,10 @@ Registry (``build_backbone(name, weights, device)``):
   Preprocessing is the one those weights were trained with in the TF EfficientNet-Lite builder: shorter
   side to 256 (= 224 / 0.875, the "crop padding 32" of the TF pipeline), centre crop 224,
   ``(x - 127) / 128`` (inception-style mean/std chosen there for quantisation).
+* ``efficientnet_lite0_grid`` (5120-d): the same network and weights on the whole frame (shorter side 224,
+  longer side at most 448, no crop: a person at the edge of a wide frame stays in view), its head feature map
+  average-pooled on a 2 x 2 grid (channel-major: 1280 values per cell, top-left, top-right, bottom-left,
+  bottom-right) so that the layout of the body, not only what is in the frame, reaches the features.
 * ``pixel`` (240-d): a no-learning baseline: the frame area-downsampled to 8x8 RGB in [0, 1] (192 values,
   aspect ratio not kept) followed by a 16-bin histogram per RGB channel normalised to sum 1 (48 values).
 
@@ -44,6 +48,7 @@ __all__ = [
     "Backbone",
     "BackboneError",
     "EfficientNetLite0Backbone",
+    "EfficientNetLite0GridBackbone",
     "PixelBackbone",
     "ResNet50Backbone",
     "available_backbones",
@@ -257,6 +262,26 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
             return self.model._fc(pooled).softmax(dim=-1).cpu().numpy()
 
 
+class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
+    """EfficientNet-Lite0 on the whole frame, its head feature map average-pooled on a ``grid x grid`` layout
+    (5120-d for 2 x 2) instead of one global average: where in the frame a body part is stays in the features."""
+
+    name = "efficientnet_lite0_grid"
+    grid = 2
+    dim = EfficientNetLite0Backbone.dim * grid * grid
+    max_longer_side = 448  # the whole field of view at the network's resolution, 16:9 frames -> 224 x 398
+
+    def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
+        height, width = batch.shape[-2:]
+        scale = min(self.input_size / min(height, width), self.max_longer_side / max(height, width))
+        size = (max(32, round(height * scale)), max(32, round(width * scale)))
+        resized = F.interpolate(batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+        return (resized - self.pixel_mean) / self.pixel_std
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.model.extract_features(inputs), self.grid).flatten(1)
+
+
 class PixelBackbone(Backbone):
     """No-learning colour/layout baseline: 8x8 area-downsampled RGB (192) + 16-bin channel histograms (48)."""
 
@@ -285,7 +310,8 @@ class PixelBackbone(Backbone):
 
 
 _REGISTRY: dict[str, type[Backbone]] = {
-    cls.name: cls for cls in (ResNet50Backbone, EfficientNetLite0Backbone, PixelBackbone)
+    cls.name: cls
+    for cls in (ResNet50Backbone, EfficientNetLite0Backbone, EfficientNetLite0GridBackbone, PixelBackbone)
 }
 
 

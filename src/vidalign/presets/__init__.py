@@ -181,7 +181,8 @@ def load_preset(method: str, names: str | list[str] | None = "default", data: st
 
 
 def parse_override(text: str) -> dict:
-    """``"loss.eps=0.05"`` -> ``{"loss": {"eps": 0.05}}`` (the value parsed as YAML)."""
+    """``"loss.eps=0.05"`` -> ``{"loss": {"eps": 0.05}}`` (the value parsed as YAML, except that a number in
+    exponent form without a decimal point, ``1e-4``, is a number: YAML 1.1 would read it as a string)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE (e.g. loss.eps=0.05), got {text!r}")
@@ -190,7 +191,13 @@ def parse_override(text: str) -> dict:
     parts = key.split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
-    node[parts[-1]] = yaml.safe_load(value)
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, str):
+        try:
+            parsed = float(parsed) if parsed.strip().lower() not in ("nan", "inf", "-inf", "infinity") else parsed
+        except ValueError:
+            pass
+    node[parts[-1]] = parsed
     return out
 
 
