@@ -310,8 +310,7 @@ class PixelBackbone(Backbone):
 
 
 _REGISTRY: dict[str, type[Backbone]] = {
-    cls.name: cls
-    for cls in (ResNet50Backbone, EfficientNetLite0Backbone, EfficientNetLite0GridBackbone, PixelBackbone)
+    cls.name: cls for cls in (ResNet50Backbone, EfficientNetLite0Backbone, EfficientNetLite0GridBackbone, PixelBackbone)
 }
 
 
