@@ -2,6 +2,7 @@
 object with ``to_json()`` and a writer. The CLI, the demo and the benchmarks call these.
 
 - :func:`align` / :class:`Aligner` - align two videos or feature files (``AlignResult``: ``.write(out)``);
+- :func:`compare` - where a query deviates from a reference (``Comparison``: ``.write(out)``);
 - :func:`segment` - action segments of a feature folder (``Segmentation``: ``.write(out)``);
 - :func:`train` - train a method on a feature folder (``TrainedRun``: the run directory and model);
 - :func:`evaluate` - score a model or a reference representation (``Evaluation``: ``.table()``, ``.write(path)``);
@@ -23,6 +24,7 @@ import numpy as np
 
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, check_method
 from vidalign.atomic import atomic_write_json
+from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import InputError, UntrustedAlignmentWarning
 from vidalign.extraction import ExtractionSummary, extract_videos
@@ -36,6 +38,7 @@ __all__ = [
     "Aligner",
     "Evaluation",
     "align",
+    "compare",
     "evaluate",
     "extract",
     "load_features",
@@ -99,14 +102,19 @@ class Aligner:
         self.representation.check_dim(loaded.features.shape[1], f"{path} holds")
         return loaded
 
-    def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
+    def load_pair(self, a: Source, b: Source, names: tuple[str, str] = ("A", "B")) -> tuple[AlignInput, AlignInput]:
+        """Both inputs loaded (:meth:`load`), after checking that the files exist and, for videos, that the
+        backbone fits the model, so that nothing is decoded in vain."""
         paths = [s for s in (a, b) if not isinstance(s, np.ndarray)]
         missing = [Path(p) for p in paths if not Path(p).exists()]
         if missing:  # before any decoding
             raise InputError(f"{missing[0]}: no such file")
         if any(needs_backbone(p) for p in paths):
             _ = self.backbone  # checks the model's input dimension before decoding
-        first, second = self.load(a, "A"), self.load(b, "B")
+        return self.load(a, names[0]), self.load(b, names[1])
+
+    def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
+        first, second = self.load_pair(a, b)
         result = align_arrays(
             self.representation.embed(first.features),
             self.representation.embed(second.features),
@@ -162,6 +170,34 @@ def train(
     if progress:
         print(f"preset: {config.preset}", flush=True)
     return run_training(config, progress=progress)
+
+
+def compare(
+    reference: Source,
+    query: Source,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    k: float = 3.0,
+    min_frames: int = 3,
+    **options,
+) -> Comparison:
+    """Where ``query`` deviates from ``reference`` (:mod:`vidalign.comparison`: per-frame deviation along the DTW
+    alignment, flagged intervals above ``median + k * 1.4826 * MAD``, local-alignment gaps) on the embeddings of
+    ``model`` (None: the raw features). ``options``: those of :class:`Aligner` (backbone, stride, sw, ...)."""
+    aligner = Aligner(model, **options)
+    first, second = aligner.load_pair(reference, query, ("reference", "query"))
+    result = compare_embeddings(
+        aligner.representation.embed(first.features),
+        aligner.representation.embed(second.features),
+        k=k,
+        min_frames=min_frames,
+        sw=aligner.sw,
+    )
+    if not result.alignment.confidence.trusted:
+        warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
+    return dataclasses.replace(
+        result, inputs={"reference": first.describe(), "query": second.describe()}, model=aligner.model_name
+    )
 
 
 @dataclasses.dataclass

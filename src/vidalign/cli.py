@@ -166,6 +166,28 @@ def _cmd_align(args: argparse.Namespace) -> None:
     print(format_alignment(result, result.write(args.out, progress=not args.quiet)))
 
 
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from vidalign.api import compare
+
+    result = compare(
+        args.reference, args.query, model=args.model, k=args.k, min_frames=args.min_frames, backbone=args.backbone,
+        weights=args.weights, stride=args.stride, target_fps=args.fps, layout=args.layout, device=args.device,
+        progress=not args.quiet,
+    )  # fmt: skip
+    print(format_comparison(result, result.write(args.out)))
+
+
+def format_comparison(result, files) -> str:
+    """The findings in words: flagged intervals and gaps of the query (with times when known), files."""
+    query, reference = result.inputs.get("query", {}), result.inputs.get("reference", {})
+    lines = [f"query {query.get('n_frames')} frames vs reference {reference.get('n_frames')} frames; "
+             f"threshold {result.threshold:.4f} (median + {result.k} x 1.4826 x MAD, or the floor)"]  # fmt: skip
+    lines += [f"flagged: query {_span(i, query)}" for i in result.flagged] or ["flagged: nothing"]
+    lines += [f"no reference counterpart: query {_span(i, query)}" for i in result.query_gaps]
+    lines += [f"left out by the query: reference {_span(i, reference)}" for i in result.reference_gaps]
+    return "\n".join([*lines, "wrote " + ", ".join(str(p) for p in files)])
+
+
 def _span(interval: tuple[int, int] | None, source: dict) -> str:
     if interval is None:
         return "none"
@@ -255,6 +277,9 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     sampling.add_argument("--fps", type=float, help="resample videos to this rate (never upsamples)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,10 +408,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_train)
 
+    p = sub.add_parser("compare", help="where a query recording deviates from a reference (json, plot)")
+    p.add_argument("reference", type=Path, help="the reference: " + INPUTS)
+    p.add_argument("query", type=Path, help="the recording to check: " + INPUTS)
+    p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
+    p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
+    p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval in frames (3)")
+    p.add_argument("--out", type=Path, default=Path("compare"), help="output folder (default: ./compare)")
+    p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    _add_video_options(p)
+    p.set_defaults(handler=_cmd_compare)
+
     p = sub.add_parser("align", help="align two videos, .npy feature files or pose keypoint files (json, plot, video)")
-    inputs = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
-    p.add_argument("a", type=Path, metavar="A", help=inputs)
-    p.add_argument("b", type=Path, metavar="B", help=inputs)
+    p.add_argument("a", type=Path, metavar="A", help=INPUTS)
+    p.add_argument("b", type=Path, metavar="B", help=INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")

@@ -5,6 +5,8 @@
   inputs are videos, ``side_by_side.mp4`` (:func:`write_alignment_video`).
 - :func:`write_segmentation`: ``segments.json`` (every video) and ``timelines.png`` (the first ``MAX_TIMELINES``
   videos, each under its ground truth when known).
+- :func:`write_comparison`: ``compare.json`` (:meth:`vidalign.comparison.Comparison.to_json`) and ``compare.png``
+  (the query's deviation curve, threshold, flagged intervals and gaps).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from tqdm.auto import tqdm
 from vidalign.atomic import atomic_write_json
 from vidalign.data.video import SampledFrames, iter_frames, probe
 from vidalign.labels.matching import relabel
-from vidalign.viz import plot_alignment, plot_timelines, write_side_by_side
+from vidalign.viz import plot_alignment, plot_deviation, plot_timelines, write_side_by_side
 
 if TYPE_CHECKING:  # the result types: their write() methods call this module
     from vidalign.alignment import AlignResult
+    from vidalign.comparison import Comparison
     from vidalign.inputs import AlignInput
     from vidalign.segmentation import Segmentation
 
@@ -127,3 +130,22 @@ def write_segmentation(result: Segmentation, out_dir: str | os.PathLike[str]) ->
         title=f"{result.segmenter}{more}",
     )
     return out / "segments.json", plot
+
+
+def write_comparison(result: Comparison, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``OUT/compare.json`` and ``OUT/compare.png`` (module docstring); returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "compare.json", result.to_json())
+    query = result.inputs.get("query", {})
+    name = Path(query.get("path", "query")).name
+    plot = plot_deviation(
+        result.deviation,
+        result.threshold,
+        out / "compare.png",
+        flagged=result.flagged,
+        gaps=result.query_gaps,
+        fps=query.get("fps"),
+        title=f"{name}: deviation from the reference ({len(result.flagged)} flagged intervals)",
+    )
+    return out / "compare.json", plot

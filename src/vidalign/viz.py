@@ -27,7 +27,7 @@ from vidalign.data.video import write_video
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
 
-__all__ = ["plot_alignment", "plot_timelines", "write_side_by_side"]
+__all__ = ["plot_alignment", "plot_deviation", "plot_timelines", "write_side_by_side"]
 
 _UNMATCHED_COLOUR = "orangered"
 _BACKGROUND_COLOUR = "lightgrey"  # negative labels (background / unassigned) in timelines
@@ -116,6 +116,46 @@ def _class_colours(n_classes: int) -> list[tuple[float, ...]]:
         return [palette(k) for k in range(n_classes)]
     palette = colormaps["hsv"]
     return [palette(k / n_classes) for k in range(n_classes)]
+
+
+def plot_deviation(
+    deviation,
+    threshold: float,
+    out_png: str | Path,
+    *,
+    flagged: Sequence[tuple[int, int]] = (),
+    gaps: Sequence[tuple[int, int]] = (),
+    fps: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Save the per-frame deviation of a query from its reference (:mod:`vidalign.comparison`) with the threshold,
+    the ``flagged`` intervals shaded red and the query ``gaps`` (no reference counterpart) grey; the x axis is in
+    seconds when ``fps`` is known, else in frames. Returns the PNG path."""
+    deviation = _as_array(deviation, float).ravel()
+    if deviation.size == 0:
+        raise InputError("no deviation to plot")
+    scale, unit = (1.0 / fps, "s") if fps else (1.0, "frame")
+    x = np.arange(deviation.size) * scale
+    figure = Figure(figsize=(10, 3.2))
+    axes = figure.add_subplot()
+    for number, (start, end) in enumerate(gaps):
+        label = "no reference counterpart" if number == 0 else None
+        axes.axvspan((start - 0.5) * scale, (end + 0.5) * scale, color=_BACKGROUND_COLOUR, alpha=0.6, lw=0,
+                     label=label)  # fmt: skip
+    for number, (start, end) in enumerate(flagged):
+        label = "flagged" if number == 0 else None
+        axes.axvspan((start - 0.5) * scale, (end + 0.5) * scale, color=_UNMATCHED_COLOUR, alpha=0.25, lw=0,
+                     label=label)  # fmt: skip
+    axes.plot(x, deviation, color="black", lw=1.2, label="deviation")
+    axes.axhline(threshold, color=_UNMATCHED_COLOUR, ls="--", lw=1, label=f"threshold {threshold:.3f}")
+    axes.set_xlim(x[0] - 0.5 * scale, x[-1] + 0.5 * scale)
+    axes.set_xlabel(f"query ({unit})")
+    axes.set_ylabel("1 - cosine to the reference")
+    if title:
+        axes.set_title(title)
+    axes.legend(loc="upper right", fontsize="small", framealpha=0.8)
+    figure.savefig(out_png, dpi=120, bbox_inches="tight")
+    return Path(out_png)
 
 
 def plot_timelines(

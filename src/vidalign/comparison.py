@@ -1,0 +1,148 @@
+"""Where a query recording deviates from a reference (``docs/methods.md``, Compare).
+
+Both recordings are in one representation (raw features or a model's embeddings) and aligned twice:
+
+- **globally** by DTW (:func:`vidalign.alignment.align_arrays`): every query frame ``j`` gets its reference
+  counterparts, and its **deviation** ``d_j = 1 - max_i S[i, j]`` over the reference frames ``i`` the path
+  matches it to (cosine similarity ``S``; 0 = identical directions, up to 2);
+- **locally** by Smith-Waterman: query frames outside the local alignment, or skipped inside it, have no
+  reference counterpart (**query gaps**: extra or foreign parts), and reference frames the local alignment skips
+  are **reference gaps** (parts the query leaves out).
+
+Flagged frames are those with ``d_j > max(median(d) + k * 1.4826 * MAD(d), floor)``: the median and the median
+absolute deviation of this comparison's own deviations (1.4826 makes the MAD a standard deviation for normal
+data), so a constant difference between two people or cameras does not flag everything while a stretch much
+worse than the rest does; ``floor = FLOOR_FRACTION * (1 - median(S))``, a quarter of the typical dissimilarity of
+two frames of the two recordings, so that near-identical recordings (median and MAD near 0) flag nothing. Runs of
+at least ``min_frames`` flagged frames are reported as intervals.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidalign.alignment import AlignResult, SWOptions, align_arrays
+from vidalign.errors import InputError
+from vidalign.labels.runs import label_runs
+
+__all__ = ["FLOOR_FRACTION", "MAD_TO_SD", "Comparison", "compare_embeddings", "deviation_threshold"]
+
+MAD_TO_SD = 1.4826
+FLOOR_FRACTION = 0.25
+
+
+def deviation_threshold(deviation: np.ndarray, k: float, floor: float = 0.0) -> float:
+    """``max(median(d) + k * 1.4826 * MAD(d), floor)`` (module docstring)."""
+    median = float(np.median(deviation))
+    return max(median + k * MAD_TO_SD * float(np.median(np.abs(deviation - median))), floor)
+
+
+def _intervals(mask: np.ndarray, min_frames: int = 1) -> list[tuple[int, int]]:
+    """Inclusive ``(start, end)`` of each run of True in ``mask`` that is at least ``min_frames`` long."""
+    values, starts, ends = label_runs(mask.astype(np.int64))
+    return [(int(s), int(e) - 1) for v, s, e in zip(values, starts, ends, strict=True) if v and e - s >= min_frames]
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare_embeddings`: the two alignments, the deviation of every query frame, the
+    threshold and the flagged intervals and gaps (inclusive frame intervals). :func:`vidalign.api.compare` fills
+    ``inputs`` (``"reference"`` / ``"query"``: path, kind, frames, fps, timestamps) and ``model``."""
+
+    alignment: AlignResult
+    local: AlignResult
+    deviation: np.ndarray
+    k: float
+    min_frames: int
+    threshold: float
+    flagged: list[tuple[int, int]]
+    query_gaps: list[tuple[int, int]]
+    reference_gaps: list[tuple[int, int]]
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model: str | None = None
+
+    def _times(self, role: str, interval: tuple[int, int]) -> dict[str, Any]:
+        source = self.inputs.get(role, {})
+        start, end = interval
+        times = source.get("timestamps")
+        fps = source.get("fps")
+        span: dict[str, Any] = {"start": start, "end": end}
+        if times:
+            span.update(start_time=times[start], end_time=times[end])
+        elif fps:
+            span.update(start_time=start / fps, end_time=end / fps)
+        return span
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flagged": [
+                self._times("query", i) | {"max_deviation": float(self.deviation[i[0] : i[1] + 1].max())}
+                for i in self.flagged
+            ],  # fmt: skip
+            "query_gaps": [self._times("query", i) for i in self.query_gaps],
+            "reference_gaps": [self._times("reference", i) for i in self.reference_gaps],
+            "deviation": [round(float(d), 5) for d in self.deviation],
+            "threshold": self.threshold,
+            "threshold_rule": f"max(median + {self.k} * {MAD_TO_SD} * MAD of the deviations, "
+            f"{FLOOR_FRACTION} * (1 - median similarity))",
+            "min_frames": self.min_frames,
+            "query_to_reference": _query_to_reference(self.alignment),
+            "confidence": None if self.alignment.confidence is None else self.alignment.confidence.to_json(),
+            "model": self.model,
+            **self.inputs,
+        }
+
+    def write(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write ``compare.json`` and ``compare.png`` (:func:`vidalign.outputs.write_comparison`)."""
+        from vidalign.outputs import write_comparison
+
+        return write_comparison(self, out_dir)
+
+
+def _query_to_reference(alignment: AlignResult) -> list[int]:
+    """For every query frame (B of the DTW alignment), the middle reference frame matched to it."""
+    pairs = alignment.pairs
+    m = int(pairs[:, 1].max()) + 1
+    first = np.searchsorted(pairs[:, 1], np.arange(m), side="left")
+    last = np.searchsorted(pairs[:, 1], np.arange(m), side="right") - 1
+    return pairs[(first + last) // 2, 0].tolist()
+
+
+def compare_embeddings(
+    reference: np.ndarray,
+    query: np.ndarray,
+    *,
+    k: float = 3.0,
+    min_frames: int = 3,
+    sw: SWOptions | None = None,
+) -> Comparison:
+    """Compare ``query [M, D]`` with ``reference [N, D]`` (module docstring)."""
+    if k < 0 or min_frames < 1:
+        raise InputError(f"k must be >= 0 and min_frames >= 1, got k={k}, min_frames={min_frames}")
+    alignment = align_arrays(reference, query, method="dtw")
+    local = align_arrays(reference, query, method="sw", sw=sw or SWOptions())
+    similarity = alignment.similarity
+    best = np.full(similarity.shape[1], -np.inf)
+    np.maximum.at(best, alignment.pairs[:, 1], similarity[alignment.pairs[:, 0], alignment.pairs[:, 1]])
+    deviation = 1.0 - best
+    threshold = deviation_threshold(deviation, k, FLOOR_FRACTION * (1.0 - float(np.median(similarity))))
+    matched_query = np.zeros(similarity.shape[1], dtype=bool)
+    matched_reference = np.zeros(similarity.shape[0], dtype=bool)
+    matched_query[local.pairs[:, 1]] = True
+    matched_reference[local.pairs[:, 0]] = True
+    return Comparison(
+        alignment=alignment,
+        local=local,
+        deviation=deviation,
+        k=k,
+        min_frames=min_frames,
+        threshold=threshold,
+        flagged=_intervals(deviation > threshold, min_frames),
+        query_gaps=_intervals(~matched_query),
+        reference_gaps=_intervals(~matched_reference),
+    )

@@ -1,0 +1,73 @@
+"""Compare a query with a reference (vidalign.comparison): a foreign stretch inserted into the query is flagged and
+found without a reference counterpart, a left-out stretch is a reference gap, the threshold is the documented
+robust rule, and the CLI writes compare.json and compare.png."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import vidalign as va
+from vidalign.cli import main
+from vidalign.comparison import MAD_TO_SD, compare_embeddings, deviation_threshold
+
+
+def _process(n: int, seed: int = 0, dim: int = 32) -> np.ndarray:
+    return np.cumsum(np.random.default_rng(seed).normal(size=(n, dim)), axis=0)
+
+
+def _overlap(interval: tuple[int, int], start: int, end: int) -> int:
+    return max(0, min(interval[1], end) - max(interval[0], start) + 1)
+
+
+def test_the_threshold_is_median_plus_k_mad():
+    d = np.array([0.1, 0.2, 0.2, 0.3, 0.9])
+    assert deviation_threshold(d, 2.0) == pytest.approx(0.2 + 2.0 * MAD_TO_SD * 0.1)
+    assert deviation_threshold(d, 0.0) == pytest.approx(0.2)
+    assert deviation_threshold(d, 2.0, floor=0.8) == 0.8
+
+
+def test_an_inserted_foreign_stretch_is_flagged_and_has_no_counterpart():
+    rng = np.random.default_rng(1)
+    reference = _process(120)
+    foreign = _process(20, seed=9) + 50.0  # something the reference never does
+    query = np.concatenate([reference[:60], foreign, reference[60:]]) + 0.2 * rng.normal(size=(140, 32))
+    result = compare_embeddings(reference, query)
+    assert sum(_overlap(i, 60, 79) for i in result.flagged) >= 15  # most of the inserted frames
+    outside = sum(e - s + 1 for s, e in result.flagged) - sum(_overlap(i, 60, 79) for i in result.flagged)
+    assert outside <= 5
+    assert sum(_overlap(i, 60, 79) for i in result.query_gaps) >= 15
+    assert result.deviation[60:80].mean() > 3 * np.median(result.deviation)
+
+
+def test_near_identical_recordings_flag_nothing():
+    reference = _process(100, seed=5)
+    query = reference[np.sort(np.random.default_rng(0).integers(0, 100, 110))]  # only re-timed
+    assert compare_embeddings(reference, query).flagged == []
+
+
+def test_a_left_out_stretch_is_a_reference_gap():
+    reference = _process(120, seed=2)
+    query = np.concatenate([reference[:40], reference[80:]])  # the query skips frames 40-79
+    result = compare_embeddings(reference, query)
+    assert sum(_overlap(i, 40, 79) for i in result.reference_gaps) >= 35
+    assert result.flagged == [] or all(e - s < 5 for s, e in result.flagged)
+
+
+def test_compare_cli_writes_its_findings(tmp_path, capsys):
+    reference = _process(80, seed=3).astype(np.float32)
+    query = np.concatenate([reference[:40], _process(15, seed=8).astype(np.float32) + 40, reference[40:]])
+    np.save(tmp_path / "reference.npy", reference)
+    np.save(tmp_path / "query.npy", query)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(tmp_path / "reference.npy"), str(tmp_path / "query.npy"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "flagged: query frames" in printed and "compare.png" in printed
+    record = json.loads((out / "compare.json").read_text())
+    assert len(record["deviation"]) == 95 and len(record["query_to_reference"]) == 95
+    assert record["flagged"] and all(set(f) >= {"start", "end", "max_deviation"} for f in record["flagged"])
+    assert (out / "compare.png").stat().st_size > 10_000
+    again = va.compare(reference, query)
+    assert again.to_json()["flagged"] == record["flagged"]
