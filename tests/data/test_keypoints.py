@@ -17,6 +17,15 @@ from vidalign.errors import InputError
 
 # Joint indices from each format's own documentation (COCO keypoints, MediaPipe Pose landmarks, OpenPose output).
 LIMBS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+OPENPOSE_ARMS = {
+    "head": 0,
+    "right_shoulder": 2,
+    "right_elbow": 3,
+    "right_wrist": 4,
+    "left_shoulder": 5,
+    "left_elbow": 6,
+    "left_wrist": 7,
+}  # fmt: skip (the same in both OpenPose body models)
 SPECS = {
     "coco17": (
         17,
@@ -43,39 +52,13 @@ SPECS = {
     ),  # fmt: skip
     "body25": (
         25,
-        {
-            "head": 0,
-            "right_shoulder": 2,
-            "right_elbow": 3,
-            "right_wrist": 4,
-            "left_shoulder": 5,
-            "left_elbow": 6,
-            "left_wrist": 7,
-            "right_hip": 9,
-            "right_knee": 10,
-            "right_ankle": 11,
-            "left_hip": 12,
-            "left_knee": 13,
-            "left_ankle": 14,
-        },
+        OPENPOSE_ARMS
+        | {"right_hip": 9, "right_knee": 10, "right_ankle": 11, "left_hip": 12, "left_knee": 13, "left_ankle": 14},
     ),  # fmt: skip
     "coco18": (
         18,
-        {
-            "head": 0,
-            "right_shoulder": 2,
-            "right_elbow": 3,
-            "right_wrist": 4,
-            "left_shoulder": 5,
-            "left_elbow": 6,
-            "left_wrist": 7,
-            "right_hip": 8,
-            "right_knee": 9,
-            "right_ankle": 10,
-            "left_hip": 11,
-            "left_knee": 12,
-            "left_ankle": 13,
-        },
+        OPENPOSE_ARMS
+        | {"right_hip": 8, "right_knee": 9, "right_ankle": 10, "left_hip": 11, "left_knee": 12, "left_ankle": 13},
     ),  # fmt: skip
 }
 
