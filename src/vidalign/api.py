@@ -3,6 +3,7 @@ object with ``to_json()`` and a writer. The CLI, the demo and the benchmarks cal
 
 - :func:`align` / :class:`Aligner` - align two videos or feature files (``AlignResult``: ``.write(out)``);
 - :func:`compare` - where a query deviates from a reference (``Comparison``: ``.write(out)``);
+- :func:`retrieve` - the moments of other recordings that match one frame (``Retrieval``: ``.write(out)``);
 - :func:`segment` - action segments of a feature folder (``Segmentation``: ``.write(out)``);
 - :func:`train` - train a method on a feature folder (``TrainedRun``: the run directory and model);
 - :func:`evaluate` - score a model or a reference representation (``Evaluation``: ``.table()``, ``.write(path)``);
@@ -28,10 +29,11 @@ from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import InputError, UntrustedAlignmentWarning
 from vidalign.extraction import ExtractionSummary, extract_videos
-from vidalign.inputs import AlignInput, load_input, needs_backbone
+from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone
 from vidalign.models.backbones import Backbone, build_backbone
 from vidalign.models.model import VidalignModel
 from vidalign.representation import Representation
+from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "extract",
     "load_features",
     "render_videos",
+    "retrieve",
     "segment",
     "synthetic_dataset",
     "train",
@@ -102,19 +105,19 @@ class Aligner:
         self.representation.check_dim(loaded.features.shape[1], f"{path} holds")
         return loaded
 
-    def load_pair(self, a: Source, b: Source, names: tuple[str, str] = ("A", "B")) -> tuple[AlignInput, AlignInput]:
-        """Both inputs loaded (:meth:`load`), after checking that the files exist and, for videos, that the
-        backbone fits the model, so that nothing is decoded in vain."""
-        paths = [s for s in (a, b) if not isinstance(s, np.ndarray)]
+    def load_all(self, sources: dict[str, Source]) -> list[AlignInput]:
+        """The inputs ``{name: source}`` loaded (:meth:`load`), after checking that the files exist and, for
+        videos, that the backbone fits the model, so that nothing is decoded in vain."""
+        paths = [s for s in sources.values() if not isinstance(s, np.ndarray)]
         missing = [Path(p) for p in paths if not Path(p).exists()]
         if missing:  # before any decoding
             raise InputError(f"{missing[0]}: no such file")
         if any(needs_backbone(p) for p in paths):
             _ = self.backbone  # checks the model's input dimension before decoding
-        return self.load(a, names[0]), self.load(b, names[1])
+        return [self.load(source, name) for name, source in sources.items()]
 
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
-        first, second = self.load_pair(a, b)
+        first, second = self.load_all({"A": a, "B": b})
         result = align_arrays(
             self.representation.embed(first.features),
             self.representation.embed(second.features),
@@ -185,7 +188,7 @@ def compare(
     alignment, flagged intervals above ``median + k * 1.4826 * MAD``, local-alignment gaps) on the embeddings of
     ``model`` (None: the raw features). ``options``: those of :class:`Aligner` (backbone, stride, sw, ...)."""
     aligner = Aligner(model, **options)
-    first, second = aligner.load_pair(reference, query, ("reference", "query"))
+    first, second = aligner.load_all({"reference": reference, "query": query})
     result = compare_embeddings(
         aligner.representation.embed(first.features),
         aligner.representation.embed(second.features),
@@ -198,6 +201,36 @@ def compare(
     return dataclasses.replace(
         result, inputs={"reference": first.describe(), "query": second.describe()}, model=aligner.model_name
     )
+
+
+def retrieve(
+    query: Source,
+    frame: int,
+    folder: str | os.PathLike[str] | FeatureFolder,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    k: int = 5,
+    min_gap: int | None = None,
+    **options,
+) -> Retrieval:
+    """The ``k`` moments of every other recording of the feature folder ``folder`` that best match frame
+    ``frame`` of ``query`` (:mod:`vidalign.retrieval`), on the embeddings of ``model`` (None: raw features).
+    ``options``: those of :class:`Aligner` (backbone, stride, layout, device, ...)."""
+    aligner = Aligner(model, **options)
+    (source,) = aligner.load_all({"query": query})
+    folder = folder if isinstance(folder, FeatureFolder) else FeatureFolder(folder)
+    query_id = Path(source.path).stem
+    records = [r for r in folder.load_split(None) if r.video_id != query_id]
+    if not records:
+        raise InputError(f"{folder.root}: no recording other than the query to search")
+    for record in records:
+        aligner.representation.check_dim(record.features.shape[1], f"{folder.root}/{record.video_id} holds")
+    embed = aligner.representation.embed
+    others = {r.video_id: embed(r.features) for r in records}
+    times = {r.video_id: meta_timestamps(r.meta, len(r.features)) for r in records}
+    matches, profiles = retrieve_frame(embed(source.features), frame, others, k=k, min_gap=min_gap, times=times)
+    query_time = source.timestamps[frame] if source.timestamps else None
+    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time)
 
 
 @dataclasses.dataclass

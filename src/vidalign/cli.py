@@ -177,6 +177,25 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(format_comparison(result, result.write(args.out)))
 
 
+def _cmd_retrieve(args: argparse.Namespace) -> None:
+    from vidalign.api import retrieve
+    from vidalign.data.layout import FeatureFolder
+    from vidalign.extraction import feature_folder_for
+
+    video_options = {"backbone": args.backbone, "weights": args.weights, "stride": args.stride,
+                     "target_fps": args.fps, "device": args.device}  # fmt: skip
+    data = feature_folder_for(args.within, args.out, progress=not args.quiet, **video_options)
+    folder = FeatureFolder(data, layout=args.layout)
+    result = retrieve(args.query, args.frame, folder, model=args.model, k=args.k, layout=args.layout,
+                      progress=not args.quiet, **video_options)  # fmt: skip
+    files = result.write(args.out)
+    for video, found in result.matches.items():
+        best = ", ".join(f"{m.frame}" + (f" ({m.time:.2f} s)" if m.time is not None else "") + f" {m.similarity:.3f}"
+                         for m in found)  # fmt: skip
+        print(f"{video}: {best}")
+    print("wrote " + ", ".join(str(p) for p in files))
+
+
 def format_comparison(result, files) -> str:
     """The findings in words: flagged intervals and gaps of the query (with times when known), files."""
     query, reference = result.inputs.get("query", {}), result.inputs.get("reference", {})
@@ -418,6 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
     _add_video_options(p)
     p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser("retrieve", help="the moments of other recordings that match one frame (json, plot)")
+    p.add_argument("query", type=Path, help="the query recording: " + INPUTS)
+    p.add_argument("--frame", type=int, required=True, help="the query frame (index after sampling)")
+    p.add_argument("--in", dest="within", required=True, type=Path, help="feature folder, or a folder of videos")
+    p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
+    p.add_argument("-k", type=int, default=5, help="matches per recording (default 5)")
+    p.add_argument("--out", type=Path, default=Path("retrieval"), help="output folder (default: ./retrieval)")
+    p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    _add_video_options(p)
+    p.set_defaults(handler=_cmd_retrieve)
 
     p = sub.add_parser("align", help="align two videos, .npy feature files or pose keypoint files (json, plot, video)")
     p.add_argument("a", type=Path, metavar="A", help=INPUTS)

@@ -5,6 +5,8 @@
   inputs are videos, ``side_by_side.mp4`` (:func:`write_alignment_video`).
 - :func:`write_segmentation`: ``segments.json`` (every video) and ``timelines.png`` (the first ``MAX_TIMELINES``
   videos, each under its ground truth when known).
+- :func:`write_retrieval`: ``retrieval.json`` (:meth:`vidalign.retrieval.Retrieval.to_json`) and
+  ``retrieval.png`` (each recording's similarity to the query frame, its matches marked by rank).
 - :func:`write_comparison`: ``compare.json`` (:meth:`vidalign.comparison.Comparison.to_json`) and ``compare.png``
   (the query's deviation curve, threshold, flagged intervals and gaps).
 """
@@ -22,12 +24,13 @@ from tqdm.auto import tqdm
 from vidalign.atomic import atomic_write_json
 from vidalign.data.video import SampledFrames, iter_frames, probe
 from vidalign.labels.matching import relabel
-from vidalign.viz import plot_alignment, plot_deviation, plot_timelines, write_side_by_side
+from vidalign.viz import plot_alignment, plot_deviation, plot_retrieval, plot_timelines, write_side_by_side
 
 if TYPE_CHECKING:  # the result types: their write() methods call this module
     from vidalign.alignment import AlignResult
     from vidalign.comparison import Comparison
     from vidalign.inputs import AlignInput
+    from vidalign.retrieval import Retrieval
     from vidalign.segmentation import Segmentation
 
 SIDE_BY_SIDE_CACHE_BYTES = 256 * 2**20  # decoded B frames kept for out-of-order lookups (OT argmax jumps back)
@@ -149,3 +152,13 @@ def write_comparison(result: Comparison, out_dir: str | os.PathLike[str]) -> tup
         title=f"{name}: deviation from the reference ({len(result.flagged)} flagged intervals)",
     )
     return out / "compare.json", plot
+
+
+def write_retrieval(result: Retrieval, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``OUT/retrieval.json`` and ``OUT/retrieval.png`` (module docstring); returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "retrieval.json", result.to_json())
+    ranked = {video: [m.frame for m in found] for video, found in result.matches.items()}
+    title = f"{Path(result.query).name} frame {result.frame}: best matches per recording"
+    return out / "retrieval.json", plot_retrieval(result.profiles, ranked, out / "retrieval.png", title=title)

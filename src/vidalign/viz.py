@@ -27,7 +27,7 @@ from vidalign.data.video import write_video
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
 
-__all__ = ["plot_alignment", "plot_deviation", "plot_timelines", "write_side_by_side"]
+__all__ = ["plot_alignment", "plot_deviation", "plot_retrieval", "plot_timelines", "write_side_by_side"]
 
 _UNMATCHED_COLOUR = "orangered"
 _BACKGROUND_COLOUR = "lightgrey"  # negative labels (background / unassigned) in timelines
@@ -155,6 +155,36 @@ def plot_deviation(
         axes.set_title(title)
     axes.legend(loc="upper right", fontsize="small", framealpha=0.8)
     figure.savefig(out_png, dpi=120, bbox_inches="tight")
+    return Path(out_png)
+
+
+def plot_retrieval(
+    profiles: Mapping[str, Sequence[float]],
+    matches: Mapping[str, Sequence[int]],
+    out_png: str | Path,
+    *,
+    title: str | None = None,
+    max_rows: int = 12,
+) -> Path:
+    """Save one row per recording (the first ``max_rows``): its similarity to the query frame over its frames,
+    the retrieved frames marked and numbered by rank. Returns the PNG path."""
+    names = list(profiles)[:max_rows]
+    if not names:
+        raise InputError("no recordings to plot")
+    figure = Figure(figsize=(10, 1.3 * len(names) + 0.8))
+    axes_list = figure.subplots(len(names), 1, squeeze=False)[:, 0]
+    for axes, name in zip(axes_list, names, strict=True):
+        profile = _as_array(profiles[name], float)
+        axes.plot(profile, color="black", lw=1)
+        for rank, j in enumerate(matches.get(name, ()), start=1):
+            axes.plot(j, profile[j], "o", color=_UNMATCHED_COLOUR, ms=5)
+            axes.annotate(str(rank), (j, profile[j]), textcoords="offset points", xytext=(3, 3), fontsize="small")
+        axes.set_ylabel(name, rotation=0, ha="right", va="center", fontsize="small")
+        axes.set_xlim(-0.5, len(profile) - 0.5)
+    axes_list[-1].set_xlabel("frame (similarity to the query frame)")
+    if title:
+        axes_list[0].set_title(title)
+    figure.savefig(out_png, dpi=110, bbox_inches="tight")
     return Path(out_png)
 
 

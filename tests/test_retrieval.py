@@ -1,0 +1,61 @@
+"""Frame retrieval (vidalign.retrieval): the matching moment of every other recording is found, matches are
+distinct moments best first, and the CLI writes retrieval.json and retrieval.png."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import vidalign as va
+from vidalign.cli import main
+from vidalign.data.layout import write_video
+from vidalign.errors import InputError
+from vidalign.retrieval import best_frames
+
+
+def test_best_frames_are_the_top_values_kept_apart():
+    similarity = np.array([0.1, 0.9, 0.85, 0.2, 0.7, 0.95, 0.3])
+    assert best_frames(similarity, 3, min_gap=1) == [5, 1, 2]
+    assert best_frames(similarity, 3, min_gap=2) == [5, 1, 3]  # 2 is next to 1, 4 next to 5
+    assert best_frames(similarity, 10, min_gap=3) == [5, 1]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Four recordings of one process at different speeds: frame j of a video at canonical time t_j."""
+    rng = np.random.default_rng(0)
+    process = np.cumsum(rng.normal(size=(200, 24)), axis=0)
+    truth = {}
+    for n, video in enumerate(("v0", "v1", "v2", "v3")):
+        times = np.sort(rng.uniform(0, 199, 60 + 20 * n)).astype(int)
+        write_video(tmp_path / "data", video, (process[times] + 0.1 * rng.normal(size=(len(times), 24))).astype(
+            np.float32), meta={"fps": 10.0, "frame_timestamps": [j / 10 for j in range(len(times))]})  # fmt: skip
+        truth[video] = times
+    return tmp_path / "data", truth
+
+
+def test_the_matching_moment_of_every_other_recording_is_found(folder):
+    data, truth = folder
+    query_frame = 30
+    result = va.retrieve(data / "features" / "v0.npy", query_frame, data, k=3)
+    assert set(result.matches) == {"v1", "v2", "v3"}  # the query's own recording is not searched
+    for video, found in result.matches.items():
+        best = found[0]
+        assert abs(truth[video][best.frame] - truth["v0"][query_frame]) <= 6  # the same moment of the process
+        assert [m.similarity for m in found] == sorted((m.similarity for m in found), reverse=True)
+        assert best.time == pytest.approx(best.frame / 10)
+
+
+def test_retrieve_cli_and_errors(folder, tmp_path, capsys):
+    data, _ = folder
+    out = tmp_path / "ret"
+    assert main(["retrieve", str(data / "features" / "v1.npy"), "--frame", "10", "--in", str(data), "-k", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    record = json.loads((out / "retrieval.json").read_text())
+    assert record["frame"] == 10 and set(record["matches"]) == {"v0", "v2", "v3"}
+    assert all(len(found) == 2 for found in record["matches"].values())
+    assert (out / "retrieval.png").stat().st_size > 10_000 and "v0:" in capsys.readouterr().out
+    with pytest.raises(InputError, match="outside the query"):
+        va.retrieve(data / "features" / "v1.npy", 500, data)
