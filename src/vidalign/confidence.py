@@ -1,8 +1,9 @@
 """How far an alignment can be trusted (``docs/methods.md``, "Alignment confidence"), from the similarity matrix
 ``S [N, M]`` it was decoded from and its matched pairs ``(i, j)``:
 
-- ``contrast``: the 95th minus the 5th percentile of ``S``. Near 0 every frame of A looks like every frame of B
-  (a collapsed model, or features dominated by the person and the room), and any path is as good as another;
+- ``contrast``: the 95th minus the 5th percentile of ``S`` (of ``S`` strided to at most :data:`CONTRAST_FRAMES`
+  frames a side, so that long recordings need no copy of the matrix). Near 0 every frame of A looks like every
+  frame of B (a collapsed model, or features dominated by the person and the room): any path is as good as another;
 - ``order_evidence``: how much better the two recordings align in their own order than in scrambled ones, as a
   z-score: the mean similarity along the DTW path of ``S``, minus the mean of the same for B rotated in time by
   25-75 % of its length (8 rotations) and for those of B reversed (8 more), over their standard deviation;
@@ -34,6 +35,7 @@ __all__ = ["MIN_CONTRAST", "MIN_ORDER_EVIDENCE", "Confidence", "alignment_confid
 MIN_CONTRAST = 0.05
 MIN_ORDER_EVIDENCE = 3.0
 EVIDENCE_FRAMES = 128
+CONTRAST_FRAMES = 1024
 ROTATIONS = np.linspace(0.25, 0.75, 8)
 
 
@@ -105,7 +107,8 @@ def alignment_confidence(sim: np.ndarray, pairs: np.ndarray) -> Confidence:
     """:class:`Confidence` of the alignment ``pairs [L, 2]`` decoded from ``sim [N, M]`` (module docstring)."""
     sim = np.asarray(sim, dtype=np.float64)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    low, high = np.percentile(sim, [5, 95])
+    n, m = sim.shape
+    low, high = np.percentile(sim[:: -(-n // CONTRAST_FRAMES), :: -(-m // CONTRAST_FRAMES)], [5, 95])
     contrast, evidence = float(high - low), order_evidence(sim)
     margin, gain, deviation = _path_statistics(sim, pairs) if len(pairs) else (0.0, 0.0, 0.0)
     reasons = []

@@ -1,6 +1,6 @@
 """The training run directory (``docs/data.md``, Run directory): the one module that writes and reads its files.
 
-    RUN/settings.json           the claim: the TrainConfig it was trained with (epochs and out may differ on a rerun)
+    RUN/settings.json           the claim: the TrainConfig it was trained with (epochs, out, device may differ)
     RUN/config.json             format ``vidalign-run/1``: everything needed to rebuild the model
     RUN/model.safetensors       the latest weights (``encoder.*``, ``criterion.*``)
     RUN/checkpoint.safetensors  model + optimizer + RNG after the last finished epoch (:mod:`vidalign.checkpoint`)
@@ -46,9 +46,9 @@ class RunDir:
 
     def claim(self, settings: dict[str, Any]) -> bool:
         """Claim the directory for a run of ``settings`` (:func:`vidalign.atomic.claim_folder`; a directory of
-        other settings is refused, the epochs and the directory's own path aside: a run resumes with more epochs,
-        and after being moved); True when it holds a checkpoint to resume from."""
-        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=("epochs", "out"))
+        other settings is refused, the epochs, the directory's own path and the device aside: a run resumes with
+        more epochs, after being moved, and on another device); True when it holds a checkpoint to resume from."""
+        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=("epochs", "out", "device"))
         return (self.path / self.CHECKPOINT).is_file()
 
     def write_config(self, record: dict[str, Any]) -> None:
