@@ -35,6 +35,7 @@ from vidalign.models.model import VidalignModel
 from vidalign.representation import Representation
 from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
+from vidalign.steps import step_findings
 
 __all__ = [
     "Aligner",
@@ -182,13 +183,17 @@ def compare(
     model: str | os.PathLike[str] | None = None,
     k: float = 3.0,
     min_frames: int = 3,
+    steps: str | None = None,
     **options,
 ) -> Comparison:
     """Where ``query`` deviates from ``reference`` (:mod:`vidalign.comparison`: per-frame deviation along the DTW
     alignment, flagged intervals above ``median + k * 1.4826 * MAD``, local-alignment gaps) on the embeddings of
-    ``model`` (None: the raw features). ``options``: those of :class:`Aligner` (backbone, stride, sw, ...)."""
+    ``model`` (None: the raw features). ``steps``: ``"model"`` (the model's action prototypes; the default when it
+    has them), ``"labels"`` (the labels of two feature files inside labelled feature folders) or None for no
+    step-level findings (:mod:`vidalign.steps`). ``options``: those of :class:`Aligner` (backbone, stride, ...)."""
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
+    findings = _step_findings(aligner.representation, first, second, steps)
     result = compare_embeddings(
         aligner.representation.embed(first.features),
         aligner.representation.embed(second.features),
@@ -198,9 +203,35 @@ def compare(
     )
     if not result.alignment.confidence.trusted:
         warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
-    return dataclasses.replace(
-        result, inputs={"reference": first.describe(), "query": second.describe()}, model=aligner.model_name
-    )
+    inputs = {"reference": first.describe(), "query": second.describe()}
+    return dataclasses.replace(result, inputs=inputs, model=aligner.model_name, steps=findings)
+
+
+STEP_SOURCES = ("model", "labels")
+
+
+def _folder_labels(source: AlignInput) -> tuple[np.ndarray, dict[int, str]]:
+    path = Path(source.path)
+    if path.parent.name != "features" or not (path.parent.parent / "groundTruth").is_dir():
+        raise InputError(f"{path}: steps from labels need a feature file inside a labelled feature folder")
+    folder = FeatureFolder(path.parent.parent)
+    return folder.load(path.stem).labels, dict(enumerate(folder.class_names))
+
+
+def _step_findings(representation: Representation, reference: AlignInput, query: AlignInput, steps: str | None):
+    """Step-level findings from the model's prototypes or the recordings' labels (:func:`compare`)."""
+    if steps is not None and steps not in STEP_SOURCES:
+        raise InputError(f"steps must be one of {STEP_SOURCES} or None, got {steps!r}")
+    fps = (reference.fps, query.fps)
+    if steps == "labels":
+        (ref_steps, names), (query_steps, _) = _folder_labels(reference), _folder_labels(query)
+        return step_findings(ref_steps, query_steps, names=names, fps=fps)
+    if representation.segments_with_prototypes:
+        ref_steps, query_steps = representation.segment(reference.features), representation.segment(query.features)
+        return step_findings(ref_steps, query_steps, fps=fps)
+    if steps == "model":
+        raise InputError(f"model {representation.name} has no action prototypes: train asot or vasot, or use labels")
+    return None
 
 
 def retrieve(

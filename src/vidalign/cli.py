@@ -170,7 +170,8 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     from vidalign.api import compare
 
     result = compare(
-        args.reference, args.query, model=args.model, k=args.k, min_frames=args.min_frames, backbone=args.backbone,
+        args.reference, args.query, model=args.model, k=args.k, min_frames=args.min_frames, steps=args.steps,
+        backbone=args.backbone,
         weights=args.weights, stride=args.stride, target_fps=args.fps, layout=args.layout, device=args.device,
         progress=not args.quiet,
     )  # fmt: skip
@@ -204,6 +205,9 @@ def format_comparison(result, files) -> str:
     lines += [f"flagged: query {_span(i, query)}" for i in result.flagged] or ["flagged: nothing"]
     lines += [f"no reference counterpart: query {_span(i, query)}" for i in result.query_gaps]
     lines += [f"left out by the query: reference {_span(i, reference)}" for i in result.reference_gaps]
+    if result.steps is not None:
+        for finding in ("missing", "extra", "out_of_order"):
+            lines.append(f"steps {finding.replace('_', ' ')}: " + (", ".join(result.steps[finding]) or "none"))
     return "\n".join([*lines, "wrote " + ", ".join(str(p) for p in files)])
 
 
@@ -433,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
     p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval in frames (3)")
+    p.add_argument(
+        "--steps", choices=["model", "labels"],
+        help="step-level findings from the model's prototypes (default when it has them) or the folders' labels",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("compare"), help="output folder (default: ./compare)")
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
     _add_video_options(p)

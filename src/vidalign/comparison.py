@@ -14,7 +14,8 @@ absolute deviation of this comparison's own deviations (1.4826 makes the MAD a s
 data), so a constant difference between two people or cameras does not flag everything while a stretch much
 worse than the rest does; ``floor = FLOOR_FRACTION * (1 - median(S))``, a quarter of the typical dissimilarity of
 two frames of the two recordings, so that near-identical recordings (median and MAD near 0) flag nothing. Runs of
-at least ``min_frames`` flagged frames are reported as intervals.
+at least ``min_frames`` flagged frames are reported as intervals. With per-frame steps of both recordings (a
+model's prototypes or labels), :func:`vidalign.steps.step_findings` adds the missing, extra and reordered steps.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Comparison:
     reference_gaps: list[tuple[int, int]]
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: str | None = None
+    steps: dict[str, Any] | None = None  # step-level findings (vidalign.steps), when steps are known
 
     def _times(self, role: str, interval: tuple[int, int]) -> dict[str, Any]:
         source = self.inputs.get(role, {})
@@ -93,6 +95,7 @@ class Comparison:
             "min_frames": self.min_frames,
             "query_to_reference": _query_to_reference(self.alignment),
             "confidence": None if self.alignment.confidence is None else self.alignment.confidence.to_json(),
+            "steps": self.steps,
             "model": self.model,
             **self.inputs,
         }

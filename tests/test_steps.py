@@ -1,0 +1,73 @@
+"""Step-level findings (vidalign.steps): missing, extra and reordered steps and durations, against brute force,
+and through va.compare with the labels of a feature folder."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import vidalign as va
+from vidalign.data.layout import write_mapping, write_video
+from vidalign.steps import longest_common_subsequence, step_findings, step_order
+
+
+def _is_subsequence(small: tuple, big: list) -> bool:
+    it = iter(big)
+    return all(any(x == y for y in it) for x in small)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_longest_common_subsequence_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    a, b = (rng.permutation(6)[: rng.integers(2, 7)].tolist() for _ in range(2))
+    common = longest_common_subsequence(a, b)
+    assert _is_subsequence(tuple(common), a) and _is_subsequence(tuple(common), b)
+    longest = max(len(c) for n in range(len(a) + 1) for c in itertools.combinations(a, n) if _is_subsequence(c, b))
+    assert len(common) == longest
+
+
+def test_step_order_counts_every_run_of_a_step_once():
+    order, frames = step_order(np.array([9, 0, 0, 1, 1, 1, 0, 9, 2]), background=9)
+    assert order == [0, 1, 2] and frames == {0: 3, 1: 3, 2: 1}
+
+
+def test_missing_extra_reordered_and_durations():
+    reference = np.repeat([0, 1, 2, 3], [10, 10, 10, 10])
+    query = np.repeat([0, 2, 1, 4], [5, 10, 30, 10])  # 3 missing, 4 extra, 1 and 2 swapped, 0 twice as fast
+    found = step_findings(reference, query, names={0: "a", 1: "b", 2: "c", 3: "d", 4: "e"}, fps=(10.0, 10.0))
+    assert found["missing"] == ["d"] and found["extra"] == ["e"]
+    assert len(found["out_of_order"]) == 1 and found["out_of_order"][0] in {"b", "c"}
+    ratios = {d["step"]: d["ratio"] for d in found["durations"]}
+    assert ratios == {"a": 0.5, "b": 3.0, "c": 1.0}
+
+
+def test_compare_reports_the_steps_of_labelled_recordings(tmp_path):
+    rng = np.random.default_rng(0)
+    prototypes = rng.normal(size=(4, 16)) * 3
+    write_mapping(tmp_path, ["reach", "grasp", "lift", "place"])
+    for video, order in (("ref", [0, 1, 2, 3]), ("trainee", [0, 2, 1])):
+        steps = np.repeat(order, 20)
+        features = prototypes[steps] + 0.3 * rng.normal(size=(len(steps), 16))
+        names = ["reach", "grasp", "lift", "place"]
+        write_video(tmp_path, video, features.astype(np.float32), labels=[names[s] for s in steps])
+    result = va.compare(tmp_path / "features" / "ref.npy", tmp_path / "features" / "trainee.npy", steps="labels")
+    assert result.steps["missing"] == ["place"] and result.steps["extra"] == []
+    assert len(result.steps["out_of_order"]) == 1
+    assert result.to_json()["steps"] == result.steps
+
+
+def test_a_model_with_prototypes_gives_steps_and_one_without_refuses(tiny_folder, asot_run, vaot_run):
+    from vidalign.errors import InputError
+    from vidalign.models.model import load_model
+
+    ids = sorted(p.stem for p in (tiny_folder / "features").glob("*.npy"))[:2]
+    a, b = (tiny_folder / "features" / f"{v}.npy" for v in ids)
+    result = va.compare(a, b, model=asot_run)
+    model, _ = load_model(asot_run)
+    expected = step_findings(model.segment(np.load(a)), model.segment(np.load(b)))
+    assert result.steps == expected and result.steps["reference_order"]
+    assert va.compare(a, b, model=vaot_run).steps is None  # no prototypes, none asked for
+    with pytest.raises(InputError, match="no action prototypes"):
+        va.compare(a, b, model=vaot_run, steps="model")
