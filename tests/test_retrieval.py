@@ -59,3 +59,25 @@ def test_retrieve_cli_and_errors(folder, tmp_path, capsys):
     assert (out / "retrieval.png").stat().st_size > 10_000 and "v0:" in capsys.readouterr().out
     with pytest.raises(InputError, match="outside the query"):
         va.retrieve(data / "features" / "v1.npy", 500, data)
+
+
+def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):
+    from vidalign.data.video import SampledFrames
+    from vidalign.extraction import extract_videos
+
+    extract_videos([clips.b], tmp_path / "data", backbone="pixel", progress=False)
+    result = va.retrieve(clips.a, 7, tmp_path / "data", backbone="pixel", k=2)
+    best = result.matches["b"][0]
+    assert clips.b_codes[best.frame] == clips.a_codes[7]  # the frame of B that shows the same source frame
+    images = result.frame_sources["b"].images([best.frame])
+    np.testing.assert_array_equal(images[0], SampledFrames(clips.b)[best.frame])
+    np.testing.assert_array_equal(result.frame_sources["query"].images([7])[0], SampledFrames(clips.a)[7])
+    written = result.write(tmp_path / "out")
+    assert [p.name for p in written] == ["retrieval.json", "retrieval.png", "contact_sheet.png"]
+    assert written[2].stat().st_size > 5_000
+
+
+def test_features_without_videos_write_no_contact_sheet(folder, tmp_path):
+    data, _ = folder
+    written = va.retrieve(data / "features" / "v0.npy", 3, data).write(tmp_path / "out")
+    assert [p.name for p in written] == ["retrieval.json", "retrieval.png"]

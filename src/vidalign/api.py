@@ -15,6 +15,7 @@ object with ``to_json()`` and a writer. The CLI, the demo and the benchmarks cal
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backb
 from vidalign.models.backbones import Backbone, build_backbone
 from vidalign.models.model import VidalignModel
 from vidalign.representation import Representation
-from vidalign.retrieval import Retrieval, retrieve_frame
+from vidalign.retrieval import FrameSource, Retrieval, retrieve_frame
 from vidalign.segmentation import segment
 from vidalign.steps import step_findings
 
@@ -261,7 +262,21 @@ def retrieve(
     times = {r.video_id: meta_timestamps(r.meta, len(r.features)) for r in records}
     matches, profiles = retrieve_frame(embed(source.features), frame, others, k=k, min_gap=min_gap, times=times)
     query_time = source.timestamps[frame] if source.timestamps else None
-    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time)
+    frame_sources = {r.video_id: FrameSource.from_meta(r.meta) for r in records}
+    frame_sources["query"] = _query_frame_source(source)
+    known = {name: found for name, found in frame_sources.items() if found is not None}
+    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known)
+
+
+def _query_frame_source(source: AlignInput) -> FrameSource | None:
+    """The query's frames: the video itself (re-sampled as it was), or a feature file's recorded source."""
+    path = Path(source.path)
+    if source.is_video:
+        return FrameSource(path, sampling=source.sampling)
+    meta = path.parent.parent / "meta" / f"{path.stem}.json"
+    if path.parent.name == "features" and meta.is_file():
+        return FrameSource.from_meta(json.loads(meta.read_text(encoding="utf-8")))
+    return None
 
 
 @dataclasses.dataclass

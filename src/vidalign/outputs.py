@@ -5,8 +5,9 @@
   inputs are videos, ``side_by_side.mp4`` (:func:`write_alignment_video`).
 - :func:`write_segmentation`: ``segments.json`` (every video) and ``timelines.png`` (the first ``MAX_TIMELINES``
   videos, each under its ground truth when known).
-- :func:`write_retrieval`: ``retrieval.json`` (:meth:`vidalign.retrieval.Retrieval.to_json`) and
-  ``retrieval.png`` (each recording's similarity to the query frame, its matches marked by rank).
+- :func:`write_retrieval`: ``retrieval.json`` (:meth:`vidalign.retrieval.Retrieval.to_json`),
+  ``retrieval.png`` (each recording's similarity to the query frame, its matches marked by rank) and, when the
+  recordings' videos are known, ``contact_sheet.png`` (the query frame and the matched frames).
 - :func:`write_comparison`: ``compare.json`` (:meth:`vidalign.comparison.Comparison.to_json`) and ``compare.png``
   (the query's deviation curve, threshold, flagged intervals and gaps).
 """
@@ -24,7 +25,14 @@ from tqdm.auto import tqdm
 from vidalign.atomic import atomic_write_json
 from vidalign.data.video import SampledFrames, iter_frames, probe
 from vidalign.labels.matching import relabel
-from vidalign.viz import plot_alignment, plot_deviation, plot_retrieval, plot_timelines, write_side_by_side
+from vidalign.viz import (
+    contact_sheet,
+    plot_alignment,
+    plot_deviation,
+    plot_retrieval,
+    plot_timelines,
+    write_side_by_side,
+)
 
 if TYPE_CHECKING:  # the result types: their write() methods call this module
     from vidalign.alignment import AlignResult
@@ -35,6 +43,7 @@ if TYPE_CHECKING:  # the result types: their write() methods call this module
 
 SIDE_BY_SIDE_CACHE_BYTES = 256 * 2**20  # decoded B frames kept for out-of-order lookups (OT argmax jumps back)
 MAX_TIMELINES = 40  # videos drawn in timelines.png (all of them are in segments.json)
+MAX_CONTACT_ROWS = 8  # recordings shown in contact_sheet.png (all of them are in retrieval.json)
 
 
 @dataclass(frozen=True)
@@ -154,11 +163,22 @@ def write_comparison(result: Comparison, out_dir: str | os.PathLike[str]) -> tup
     return out / "compare.json", plot
 
 
-def write_retrieval(result: Retrieval, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``OUT/retrieval.json`` and ``OUT/retrieval.png`` (module docstring); returns their paths."""
+def write_retrieval(result: Retrieval, out_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """Write ``OUT/retrieval.json``, ``OUT/retrieval.png`` and, when the matched recordings' videos are known,
+    ``OUT/contact_sheet.png`` (the query frame, then each recording's matches; module docstring)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "retrieval.json", result.to_json())
     ranked = {video: [m.frame for m in found] for video, found in result.matches.items()}
     title = f"{Path(result.query).name} frame {result.frame}: best matches per recording"
-    return out / "retrieval.json", plot_retrieval(result.profiles, ranked, out / "retrieval.png", title=title)
+    written = [out / "retrieval.json", plot_retrieval(result.profiles, ranked, out / "retrieval.png", title=title)]
+    with_video = [v for v in result.matches if v in result.frame_sources][:MAX_CONTACT_ROWS]
+    if with_video:
+        query = result.frame_sources.get("query")
+        rows = [("query", [query.images([result.frame])[0] if query else None], [f"frame {result.frame}"])]
+        for video in with_video:
+            found = result.matches[video]
+            images = result.frame_sources[video].images([m.frame for m in found])
+            rows.append((video, images, [f"#{n} f{m.frame} {m.similarity:.2f}" for n, m in enumerate(found, 1)]))
+        written.append(contact_sheet(rows, out / "contact_sheet.png", title=title))
+    return tuple(written)

@@ -27,7 +27,14 @@ from vidalign.data.video import write_video
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
 
-__all__ = ["plot_alignment", "plot_deviation", "plot_retrieval", "plot_timelines", "write_side_by_side"]
+__all__ = [
+    "contact_sheet",
+    "plot_alignment",
+    "plot_deviation",
+    "plot_retrieval",
+    "plot_timelines",
+    "write_side_by_side",
+]
 
 _UNMATCHED_COLOUR = "orangered"
 _BACKGROUND_COLOUR = "lightgrey"  # negative labels (background / unassigned) in timelines
@@ -185,6 +192,37 @@ def plot_retrieval(
     if title:
         axes_list[0].set_title(title)
     figure.savefig(out_png, dpi=110, bbox_inches="tight")
+    return Path(out_png)
+
+
+def contact_sheet(
+    rows: Sequence[tuple[str, Sequence[np.ndarray | None], Sequence[str]]],
+    out_png: str | Path,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Save a grid of frames: one row per ``(label, images, captions)`` (an image None is drawn as an empty grey
+    cell, e.g. a query whose video is unknown). Returns the PNG path."""
+    if not rows:
+        raise InputError("no frames for a contact sheet")
+    columns = max(len(images) for _, images, _ in rows)
+    figure = Figure(figsize=(1.9 * columns + 1.2, 1.7 * len(rows) + 0.5))
+    grid = figure.subplots(len(rows), columns, squeeze=False)
+    for r, (label, images, captions) in enumerate(rows):
+        for c in range(columns):
+            axes = grid[r, c]
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if c >= len(images):
+                axes.set_axis_off()
+                continue
+            image = images[c]
+            axes.imshow(np.full((9, 16, 3), _PLACEHOLDER_GREY, np.uint8) if image is None else image)
+            axes.set_title(captions[c], fontsize="x-small")
+        grid[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+    if title:
+        figure.suptitle(title)
+    figure.savefig(out_png, dpi=100, bbox_inches="tight")
     return Path(out_png)
 
 
