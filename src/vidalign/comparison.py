@@ -85,7 +85,7 @@ class Comparison:
             "flagged": [
                 self._times("query", i) | {"max_deviation": float(self.deviation[i[0] : i[1] + 1].max())}
                 for i in self.flagged
-            ],  # fmt: skip
+            ],
             "query_gaps": [self._times("query", i) for i in self.query_gaps],
             "reference_gaps": [self._times("reference", i) for i in self.reference_gaps],
             "deviation": [round(float(d), 5) for d in self.deviation],
