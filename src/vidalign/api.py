@@ -28,7 +28,8 @@ from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, 
 from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.data.layout import FeatureFolder
-from vidalign.errors import InputError, UntrustedAlignmentWarning
+from vidalign.errors import CollapseWarning, InputError, UntrustedAlignmentWarning
+from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone
 from vidalign.models.backbones import Backbone, build_backbone
@@ -118,15 +119,20 @@ class Aligner:
             _ = self.backbone  # checks the model's input dimension before decoding
         return [self.load(source, name) for name, source in sources.items()]
 
+    def embed(self, *inputs: AlignInput) -> list[np.ndarray]:
+        """The inputs' features in this aligner's representation. A model whose embeddings of these recordings
+        collapsed (:mod:`vidalign.evaluation.spread`) warns, also when its run predates the training-time check."""
+        embedded = [self.representation.embed(source.features) for source in inputs]
+        spread = embedding_spread(embedded)
+        recorded = (self.representation.config.get("spread") or {}).get("collapsed")
+        if self.model_name is not None and is_collapsed(spread) and not recorded:  # recorded: warned on loading
+            warnings.warn(CollapseWarning(collapse_message(f"model {self.model_name} on these recordings", spread)),
+                          stacklevel=3)  # fmt: skip
+        return embedded
+
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         first, second = self.load_all({"A": a, "B": b})
-        result = align_arrays(
-            self.representation.embed(first.features),
-            self.representation.embed(second.features),
-            method=method or self.method,
-            sw=self.sw,
-            ot=self.ot,
-        )
+        result = align_arrays(*self.embed(first, second), method=method or self.method, sw=self.sw, ot=self.ot)
         if not result.confidence.trusted:
             warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=2)
         any_video = first.is_video or second.is_video
@@ -195,13 +201,7 @@ def compare(
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
     findings = _step_findings(aligner.representation, first, second, steps)
-    result = compare_embeddings(
-        aligner.representation.embed(first.features),
-        aligner.representation.embed(second.features),
-        k=k,
-        min_frames=min_frames,
-        sw=aligner.sw,
-    )
+    result = compare_embeddings(*aligner.embed(first, second), k=k, min_frames=min_frames, sw=aligner.sw)
     if not result.alignment.confidence.trusted:
         warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
     inputs = {"reference": first.describe(), "query": second.describe()}

@@ -170,3 +170,20 @@ def test_a_collapsed_run_says_so_on_training_and_when_used(tiny_dataset, tmp_pat
     assert main(["align", str(a), str(b), "--model", str(run), "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert err.count("vidalign align: warning: model") == 1 and "collapsed within videos" in err
+
+
+def test_a_model_from_before_the_training_check_warns_when_it_collapses_on_the_inputs(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    import shutil
+
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    old = tmp_path / "old-run"
+    shutil.copytree(run, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["spread"]  # as a run written before the collapse check
+    (old / "config.json").write_text(json.dumps(config))
+    features = FeatureFolder(tiny_dataset).load_split("val")
+    monkeypatch.setattr(spread_module, "COLLAPSED_WITHIN", -1.0)  # every model counts as collapsed
+    with pytest.warns(CollapseWarning, match="on these recordings"):
+        va.align(features[0].features, features[1].features, model=old)
