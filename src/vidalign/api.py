@@ -120,19 +120,24 @@ class Aligner:
         return [self.load(source, name) for name, source in sources.items()]
 
     def embed(self, *inputs: AlignInput) -> list[np.ndarray]:
-        """The inputs' features in this aligner's representation. A model whose embeddings of these recordings
-        collapsed (:mod:`vidalign.evaluation.spread`) warns, also when its run predates the training-time check."""
-        embedded = [self.representation.embed(source.features) for source in inputs]
+        """The inputs' features in this aligner's representation."""
+        return [self.representation.embed(source.features) for source in inputs]
+
+    def warn_if_collapsed(self, embedded: list[np.ndarray]) -> None:
+        """Warn when the model's embeddings of these (validated) recordings collapsed (:mod:`vidalign.evaluation.
+        spread`): this catches runs that predate the training-time check; a recorded collapse warned on loading."""
+        if self.model_name is None or (self.representation.config.get("spread") or {}).get("collapsed"):
+            return
         spread = embedding_spread(embedded)
-        recorded = (self.representation.config.get("spread") or {}).get("collapsed")
-        if self.model_name is not None and is_collapsed(spread) and not recorded:  # recorded: warned on loading
-            warnings.warn(CollapseWarning(collapse_message(f"model {self.model_name} on these recordings", spread)),
-                          stacklevel=3)  # fmt: skip
-        return embedded
+        if is_collapsed(spread):
+            message = collapse_message(f"model {self.model_name} on these recordings", spread)
+            warnings.warn(CollapseWarning(message), stacklevel=3)
 
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         first, second = self.load_all({"A": a, "B": b})
-        result = align_arrays(*self.embed(first, second), method=method or self.method, sw=self.sw, ot=self.ot)
+        embedded = self.embed(first, second)
+        result = align_arrays(*embedded, method=method or self.method, sw=self.sw, ot=self.ot)
+        self.warn_if_collapsed(embedded)
         if not result.confidence.trusted:
             warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=2)
         any_video = first.is_video or second.is_video
@@ -201,7 +206,9 @@ def compare(
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
     findings = _step_findings(aligner.representation, first, second, steps)
-    result = compare_embeddings(*aligner.embed(first, second), k=k, min_frames=min_frames, sw=aligner.sw)
+    embedded = aligner.embed(first, second)
+    result = compare_embeddings(*embedded, k=k, min_frames=min_frames, sw=aligner.sw)
+    aligner.warn_if_collapsed(embedded)
     if not result.alignment.confidence.trusted:
         warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
     inputs = {"reference": first.describe(), "query": second.describe()}
