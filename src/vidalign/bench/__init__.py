@@ -18,6 +18,7 @@ SUITES = {
     "ot": "vidalign.bench.ot",  # fused Gromov-Wasserstein
     "long": "vidalign.bench.long",  # one pair of 5,000-frame videos: time, memory, finiteness
     "gpu": "vidalign.bench.gpu",  # Triton kernels on CUDA (refuses without a GPU)
+    "frames": "vidalign.bench.frames",  # frame backbones: frames per second (extraction without decoding)
 }
 DEFAULT_SUITES = ("dp", "ot", "long")  # what runs when no suite is named: the CPU suites
 

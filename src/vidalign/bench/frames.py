@@ -1,0 +1,34 @@
+"""Frame-feature benchmark (suite "frames", issue "Real videos of people"): frames per second of the frame
+backbones on this machine's CPU (or the given device), the throughput ``vidalign extract`` can reach once frames
+are decoded.
+
+Rows: ``efficientnet_lite0`` (the default, pooled) and ``efficientnet_lite0_grid`` (whole frame, 2 x 2 grid) on a
+batch of 32 random 432 x 768 RGB frames (a 16:9 phone or web clip at 432p), each against torchvision's ResNet-50
+(``weights="none"``: the same arithmetic as the ImageNet weights, nothing downloaded) timed in the same run. The
+note gives frames per second; the ratio is ResNet-50's time over ours. Decoding is not included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidalign.bench import BenchRow, time_call
+from vidalign.models.backbones import build_backbone
+
+BATCH, HEIGHT, WIDTH = 32, 432, 768
+
+
+def run(quick: bool) -> list[BenchRow]:
+    """One row per backbone against the ResNet-50 reference (8 frames when ``quick``)."""
+    frames = np.random.default_rng(0).integers(0, 256, (8 if quick else BATCH, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    repeats = 1 if quick else 3
+    reference = build_backbone("resnet50", weights="none")
+    reference_ms = time_call(lambda: reference.embed(frames), repeats=repeats)
+    rows = []
+    for name in ("efficientnet_lite0", "efficientnet_lite0_grid"):
+        backbone = build_backbone(name)
+        ms = time_call(lambda backbone=backbone: backbone.embed(frames), repeats=repeats)
+        note = f"{1e3 * len(frames) / ms:.1f} frames/s (ResNet-50 {1e3 * len(frames) / reference_ms:.1f})"
+        rows.append(BenchRow(name, f"{len(frames)} frames {HEIGHT}x{WIDTH}", ms, "resnet50 (random init)",
+                             reference_ms, note=note))  # fmt: skip
+    return rows
