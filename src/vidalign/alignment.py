@@ -272,10 +272,18 @@ def align_arrays(
     if emb_a.shape[1] != emb_b.shape[1]:
         raise InputError(f"A has {emb_a.shape[1]}-d features but B has {emb_b.shape[1]}-d")
     sim = cosine_similarity(emb_a, emb_b)
-    if method == "dtw":
-        result = _align_dtw(sim)
-    elif method == "sw":
-        result = _align_sw(sim, sw)
-    else:
-        result = _align_ot(sim, ot)
+    result = decode(sim, method=method, sw=sw, ot=ot)
     return dataclasses.replace(result, confidence=alignment_confidence(sim, result.pairs))
+
+
+def decode(
+    sim: np.ndarray, *, method: str = "dtw", sw: SWOptions = SWOptions(), ot: OTOptions = OTOptions()
+) -> AlignResult:
+    """The alignment ``method`` decodes from a similarity matrix ``sim [N, M]`` already computed (and checked) by
+    :func:`align_arrays`, without its confidence: for a second decoding of the same pair."""
+    check_method(method)
+    if method == "dtw":
+        return _align_dtw(sim)
+    if method == "sw":
+        return _align_sw(sim, sw)
+    return _align_ot(sim, ot)

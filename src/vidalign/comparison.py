@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vidalign.alignment import AlignResult, SWOptions, align_arrays
+from vidalign.alignment import AlignResult, SWOptions, align_arrays, decode
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
 
@@ -128,7 +128,7 @@ def compare_embeddings(
     if k < 0 or min_frames < 1:
         raise InputError(f"k must be >= 0 and min_frames >= 1, got k={k}, min_frames={min_frames}")
     alignment = align_arrays(reference, query, method="dtw")
-    local = align_arrays(reference, query, method="sw", sw=sw or SWOptions())
+    local = decode(alignment.similarity, method="sw", sw=sw or SWOptions())  # the same matrix, decoded locally
     similarity = alignment.similarity
     best = np.full(similarity.shape[1], -np.inf)
     np.maximum.at(best, alignment.pairs[:, 1], similarity[alignment.pairs[:, 0], alignment.pairs[:, 1]])
