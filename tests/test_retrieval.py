@@ -73,11 +73,11 @@ def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):
     np.testing.assert_array_equal(images[0], SampledFrames(clips.b)[best.frame])
     np.testing.assert_array_equal(result.frame_sources["query"].images([7])[0], SampledFrames(clips.a)[7])
     written = result.write(tmp_path / "out")
-    assert [p.name for p in written] == ["retrieval.json", "retrieval.png", "contact_sheet.png"]
+    assert [p.name for p in written] == ["retrieval.json", "retrieval.png", "contact_sheet.png", "index.html"]
     assert written[2].stat().st_size > 5_000
 
 
 def test_features_without_videos_write_no_contact_sheet(folder, tmp_path):
     data, _ = folder
     written = va.retrieve(data / "features" / "v0.npy", 3, data).write(tmp_path / "out")
-    assert [p.name for p in written] == ["retrieval.json", "retrieval.png"]
+    assert [p.name for p in written] == ["retrieval.json", "retrieval.png", "index.html"]

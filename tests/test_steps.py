@@ -41,6 +41,13 @@ def test_missing_extra_reordered_and_durations():
     assert len(found["out_of_order"]) == 1 and found["out_of_order"][0] in {"b", "c"}
     ratios = {d["step"]: d["ratio"] for d in found["durations"]}
     assert ratios == {"a": 0.5, "b": 3.0, "c": 1.0}
+    assert found["query_segments"] == [
+        {"step": "a", "start": 0, "end": 5},
+        {"step": "c", "start": 5, "end": 15},
+        {"step": "b", "start": 15, "end": 45},
+        {"step": "e", "start": 45, "end": 55},
+    ]
+    assert [s["end"] - s["start"] for s in found["reference_segments"]] == [10, 10, 10, 10]
 
 
 def test_compare_reports_the_steps_of_labelled_recordings(tmp_path):

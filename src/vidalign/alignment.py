@@ -127,10 +127,10 @@ class AlignResult:
             **self.inputs,
         }
 
-    def write(self, out_dir: str | os.PathLike[str], *, progress: bool = False) -> AlignmentFiles:
-        """Write ``alignment.json``, ``alignment.png`` and, when both inputs are videos, ``side_by_side.mp4``
-        (:func:`vidalign.outputs.write_alignment`)."""
-        return write_alignment(self, out_dir, progress=progress)
+    def write(self, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True) -> AlignmentFiles:
+        """Write ``alignment.json``, ``alignment.png``, when both inputs are videos ``side_by_side.mp4``, and the
+        viewer page (:func:`vidalign.outputs.write_alignment`)."""
+        return write_alignment(self, out_dir, progress=progress, viewer=viewer)
 
 
 def cosine_similarity(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ object with ``to_json()`` and a writer. The CLI, the demo and the benchmarks cal
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -31,11 +30,12 @@ from vidalign.data.layout import FeatureFolder
 from vidalign.errors import CollapseWarning, InputError, UntrustedAlignmentWarning
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos
+from vidalign.frames import FrameSource, frame_source_of
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone
 from vidalign.models.backbones import Backbone, build_backbone
 from vidalign.models.model import VidalignModel
 from vidalign.representation import Representation
-from vidalign.retrieval import FrameSource, Retrieval, retrieve_frame
+from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
 from vidalign.steps import step_findings
 
@@ -212,7 +212,7 @@ def compare(
     if not result.alignment.confidence.trusted:
         warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
     inputs = {"reference": first.describe(), "query": second.describe()}
-    return dataclasses.replace(result, inputs=inputs, model=aligner.model_name, steps=findings)
+    return dataclasses.replace(result, inputs=inputs, model=aligner.model_name, steps=findings, sources=(first, second))
 
 
 STEP_SOURCES = ("model", "labels")
@@ -270,20 +270,18 @@ def retrieve(
     matches, profiles = retrieve_frame(embed(source.features), frame, others, k=k, min_gap=min_gap, times=times)
     query_time = source.timestamps[frame] if source.timestamps else None
     frame_sources = {r.video_id: FrameSource.from_meta(r.meta) for r in records}
-    frame_sources["query"] = _query_frame_source(source)
+    frame_sources["query"] = frame_source_of(source)
     known = {name: found for name, found in frame_sources.items() if found is not None}
-    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known)
-
-
-def _query_frame_source(source: AlignInput) -> FrameSource | None:
-    """The query's frames: the video itself (re-sampled as it was), or a feature file's recorded source."""
-    path = Path(source.path)
-    if source.is_video:
-        return FrameSource(path, sampling=source.sampling)
-    meta = path.parent.parent / "meta" / f"{path.stem}.json"
-    if path.parent.name == "features" and meta.is_file():
-        return FrameSource.from_meta(json.loads(meta.read_text(encoding="utf-8")))
-    return None
+    recordings = {"query": source.describe()} | {
+        r.video_id: {
+            "path": r.video_id,
+            "n_frames": len(r.features),
+            "fps": r.meta.get("fps"),
+            "timestamps": times[r.video_id],
+        }  # fmt: skip
+        for r in records
+    }
+    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known, recordings)
 
 
 @dataclasses.dataclass

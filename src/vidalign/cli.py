@@ -163,7 +163,7 @@ def _cmd_align(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     result = aligner(args.a, args.b)
-    print(format_alignment(result, result.write(args.out, progress=not args.quiet)))
+    print(format_alignment(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
@@ -175,7 +175,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         weights=args.weights, stride=args.stride, target_fps=args.fps, layout=args.layout, device=args.device,
         progress=not args.quiet,
     )  # fmt: skip
-    print(format_comparison(result, result.write(args.out)))
+    print(format_comparison(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
 
 def _cmd_retrieve(args: argparse.Namespace) -> None:
@@ -189,7 +189,7 @@ def _cmd_retrieve(args: argparse.Namespace) -> None:
     folder = FeatureFolder(data, layout=args.layout)
     result = retrieve(args.query, args.frame, folder, model=args.model, k=args.k, layout=args.layout,
                       progress=not args.quiet, **video_options)  # fmt: skip
-    files = result.write(args.out)
+    files = result.write(args.out, progress=not args.quiet, viewer=args.viewer)
     for video, found in result.matches.items():
         best = ", ".join(f"{m.frame}" + (f" ({m.time:.2f} s)" if m.time is not None else "") + f" {m.similarity:.3f}"
                          for m in found)  # fmt: skip
@@ -226,7 +226,7 @@ def _span(interval: tuple[int, int] | None, source: dict) -> str:
 def format_alignment(result, files) -> str:
     """A short summary: method and score, matched intervals (with times when known), unmatched frames, files."""
     a, b = result.inputs.get("a", {}), result.inputs.get("b", {})
-    written = [files.json, files.plot] + ([files.video] if files.video else [])
+    written = [files.json, files.plot] + [path for path in (files.video, files.page) if path]
     return "\n".join(
         [
             f"{result.method}: {result.score_kind} {result.score:.6g} | A {a.get('n_frames')} frames, "
@@ -236,6 +236,12 @@ def format_alignment(result, files) -> str:
             "wrote " + ", ".join(str(p) for p in written),
         ]
     )
+
+
+def _cmd_view(args: argparse.Namespace) -> None:
+    from vidalign.viewer.serve import serve
+
+    serve(args.folder, port=args.port, open_browser=args.browser)
 
 
 def _cmd_segment(args: argparse.Namespace) -> None:
@@ -255,14 +261,14 @@ def _cmd_segment(args: argparse.Namespace) -> None:
     )
     folder = FeatureFolder(data, layout=args.layout)
     result = segment(folder, args.model, split=args.split, kmeans=args.kmeans, device=args.device)
-    print(format_segmentation(result, result.write(args.out)))
+    print(format_segmentation(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
 
 def _fraction(n: int, total: int) -> str:
     return f"{n}/{total} ({100.0 * n / total:.0f} %)"
 
 
-def format_segmentation(result, written: tuple[Path, Path]) -> str:
+def format_segmentation(result, written: tuple[Path, ...]) -> str:
     """Videos, segments and frames per action id, and the files written."""
     import numpy as np
 
@@ -300,6 +306,11 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     sampling.add_argument("--fps", type=float, help="resample videos to this rate (never upsamples)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_viewer_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-viewer", dest="viewer", action="store_false",
+                   help="do not write the interactive page (index.html, media/) next to the results")  # fmt: skip
 
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
@@ -444,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("compare"), help="output folder (default: ./compare)")
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
     _add_video_options(p)
+    _add_viewer_option(p)
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser("retrieve", help="the moments of other recordings that match one frame (json, plot)")
@@ -455,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("retrieval"), help="output folder (default: ./retrieval)")
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
     _add_video_options(p)
+    _add_viewer_option(p)
     p.set_defaults(handler=_cmd_retrieve)
 
     p = sub.add_parser("align", help="align two videos, .npy feature files or pose keypoint files (json, plot, video)")
@@ -473,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap-open", type=float, help="sw: gap opening penalty in std of the similarities (0.5)")
     p.add_argument("--gap-extend", type=float, help="sw: gap extension penalty in std of the similarities (0.1)")
     p.add_argument("--ot-iters", type=int, help="ot: mirror-descent iterations (100)")
+    _add_viewer_option(p)
     p.set_defaults(handler=_cmd_align)
 
     p = sub.add_parser("segment", help="per-video action segments of a feature folder (json, timelines)")
@@ -483,7 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kmeans", type=int, metavar="K", help="k-means with K clusters on the model's embeddings")
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
     _add_video_options(p)
+    _add_viewer_option(p)
     p.set_defaults(handler=_cmd_segment)
+
+    p = sub.add_parser("view", help="serve a folder written by align/compare/segment/retrieve and open its page")
+    p.add_argument("folder", type=Path, help="a folder with index.html (an --out of those commands)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    p.add_argument("--no-browser", dest="browser", action="store_false", help="only serve; print the address")
+    p.set_defaults(handler=_cmd_view)
 
     p = sub.add_parser("bench", help="time the kernels against references measured in the same run")
     suites = ["dp", "ot", "long", "gpu", "frames"]

@@ -23,13 +23,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vidalign.alignment import AlignResult, SWOptions, align_arrays, decode
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
+
+if TYPE_CHECKING:
+    from vidalign.inputs import AlignInput
 
 __all__ = ["FLOOR_FRACTION", "MAD_TO_SD", "Comparison", "compare_embeddings", "deviation_threshold"]
 
@@ -67,6 +70,7 @@ class Comparison:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: str | None = None
     steps: dict[str, Any] | None = None  # step-level findings (vidalign.steps), when steps are known
+    sources: tuple[AlignInput, AlignInput] | None = field(default=None, repr=False)  # for the viewer's players
 
     def _times(self, role: str, interval: tuple[int, int]) -> dict[str, Any]:
         source = self.inputs.get(role, {})
@@ -100,11 +104,13 @@ class Comparison:
             **self.inputs,
         }
 
-    def write(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``compare.json`` and ``compare.png`` (:func:`vidalign.outputs.write_comparison`)."""
+    def write(
+        self, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+    ) -> tuple[Path, ...]:
+        """Write ``compare.json``, ``compare.png`` and the viewer page (:func:`vidalign.outputs.write_comparison`)."""
         from vidalign.outputs import write_comparison
 
-        return write_comparison(self, out_dir)
+        return write_comparison(self, out_dir, progress=progress, viewer=viewer)
 
 
 def _query_to_reference(alignment: AlignResult) -> list[int]:

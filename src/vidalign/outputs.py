@@ -10,6 +10,9 @@
   recordings' videos are known, ``contact_sheet.png`` (the query frame and the matched frames).
 - :func:`write_comparison`: ``compare.json`` (:meth:`vidalign.comparison.Comparison.to_json`) and ``compare.png``
   (the query's deviation curve, threshold, flagged intervals and gaps).
+
+Each also writes, unless told not to (``viewer=False``), the interactive page ``index.html`` with its files and
+the recordings' browser copies in ``media/`` (:mod:`vidalign.viewer`, ``docs/viewer.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from tqdm.auto import tqdm
 
 from vidalign.atomic import atomic_write_json
 from vidalign.data.video import SampledFrames, iter_frames, probe
+from vidalign.frames import sampled_fps
 from vidalign.labels.matching import relabel
+from vidalign.viewer import write_page
+from vidalign.viewer.payload import alignment_payload, comparison_payload, retrieval_payload, segmentation_payload
 from vidalign.viz import (
     contact_sheet,
     plot_alignment,
@@ -48,16 +54,20 @@ MAX_CONTACT_ROWS = 8  # recordings shown in contact_sheet.png (all of them are i
 
 @dataclass(frozen=True)
 class AlignmentFiles:
-    """What :func:`write_alignment` wrote (``video`` is None unless both inputs are videos)."""
+    """What :func:`write_alignment` wrote (``video`` is None unless both inputs are videos, ``page`` without the
+    viewer)."""
 
     json: Path
     plot: Path
     video: Path | None
+    page: Path | None = None
 
 
-def write_alignment(result: AlignResult, out_dir: str | os.PathLike[str], *, progress: bool = False) -> AlignmentFiles:
-    """Write ``OUT/alignment.json``, ``OUT/alignment.png`` and, when ``result.sources`` are two videos,
-    ``OUT/side_by_side.mp4`` (module docstring)."""
+def write_alignment(
+    result: AlignResult, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+) -> AlignmentFiles:
+    """Write ``OUT/alignment.json``, ``OUT/alignment.png``, when ``result.sources`` are two videos
+    ``OUT/side_by_side.mp4``, and with ``viewer`` the page ``OUT/index.html`` (module docstring)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "alignment.json", result.to_json())
@@ -77,16 +87,8 @@ def write_alignment(result: AlignResult, out_dir: str | os.PathLike[str], *, pro
     video = None
     if result.sources is not None and all(source.is_video for source in result.sources):
         video = write_alignment_video(result, *result.sources, out / "side_by_side.mp4", progress=progress)
-    return AlignmentFiles(out / "alignment.json", plot, video)
-
-
-def _playback_fps(source: AlignInput) -> float:
-    """Frame rate of the side-by-side video: the features' rate, else the one the timestamps show."""
-    if source.fps:
-        return float(source.fps)
-    steps = np.diff(source.timestamps or [])
-    steps = steps[steps > 0]
-    return float(1.0 / np.median(steps)) if steps.size else 1.0
+    page = write_page(out, alignment_payload(result, out, progress=progress)) if viewer else None
+    return AlignmentFiles(out / "alignment.json", plot, video, page)
 
 
 def _frame_cache_size(path: Path, n_frames: int) -> int:
@@ -110,7 +112,7 @@ def write_alignment_video(
     frames_a = tqdm(frames_a, total=len(a.features), unit="frame", desc="side_by_side", disable=not progress)
     window = _frame_cache_size(b.path, len(b.features))
     frames_b = SampledFrames(b.path, stride=stride, target_fps=target_fps, window=window)
-    return write_side_by_side(frames_a, frames_b, result.a_to_b, out_mp4, _playback_fps(a))
+    return write_side_by_side(frames_a, frames_b, result.a_to_b, out_mp4, sampled_fps(a.fps, a.timestamps))
 
 
 def _timeline_rows(result: Segmentation) -> tuple[dict[str, np.ndarray], list[str] | None]:
@@ -125,9 +127,11 @@ def _timeline_rows(result: Segmentation) -> tuple[dict[str, np.ndarray], list[st
     return {v: relabel(x, mapping, len(classes)) for v, x in result.labels.items()}, classes
 
 
-def write_segmentation(result: Segmentation, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``OUT/segments.json`` (every video) and ``OUT/timelines.png`` (the first ``MAX_TIMELINES`` videos,
-    each under its ground truth when known). Returns both paths."""
+def write_segmentation(
+    result: Segmentation, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+) -> tuple[Path, ...]:
+    """Write ``OUT/segments.json`` (every video), ``OUT/timelines.png`` (the first ``MAX_TIMELINES`` videos,
+    each under its ground truth when known) and with ``viewer`` the page ``OUT/index.html``. Returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "segments.json", result.to_json())
@@ -141,11 +145,15 @@ def write_segmentation(result: Segmentation, out_dir: str | os.PathLike[str]) ->
         ground_truth=None if result.ground_truth is None else {v: result.ground_truth[v] for v in shown},
         title=f"{result.segmenter}{more}",
     )
-    return out / "segments.json", plot
+    page = (write_page(out, segmentation_payload(result, out, progress=progress)),) if viewer else ()
+    return (out / "segments.json", plot, *page)
 
 
-def write_comparison(result: Comparison, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``OUT/compare.json`` and ``OUT/compare.png`` (module docstring); returns their paths."""
+def write_comparison(
+    result: Comparison, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+) -> tuple[Path, ...]:
+    """Write ``OUT/compare.json``, ``OUT/compare.png`` and with ``viewer`` the page ``OUT/index.html`` (module
+    docstring); returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "compare.json", result.to_json())
@@ -160,12 +168,16 @@ def write_comparison(result: Comparison, out_dir: str | os.PathLike[str]) -> tup
         fps=query.get("fps"),
         title=f"{name}: deviation from the reference ({len(result.flagged)} flagged intervals)",
     )
-    return out / "compare.json", plot
+    page = (write_page(out, comparison_payload(result, out, progress=progress)),) if viewer else ()
+    return (out / "compare.json", plot, *page)
 
 
-def write_retrieval(result: Retrieval, out_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
-    """Write ``OUT/retrieval.json``, ``OUT/retrieval.png`` and, when the matched recordings' videos are known,
-    ``OUT/contact_sheet.png`` (the query frame, then each recording's matches; module docstring)."""
+def write_retrieval(
+    result: Retrieval, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+) -> tuple[Path, ...]:
+    """Write ``OUT/retrieval.json``, ``OUT/retrieval.png``, when the matched recordings' videos are known
+    ``OUT/contact_sheet.png`` (the query frame, then each recording's matches), and with ``viewer`` the page
+    ``OUT/index.html`` (module docstring)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "retrieval.json", result.to_json())
@@ -181,4 +193,6 @@ def write_retrieval(result: Retrieval, out_dir: str | os.PathLike[str]) -> tuple
             images = result.frame_sources[video].images([m.frame for m in found])
             rows.append((video, images, [f"#{n} f{m.frame} {m.similarity:.2f}" for n, m in enumerate(found, 1)]))
         written.append(contact_sheet(rows, out / "contact_sheet.png", title=title))
+    if viewer:
+        written.append(write_page(out, retrieval_payload(result, out, progress=progress)))
     return tuple(written)

@@ -17,8 +17,9 @@ import numpy as np
 
 from vidalign.alignment import cosine_similarity
 from vidalign.errors import InputError
+from vidalign.frames import FrameSource
 
-__all__ = ["FrameSource", "Match", "Retrieval", "best_frames", "retrieve_frame"]
+__all__ = ["Match", "Retrieval", "best_frames", "retrieve_frame"]
 
 
 @dataclass(frozen=True)
@@ -43,35 +44,6 @@ def best_frames(similarity: np.ndarray, k: int, min_gap: int) -> list[int]:
     return chosen
 
 
-@dataclass(frozen=True)
-class FrameSource:
-    """Where the frames of a recording come from: its video file and either, per sampled frame, the video's frame
-    index (what a feature folder's ``meta/`` records) or the sampling it was decoded with (a video input)."""
-
-    video: Path
-    frame_indices: list[int] | None = None
-    sampling: dict[str, Any] = field(default_factory=dict)
-
-    def images(self, frames: list[int]) -> list[np.ndarray]:
-        """RGB uint8 ``[H, W, 3]`` of the sampled frames ``frames``, decoded in one forward pass."""
-        from vidalign.data.video import SampledFrames
-
-        if self.frame_indices is not None:
-            decoder, wanted = SampledFrames(self.video), [int(self.frame_indices[f]) for f in frames]
-        else:
-            decoder, wanted = SampledFrames(self.video, **self.sampling), list(frames)
-        decoded = {index: decoder[index] for index in sorted(set(wanted))}
-        return [decoded[index] for index in wanted]
-
-    @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> FrameSource | None:
-        """The source a feature folder's ``meta/<id>.json`` records, or None when it records none that exists."""
-        source, indices = meta.get("source"), meta.get("source_frame_indices")
-        if not source or not Path(source).is_file() or not isinstance(indices, list):
-            return None
-        return cls(Path(source), indices)
-
-
 @dataclass
 class Retrieval:
     """Matches of one query frame in every other recording, and the similarity profiles they come from."""
@@ -83,6 +55,8 @@ class Retrieval:
     model: str | None = None
     query_time: float | None = None
     frame_sources: dict[str, FrameSource] = field(default_factory=dict, repr=False)  # "query" and each recording
+    # "query" and each recording: path, n_frames, fps, timestamps (AlignInput.describe)
+    recordings: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,12 +67,14 @@ class Retrieval:
             "matches": {v: [vars(m) for m in found] for v, found in self.matches.items()},
         }
 
-    def write(self, out_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
+    def write(
+        self, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+    ) -> tuple[Path, ...]:
         """Write ``retrieval.json``, ``retrieval.png`` and, when the frames' videos are known,
-        ``contact_sheet.png`` (:func:`vidalign.outputs.write_retrieval`)."""
+        ``contact_sheet.png``, and the viewer page (:func:`vidalign.outputs.write_retrieval`)."""
         from vidalign.outputs import write_retrieval
 
-        return write_retrieval(self, out_dir)
+        return write_retrieval(self, out_dir, progress=progress, viewer=viewer)
 
 
 def retrieve_frame(

@@ -12,7 +12,7 @@ Per video of a feature folder, the action id of every frame from a trained ASOT 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import InputError
+from vidalign.frames import FrameSource
 from vidalign.inputs import meta_timestamps
 from vidalign.labels.kmeans import kmeans_baseline
 from vidalign.labels.matching import hungarian_mapping
@@ -44,6 +45,8 @@ class Segmentation:
     names_from: str | None
     segmenter: str
     model: str
+    fps: dict[str, float | None] = field(default_factory=dict)
+    frame_sources: dict[str, FrameSource] = field(default_factory=dict, repr=False)  # videos whose source is known
 
     def segments(self, video_id: str) -> list[dict[str, Any]]:
         """Maximal runs of one action id: ``label``, ``name``, inclusive ``start`` / ``end`` frames, and the
@@ -65,9 +68,12 @@ class Segmentation:
             "videos": {video_id: self.segments(video_id) for video_id in self.labels},
         }
 
-    def write(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``segments.json`` and ``timelines.png`` (:func:`vidalign.outputs.write_segmentation`)."""
-        return write_segmentation(self, out_dir)
+    def write(
+        self, out_dir: str | os.PathLike[str], *, progress: bool = False, viewer: bool = True
+    ) -> tuple[Path, ...]:
+        """Write ``segments.json``, ``timelines.png`` and the viewer page
+        (:func:`vidalign.outputs.write_segmentation`)."""
+        return write_segmentation(self, out_dir, progress=progress, viewer=viewer)
 
 
 def _names(
@@ -123,4 +129,8 @@ def segment(
     ground_truth = {r.video_id: r.labels for r in records} if folder.has_labels else None
     names, names_from = _names(labels, folder, ground_truth, trained.config, by_index=kmeans is None)
     timestamps = {r.video_id: meta_timestamps(r.meta, len(r.features)) for r in records}
-    return Segmentation(labels, ground_truth, timestamps, folder.class_names, names, names_from, segmenter, str(model))
+    fps = {r.video_id: r.meta.get("fps") for r in records}
+    sources = {r.video_id: found for r in records if (found := FrameSource.from_meta(r.meta)) is not None}
+    return Segmentation(
+        labels, ground_truth, timestamps, folder.class_names, names, names_from, segmenter, str(model), fps, sources
+    )

@@ -10,6 +10,9 @@ all its runs as its duration. With ``R`` and ``Q`` the reference's and the query
   steps whose removal leaves the two orders equal);
 - **duration ratio**: a shared step's frames in the query over its frames in the reference (times, when both
   frame rates are known).
+
+The findings also carry both recordings' step timelines (``reference_segments`` / ``query_segments``: every run,
+background included, as ``{"step", "start", "end"}`` with ``end`` exclusive) for the viewer's step timelines.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from vidalign.labels.runs import label_runs
 
-__all__ = ["longest_common_subsequence", "step_findings", "step_order"]
+__all__ = ["longest_common_subsequence", "step_findings", "step_order", "step_segments"]
 
 
 def step_order(steps: np.ndarray, background: int | None = None) -> tuple[list[int], dict[int, int]]:
@@ -87,4 +90,13 @@ def step_findings(
         "extra": [name(s) for s in order_q if s not in frames_r],
         "out_of_order": [name(s) for s in shared if s not in common],
         "durations": [duration(s) for s in shared],
+        "reference_segments": step_segments(reference, name),
+        "query_segments": step_segments(query, name),
     }
+
+
+def step_segments(steps: np.ndarray, name=str) -> list[dict[str, Any]]:
+    """Every run of the per-frame step ids ``steps`` as ``{"step": name(id), "start", "end"}`` (``end``
+    exclusive), in frame order."""
+    ids, starts, ends = label_runs(steps)
+    return [{"step": name(int(i)), "start": int(s), "end": int(e)} for i, s, e in zip(ids, starts, ends, strict=True)]

@@ -16,6 +16,8 @@ from vidalign.data.video import probe, read_frames
 
 DESIGN_KEYS = ["pairs", "a_to_b", "score", "matched_a", "matched_b"]
 
+PAGE = ["data.js", "index.html", "viewer.css", "viewer.js"]  # the viewer (tests/viewer)
+
 
 def run_cli(*argv: str) -> int:
     return cli.main([str(arg) for arg in argv])
@@ -28,7 +30,7 @@ def test_npy_inputs_write_json_and_plot_but_no_video(tmp_path, capsys):
     np.save(tmp_path / "b.npy", base[[0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 10, 11]].T.copy())
     out = tmp_path / "out"
     assert run_cli("align", tmp_path / "a.npy", tmp_path / "b.npy", "--layout", "dt", "--out", out, "--quiet") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["alignment.json", "alignment.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["alignment.json", "alignment.png", *PAGE]  # no media/
     result = json.loads((out / "alignment.json").read_text())
     assert list(result)[:5] == DESIGN_KEYS and result["method"] == "dtw"
     assert result["a_to_b"] == [0, 1, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13]  # B holds A1 at j = 1, 2: the lower middle
@@ -55,7 +57,8 @@ def test_videos_write_a_side_by_side_video_in_sync_with_the_sampled_frames(clips
     out = tmp_path / "out"
     argv = ["align", clips.a, clips.b, "--method", method, "--backbone", "pixel", "--stride", "2", "--out", out]
     assert run_cli(*argv, "--quiet") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["alignment.json", "alignment.png", "side_by_side.mp4"]
+    names = ["alignment.json", "alignment.png", *PAGE, "media", "side_by_side.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
     result = json.loads((out / "alignment.json").read_text())
     a_codes, b_codes = clips.a_codes[::2], clips.b_codes[::2]  # what stride 2 samples
     assert len(result["a_to_b"]) == len(a_codes) == 10 and result["backbone"] == "pixel"

@@ -341,10 +341,12 @@ def write_video(
     *,
     codec: str = "libx264",
     crf: int = 23,
+    keyframe_interval: int | None = None,
 ) -> str:
     """Encode RGB uint8 ``[H, W, 3]`` frames (any iterable, consumed as a stream, or a ``[T, H, W, 3]``
     array) at ``fps`` into ``path`` (container from the extension). ``crf`` sets x264/x265 quality (lower is
-    better, 23 is x264's default); the ``mpeg4`` / ``mjpeg`` encoders use the fixed quantiser 3. If
+    better, 23 is x264's default); the ``mpeg4`` / ``mjpeg`` encoders use the fixed quantiser 3.
+    ``keyframe_interval`` (frames; default: the encoder's) bounds how far a seek decodes. If
     ``codec`` is ``libx264`` and this FFmpeg has no H.264 encoder, ``mpeg4`` is used. Odd sizes are
     padded to even. Returns the codec actually used. Raises ValueError for no frames or mixed sizes."""
     if not fps > 0:
@@ -365,7 +367,8 @@ def write_video(
     pix_fmt = preferred_formats[0].name if preferred_formats else "yuv420p"
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=rate, options=_encoder_options(codec, crf))
+        options = _encoder_options(codec, crf) | ({} if keyframe_interval is None else {"g": str(keyframe_interval)})
+        stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         for image in itertools.chain([first], iterator):
             image = np.ascontiguousarray(image)

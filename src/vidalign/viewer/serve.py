@@ -1,0 +1,47 @@
+"""``vidalign view DIR`` (``docs/viewer.md``): serve a viewer folder on 127.0.0.1 and open its page, for those who
+prefer an address to a ``file://`` page. The page needs no server; this one only serves the folder's files, on
+the loopback interface, until interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+import webbrowser
+from pathlib import Path
+
+from vidalign.errors import InputError
+
+__all__ = ["page_server", "serve"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the signature of the base class
+        pass
+
+
+def page_server(folder: str | os.PathLike[str], port: int = 0) -> http.server.ThreadingHTTPServer:
+    """A server of ``folder`` (which must hold ``index.html``) on ``127.0.0.1:port`` (0: any free port), not yet
+    started: call ``serve_forever`` (or run it in a thread) and ``shutdown``."""
+    root = Path(folder)
+    if not (root / "index.html").is_file():
+        raise InputError(f"{root}: no index.html (write one with align, compare, segment or retrieve)")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def serve(folder: str | os.PathLike[str], *, port: int = 0, open_browser: bool = True) -> None:
+    """Serve ``folder`` until Ctrl-C, printing its address and opening it in the default browser."""
+    server = page_server(folder, port)
+    address = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    print(f"serving {folder} at {address} (Ctrl-C to stop)", flush=True)
+    if open_browser:
+        threading.Thread(target=webbrowser.open, args=(address,), daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

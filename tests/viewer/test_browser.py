@@ -1,0 +1,177 @@
+"""The viewer in a real browser (headless Chromium driven by Playwright): pages of real alignments load without
+console errors, B follows A as ``a_to_b`` says (and A follows B), a click on the matrix seeks both players, the
+deviation curve marks the flagged frames, matches open their moment, and the screenshot is not blank.
+
+Skips, saying why, where Playwright or a Chromium executable is missing (``.ci/run`` installs Debian's
+``chromium``; elsewhere set ``VIDALIGN_CHROMIUM`` to a Chromium or Chrome executable)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vidalign as va
+from vidalign.data.video import write_video
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed: pip install playwright"
+)
+
+CHROMIUM = os.environ.get("VIDALIGN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+BIISC = ("S001_M_WAVE_STD_FCE.avi", "S002_M_WAVE_STD_FCE.avi")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no Chromium executable (apt-get install chromium, or set VIDALIGN_CHROMIUM)")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A loaded viewer page, its console errors, and frame readings of its players."""
+
+    def __init__(self, browser, folder):
+        self.page = browser.new_page(viewport={"width": 1280, "height": 1300})
+        self.errors: list[str] = []
+        self.page.on("console", lambda message: self.errors.append(message.text) if message.type == "error" else None)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.goto((folder / "index.html").resolve().as_uri())
+        self.page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+        self.data = self.page.evaluate("window.VIDALIGN_DATA")
+
+    def wait_players(self, *ids: str) -> None:
+        ready = " && ".join(f"document.getElementById('{i}').readyState >= 2" for i in ids)
+        self.page.wait_for_function(ready, timeout=15_000)
+
+    def settle(self) -> None:
+        """Wait until no player is seeking (the follower reached its frame)."""
+        self.page.wait_for_timeout(150)
+        self.page.wait_for_function("[...document.querySelectorAll('video')].every(v => !v.seeking)", timeout=10_000)
+
+    def position(self, player: str) -> float:
+        """The player's position in frames (frame i is shown during [i, i + 1))."""
+        side = player[-1]
+        return self.page.evaluate(f"document.getElementById('{player}').currentTime * window.VIDALIGN_DATA.{side}.fps")
+
+    def screenshot(self) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(self.page.screenshot(full_page=True))).convert("RGB"))
+
+
+def check_follows(page: Page, leader: str, follower: str, mapping: list) -> None:
+    """The follower shows the frame the map gives for the leader's frame, within one frame."""
+    frame = int(np.floor(page.position(leader) + 1e-3))
+    target = mapping[frame]
+    assert target is not None, f"{leader} frame {frame} has no counterpart"
+    assert abs(page.position(follower) - (target + 0.5)) <= 1.0, (leader, frame, target, page.position(follower))
+
+
+def check_alignment_page(page: Page) -> None:
+    data = page.data
+    page.wait_players("player-a", "player-b")
+    page.page.evaluate("document.getElementById('player-a').play()")  # play A: B follows
+    page.page.wait_for_timeout(1200)
+    page.page.evaluate("document.getElementById('player-a').pause()")
+    page.settle()
+    assert page.position("player-a") > 3  # it played
+    check_follows(page, "player-a", "player-b", data["alignment"]["a_to_b"])
+    j = data["b"]["frames"] * 2 // 3  # scrub B: A follows
+    page.page.evaluate(f"document.getElementById('player-b').currentTime = {(j + 0.5) / data['b']['fps']}")
+    page.settle()
+    check_follows(page, "player-b", "player-a", data["alignment"]["b_to_a"])
+    i, j = data["a"]["frames"] // 3, data["b"]["frames"] // 2  # click a cell of the matrix: both seek to it
+    box = page.page.locator("#matrix").bounding_box()
+    page.page.mouse.click(box["x"] + (j + 0.5) / data["b"]["frames"] * box["width"],
+                          box["y"] + (i + 0.5) / data["a"]["frames"] * box["height"])  # fmt: skip
+    page.settle()
+    assert int(page.position("player-a")) == i and int(page.position("player-b")) == j
+    shot = page.screenshot()
+    assert shot.std() > 20 and len(np.unique(shot.reshape(-1, 3)[::97], axis=0)) > 50  # not blank
+    assert page.errors == []
+
+
+def _checker(size: int, k: int) -> np.ndarray:
+    """A frame unlike the coded ones: a checkerboard of ``size``-pixel squares, phase ``k``."""
+    y, x = np.mgrid[0:48, 0:64]
+    board = (((x + k) // size + y // size) % 2 * 255).astype(np.uint8)
+    return np.repeat(board[:, :, None], 3, axis=2)
+
+
+@pytest.fixture(scope="module")
+def inserted(tmp_path_factory, coded):
+    """A reference of 28 coded frames and a query that repeats it with 10 foreign frames after its frame 14."""
+    root = tmp_path_factory.mktemp("inserted")
+    frames = [coded.frame(k) for k in range(28)]
+    write_video(root / "reference.mp4", frames, fps=10.0)
+    write_video(root / "query.mp4", frames[:14] + [_checker(8, k) for k in range(10)] + frames[14:], fps=10.0)
+    return root
+
+
+def test_the_alignment_page_of_two_videos(browser, clips, tmp_path):
+    va.align(clips.a, clips.b).write(tmp_path)
+    page = Page(browser, tmp_path)
+    assert page.data["kind"] == "align"
+    check_alignment_page(page)
+
+
+def test_the_comparison_page_marks_the_flagged_frames(browser, inserted, tmp_path):
+    result = va.compare(inserted / "reference.mp4", inserted / "query.mp4")
+    result.write(tmp_path)
+    assert any(start <= 18 <= end for start, end in result.flagged)  # the inserted frames are found
+    page = Page(browser, tmp_path)
+    marked = page.page.evaluate(
+        "[...document.querySelectorAll('#deviation rect.flagged')].map(r => [+r.dataset.start, +r.dataset.end])"
+    )
+    assert marked == [list(interval) for interval in result.flagged]
+    box = page.page.locator("#deviation").bounding_box()  # hover a flagged frame: both previews, "flagged"
+    start, end = result.flagged[0]
+    page.page.mouse.move(box["x"] + (start + end + 1) / 2 / len(result.deviation) * box["width"], box["y"] + 50)
+    tooltip = page.page.locator(".tooltip")
+    assert tooltip.is_visible() and "flagged" in tooltip.inner_text() and tooltip.locator(".thumb").count() == 2
+    check_alignment_page(page)
+
+
+def test_the_comparison_page_of_two_real_clips(browser, shared_data, tmp_path):
+    clips = [shared_data / "biisc" / name for name in BIISC]
+    va.compare(*clips).write(tmp_path)
+    page = Page(browser, tmp_path)
+    assert page.data["a"]["name"] == BIISC[0] and page.data["b"]["video"] == "media/query.mp4"
+    check_alignment_page(page)
+    (tmp_path / "screenshot.png").write_bytes(page.page.screenshot(full_page=True))
+
+
+def test_a_match_opens_its_moment(browser, inserted, tmp_path):
+    folder = tmp_path / "folder"
+    va.extract(inserted, folder)
+    result = va.retrieve(inserted / "reference.mp4", 12, folder, k=2)
+    result.write(tmp_path / "page")
+    page = Page(browser, tmp_path / "page")
+    card = page.page.locator(".match[data-video='query']").first
+    frame = int(card.get_attribute("data-frame"))
+    card.click()
+    page.page.wait_for_function("document.getElementById('player-match').readyState >= 2", timeout=15_000)
+    page.settle()
+    fps = next(r["recording"]["fps"] for r in page.data["results"] if r["video"] == "query")
+    position = page.page.evaluate("document.getElementById('player-match').currentTime") * fps
+    assert abs(position - (frame + 0.5)) <= 1.0 and page.errors == []
+
+
+def test_the_segmentation_page_draws_every_timeline(browser, tiny_folder, asot_run, tmp_path):
+    result = va.segment(tiny_folder, asot_run)
+    result.write(tmp_path)
+    page = Page(browser, tmp_path)
+    assert page.page.locator(".timeline").count() == 2 * len(result.labels)  # predicted and ground truth
+    first = next(iter(result.labels))
+    assert page.page.locator(".timeline").first.locator(".segment").count() == len(result.segments(first))
+    page.page.locator(".timeline .segment").first.click()
+    assert "no video" in page.page.locator("figcaption").first.inner_text() and page.errors == []

@@ -1,0 +1,109 @@
+"""The viewer's files (vidalign.viewer): the downsampled matrix against brute force, the frame maps, the browser
+copies (frame i of the copy is sampled frame i), data.js, the writers' viewer switch and ``vidalign view``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.request
+
+import numpy as np
+import pytest
+
+import vidalign as va
+from vidalign.cli import main
+from vidalign.data.video import iter_frames, probe
+from vidalign.errors import InputError
+from vidalign.frames import FrameSource
+from vidalign.viewer.matrix import matrix_payload
+from vidalign.viewer.media import MAX_THUMBNAILS, write_browser_copy
+from vidalign.viewer.page import write_page
+from vidalign.viewer.payload import b_to_a
+from vidalign.viewer.serve import page_server
+
+
+def read_data(folder) -> dict:
+    text = (folder / "data.js").read_text(encoding="utf-8")
+    prefix = "window.VIDALIGN_DATA = "
+    assert text.startswith(prefix) and text.rstrip().endswith(";")
+    return json.loads(text[len(prefix) :].rstrip().rstrip(";"))
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (401, 399), (1000, 37)])
+def test_the_matrix_cells_are_block_means_over_the_stated_range(shape):
+    sim = np.random.default_rng(0).uniform(-1, 1, shape)
+    found = matrix_payload(sim)
+    cells = np.frombuffer(base64.b64decode(found["data"]), np.uint8).reshape(found["rows"], found["cols"])
+    assert max(found["rows"], found["cols"]) <= 400 and (found["low"], found["high"]) == pytest.approx(
+        (sim.min(), sim.max()), abs=1e-6
+    )
+    rs, cs = found["row_step"], found["col_step"]
+    for r, c in [(0, 0), (found["rows"] - 1, found["cols"] - 1), (found["rows"] // 2, found["cols"] // 3)]:
+        block = sim[r * rs : (r + 1) * rs, c * cs : (c + 1) * cs]
+        expected = (block.mean() - sim.min()) / (sim.max() - sim.min()) * 255
+        assert abs(int(cells[r, c]) - expected) <= 0.51 + 1e-3
+
+
+def test_b_to_a_is_the_middle_a_frame_of_each_b_frame():
+    pairs = np.array([[0, 0], [1, 0], [2, 0], [3, 1], [3, 2], [5, 4]])
+    assert b_to_a(pairs, 6) == [1, 3, 3, None, 5, None]
+
+
+def test_the_browser_copy_holds_the_sampled_frames_in_order(clips, coded, tmp_path):
+    source = FrameSource(clips.b, sampling={"stride": 2})
+    found = write_browser_copy(source, 15, 5.0, tmp_path / "media", "b")
+    copy = tmp_path / found["video"]
+    info = probe(copy)
+    assert info.codec == "h264" and float(info.fps) == pytest.approx(5.0)
+    shown = [coded.index(frame.image) for frame in iter_frames(copy)]
+    assert shown == clips.b_codes[::2]  # frame i of the copy is sampled frame i
+    sprite = found["sprite"]
+    assert sprite["every"] == 1 and sprite["count"] == 15 <= MAX_THUMBNAILS
+    assert (tmp_path / sprite["src"]).stat().st_size > 0
+
+
+def test_data_js_is_json_without_non_finite_numbers(tmp_path):
+    page = write_page(tmp_path, {"kind": "align", "values": [1.0, float("nan"), float("inf")], "nested": {"x": -0.0}})
+    assert page == tmp_path / "index.html" and (tmp_path / "viewer.js").is_file()
+    assert read_data(tmp_path)["values"] == [1.0, None, None]
+    assert 'src="data.js"' in page.read_text() and "http" not in page.read_text()  # nothing fetched from outside
+
+
+def test_align_writes_the_page_and_no_viewer_leaves_it_out(clips, tmp_path):
+    result = va.align(clips.a, clips.b)
+    files = result.write(tmp_path / "with")
+    data = read_data(tmp_path / "with")
+    assert files.page == tmp_path / "with" / "index.html"
+    assert data["kind"] == "align" and data["alignment"]["a_to_b"] == result.a_to_b
+    assert data["a"]["video"] == "media/a.mp4" and (tmp_path / "with" / "media" / "b.mp4").is_file()
+    assert len(data["alignment"]["b_to_a"]) == data["b"]["frames"] == 30
+    assert result.write(tmp_path / "without", viewer=False).page is None
+    assert not (tmp_path / "without" / "index.html").exists()
+    assert main(["align", str(clips.a), str(clips.b), "--out", str(tmp_path / "cli"), "--no-viewer", "--quiet"]) == 0
+    assert not (tmp_path / "cli" / "index.html").exists() and (tmp_path / "cli" / "alignment.json").is_file()
+
+
+def test_features_without_a_video_give_a_page_without_players(tmp_path):
+    rng = np.random.default_rng(1)
+    result = va.align(rng.normal(size=(20, 8)), rng.normal(size=(25, 8)))
+    result.write(tmp_path)
+    data = read_data(tmp_path)
+    assert data["a"]["video"] is None and data["b"]["sprite"] is None and not (tmp_path / "media").exists()
+
+
+def test_view_serves_the_folder_on_loopback(tmp_path):
+    write_page(tmp_path, {"kind": "align"})
+    server = page_server(tmp_path)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as response:
+            assert b"viewer.js" in response.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(InputError, match="no index.html"):
+        page_server(tmp_path / "nothing")
