@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vidalign import cli
@@ -52,3 +53,22 @@ def test_a_bug_keeps_its_traceback(monkeypatch, data, tmp_path):
 def test_the_error_family_is_value_errors():
     for kind in (DataError, ConfigError, InputError, DeviceError):
         assert issubclass(kind, VidalignError) and issubclass(kind, ValueError)
+
+
+def test_compare_and_retrieve_name_the_bad_input_in_one_line(tiny_folder, vaot_run, tmp_path, capsys):
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    (tmp_path / "empty").mkdir()
+    other_dim = tmp_path / "other.npy"
+    np.save(other_dim, np.zeros((20, 7), np.float32))
+    feature = str(tiny_folder / "features" / f"{sorted((tiny_folder / 'features').glob('*.npy'))[0].stem}.npy")
+    cases = [
+        (["compare", str(broken), feature, "--backbone", "pixel"], f"{broken}: cannot open as a video"),
+        (["compare", str(other_dim), str(other_dim), "--model", str(vaot_run)], f"but {other_dim} holds 7-d"),
+        (["retrieve", feature, "--frame", "9999", "--in", str(tiny_folder)], "frame 9999 is outside the query"),
+        (["retrieve", feature, "--frame", "1", "--in", str(tmp_path / "empty")], f"{tmp_path / 'empty'}: neither"),
+    ]
+    for flags, expected in cases:
+        assert cli.main([*flags, "--out", str(tmp_path / "out"), "--quiet"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and expected in error, error

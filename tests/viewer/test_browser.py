@@ -118,14 +118,14 @@ def inserted(tmp_path_factory, coded):
 
 
 def test_the_alignment_page_of_two_videos(browser, clips, tmp_path):
-    va.align(clips.a, clips.b).write(tmp_path)
+    va.align(clips.a, clips.b, backbone="pixel").write(tmp_path)
     page = Page(browser, tmp_path)
     assert page.data["kind"] == "align"
     check_alignment_page(page)
 
 
 def test_the_comparison_page_marks_the_flagged_frames(browser, inserted, tmp_path):
-    result = va.compare(inserted / "reference.mp4", inserted / "query.mp4")
+    result = va.compare(inserted / "reference.mp4", inserted / "query.mp4", backbone="pixel")
     result.write(tmp_path)
     assert any(start <= 18 <= end for start, end in result.flagged)  # the inserted frames are found
     page = Page(browser, tmp_path)
@@ -152,8 +152,8 @@ def test_the_comparison_page_of_two_real_clips(browser, shared_data, tmp_path):
 
 def test_a_match_opens_its_moment(browser, inserted, tmp_path):
     folder = tmp_path / "folder"
-    va.extract(inserted, folder)
-    result = va.retrieve(inserted / "reference.mp4", 12, folder, k=2)
+    va.extract(inserted, folder, backbone="pixel")
+    result = va.retrieve(inserted / "reference.mp4", 12, folder, k=2, backbone="pixel")
     result.write(tmp_path / "page")
     page = Page(browser, tmp_path / "page")
     card = page.page.locator(".match[data-video='query']").first

@@ -71,7 +71,7 @@ def test_data_js_is_json_without_non_finite_numbers(tmp_path):
 
 
 def test_align_writes_the_page_and_no_viewer_leaves_it_out(clips, tmp_path):
-    result = va.align(clips.a, clips.b)
+    result = va.align(clips.a, clips.b, backbone="pixel")
     files = result.write(tmp_path / "with")
     data = read_data(tmp_path / "with")
     assert files.page == tmp_path / "with" / "index.html"
@@ -80,7 +80,22 @@ def test_align_writes_the_page_and_no_viewer_leaves_it_out(clips, tmp_path):
     assert len(data["alignment"]["b_to_a"]) == data["b"]["frames"] == 30
     assert result.write(tmp_path / "without", viewer=False).page is None
     assert not (tmp_path / "without" / "index.html").exists()
-    assert main(["align", str(clips.a), str(clips.b), "--out", str(tmp_path / "cli"), "--no-viewer", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "align",
+                str(clips.a),
+                str(clips.b),
+                "--backbone",
+                "pixel",
+                "--out",
+                str(tmp_path / "cli"),
+                "--no-viewer",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "cli" / "index.html").exists() and (tmp_path / "cli" / "alignment.json").is_file()
 
 

@@ -199,7 +199,7 @@
     });
     base.addEventListener("mouseleave", () => tooltip.hide());
     const note = m.row_step > 1 || m.col_step > 1 ? ` (cells of ${m.row_step} × ${m.col_step} frames, block means)` : "";
-    return el("div", {}, el("div", { class: "matrix-wrap" }, base, overlay),
+    return el("div", { style: `width:${width}px` }, el("div", { class: "matrix-wrap" }, base, overlay),
       el("p", { class: "axis-note", text: `rows: ${data.a.label} (${data.a.name}), columns: ${data.b.label} (${data.b.name})${note}. Click a cell to seek both players.` }),
       colourbar(m.low, m.high));
   }

@@ -1,0 +1,172 @@
+"""Does ``vidalign compare`` find known deviations? Rendered synthetic processes with one deviation built in.
+
+The reference is video 0 of a synthetic process (``vidalign.data.synthetic``, no background, no missing or repeated
+phases) rendered as a video (``vidalign.data.render``); each query is another video of the process (another
+person: appearance, speed profile, drift) with one deviation in the middle phase ``k``:
+
+- ``normal``: the video as it is - the truth is that nothing deviates;
+- ``skipped``: phase ``k`` cut out - truth: the reference frames of phase ``k`` (left out by the query), and the
+  step ``k`` missing;
+- ``repeated``: phase ``k`` performed twice - truth: the query frames of the second performance;
+- ``slowed``: phase ``k`` at half speed (every frame twice) - truth: step ``k`` lasting 2x the reference's.
+
+Every video goes through what a user runs: ``vidalign extract`` (efficientnet_lite0 frame features, raw: no
+model), then :func:`vidalign.compare` on two feature files of the folder with ``steps="labels"`` (the rendered
+labels). Per deviation and query it scores the frames ``compare`` reports - flagged intervals and gaps, on the side
+the truth is on - by precision and recall against the truth, and the step findings. Written to
+``benchmarks/COMPARE_SYNTHETIC.md``.
+
+    python benchmarks/compare_synthetic.py [--queries 3] [--seed 0] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import vidalign as va
+from vidalign.data.layout import write_mapping
+from vidalign.data.render import render_video
+from vidalign.data.synthetic import SyntheticConfig, SyntheticVideo, class_names, generate_videos
+
+DEVIATIONS = ("normal", "skipped", "repeated", "slowed")
+PER_FRAME = ("phase", "labels", "progress", "canonical_time", "latent", "drift", "features")
+
+
+def with_frames(video: SyntheticVideo, order: np.ndarray, name: str) -> SyntheticVideo:
+    """``video`` played in the frame order ``order`` (frames cut, repeated or doubled)."""
+    return dataclasses.replace(video, video_id=name, **{key: getattr(video, key)[order] for key in PER_FRAME})
+
+
+def deviate(video: SyntheticVideo, deviation: str, k: int, name: str) -> tuple[SyntheticVideo, np.ndarray]:
+    """The query and its truth mask over the query's frames (the inserted repetition; else none)."""
+    frames = np.arange(len(video.phase))
+    inside = np.flatnonzero(video.phase == k)
+    if deviation == "skipped":
+        order = frames[video.phase != k]
+    elif deviation == "repeated":
+        order = np.concatenate([frames[: inside[-1] + 1], inside, frames[inside[-1] + 1 :]])
+    elif deviation == "slowed":
+        order = np.concatenate([frames[: inside[0]], np.repeat(inside, 2), frames[inside[-1] + 1 :]])
+    else:
+        order = frames
+    truth = np.zeros(len(order), dtype=bool)
+    if deviation == "repeated":
+        truth[inside[-1] + 1 : inside[-1] + 1 + len(inside)] = True
+    return with_frames(video, order, name), truth
+
+
+def mask(intervals, n: int) -> np.ndarray:
+    found = np.zeros(n, dtype=bool)
+    for start, end in intervals:
+        found[start : end + 1] = True
+    return found
+
+
+def precision_recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    hits = float((found & truth).sum())
+    return (hits / found.sum() if found.any() else float("nan")), (hits / truth.sum() if truth.any() else float("nan"))
+
+
+def build(work: Path, queries: int, seed: int, k: int) -> dict[str, tuple[SyntheticVideo, np.ndarray]]:
+    config = SyntheticConfig(n_videos=queries + 1, min_frames=90, max_frames=130, seed=seed)
+    videos = generate_videos(config)
+    names = class_names(config)
+    made = {"reference": (dataclasses.replace(videos[0], video_id="reference"), None)}
+    for number, video in enumerate(videos[1:]):
+        for deviation in DEVIATIONS:
+            name = f"q{number}_{deviation}"
+            made[name] = deviate(video, deviation, k, name)
+    data = work / "data"
+    if not (data / "dataset.json").is_file():
+        for name, (video, _) in made.items():
+            render_video(video, work / "videos" / f"{name}.mp4")
+        va.extract(work / "videos", data)
+    for name, (video, _) in made.items():
+        (data / "groundTruth").mkdir(parents=True, exist_ok=True)
+        (data / "groundTruth" / f"{name}.txt").write_text("".join(f"{names[c]}\n" for c in video.labels))
+    write_mapping(data, names)
+    return made
+
+
+def score(work: Path, made: dict, k: int) -> list[dict]:
+    features = work / "data" / "features"
+    reference = made["reference"][0]
+    step = f"phase_{k}"
+    rows = []
+    for name, (video, truth) in made.items():
+        if name == "reference":
+            continue
+        deviation = name.split("_", 1)[1]
+        result = va.compare(features / "reference.npy", features / f"{name}.npy", steps="labels")
+        result.write(work / "pages" / name, viewer=False)
+        n_query, n_reference = len(result.deviation), len(reference.phase)
+        query_found = mask(result.flagged, n_query) | mask(result.query_gaps, n_query)
+        if deviation == "skipped":  # the truth is on the reference's side
+            found, truth = mask(result.reference_gaps, n_reference), reference.phase == k
+        else:
+            found = query_found
+        precision, recall = precision_recall(found, truth)
+        ratio = next((d["ratio"] for d in result.steps["durations"] if d["step"] == step), float("nan"))
+        rows.append({
+            "deviation": deviation, "query": name, "precision": precision, "recall": recall,
+            "flagged_share": float(query_found.mean()), "missing": result.steps["missing"],
+            "ratio": ratio, "true_ratio": float((video.phase == k).sum() / (reference.phase == k).sum()),
+            "flagged": [(int(s), int(e)) for s, e in result.flagged],
+        })  # fmt: skip
+    return rows
+
+
+def table(rows: list[dict], k: int, command: str) -> str:
+    def f(x: float) -> str:
+        return "-" if np.isnan(x) else f"{x:.2f}"
+
+    lines = [
+        "# `vidalign compare` on rendered synthetic processes with known deviations",
+        "",
+        f"Generated by `{command}`. Raw efficientnet_lite0 features of the rendered videos (no model); steps from "
+        f"the rendered labels; the deviation is in `phase_{k}`. Precision / recall: of the frames `compare` reports "
+        "(flagged intervals and local-alignment gaps on the query; for `skipped`, the reference frames left out by "
+        "the query) against the truth. `flagged share`: the share of query frames reported. Duration ratio: the "
+        f"query's `phase_{k}` frames over the reference's, as `compare` reports it and as built.",
+        "",
+        "| deviation | query | precision | recall | flagged share | steps missing | duration ratio (found / built) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (DEVIATIONS.index(r["deviation"]), r["query"])):
+        lines.append(
+            f"| {row['deviation']} | {row['query']} | {f(row['precision'])} | {f(row['recall'])} | "
+            f"{row['flagged_share']:.2f} | {', '.join(row['missing']) or 'none'} | "
+            f"{f(row['ratio'])} / {row['true_ratio']:.2f} |"
+        )
+    lines.append("")
+    for deviation in DEVIATIONS:
+        chosen = [r for r in rows if r["deviation"] == deviation]
+        mean = {key: np.nanmean([r[key] for r in chosen]) if chosen else float("nan")
+                for key in ("precision", "recall", "flagged_share")}  # fmt: skip
+        lines.append(f"- {deviation}: mean precision {f(mean['precision'])}, recall {f(mean['recall'])}, "
+                     f"flagged share {mean['flagged_share']:.2f}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=3, help="other videos of the process, each with every deviation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--phase", type=int, default=2, help="the phase that deviates")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-compare-synthetic")
+    args = parser.parse_args()
+    made = build(args.work, args.queries, args.seed, args.phase)
+    rows = score(args.work, made, args.phase)
+    command = f"python benchmarks/compare_synthetic.py --queries {args.queries} --seed {args.seed}"
+    text = table(rows, args.phase, command)
+    Path(__file__).with_name("COMPARE_SYNTHETIC.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
