@@ -97,14 +97,15 @@
       this.shown = [-1, -1];
       this.tracks.forEach((track, side) => {
         track.on("user", () => this.lead(side));
-        track.on("play", () => { this.lead(side); this.tracks[1 - side].pause(); });
+        track.on("play", () => this.lead(side));
         track.on("moved", () => { if (side === this.leader) this.follow(); });
       });
       const tick = () => { if (this.tracks[this.leader].playing()) this.follow(); requestAnimationFrame(tick); };
       requestAnimationFrame(tick);
       this.follow();
     }
-    lead(side) { this.leader = side; this.shown[side] = -1; this.follow(); }
+    /* The player the user acts on leads; the other stops playing on its own and follows. */
+    lead(side) { this.leader = side; this.tracks[1 - side].pause(); this.shown[side] = -1; this.follow(); }
     follow() {
       const side = this.leader;
       const frame = this.tracks[side].currentFrame();
