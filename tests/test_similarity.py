@@ -71,3 +71,15 @@ def test_preview_is_block_means_of_at_most_the_preview_side(monkeypatch):
         for q in range(4):
             block = matrix[rows[p] : rows[p + 1], cols[q] : cols[q + 1]]
             assert preview.values[p, q] == pytest.approx(block.mean())
+
+
+def test_a_progress_bar_only_when_asked_for_and_the_matrix_is_large(monkeypatch, capsys):
+    monkeypatch.setattr(similarity, "BLOCK_BYTES", 8 * 8 * 10)
+    source = DenseSimilarity(np.zeros((40, 10)))
+    sweep(source, [], progress=True, desc="dtw")
+    assert capsys.readouterr().err == ""  # 400 cells: too small to need one
+    monkeypatch.setattr(similarity, "PROGRESS_CELLS", 100)
+    sweep(source, [], progress=False)
+    assert capsys.readouterr().err == ""
+    sweep(source, [], progress=True, desc="dtw")
+    assert "dtw" in capsys.readouterr().err
