@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 
 METHODS = ("dtw", "sw", "ot")
 SW_THRESHOLDS = ("median", "mean")
-OT_MAX_CELLS = 36_000_000  # frame pairs of the dense fused-GW plan that fit in 4 GiB (6,000 x 6,000)
+OT_MAX_CELLS = 49_000_000  # frame pairs of the dense fused-GW plan that fit in 4 GiB (7,000 x 7,000)
 
 __all__ = ["METHODS", "OT_MAX_CELLS", "AlignResult", "OTOptions", "SWOptions", "align_arrays", "check_method",
            "cosine_similarity", "decode"]  # fmt: skip
@@ -290,7 +290,7 @@ def _check_ot_size(shape: tuple[int, int]) -> None:
     n, m = shape
     if n * m > OT_MAX_CELLS:
         raise InputError(
-            f"ot solves a dense plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about 6,000 x 6,000 "
+            f"ot solves a dense plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about 7,000 x 7,000 "
             f"frames) fit in 4 GiB, these recordings have {n:,} x {m:,} = {n * m:,}; use --method dtw or sw "
             "(with --band for a cheaper run) on long recordings"
         )
