@@ -195,10 +195,10 @@ def _edge(band: Band, parameters: dict[str, Any], pairs: np.ndarray) -> dict[str
 
 
 class _Rows:
-    """A visitor feeding ``add`` each block of ``S`` transformed by ``transform`` (the DP's cost or score)."""
+    """A visitor feeding ``fill`` each block of ``S`` transformed by ``transform`` (the DP's cost or score)."""
 
-    def __init__(self, add, transform):
-        self.fill, self.transform = add, transform
+    def __init__(self, fill, transform):
+        self.fill, self.transform = fill, transform
 
     def add(self, first_row: int, block: np.ndarray) -> None:
         self.fill(self.transform(block))
