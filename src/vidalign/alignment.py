@@ -31,6 +31,15 @@ Alignment (:func:`align_arrays`) of A ``[N, D]`` with B ``[M, D]``
       reports what OT says. ``pairs`` holds each matched A frame with its row argmax and each matched B frame
       with its column argmax. Score: the fused-GW objective of the plan (``fgw_objective``, lower is better).
 
+Long recordings (``docs/methods.md``, Long recordings): ``S`` is never held whole. It is computed a block of rows
+at a time from the normalised embeddings (:mod:`vidalign.similarity`) and recomputed on each pass that needs it:
+the DTW / SW fill (2 bits / 1 byte of traceback per cell), the SW threshold and gap unit (exact, streamed:
+:mod:`vidalign.similarity_stats`), the confidence statistics (strided samples and the path's cells) and the
+plot's preview. ``band`` (``--band``) keeps the dynamic programme to a Sakoe-Chiba band around the scaled diagonal
+(:func:`vidalign.ops.band.diagonal_band`; radius in frames, or a fraction of the longer recording when < 1): the
+traceback then holds only the band's cells, and ``parameters`` say whether the path touches the band's edge
+(``band_edge``). ``ot`` needs its dense plan: it refuses more than :data:`OT_MAX_CELLS` frame pairs.
+
 A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vidalign.outputs`).
 """
 
@@ -44,16 +53,34 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vidalign.confidence import Confidence, alignment_confidence
+from vidalign.confidence import Confidence, confidence_from, sample_strides
 from vidalign.errors import InputError
-from vidalign.ops import dtw, fused_gw, smith_waterman
+from vidalign.ops import fused_gw
+from vidalign.ops.band import Band, band_radius, diagonal_band, edge_pairs, full_band
+from vidalign.ops.dtw import DTWFill
+from vidalign.ops.smith_waterman import SmithWatermanFill
 from vidalign.outputs import AlignmentFiles, write_alignment
+from vidalign.similarity import (
+    CosineSimilarity,
+    DenseSimilarity,
+    Overview,
+    Preview,
+    SimilaritySource,
+    cosine_similarity,
+    sweep,
+    values_at,
+)
+from vidalign.similarity_stats import PairwiseSum, median
 
 if TYPE_CHECKING:
     from vidalign.inputs import AlignInput
 
 METHODS = ("dtw", "sw", "ot")
 SW_THRESHOLDS = ("median", "mean")
+OT_MAX_CELLS = 49_000_000  # frame pairs of the dense fused-GW plan that fit in 4 GiB (7,000 x 7,000)
+
+__all__ = ["METHODS", "OT_MAX_CELLS", "AlignResult", "OTOptions", "SWOptions", "align_arrays", "check_method",
+           "cosine_similarity", "decode"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,7 +112,10 @@ class AlignResult:
     ``pairs`` int ``[L, 2]`` of matched (i, j); ``a_to_b[i]`` the B frame matched to A's frame ``i`` or None;
     ``score`` of kind ``score_kind``; ``matched_a`` / ``matched_b`` the inclusive frame interval each video is
     matched on (None when nothing is); ``n_unmatched_*`` frames left unmatched; ``parameters`` the method's
-    settings as used; ``similarity`` ``[N, M]`` (for the plot, not in the JSON). :class:`vidalign.api.Aligner`
+    settings as used. Not in the JSON: ``similarity`` the matrix ``S [N, M]`` when it has at most
+    :data:`vidalign.similarity.FULL_CELLS` cells (and for ``ot``), else None; ``preview`` its block means of at most
+    1,024 a side (:class:`vidalign.similarity.Preview`, the plot's); ``matrix`` the source that computes any part
+    of ``S`` again (:func:`vidalign.similarity.values_at`, :func:`decode`). :class:`vidalign.api.Aligner`
     fills ``inputs`` (``"a"`` / ``"b"``: path, kind, frames, fps, timestamps), ``model``, ``backbone`` and
     ``sources`` (the two loaded inputs, for the side-by-side video); :func:`align_arrays` fills ``confidence``
     (:mod:`vidalign.confidence`: how far the alignment can be trusted).
@@ -101,12 +131,14 @@ class AlignResult:
     n_unmatched_a: int
     n_unmatched_b: int
     parameters: dict[str, Any]
-    similarity: np.ndarray = field(repr=False)
+    similarity: np.ndarray | None = field(repr=False)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: str | None = None
     backbone: str | None = None
     sources: tuple[AlignInput, AlignInput] | None = field(default=None, repr=False)
     confidence: Confidence | None = None
+    preview: Preview | None = field(default=None, repr=False)
+    matrix: SimilaritySource | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The documented keys (``pairs``, ``a_to_b``, ``score``, ``matched_a``, ``matched_b``) then the extras."""
@@ -133,14 +165,6 @@ class AlignResult:
         return write_alignment(self, out_dir, progress=progress, viewer=viewer)
 
 
-def cosine_similarity(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
-    """``S[i, j] = cos(a_i, b_j)`` in float64 ``[N, M]`` (an all-zero frame has similarity 0 to everything)."""
-    a, b = (np.asarray(x, dtype=np.float64) for x in (emb_a, emb_b))
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.finfo(np.float64).tiny)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), np.finfo(np.float64).tiny)
-    return a @ b.T
-
-
 def _check_features(name: str, features: np.ndarray) -> np.ndarray:
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] < 1:
@@ -154,9 +178,38 @@ def _interval(indices: np.ndarray) -> tuple[int, int] | None:
     return (int(indices.min()), int(indices.max())) if indices.size else None
 
 
-def _align_dtw(sim: np.ndarray) -> AlignResult:
-    n, m = sim.shape
-    score, path = dtw(1.0 - sim)
+def _band(band: float | None, shape: tuple[int, int]) -> tuple[Band, dict[str, Any]]:
+    """The cells the dynamic programme visits and the band's parameters (none without a band)."""
+    if band is None:
+        return full_band(*shape), {}
+    radius = band_radius(band, *shape)
+    return diagonal_band(*shape, radius), {"band": band, "band_radius": radius}
+
+
+def _edge(band: Band, parameters: dict[str, Any], pairs: np.ndarray) -> dict[str, Any]:
+    """``parameters`` with, for a banded run, whether (``band_edge``) and where the pairs touch the band's edge."""
+    if not parameters:
+        return parameters
+    touching = edge_pairs(band, pairs)
+    return parameters | {"band_edge": bool(touching.any()), "band_edge_pairs": int(touching.sum())}
+
+
+class _Rows:
+    """A visitor feeding ``fill`` each block of ``S`` transformed by ``transform`` (the DP's cost or score)."""
+
+    def __init__(self, fill, transform):
+        self.fill, self.transform = fill, transform
+
+    def add(self, first_row: int, block: np.ndarray) -> None:
+        self.fill(self.transform(block))
+
+
+def _align_dtw(source: SimilaritySource, overview: Overview, band: float | None, progress: bool) -> AlignResult:
+    n, m = source.shape
+    cells, parameters = _band(band, source.shape)
+    fill = DTWFill(cells)
+    sweep(source, [overview, _Rows(fill.add, lambda block: 1.0 - block)], progress=progress, desc="dtw")
+    score, path = fill.result()
     first = np.searchsorted(path[:, 0], np.arange(n), side="left")
     last = np.searchsorted(path[:, 0], np.arange(n), side="right") - 1
     return AlignResult(
@@ -169,24 +222,37 @@ def _align_dtw(sim: np.ndarray) -> AlignResult:
         matched_b=(0, m - 1),
         n_unmatched_a=0,
         n_unmatched_b=0,
-        parameters={},
-        similarity=sim,
+        parameters=_edge(cells, parameters, path),
+        similarity=None,
     )
 
 
-def _sw_threshold(sim: np.ndarray, threshold: float | str) -> float:
-    if isinstance(threshold, str):
-        if threshold not in SW_THRESHOLDS:
-            raise InputError(f"threshold must be a number or one of {SW_THRESHOLDS}, got {threshold!r}")
-        return float(np.median(sim) if threshold == "median" else sim.mean())
-    return float(threshold)
+def _sw_statistics(source: SimilaritySource, overview: Overview, threshold: float | str,
+                   progress: bool) -> tuple[float, float]:  # fmt: skip
+    """The threshold and ``sigma`` (``S.std()``, or 1 for a constant matrix) of the module docstring, equal to
+    NumPy's on the whole matrix; the first pass also fills ``overview``."""
+    if isinstance(threshold, str) and threshold not in SW_THRESHOLDS:
+        raise InputError(f"threshold must be a number or one of {SW_THRESHOLDS}, got {threshold!r}")
+    cells = source.shape[0] * source.shape[1]
+    sums = PairwiseSum(cells)
+    sweep(source, [overview, sums], progress=progress, desc="sw statistics")
+    squares = PairwiseSum(cells, centre=sums.mean)
+    if threshold == "median":
+        value = median(source, overview.low, overview.high, first_pass=[squares], progress=progress)
+    else:
+        sweep(source, [squares], progress=progress, desc="sw statistics")
+        value = sums.mean if threshold == "mean" else float(threshold)
+    return value, float(np.sqrt(squares.mean)) or 1.0  # a constant matrix: any unit will do
 
 
-def _align_sw(sim: np.ndarray, options: SWOptions) -> AlignResult:
-    n, m = sim.shape
-    threshold = _sw_threshold(sim, options.threshold)
-    sigma = float(sim.std()) or 1.0  # a constant matrix: any unit will do
-    found = smith_waterman(sim - threshold, options.gap_open * sigma, options.gap_extend * sigma)
+def _align_sw(source: SimilaritySource, overview: Overview, options: SWOptions, band: float | None,
+              progress: bool) -> AlignResult:  # fmt: skip
+    n, m = source.shape
+    threshold, sigma = _sw_statistics(source, overview, options.threshold, progress)
+    cells, parameters = _band(band, source.shape)
+    fill = SmithWatermanFill(cells, np.array([options.gap_open * sigma]), np.array([options.gap_extend * sigma]))
+    sweep(source, [_Rows(fill.add, lambda block: block - threshold)], progress=progress, desc="sw")
+    found = fill.result()
     worth_it = found.score > 0  # else the empty alignment (score 0) is the best local alignment
     pairs = found.pairs if worth_it else np.zeros((0, 2), dtype=np.int64)
     a_to_b: list[int | None] = [None] * n
@@ -203,19 +269,31 @@ def _align_sw(sim: np.ndarray, options: SWOptions) -> AlignResult:
         n_unmatched_a=n - len(pairs),
         n_unmatched_b=m - len(pairs),
         parameters={"threshold": options.threshold, "threshold_value": threshold, "similarity_std": sigma}
-        | {"gap_open": options.gap_open, "gap_extend": options.gap_extend},
-        similarity=sim,
+        | {"gap_open": options.gap_open, "gap_extend": options.gap_extend}
+        | _edge(cells, parameters, pairs),
+        similarity=None,
     )
 
 
-def _ot_matched(plan: np.ndarray, linear_cost: np.ndarray, dummy: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax of every plan row and which rows are matched (module docstring, rules a and b)."""
+def _ot_matched(plan: np.ndarray, linear_cost, dummy: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax of every plan row and which rows are matched (module docstring, rules a and b);
+    ``linear_cost(rows, cols)``: the linear cost of those cells."""
     best = plan.argmax(axis=1)
     uniform_mass = 1.0 / (plan.shape[0] + (dummy is not None))
     matched = plan.sum(axis=1) >= 0.5 * uniform_mass
     if dummy is not None:
-        matched &= linear_cost[np.arange(len(best)), best] <= dummy
+        matched &= linear_cost(np.arange(len(best)), best) <= dummy
     return best, matched
+
+
+def _check_ot_size(shape: tuple[int, int]) -> None:
+    n, m = shape
+    if n * m > OT_MAX_CELLS:
+        raise InputError(
+            f"ot solves a dense plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about 7,000 x 7,000 "
+            f"frames) fit in 4 GiB, these recordings have {n:,} x {m:,} = {n * m:,}; use --method dtw or sw "
+            "(with --band for a cheaper run) on long recordings"
+        )
 
 
 def _align_ot(sim: np.ndarray, options: OTOptions) -> AlignResult:
@@ -232,9 +310,12 @@ def _align_ot(sim: np.ndarray, options: OTOptions) -> AlignResult:
         structure="alignment",
     )
     plan = solved.plan[0].numpy()
-    linear = cost + options.rho * np.abs(np.arange(n)[:, None] / n - np.arange(m)[None, :] / m)
+
+    def linear(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # 1 - S + rho |i/N - j/M| of these cells
+        return (1.0 - sim[rows, cols]) + options.rho * np.abs(rows / n - cols / m)
+
     best_j, rows = _ot_matched(plan, linear, options.dummy)
-    best_i, cols = _ot_matched(plan.T, linear.T, options.dummy)
+    best_i, cols = _ot_matched(plan.T, lambda c, r: linear(r, c), options.dummy)
     i_rows, j_cols = np.flatnonzero(rows), np.flatnonzero(cols)
     both_ways = np.concatenate([np.stack([i_rows, best_j[i_rows]], 1), np.stack([best_i[j_cols], j_cols], 1)])
     return AlignResult(
@@ -264,26 +345,61 @@ def align_arrays(
     method: str = "dtw",
     sw: SWOptions = SWOptions(),
     ot: OTOptions = OTOptions(),
+    band: float | None = None,
+    progress: bool = False,
 ) -> AlignResult:
     """Align the frames of A ``[N, D]`` with those of B ``[M, D]`` (already in the representation to align: raw
-    features or a model's embeddings) by ``method`` (``dtw``, ``sw`` or ``ot``; module docstring)."""
+    features or a model's embeddings) by ``method`` (``dtw``, ``sw`` or ``ot``; module docstring). ``band``:
+    dtw / sw only, the radius of a Sakoe-Chiba band around the scaled diagonal in frames (a fraction of the longer
+    recording when < 1). ``progress``: progress bars over the passes of long recordings."""
     check_method(method)
     emb_a, emb_b = _check_features("A", emb_a), _check_features("B", emb_b)
     if emb_a.shape[1] != emb_b.shape[1]:
         raise InputError(f"A has {emb_a.shape[1]}-d features but B has {emb_b.shape[1]}-d")
-    sim = cosine_similarity(emb_a, emb_b)
-    result = decode(sim, method=method, sw=sw, ot=ot)
-    return dataclasses.replace(result, confidence=alignment_confidence(sim, result.pairs))
+    source = CosineSimilarity(emb_a, emb_b)
+    result, overview = _decode(source, method, sw, ot, band, progress)
+    confidence = confidence_from(
+        source.shape,
+        overview.samples,
+        (overview.low, overview.high),
+        result.pairs,
+        lambda rows, cols: values_at(source, rows, cols, progress=progress),
+    )
+    return dataclasses.replace(result, confidence=confidence)
 
 
 def decode(
-    sim: np.ndarray, *, method: str = "dtw", sw: SWOptions = SWOptions(), ot: OTOptions = OTOptions()
+    sim: np.ndarray | SimilaritySource,
+    *,
+    method: str = "dtw",
+    sw: SWOptions = SWOptions(),
+    ot: OTOptions = OTOptions(),
+    band: float | None = None,
+    progress: bool = False,
 ) -> AlignResult:
     """The alignment ``method`` decodes from a similarity matrix ``sim [N, M]`` already computed (and checked) by
-    :func:`align_arrays`, without its confidence: for a second decoding of the same pair."""
+    :func:`align_arrays` - a matrix, or the ``matrix`` source of its result - without its confidence: for a
+    second decoding of the same pair."""
     check_method(method)
-    if method == "dtw":
-        return _align_dtw(sim)
-    if method == "sw":
-        return _align_sw(sim, sw)
-    return _align_ot(sim, ot)
+    source = sim if hasattr(sim, "block") else DenseSimilarity(sim)
+    return _decode(source, method, sw, ot, band, progress)[0]
+
+
+def _decode(source: SimilaritySource, method: str, sw: SWOptions, ot: OTOptions, band: float | None,
+            progress: bool) -> tuple[AlignResult, Overview]:  # fmt: skip
+    """The result (with ``similarity``, ``preview`` and ``matrix``) and the :class:`Overview` of ``source``."""
+    if method == "ot":
+        if band is not None:
+            raise InputError("--band applies to dtw and sw; ot has no band")
+        _check_ot_size(source.shape)
+        overview = Overview(source.shape, sample_strides(source.shape), keep_full=True)
+        sweep(source, [overview], progress=progress, desc="similarity")
+        result = _align_ot(overview.full, ot)
+    else:
+        overview = Overview(source.shape, sample_strides(source.shape))
+        if method == "dtw":
+            result = _align_dtw(source, overview, band, progress)
+        else:
+            result = _align_sw(source, overview, sw, band, progress)
+    result = dataclasses.replace(result, similarity=overview.full, preview=overview.preview(), matrix=source)
+    return result, overview

@@ -27,7 +27,7 @@ from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, 
 from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.data.layout import FeatureFolder
-from vidalign.errors import CollapseWarning, InputError, UntrustedAlignmentWarning
+from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.frames import FrameSource, frame_source_of
@@ -60,7 +60,8 @@ Source = str | os.PathLike[str] | np.ndarray
 class Aligner:
     """Aligns pairs of recordings with one representation: ``Aligner.from_run(run)`` loads the model (and, for
     videos, the frame backbone) once; ``aligner(a, b)`` aligns a pair. Inputs are video files, ``.npy`` feature
-    files or ``[T, D]`` arrays."""
+    files or ``[T, D]`` arrays. ``band``: dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its
+    radius in frames or, when < 1, a fraction of the longer recording (``docs/methods.md``, Band)."""
 
     def __init__(
         self,
@@ -75,10 +76,11 @@ class Aligner:
         device: str = "cpu",
         sw: SWOptions | None = None,
         ot: OTOptions | None = None,
+        band: float | None = None,
         progress: bool = False,
     ):
         check_method(method)
-        self.method, self.sw, self.ot = method, sw or SWOptions(), ot or OTOptions()
+        self.method, self.sw, self.ot, self.band = method, sw or SWOptions(), ot or OTOptions(), band
         self.representation = Representation(model if model is not None else "none", device)
         self.model_name = None if model is None else self.representation.name
         self.backbone_name, self.weights, self.device = backbone, weights, device
@@ -136,10 +138,15 @@ class Aligner:
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         first, second = self.load_all({"A": a, "B": b})
         embedded = self.embed(first, second)
-        result = align_arrays(*embedded, method=method or self.method, sw=self.sw, ot=self.ot)
+        progress = self.sampling["progress"]
+        result = align_arrays(
+            *embedded, method=method or self.method, sw=self.sw, ot=self.ot, band=self.band, progress=progress
+        )
         self.warn_if_collapsed(embedded)
         if not result.confidence.trusted:
             warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=2)
+        if result.parameters.get("band_edge"):
+            warnings.warn(BandEdgeWarning(band_edge_message(result)), stacklevel=2)
         any_video = first.is_video or second.is_video
         return dataclasses.replace(
             result,
@@ -150,11 +157,21 @@ class Aligner:
         )
 
 
+def band_edge_message(result: AlignResult) -> str:
+    """One line for the warning of a banded alignment that touches the band's edge."""
+    parameters = result.parameters
+    return (
+        f"the {result.method} alignment touches the edge of the band ({parameters['band_radius']:g} frames either "
+        f"side of the diagonal) at {parameters['band_edge_pairs']} of {len(result.pairs)} pairs: a better alignment "
+        "may lie outside it; widen --band or leave it out (docs/methods.md, Band)"
+    )
+
+
 def align(a: Source, b: Source, *, model: str | os.PathLike[str] | None = None, method: str = "dtw",
           **options) -> AlignResult:  # fmt: skip
     """Align recording ``a`` with ``b`` (videos, ``.npy`` files or ``[T, D]`` arrays) by ``method`` (dtw, sw or
     ot: ``docs/methods.md``) on the embeddings of ``model`` (a run directory; None: the raw features).
-    ``options``: those of :class:`Aligner` (backbone, stride, target_fps, device, sw, ot, ...)."""
+    ``options``: those of :class:`Aligner` (backbone, stride, target_fps, device, sw, ot, band, ...)."""
     return Aligner(model, method=method, **options)(a, b)
 
 

@@ -160,6 +160,7 @@ def _cmd_align(args: argparse.Namespace) -> None:
         device=args.device,
         sw=SWOptions(**_given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")),
         ot=OTOptions(**_given(args, n_iters="ot_iters")),
+        band=args.band,
         progress=not args.quiet,
     )
     result = aligner(args.a, args.b)
@@ -486,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap-open", type=float, help="sw: gap opening penalty in std of the similarities (0.5)")
     p.add_argument("--gap-extend", type=float, help="sw: gap extension penalty in std of the similarities (0.1)")
     p.add_argument("--ot-iters", type=int, help="ot: mirror-descent iterations (100)")
+    p.add_argument(
+        "--band",
+        type=float,
+        help="dtw/sw: only pairs within this many frames of the scaled diagonal (a fraction of the longer "
+        "recording when < 1); cost and memory in proportion",
+    )
     _add_viewer_option(p)
     p.set_defaults(handler=_cmd_align)
 

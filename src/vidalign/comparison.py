@@ -30,6 +30,8 @@ import numpy as np
 from vidalign.alignment import AlignResult, SWOptions, align_arrays, decode
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
+from vidalign.similarity import values_at
+from vidalign.similarity_stats import matrix_median
 
 if TYPE_CHECKING:
     from vidalign.inputs import AlignInput
@@ -134,14 +136,17 @@ def compare_embeddings(
     if k < 0 or min_frames < 1:
         raise InputError(f"k must be >= 0 and min_frames >= 1, got k={k}, min_frames={min_frames}")
     alignment = align_arrays(reference, query, method="dtw")
-    local = decode(alignment.similarity, method="sw", sw=sw or SWOptions())  # the same matrix, decoded locally
-    similarity = alignment.similarity
-    best = np.full(similarity.shape[1], -np.inf)
-    np.maximum.at(best, alignment.pairs[:, 1], similarity[alignment.pairs[:, 0], alignment.pairs[:, 1]])
+    local = decode(alignment.matrix, method="sw", sw=sw or SWOptions())  # the same matrix, locally
+    n, m = alignment.matrix.shape
+    pairs = alignment.pairs
+    best = np.full(m, -np.inf)
+    np.maximum.at(best, pairs[:, 1], values_at(alignment.matrix, pairs[:, 0], pairs[:, 1]))
     deviation = 1.0 - best
-    threshold = deviation_threshold(deviation, k, FLOOR_FRACTION * (1.0 - float(np.median(similarity))))
-    matched_query = np.zeros(similarity.shape[1], dtype=bool)
-    matched_reference = np.zeros(similarity.shape[0], dtype=bool)
+    parameters = local.parameters  # its threshold is np.median(S) unless the caller chose another
+    median = parameters["threshold_value"] if parameters["threshold"] == "median" else matrix_median(alignment.matrix)
+    threshold = deviation_threshold(deviation, k, FLOOR_FRACTION * (1.0 - median))
+    matched_query = np.zeros(m, dtype=bool)
+    matched_reference = np.zeros(n, dtype=bool)
     matched_query[local.pairs[:, 1]] = True
     matched_reference[local.pairs[:, 0]] = True
     return Comparison(

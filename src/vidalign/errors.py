@@ -13,7 +13,8 @@ Every class is a ``ValueError`` (existing ``except ValueError`` code keeps worki
 Results that exist but should not be trusted are :class:`TrustWarning` warnings (the CLI prints them as one line):
 :class:`CollapseWarning` for a model whose embeddings collapsed within videos (``docs/evaluation.md``,
 "Collapse"), :class:`UntrustedAlignmentWarning` for an alignment that does not stand out from chance
-(``docs/methods.md``, "Alignment confidence").
+(``docs/methods.md``, "Alignment confidence"), :class:`BandEdgeWarning` for a banded alignment that runs along the
+band's edge (``docs/methods.md``, "Band").
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class CollapseWarning(TrustWarning):
 class UntrustedAlignmentWarning(TrustWarning):
     """An alignment whose frames are indistinguishable or whose matches do not stand out (``docs/methods.md``,
     "Alignment confidence")."""
+
+
+class BandEdgeWarning(TrustWarning):
+    """A banded alignment touches the band's edge: the band, not the recordings, may have shaped it
+    (``docs/methods.md``, "Band")."""
 
 
 def one_line(text: object) -> str:

@@ -74,7 +74,7 @@ def write_alignment(
     partial = result.method != "dtw"  # dtw matches both videos whole: nothing to shade or mark
     a_name, b_name = (Path(result.inputs.get(k, {}).get("path", k.upper())).name for k in ("a", "b"))
     plot = plot_alignment(
-        result.similarity,
+        result.similarity if result.preview is None else result.preview,
         result.pairs,
         out / "alignment.png",
         title=f"{result.method}: {result.score_kind} {result.score:.4g}",

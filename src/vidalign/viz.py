@@ -2,7 +2,8 @@
 
 * :func:`plot_alignment` - the frame similarity matrix of videos A (rows) and B (columns) with the alignment
   path drawn on top, optional matched-interval shading and markers on the frames left unmatched (local /
-  partial alignments such as Smith-Waterman or OT with a dummy frame).
+  partial alignments such as Smith-Waterman or OT with a dummy frame). Long recordings are drawn from block
+  means of at most 1,024 a side (:class:`vidalign.similarity.Preview`; ``docs/methods.md``, Long recordings).
 * :func:`plot_timelines` - stacked per-video segment timelines (prediction under its ground truth).
 * :func:`write_side_by_side` - a synchronised video: output frame ``i`` shows A's frame ``i`` next to B's
   aligned frame ``a_to_b[i]`` (or a grey "unmatched" placeholder), frame numbers drawn on both.
@@ -26,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vidalign.data.video import write_video
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
+from vidalign.similarity import Preview, preview_of
 
 __all__ = [
     "contact_sheet",
@@ -67,20 +69,25 @@ def plot_alignment(
     matched_b: Sequence[tuple[int, int]] | None = None,
     mark_unmatched: bool = True,
 ) -> Path:
-    """Save the similarity matrix ``sim [N, M]`` with the alignment ``pairs [L, 2]`` of (i, j) frame indices
+    """Save the similarity matrix ``sim [N, M]`` (or its :class:`~vidalign.similarity.Preview`; a matrix of more
+    than 1,024 frames a side is drawn from one) with the alignment ``pairs [L, 2]`` of (i, j) frame indices
     (a DTW path, the matches of a local alignment, ...) drawn on top. ``matched_a`` / ``matched_b`` are
     inclusive frame intervals ``(start, end)`` shaded across the matrix; with ``mark_unmatched`` the rows
     and columns absent from ``pairs`` get a marker on the matrix edge. Returns the PNG path."""
-    sim = _as_array(sim, float)
-    if sim.ndim != 2:
-        raise InputError(f"sim must be [N, M], got shape {sim.shape}")
+    if not isinstance(sim, Preview):
+        sim = _as_array(sim, float)
+        if sim.ndim != 2:
+            raise InputError(f"sim must be [N, M], got shape {sim.shape}")
+        sim = preview_of(sim)
     pairs = _as_array(pairs, int).reshape(-1, 2)
-    n_rows, n_cols = sim.shape
+    n_rows, n_cols = sim.frames
     figure = Figure(figsize=(6.4, 6.4 * min(max(n_rows / max(n_cols, 1), 0.4), 2.5) + 0.6))
     axes = figure.add_subplot()
-    image = axes.imshow(sim, cmap="viridis", aspect="auto", interpolation="nearest")
-    low, high = float(np.nanmin(sim)), float(np.nanmax(sim))
-    figure.colorbar(image, ax=axes, label=f"similarity (colours span {low:.3f} to {high:.3f})")
+    extent = (-0.5, n_cols - 0.5, n_rows - 0.5, -0.5)
+    image = axes.imshow(sim.values, cmap="viridis", aspect="auto", interpolation="nearest", extent=extent)
+    low, high = float(np.nanmin(sim.values)), float(np.nanmax(sim.values))
+    means = "block means, " if sim.values.shape != sim.frames else ""
+    figure.colorbar(image, ax=axes, label=f"similarity ({means}colours span {low:.3f} to {high:.3f})")
     for start, end in matched_a or ():
         axes.axhspan(start - 0.5, end + 0.5, color="white", alpha=0.18, lw=0)
     for start, end in matched_b or ():

@@ -176,3 +176,29 @@ def test_an_alignment_reports_its_confidence_and_warns_when_it_cannot_be_trusted
     assert len(labels) == 1 and labels[0].startswith("similarity (colours span ")
     shown = [float(x) for x in labels[0][len("similarity (colours span ") : -1].split(" to ")]
     assert shown == pytest.approx(saved["similarity_range"], abs=1e-3)
+
+
+def _waiting_recordings():
+    """B waits 60 frames on A's first frame, then plays A: a path far from the scaled diagonal at the start."""
+    rng = np.random.default_rng(3)
+    base = np.cumsum(rng.normal(size=(200, 6)), axis=0)
+    return base, base[np.r_[np.zeros(60, int), np.arange(200)]]
+
+
+def test_band_option_of_align_and_its_edge_warning(capsys):
+    from vidalign.errors import BandEdgeWarning
+
+    a, b = _waiting_recordings()
+    unbanded = align(a, b)
+    wide = align(a, b, band=0.5)  # 130 frames either side: the whole path fits
+    assert wide.score == unbanded.score and wide.a_to_b == unbanded.a_to_b
+    assert wide.parameters == {"band": 0.5, "band_radius": 130.0, "band_edge": False, "band_edge_pairs": 0}
+    assert wide.to_json()["parameters"]["band_edge"] is False
+    with pytest.warns(BandEdgeWarning, match="touches the edge of the band"):
+        narrow = align(a, b, band=6, progress=True)
+    assert narrow.parameters["band_edge"] is True and narrow.score > unbanded.score
+    assert capsys.readouterr().err == ""  # no progress bar for a small matrix
+    with pytest.raises(InputError, match="band"):
+        align(a, b, band=-1)
+    with pytest.raises(InputError, match="ot has no band"):
+        align(a, b, method="ot", band=10)

@@ -117,3 +117,21 @@ def test_bad_inputs_give_one_line_errors(clips, tmp_path, capsys, kind, message)
     err = capsys.readouterr().err.strip()
     assert err.startswith("vidalign align: error:") and "\n" not in err
     assert re.search(message, err)
+
+
+def test_band_option_and_its_one_line_warning(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    base = np.cumsum(rng.standard_normal((120, 8)), axis=0).astype(np.float32)
+    np.save(tmp_path / "a.npy", base)
+    np.save(tmp_path / "b.npy", base[np.r_[np.zeros(40, int), np.arange(120)]])  # B waits, then plays A
+    out = tmp_path / "out"
+    argv = ["align", tmp_path / "a.npy", tmp_path / "b.npy", "--out", out, "--quiet"]
+    assert run_cli(*argv, "--method", "sw", "--band", "0.6") == 0
+    assert json.loads((out / "alignment.json").read_text())["parameters"]["band_edge"] is False
+    assert "warning" not in capsys.readouterr().err
+    assert run_cli(*argv, "--band", "4") == 0
+    parameters = json.loads((out / "alignment.json").read_text())["parameters"]
+    assert parameters["band"] == 4 and parameters["band_edge"] is True
+    assert capsys.readouterr().err.count("vidalign align: warning: the dtw alignment touches the edge of the band") == 1
+    assert run_cli(*argv, "--band", "0") == 2
+    assert "band must be a positive number" in capsys.readouterr().err

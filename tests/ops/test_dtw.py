@@ -83,7 +83,7 @@ def test_sakoe_chiba_band():
         dtw(rectangular, band=3)
 
 
-def test_traceback_memory_is_one_byte_per_cell():
+def test_traceback_memory_is_two_bits_per_cell():
     cost = np.random.default_rng(3).random((1000, 800)).astype(np.float32)
     dtw(cost[:5, :5])  # compile outside the measurement
     tracemalloc.start()
@@ -91,4 +91,4 @@ def test_traceback_memory_is_one_byte_per_cell():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert_valid_path(result.path, 1000, 800)
-    assert peak < 1000 * 800 * 1.5  # uint8 pointers (0.8 MB); a float table would be >= 3.2 MB
+    assert peak < 1000 * 800 * 0.4  # 2-bit pointers (0.2 MB); one byte per cell would be 0.8 MB

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from vidalign.data.video import SampledFrames, probe, read_frames
+from vidalign.similarity import preview_of
 from vidalign.viz import plot_alignment, plot_timelines, write_side_by_side
 
 
@@ -25,6 +26,19 @@ def test_plot_alignment_writes_png(tmp_path):
     _assert_png(plot_alignment(np.eye(5), np.empty((0, 2)), tmp_path / "empty.png"))
     with pytest.raises(ValueError, match=r"\[N, M\]"):
         plot_alignment(np.zeros(5), [], tmp_path / "bad.png")
+
+
+def test_plot_alignment_draws_a_long_matrix_from_its_block_means(tmp_path):
+    """A matrix of more than 1,024 frames a side is drawn from its preview, over the frames' coordinates: the same
+    picture as from the preview itself."""
+    rows, cols = np.meshgrid(np.arange(1500), np.arange(1100), indexing="ij")
+    sim = np.cos((rows - cols * 1500 / 1100) / 200.0)
+    pairs = np.stack([np.arange(1500), np.arange(1500) * 1100 // 1500], 1)
+    whole = plot_alignment(sim, pairs, tmp_path / "whole.png")
+    preview = plot_alignment(preview_of(sim), pairs, tmp_path / "preview.png")
+    _assert_png(whole)
+    with Image.open(whole) as first, Image.open(preview) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))
 
 
 def test_plot_timelines_writes_png(tmp_path):

@@ -2,8 +2,9 @@
 
 ``D[i,j] = C[i,j] + min(D[i-1,j-1], D[i-1,j], D[i,j-1])``, ``D[0,0] = C[0,0]``; the score is ``D[N-1, M-1]``, the sum
 of the costs along the optimal monotone path from ``(0, 0)`` to ``(N-1, M-1)`` with steps (1,0), (0,1), (1,1). Ties
-prefer the diagonal step, then (1,0). Memory: one byte per cell for the traceback and two float64 rows (5,000 x
-5,000 needs 25 MB besides the input).
+prefer the diagonal step, then (1,0). Memory (``docs/methods.md``, Long recordings): 2 bits per cell of the band
+for the traceback and two float64 rows (5,000 x 5,000 needs 6 MB besides the input). :class:`DTWFill` takes the
+cost matrix a block of rows at a time, so that it never has to exist whole.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vidalign.errors import InputError
-
 from ._numba import dtw as kernels
 from .backends import select_backend
+from .band import Band, full_band, offset_band
 from .dp_problems import cpu_matrix
 
 
@@ -26,6 +26,27 @@ class DTWResult(NamedTuple):
 
     score: float
     path: np.ndarray
+
+
+class DTWFill:
+    """Exact DTW over the cells of ``band`` (:mod:`vidalign.ops.band`), fed the cost matrix in blocks of rows
+    from the first to the last (:meth:`add`); :meth:`result` after the last row."""
+
+    def __init__(self, band: Band):
+        self.band = band
+        self.rows = np.full((2, band.cols), np.inf)
+        self.pointers = np.zeros((band.cells + 3) // 4, np.uint8)
+        self.next_row = 0
+
+    def add(self, cost_rows: np.ndarray) -> None:
+        """The next rows ``[R, M]`` of the cost matrix (float32 or float64; only the band is read)."""
+        kernels.fill(cost_rows, self.next_row, self.band.lo, self.band.hi, self.band.offsets, self.rows, self.pointers)
+        self.next_row += len(cost_rows)
+
+    def result(self) -> DTWResult:
+        band = self.band
+        score = self.rows[(band.rows - 1) & 1, band.cols - 1]
+        return DTWResult(float(score), kernels.traceback(band.lo, band.offsets, self.pointers, band.cols))
 
 
 def dtw(cost: Tensor | np.ndarray, band: int | None = None, backend: str = "auto") -> DTWResult:
@@ -37,8 +58,6 @@ def dtw(cost: Tensor | np.ndarray, band: int | None = None, backend: str = "auto
     values = cpu_matrix(cost, "cost")
     select_backend(backend, torch.from_numpy(values), available=("numba",), op="dtw")
     rows, cols = values.shape
-    if band is not None and band < abs(rows - cols):
-        raise InputError(f"band={band} cannot reach the end cell: it must be >= |N - M| = {abs(rows - cols)}")
-    pointers = np.empty((rows, cols), np.uint8)
-    score = kernels.fill(values, -1 if band is None else int(band), pointers)
-    return DTWResult(score=float(score), path=kernels.traceback(pointers))
+    fill = DTWFill(full_band(rows, cols) if band is None else offset_band(rows, cols, int(band)))
+    fill.add(values)
+    return fill.result()

@@ -39,6 +39,7 @@ from ._numba import soft_smith_waterman as soft_kernels
 from ._numba.antidiagonal import sample_starts
 from ._numba.batching import run_over_batch
 from .backends import select_backend
+from .band import Band, full_band
 from .dp_problems import GapPenalty, as_batch, cpu_matrix, smith_waterman_problem
 from .smith_waterman_reference import reference_gradients, soft_smith_waterman_reference
 
@@ -102,30 +103,62 @@ def _numba_scores(sim, go, ge, tau, lengths_a, lengths_b) -> Tensor:
     return _SoftSmithWatermanNumba.apply(sim, go, ge, tau, lengths_a, lengths_b)
 
 
+class SmithWatermanFill:
+    """Exact Smith-Waterman over the cells of ``band`` (:mod:`vidalign.ops.band`), fed the similarity matrix in
+    blocks of rows from the first to the last (:meth:`add`); :meth:`result` after the last row. Gap penalties
+    are flat arrays read at ``gap_offset + i * s_i + j * s_j`` (``gap_steps = (s_i, s_j)``; one value: steps 0).
+    Memory: one byte per banded cell and six float64 rows."""
+
+    def __init__(self, band: Band, gap_open: np.ndarray, gap_extend: np.ndarray, gap_offset: int = 0,
+                 gap_steps: tuple[int, int] = (0, 0)):  # fmt: skip
+        self.band = band
+        self.gaps = (gap_open, gap_extend, gap_offset, *gap_steps)
+        self.rows = np.full((3, 2, band.cols), -np.inf)
+        self.best = np.array([-np.inf, -1.0, -1.0])
+        self.pointers = np.empty(band.cells, np.uint8)
+        self.next_row = 0
+
+    def add(self, sim_rows: np.ndarray) -> None:
+        """The next rows ``[R, M]`` of the similarity matrix (only the band is read)."""
+        band = self.band
+        bounds = (band.lo, band.hi, band.offsets)
+        hard_kernels.fill(sim_rows, self.next_row, *bounds, *self.gaps, self.rows, self.best, self.pointers)
+        self.next_row += len(sim_rows)
+
+    def moves(self) -> tuple[float, np.ndarray]:
+        """The best score and the moves ``[L, 3]`` (kind, i, j) of its alignment (``_numba.smith_waterman``)."""
+        score, end_i, end_j = self.best
+        band = self.band
+        return float(score), hard_kernels.traceback(band.lo, band.offsets, self.pointers, int(end_i), int(end_j))
+
+    def result(self) -> SmithWatermanResult:
+        score, moves = self.moves()
+        pairs = moves[moves[:, 0] == hard_kernels.MATCH, 1:]
+        return SmithWatermanResult(
+            score=score,
+            pairs=pairs,
+            interval_a=(int(pairs[0, 0]), int(pairs[-1, 0])),
+            interval_b=(int(pairs[0, 1]), int(pairs[-1, 1])),
+        )
+
+
 def smith_waterman(
     sim: Tensor | np.ndarray, gap_open: float, gap_extend: float, backend: str = "auto"
 ) -> SmithWatermanResult:
     """Exact affine-gap local alignment of one pair with traceback (inference; ``vidalign align --method sw``).
 
     ``sim`` ``[N, M]`` (numpy or torch, any device; computed on the CPU); same recursion and gap convention as
-    :func:`soft_smith_waterman` with ``hard=True``. Memory: one byte per cell for the traceback plus two float64
-    rows. The best alignment has at least one match (its score may be negative if every similarity is).
-    ``backend``: ``"auto"`` or ``"numba"``, its only solver.
+    :func:`soft_smith_waterman` with ``hard=True``. Memory: one byte per cell for the traceback plus six float64
+    rows (:class:`SmithWatermanFill` takes the matrix in blocks of rows, and a band). The best alignment has at
+    least one match (its score may be negative if every similarity is). ``backend``: ``"auto"`` or ``"numba"``,
+    its only solver.
     """
     values = cpu_matrix(sim, "sim")
     select_backend(backend, torch.from_numpy(values), available=("numba",), op="smith_waterman")
-    rows, cols = values.shape
-    pointers = np.empty((rows, cols), np.uint8)
     go, ge = np.array([gap_open], values.dtype), np.array([gap_extend], values.dtype)
-    score, end_i, end_j = hard_kernels.fill(values, rows, cols, go, ge, 0, 0, 0, pointers)
-    moves = hard_kernels.traceback(pointers, end_i, end_j)
-    pairs = moves[moves[:, 0] == hard_kernels.MATCH, 1:]
-    return SmithWatermanResult(
-        score=float(score),
-        pairs=pairs,
-        interval_a=(int(pairs[0, 0]), int(pairs[-1, 0])),
-        interval_b=(int(pairs[0, 1]), int(pairs[-1, 1])),
-    )
+    fill = SmithWatermanFill(full_band(*values.shape), go, ge)
+    fill.add(values)
+    return fill.result()
 
 
 def _gap_layout(gap: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +230,11 @@ class _HardSmithWatermanNumba(torch.autograd.Function):
         ge, _ = _gap_layout(gap_extend)
         scores, moves = [], []
         for b, (n, m) in enumerate(zip(lengths_a.tolist(), lengths_b.tolist(), strict=True)):
-            pointers = np.empty((n, m), np.uint8)
-            score, end_i, end_j = hard_kernels.fill(values[b], n, m, go, ge, b * steps[0], steps[1], steps[2], pointers)
+            fill = SmithWatermanFill(full_band(n, m), go, ge, b * steps[0], (steps[1], steps[2]))
+            fill.add(values[b, :n])
+            score, found = fill.moves()
             scores.append(score)
-            moves.append(hard_kernels.traceback(pointers, end_i, end_j))
+            moves.append(found)
         ctx.moves = moves
         ctx.shapes = (sim.shape, gap_open.shape, gap_extend.shape)
         return sim.new_tensor(scores)

@@ -3,9 +3,11 @@
 The max recursion of :mod:`.soft_smith_waterman` (same states, same transitions, same per-cell gap convention):
 ``H[i,j] = S[i,j] + max(0, H, E, F at (i-1, j-1))``, ``E[i,j] = max(H[i,j-1] - go, E[i,j-1] - ge)``,
 ``F[i,j] = max(H[i-1,j] - go, E[i-1,j] - go, F[i-1,j] - ge)``; score ``= max H``. Scores are accumulated in
-float64 over two rolling rows; the traceback needs one byte per cell (``N x M`` uint8), packing the argmax of each
-state: bits 0-1 the source of H (0 start, 1 H, 2 E, 3 F), bit 2 the source of E (0 H, 1 E), bits 3-4 the source
-of F (0 H, 1 E, 2 F). Ties go to the earlier source in these lists.
+float64 over two rolling rows (so the similarities can arrive a block of rows at a time); the traceback needs one
+byte per cell of a band (:class:`vidalign.ops.band.Band`: columns ``lo[i]..hi[i]`` of row ``i``, stored row after
+row; the cells outside are ``-inf``), packing the argmax of each state: bits 0-1 the source of H (0 start, 1 H,
+2 E, 3 F), bit 2 the source of E (0 H, 1 E), bits 3-4 the source of F (0 H, 1 E, 2 F). Ties go to the earlier
+source in these lists.
 """
 
 from __future__ import annotations
@@ -17,14 +19,21 @@ MATCH, GAP_OPEN, GAP_EXTEND = 0, 1, 2  # kinds of the moves returned by tracebac
 
 
 @njit(cache=True, nogil=True)
-def fill(sim, n, m, gap_open, gap_extend, gap_offset, s_i, s_j, pointers):
-    """Fill ``pointers[:n, :m]`` for ``sim[:n, :m]``; return ``(score, i, j)`` of the best end (first in row-major
-    order). Gaps are read at ``gap_offset + i * s_i + j * s_j`` (steps 0 along broadcast dimensions)."""
-    h_prev, e_prev, f_prev = np.full(m, -np.inf), np.full(m, -np.inf), np.full(m, -np.inf)
-    h_row, e_row, f_row = np.empty(m), np.empty(m), np.empty(m)
-    best, best_i, best_j = -np.inf, -1, -1
-    for i in range(n):
-        for j in range(m):
+def fill(sim_rows, first_row, lo, hi, offsets, gap_open, gap_extend, gap_offset, s_i, s_j, rows, best, pointers):
+    """Fill rows ``first_row ..`` from ``sim_rows`` (``sim_rows[r, j]`` is the similarity of cell
+    ``(first_row + r, j)``; only the band ``lo[i]..hi[i]`` is read, the other cells are ``-inf``). ``rows``
+    (float64 ``[3, 2, M]``: H, E, F; ``-inf`` at the start) carries the last two rows between calls; ``best``
+    (float64 ``[3]``: ``-inf, -1, -1`` at the start) the best end so far as ``(score, i, j)``, the first in
+    row-major order; ``pointers`` (uint8) one code per banded cell. Gaps are read at
+    ``gap_offset + i * s_i + j * s_j`` (steps 0 along broadcast dimensions)."""
+    for r in range(sim_rows.shape[0]):
+        i = first_row + r
+        h_row, e_row, f_row = rows[0, i & 1], rows[1, i & 1], rows[2, i & 1]
+        h_prev, e_prev, f_prev = rows[0, (i - 1) & 1], rows[1, (i - 1) & 1], rows[2, (i - 1) & 1]
+        if i >= 2:  # these buffers still hold row i - 2: back to -inf
+            for k in range(3):
+                rows[k, i & 1, lo[i - 2] : hi[i - 2] + 1] = -np.inf
+        for j in range(lo[i], hi[i] + 1):
             at = gap_offset + i * s_i + j * s_j
             go, ge = np.float64(gap_open[at]), np.float64(gap_extend[at])
             # match state: start, or continue from H / E / F at (i-1, j-1)
@@ -33,7 +42,7 @@ def fill(sim, n, m, gap_open, gap_extend, gap_offset, s_i, s_j, pointers):
                 for state, value in ((1, h_prev[j - 1]), (2, e_prev[j - 1]), (3, f_prev[j - 1])):
                     if value > prefix:
                         source, prefix = state, value
-            h_row[j] = np.float64(sim[i, j]) + prefix
+            h_row[j] = np.float64(sim_rows[r, j]) + prefix
             # gap in X (moving along j)
             e_source, e_value = 0, -np.inf
             if j > 0:
@@ -50,24 +59,20 @@ def fill(sim, n, m, gap_open, gap_extend, gap_offset, s_i, s_j, pointers):
                 if f_prev[j] - ge > f_value:
                     f_source, f_value = 2, f_prev[j] - ge
             f_row[j] = f_value
-            pointers[i, j] = source | (e_source << 2) | (f_source << 3)
-            if h_row[j] > best:
-                best, best_i, best_j = h_row[j], i, j
-        h_prev, h_row = h_row, h_prev
-        e_prev, e_row = e_row, e_prev
-        f_prev, f_row = f_row, f_prev
-    return best, best_i, best_j
+            pointers[offsets[i] + j - lo[i]] = source | (e_source << 2) | (f_source << 3)
+            if h_row[j] > best[0]:
+                best[0], best[1], best[2] = h_row[j], i, j
 
 
 @njit(cache=True, nogil=True)
-def traceback(pointers, end_i, end_j):
+def traceback(lo, offsets, pointers, end_i, end_j):
     """Moves ``[L, 3]`` = (kind, i, j) from the first match to the match at ``(end_i, end_j)``: MATCH pairs,
     GAP_OPEN / GAP_EXTEND at the cell each gap step lands on (the cell charged for it)."""
-    moves = np.empty((pointers.shape[0] + pointers.shape[1], 3), np.int64)
+    moves = np.empty((end_i + end_j + 2, 3), np.int64)
     count = 0
     i, j, state = end_i, end_j, 1
     while True:
-        code = pointers[i, j]
+        code = pointers[offsets[i] + j - lo[i]]
         if state == 1:
             moves[count] = (MATCH, i, j)
             state = code & 3

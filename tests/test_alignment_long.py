@@ -1,0 +1,190 @@
+"""Alignment of long recordings (``docs/methods.md``, Long recordings): the streamed, banded decoding of
+``vidalign.alignment`` against today's whole-matrix decoding (kept here as the oracle), on matrices cut into many
+blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import vidalign.alignment as alignment
+import vidalign.similarity as similarity
+from vidalign.alignment import OTOptions, SWOptions, align_arrays, decode
+from vidalign.comparison import compare_embeddings
+from vidalign.confidence import alignment_confidence
+from vidalign.errors import InputError
+from vidalign.ops import dtw, fused_gw, smith_waterman
+
+
+def todays_dtw(sim: np.ndarray) -> dict:
+    """``vidalign align --method dtw`` before long recordings, on the whole float64 matrix."""
+    n = sim.shape[0]
+    score, path = dtw(1.0 - sim)
+    first = np.searchsorted(path[:, 0], np.arange(n), side="left")
+    last = np.searchsorted(path[:, 0], np.arange(n), side="right") - 1
+    return {"score": float(score), "pairs": path, "a_to_b": path[(first + last) // 2, 1].tolist(), "parameters": {}}
+
+
+def todays_sw(sim: np.ndarray, options: SWOptions) -> dict:
+    """``vidalign align --method sw`` before long recordings: NumPy's median / mean / std of the whole matrix."""
+    threshold = options.threshold
+    if isinstance(threshold, str):
+        threshold = float(np.median(sim) if threshold == "median" else sim.mean())
+    sigma = float(sim.std()) or 1.0
+    found = smith_waterman(sim - threshold, options.gap_open * sigma, options.gap_extend * sigma)
+    pairs = found.pairs if found.score > 0 else np.zeros((0, 2), dtype=np.int64)
+    a_to_b = [None] * sim.shape[0]
+    for i, j in pairs.tolist():
+        a_to_b[i] = j
+    parameters = {"threshold": options.threshold, "threshold_value": threshold, "similarity_std": sigma}
+    parameters |= {"gap_open": options.gap_open, "gap_extend": options.gap_extend}
+    return {"score": float(found.score) if found.score > 0 else 0.0, "pairs": pairs, "a_to_b": a_to_b,
+            "parameters": parameters}  # fmt: skip
+
+
+def todays_ot(sim: np.ndarray, options: OTOptions) -> dict:
+    """``vidalign align --method ot`` before long recordings: the rules on the whole linear-cost matrix."""
+    n, m = sim.shape
+    cost = 1.0 - sim
+    solved = fused_gw(torch.from_numpy(cost)[None], alpha=options.alpha, eps=options.eps, radius=options.radius,
+                      rho=options.rho, dummy=options.dummy, n_iters=options.n_iters, structure="alignment")  # fmt: skip
+    plan = solved.plan[0].numpy()
+    linear = cost + options.rho * np.abs(np.arange(n)[:, None] / n - np.arange(m)[None, :] / m)
+
+    def matched(p, lin):
+        best = p.argmax(axis=1)
+        ok = (p.sum(axis=1) >= 0.5 / (p.shape[0] + 1)) & (lin[np.arange(len(best)), best] <= options.dummy)
+        return best, ok
+
+    best_j, rows = matched(plan, linear)
+    best_i, cols = matched(plan.T, linear.T)
+    i_rows, j_cols = np.flatnonzero(rows), np.flatnonzero(cols)
+    pairs = np.unique(
+        np.concatenate([np.stack([i_rows, best_j[i_rows]], 1), np.stack([best_i[j_cols], j_cols], 1)]), axis=0
+    )
+    return {"score": float(solved.objective[0, -1]), "pairs": pairs,
+            "a_to_b": [int(j) if ok else None for j, ok in zip(best_j, rows, strict=True)],
+            "parameters": dataclasses.asdict(options)}  # fmt: skip
+
+
+def assert_same(result, expected: dict) -> None:
+    assert result.score == expected["score"]
+    np.testing.assert_array_equal(result.pairs, expected["pairs"])
+    assert result.a_to_b == expected["a_to_b"]
+    assert result.parameters == expected["parameters"]
+
+
+def recordings(n: int, m: int, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two noisy, differently warped views of one random walk."""
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(rng.normal(size=(n + m, dim)), axis=0)
+    a = walk[np.sort(rng.choice(n + m, n, replace=False))] + rng.normal(size=(n, dim))
+    b = walk[np.sort(rng.choice(n + m, m, replace=False))] + rng.normal(size=(m, dim))
+    return a, b
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 8 or 16 rows and no whole matrix kept: every pass is a long recording's."""
+    monkeypatch.setattr(similarity, "BLOCK_BYTES", 8 * 8 * 16)
+    monkeypatch.setattr(similarity, "FULL_CELLS", 0)
+
+
+SIZES = [(6, 4), (57, 80), (203, 150)]
+SW_OPTIONS = [SWOptions(), SWOptions(threshold="mean", gap_open=1.0), SWOptions(threshold=0.2, gap_extend=0.3)]
+
+
+@pytest.mark.parametrize("shape", SIZES, ids=str)
+def test_decoding_in_blocks_is_todays_bit_for_bit(shape, small_blocks):
+    sim = similarity.cosine_similarity(*recordings(*shape))
+    assert_same(decode(sim, method="dtw"), todays_dtw(sim))
+    for options in SW_OPTIONS:
+        assert_same(decode(sim, method="sw", sw=options), todays_sw(sim, options))
+
+
+@pytest.mark.parametrize("shape", SIZES, ids=str)
+def test_align_arrays_is_todays_on_the_whole_matrix(shape, small_blocks):
+    """The blocks' similarities are the whole product's up to BLAS rounding, so pairs and frames are today's."""
+    a, b = recordings(*shape, seed=1)
+    sim = similarity.cosine_similarity(a, b)
+    for method, expected in (("dtw", todays_dtw(sim)), ("sw", todays_sw(sim, SWOptions()))):
+        result = align_arrays(a, b, method=method)
+        np.testing.assert_array_equal(result.pairs, expected["pairs"])
+        assert result.a_to_b == expected["a_to_b"]
+        assert result.score == pytest.approx(expected["score"], rel=1e-12, abs=1e-12)
+        assert result.confidence.to_json() == pytest.approx(alignment_confidence(sim, result.pairs).to_json())
+        assert result.similarity is None and result.preview.frames == shape
+        blocked = np.concatenate([block for _, block in similarity.blocks(result.matrix)])
+        np.testing.assert_allclose(blocked, sim, rtol=0, atol=1e-14)
+        on_blocks = todays_dtw(blocked) if method == "dtw" else todays_sw(blocked, SWOptions())
+        assert result.score == on_blocks["score"]  # the same similarities decoded: bit for bit
+        np.testing.assert_array_equal(result.pairs, on_blocks["pairs"])
+
+
+def test_ot_is_todays_and_refuses_what_does_not_fit(monkeypatch):
+    a, b = recordings(40, 30, seed=2)
+    sim = similarity.cosine_similarity(a, b)
+    options = OTOptions(n_iters=20)
+    assert_same(decode(sim, method="ot", ot=options), todays_ot(sim, options))
+    monkeypatch.setattr(alignment, "OT_MAX_CELLS", 40 * 30 - 1)
+    with pytest.raises(InputError, match="dtw or sw"):
+        align_arrays(a, b, method="ot")
+    with pytest.raises(InputError, match="band"):
+        decode(sim[:5, :5], method="ot", band=2)
+
+
+@pytest.mark.parametrize("shape", [(120, 120), (90, 140), (150, 100)], ids=str)
+def test_a_wide_enough_band_is_the_unbanded_alignment(shape, small_blocks):
+    a, b = recordings(*shape, seed=3)
+    for method in ("dtw", "sw"):
+        unbanded = align_arrays(a, b, method=method)
+        rows, cols = unbanded.pairs.T
+        deviation = float(np.abs(cols - rows * (shape[1] - 1) / (shape[0] - 1)).max()) if len(rows) else 0.0
+        banded = align_arrays(a, b, method=method, band=max(deviation + 2, shape[1] / shape[0] + 1))
+        assert banded.score == unbanded.score and banded.a_to_b == unbanded.a_to_b
+        np.testing.assert_array_equal(banded.pairs, unbanded.pairs)
+        assert banded.confidence == unbanded.confidence
+        assert banded.parameters["band_edge"] is False and banded.parameters["band_edge_pairs"] == 0
+        assert {k: v for k, v in banded.parameters.items() if not k.startswith("band")} == unbanded.parameters
+
+
+def test_a_narrow_band_keeps_the_path_inside_and_says_it_touches_the_edge():
+    rng = np.random.default_rng(4)
+    base = np.cumsum(rng.normal(size=(200, 6)), axis=0)
+    a, b = base, base[np.r_[np.zeros(60, int), np.arange(200)]]  # B waits 60 frames, then plays A
+    result = align_arrays(a, b, method="dtw", band=0.02)  # 0.02 * 260 = 5.2 frames
+    rows, cols = result.pairs.T
+    assert result.parameters["band"] == 0.02 and result.parameters["band_radius"] == pytest.approx(5.2)
+    assert np.abs(cols - rows * 259 / 199).max() <= 5.2
+    assert result.parameters["band_edge"] is True and result.parameters["band_edge_pairs"] > 0
+    assert align_arrays(a, b, method="dtw").score < result.score  # the band cut off the better path
+    with pytest.raises(InputError, match="too narrow"):
+        align_arrays(a[:10], b[:40], band=2)
+
+
+def test_compare_works_without_the_whole_matrix(small_blocks, monkeypatch):
+    reference, query = recordings(80, 95, seed=5)
+    streamed = compare_embeddings(reference, query)
+    monkeypatch.setattr(similarity, "FULL_CELLS", 2**22)
+    kept = compare_embeddings(reference, query)
+    assert streamed.alignment.similarity is None and kept.alignment.similarity is not None
+    np.testing.assert_array_equal(streamed.deviation, kept.deviation)
+    assert (streamed.threshold, streamed.flagged, streamed.query_gaps) == (
+        kept.threshold,
+        kept.flagged,
+        kept.query_gaps,
+    )
+    custom = compare_embeddings(reference, query, sw=SWOptions(threshold=0.5))  # the floor still uses the median
+    assert custom.threshold == kept.threshold and custom.local.parameters["threshold_value"] == 0.5
+
+
+def test_the_plot_of_a_long_recording_comes_from_its_preview(tmp_path, small_blocks, monkeypatch):
+    monkeypatch.setattr(similarity, "PREVIEW_SIDE", 16)
+    a, b = recordings(100, 70, seed=6)
+    result = align_arrays(a, b, method="sw")
+    assert result.similarity is None and result.preview.values.shape == (16, 16)
+    files = result.write(tmp_path, viewer=False)  # the viewer page still reads the whole matrix (similarity)
+    assert files.plot.stat().st_size > 0 and files.json.exists()
