@@ -186,5 +186,5 @@ def test_the_plot_of_a_long_recording_comes_from_its_preview(tmp_path, small_blo
     a, b = recordings(100, 70, seed=6)
     result = align_arrays(a, b, method="sw")
     assert result.similarity is None and result.preview.values.shape == (16, 16)
-    files = result.write(tmp_path, viewer=False)  # the viewer page still reads the whole matrix (similarity)
-    assert files.plot.stat().st_size > 0 and files.json.exists()
+    files = result.write(tmp_path)  # the plot and the viewer page draw the preview
+    assert files.plot.stat().st_size > 0 and files.json.exists() and files.page.exists()

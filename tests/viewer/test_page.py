@@ -16,6 +16,7 @@ from vidalign.cli import main
 from vidalign.data.video import iter_frames, probe
 from vidalign.errors import InputError
 from vidalign.frames import FrameSource
+from vidalign.similarity import preview_of
 from vidalign.viewer.matrix import matrix_payload
 from vidalign.viewer.media import MAX_THUMBNAILS, write_browser_copy
 from vidalign.viewer.page import write_page
@@ -32,17 +33,29 @@ def read_data(folder) -> dict:
 
 @pytest.mark.parametrize("shape", [(7, 5), (401, 399), (1000, 37)])
 def test_the_matrix_cells_are_block_means_over_the_stated_range(shape):
-    sim = np.random.default_rng(0).uniform(-1, 1, shape)
-    found = matrix_payload(sim)
-    cells = np.frombuffer(base64.b64decode(found["data"]), np.uint8).reshape(found["rows"], found["cols"])
-    assert max(found["rows"], found["cols"]) <= 400 and (found["low"], found["high"]) == pytest.approx(
-        (sim.min(), sim.max()), abs=1e-6
-    )
-    rs, cs = found["row_step"], found["col_step"]
-    for r, c in [(0, 0), (found["rows"] - 1, found["cols"] - 1), (found["rows"] // 2, found["cols"] // 3)]:
-        block = sim[r * rs : (r + 1) * rs, c * cs : (c + 1) * cs]
-        expected = (block.mean() - sim.min()) / (sim.max() - sim.min()) * 255
-        assert abs(int(cells[r, c]) - expected) <= 0.51 + 1e-3
+    sim = np.random.default_rng(0).uniform(-1, 1, shape)  # at most 1,024 a side: the preview is the matrix
+    found = matrix_payload(preview_of(sim))
+    rows, cols = found["rows"], found["cols"]
+    cells = np.frombuffer(base64.b64decode(found["data"]), np.uint8).reshape(rows, cols)
+    assert (rows, cols) == (min(shape[0], 400), min(shape[1], 400)) and found["frames"] == list(shape)
+    n, m = shape
+    means = np.array([[sim[r * n // rows : (r + 1) * n // rows, c * m // cols : (c + 1) * m // cols].mean()
+                       for c in range(cols)] for r in range(rows)])  # fmt: skip
+    assert (found["low"], found["high"]) == pytest.approx((means.min(), means.max()))
+    expected = (means - means.min()) / (means.max() - means.min()) * 255
+    assert np.abs(cells - expected).max() <= 0.5 + 1e-6
+
+
+def test_the_page_of_a_long_alignment_draws_its_preview(tmp_path):
+    rng = np.random.default_rng(2)
+    walk = np.cumsum(rng.normal(size=(2600, 8)), axis=0)
+    b = walk[np.linspace(0, 2599, 1700).astype(int)] + 0.1 * rng.normal(size=(1700, 8))
+    result = va.align(walk, b)
+    assert result.similarity is None  # 4.4 M cells: the result keeps only the preview
+    result.write(tmp_path)
+    data = read_data(tmp_path)
+    assert data["alignment"]["matrix"]["frames"] == [2600, 1700] and len(data["alignment"]["b_to_a"]) == 1700
+    assert max(data["alignment"]["matrix"]["rows"], data["alignment"]["matrix"]["cols"]) == 400
 
 
 def test_b_to_a_is_the_middle_a_frame_of_each_b_frame():

@@ -21,6 +21,7 @@ import numpy as np
 from vidalign.errors import VidalignError
 from vidalign.frames import FrameSource, frame_source_of, sampled_fps
 from vidalign.labels.runs import label_runs
+from vidalign.similarity import Preview, preview_of
 from vidalign.viewer.matrix import matrix_payload
 from vidalign.viewer.media import write_browser_copy
 
@@ -77,7 +78,12 @@ def b_to_a(pairs: np.ndarray, m: int) -> list[int | None]:
     return mapped
 
 
+def _preview(result: AlignResult) -> Preview:
+    return result.preview if result.preview is not None else preview_of(result.similarity)
+
+
 def _alignment(result: AlignResult) -> dict[str, Any]:
+    preview = _preview(result)
     pairs = np.asarray(result.pairs, dtype=np.int64).reshape(-1, 2)
     step = max(1, math.ceil(len(pairs) / MAX_PATH_POINTS))
     return {
@@ -85,11 +91,11 @@ def _alignment(result: AlignResult) -> dict[str, Any]:
         "score": result.score,
         "score_kind": result.score_kind,
         "a_to_b": list(result.a_to_b),
-        "b_to_a": b_to_a(pairs, result.similarity.shape[1]),
+        "b_to_a": b_to_a(pairs, preview.frames[1]),
         "pairs": pairs[::step].tolist(),
         "matched_a": result.matched_a,
         "matched_b": result.matched_b,
-        "matrix": matrix_payload(result.similarity),
+        "matrix": matrix_payload(preview),
         "confidence": None if result.confidence is None else result.confidence.to_json(),
     }
 
@@ -97,7 +103,7 @@ def _alignment(result: AlignResult) -> dict[str, Any]:
 def alignment_payload(result: AlignResult, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """The page of ``vidalign align``: two synced players, the matrix with the path."""
     loaded = result.sources or (None, None)
-    a, b = (result.inputs.get(k) or {"n_frames": n} for k, n in zip("ab", result.similarity.shape, strict=True))
+    a, b = (result.inputs.get(k) or {"n_frames": n} for k, n in zip("ab", _preview(result).frames, strict=True))
     return {
         "kind": "align",
         "title": f"{result.method} alignment",
@@ -111,7 +117,7 @@ def comparison_payload(result: Comparison, out: Path, *, progress: bool = False)
     """The page of ``vidalign compare``: the alignment page (A = reference, B = query) with the query's deviation
     curve, its flagged intervals and gaps, and the step timelines and findings when steps are known."""
     loaded = result.sources or (None, None)
-    shape = result.alignment.similarity.shape
+    shape = _preview(result.alignment).frames
     ref, query = (result.inputs.get(k) or {"n_frames": n} for k, n in zip(("reference", "query"), shape, strict=True))
     to_json = result.to_json()
     return {

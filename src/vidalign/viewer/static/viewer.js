@@ -190,7 +190,7 @@
       const box = base.getBoundingClientRect();
       const i = clamp(Math.floor(((event.clientY - box.top) / box.height) * n), 0, n - 1);
       const j = clamp(Math.floor(((event.clientX - box.left) / box.width) * cols), 0, cols - 1);
-      const r = Math.min(m.rows - 1, Math.floor(i / m.row_step)), c = Math.min(m.cols - 1, Math.floor(j / m.col_step));
+      const r = Math.min(m.rows - 1, Math.floor((i * m.rows) / n)), c = Math.min(m.cols - 1, Math.floor((j * m.cols) / cols));
       return { i, j, value: m.low + (cells[r * m.cols + c] / 255) * (m.high - m.low) };
     };
     base.addEventListener("click", (event) => { const { i, j } = cellAt(event); sync.seekBoth(i, j); });
@@ -199,7 +199,7 @@
       tooltip.show(event, [[data.a, i], [data.b, j]], `${data.a.label} frame ${i} · ${data.b.label} frame ${j} · similarity ≈ ${fmt(value)}`);
     });
     base.addEventListener("mouseleave", () => tooltip.hide());
-    const note = m.row_step > 1 || m.col_step > 1 ? ` (cells of ${m.row_step} × ${m.col_step} frames, block means)` : "";
+    const note = m.rows < n || m.cols < cols ? ` (${m.rows} × ${m.cols} cells: block means of about ${fmt(n / m.rows, 1)} × ${fmt(cols / m.cols, 1)} frames)` : "";
     return el("div", { style: `width:${width}px` }, el("div", { class: "matrix-wrap" }, base, overlay),
       el("p", { class: "axis-note", text: `rows: ${data.a.label} (${data.a.name}), columns: ${data.b.label} (${data.b.name})${note}. Click a cell to seek both players.` }),
       colourbar(m.low, m.high));
