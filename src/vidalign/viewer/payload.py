@@ -20,8 +20,8 @@ import numpy as np
 
 from vidalign.errors import VidalignError
 from vidalign.frames import FrameSource, frame_source_of, sampled_fps
-from vidalign.labels.runs import label_runs
 from vidalign.similarity import Preview, preview_of
+from vidalign.steps import step_segments
 from vidalign.viewer.matrix import matrix_payload
 from vidalign.viewer.media import write_browser_copy
 
@@ -143,6 +143,7 @@ def segmentation_payload(result: Segmentation, out: Path, *, progress: bool = Fa
     """The page of ``vidalign segment``: every video's step timeline (under its ground truth when known); the
     first :data:`MAX_VIDEOS` videos with a known source play in the page's player."""
     videos = []
+    class_names = dict(enumerate(result.class_names or []))
     for number, (video_id, labels) in enumerate(result.labels.items()):
         described = {"path": video_id, "n_frames": len(labels), "fps": result.fps.get(video_id),
                      "timestamps": result.timestamps.get(video_id)}  # fmt: skip
@@ -152,16 +153,11 @@ def segmentation_payload(result: Segmentation, out: Path, *, progress: bool = Fa
             "recording": _recording(video_id, described, source, out, f"video{number}", progress),
             "segments": result.segments(video_id),
         }
-        if result.ground_truth is not None and result.class_names:
-            names = dict(enumerate(result.class_names))
-            entry["ground_truth"] = [s | {"name": names.get(s["label"])} for s in _runs(result.ground_truth[video_id])]
+        if result.ground_truth is not None and class_names:
+            runs = step_segments(result.ground_truth[video_id], class_names.get)  # end exclusive
+            entry["ground_truth"] = [{"name": r["step"], "start": r["start"], "end": r["end"] - 1} for r in runs]
         videos.append(entry)
     return {"kind": "segment", "title": result.segmenter, "videos": videos}
-
-
-def _runs(labels: np.ndarray) -> list[dict[str, int]]:
-    ids, starts, ends = label_runs(labels)
-    return [{"label": int(i), "start": int(s), "end": int(e) - 1} for i, s, e in zip(ids, starts, ends, strict=True)]
 
 
 def retrieval_payload(result: Retrieval, out: Path, *, progress: bool = False) -> dict[str, Any]:
