@@ -242,7 +242,6 @@ class Bench:
         epochs = self.epochs if epochs is None else epochs
         run = self.work / "runs" / variant.key(folder, split, self.seed, epochs)
         if not (run / "done").exists():
-            shutil.rmtree(run, ignore_errors=True)
             started = time.perf_counter()
             variant.train(folder, split, self.seed, epochs, run)
             (run / "done").write_text(f"{time.perf_counter() - started:.1f}\n")
