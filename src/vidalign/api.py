@@ -46,6 +46,7 @@ __all__ = [
     "compare",
     "evaluate",
     "extract",
+    "finetune",
     "load_features",
     "render_videos",
     "retrieve",
@@ -60,8 +61,10 @@ Source = str | os.PathLike[str] | np.ndarray
 class Aligner:
     """Aligns pairs of recordings with one representation: ``Aligner.from_run(run)`` loads the model (and, for
     videos, the frame backbone) once; ``aligner(a, b)`` aligns a pair. Inputs are video files, ``.npy`` feature
-    files or ``[T, D]`` arrays. ``band``: dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its
-    radius in frames or, when < 1, a fraction of the longer recording (``docs/methods.md``, Band)."""
+    files or ``[T, D]`` arrays. A run of ``vidalign finetune`` embeds videos with its own fine-tuned backbone and
+    frame sampling unless ``weights`` / ``stride`` / ``target_fps`` are given (``docs/finetune.md``). ``band``:
+    dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its radius in frames or, when < 1, a fraction
+    of the longer recording (``docs/methods.md``, Band)."""
 
     def __init__(
         self,
@@ -83,6 +86,12 @@ class Aligner:
         self.method, self.sw, self.ot, self.band = method, sw or SWOptions(), ot or OTOptions(), band
         self.representation = Representation(model if model is not None else "none", device)
         self.model_name = None if model is None else self.representation.name
+        tuned = self.representation.config.get("backbone")  # a fine-tuned run's own backbone and sampling
+        if tuned is not None and str(weights) == "default":
+            backbone, weights = tuned["name"], Path(model) / tuned["weights"]
+            if stride is None and target_fps is None:
+                frames = self.representation.config["frames"]
+                stride, target_fps = frames["stride"], frames["fps"]
         self.backbone_name, self.weights, self.device = backbone, weights, device
         self.sampling = {"layout": layout, "stride": stride, "target_fps": target_fps, "progress": progress}
         self._backbone: Backbone | None = None
@@ -203,6 +212,36 @@ def train(
     if progress:
         print(f"preset: {config.preset}", flush=True)
     return run_training(config, progress=progress)
+
+
+def finetune(
+    videos: Sequence[str | os.PathLike[str]],
+    method: str,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    preset: str | None = None,
+    assignments: Sequence[str] = (),
+    progress: bool = False,
+    **overrides: Any,
+):
+    """Fine-tune the frame backbone with ``method`` end to end on the video files ``videos`` into ``out``
+    (default ``runs/<method>-finetuned``; :mod:`vidalign.finetune`). ``preset``, ``assignments`` and
+    ``overrides`` as :func:`train` (``epochs=5``, ``train_blocks=3``, ``target_fps=10``, ``device="cuda"``, ...).
+    Returns :class:`vidalign.training.TrainedRun`; ``Aligner.from_run(run)`` then embeds videos with the
+    fine-tuned backbone."""
+    from vidalign.finetune import FinetuneConfig, finetune_settings
+    from vidalign.finetune import finetune as run_finetuning
+    from vidalign.presets import deep_merge
+
+    out = Path("runs") / f"{method}-finetuned" if out is None else out
+    sections = {k: v for k, v in overrides.items() if isinstance(v, dict)}
+    fields = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
+    settings = finetune_settings(method, [str(v) for v in videos], out, preset=preset, overrides=list(assignments),
+                                 **fields)  # fmt: skip
+    config = FinetuneConfig.from_dict(deep_merge(settings, sections))
+    if progress:
+        print(f"preset: {config.preset}", flush=True)
+    return run_finetuning(config, progress=progress)
 
 
 def compare(

@@ -130,6 +130,19 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"wrote {run}/model.safetensors, config.json, log.csv")
 
 
+def _cmd_finetune(args: argparse.Namespace) -> None:
+    from vidalign.api import finetune
+    from vidalign.extraction import find_videos
+
+    run = finetune(
+        find_videos(args.videos), args.method, args.out, preset=args.preset, assignments=args.set or [],
+        progress=not args.quiet, seed=args.seed, device=args.device, epochs=args.epochs, stride=args.stride,
+        target_fps=args.fps, backbone=args.backbone, weights=args.weights,
+    ).path  # fmt: skip
+    print(f"wrote {run}/backbone.safetensors, model.safetensors, config.json, log.csv")
+    print(f"align with: vidalign align A.mp4 B.mp4 --model {run}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from vidalign.bench import format_table, rows_to_json, run_suites
 
@@ -442,6 +455,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. loss.eps=0.05")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("finetune", help="fine-tune the frame backbone with a method on videos (no labels)")
+    p.add_argument("videos", nargs="+", help="video files or folders (searched recursively)")
+    p.add_argument("--method", required=True)
+    p.add_argument("--out", required=True, help="run directory (re-running resumes from its checkpoint)")
+    p.add_argument("--epochs", type=int, help="default: the preset's")
+    p.add_argument("--stride", type=int, help="keep every k-th frame (default: every frame)")
+    p.add_argument("--fps", type=float, help="sample frames at this rate instead of --stride")
+    p.add_argument(
+        "--backbone", default="efficientnet_lite0", choices=("efficientnet_lite0", "efficientnet_lite0_grid")
+    )
+    p.add_argument("--weights", default="default", help="what the backbone starts from: default, none or a file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (bfloat16 autocast on CUDA)")
+    p.add_argument("--preset", help="named presets joined by '+' (the video family's settings are the base)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a value, e.g. train_blocks=3, input_size=160, loss.eps=0.05")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_finetune)
 
     p = sub.add_parser("compare", help="where a query recording deviates from a reference (json, plot)")
     p.add_argument("reference", type=Path, help="the reference: " + INPUTS)

@@ -81,7 +81,10 @@ __all__ = [
     "extract_videos",
     "extractor_record",
     "feature_folder_for",
+    "features_rate",
     "find_videos",
+    "sampled_batches",
+    "sampling_record",
     "shard",
 ]
 
@@ -169,7 +172,7 @@ def shard(videos: Sequence[Path], index: int, count: int) -> list[Path]:
     return list(videos[index::count])
 
 
-def _sampling(stride: int | None, target_fps: float | None) -> dict[str, Any]:
+def sampling_record(stride: int | None, target_fps: float | None) -> dict[str, Any]:
     """The run's sampling as recorded: ``{"stride": k, "fps": None}`` or ``{"stride": None, "fps": f}``."""
     if stride is not None and target_fps is not None:
         raise ExtractionError("give at most one of stride and fps")
@@ -222,7 +225,7 @@ class EmbeddedVideo(NamedTuple):
     fps: float | None
 
 
-def _batches(path: Path, sampling: dict[str, Any], batch_size: int) -> Iterator[tuple[np.ndarray, list, list]]:
+def sampled_batches(path: Path, sampling: dict[str, Any], batch_size: int) -> Iterator[tuple[np.ndarray, list, list]]:
     """``(frames [B, H, W, 3], timestamps, source indices)`` batches of the sampled frames, as decoded."""
     images, timestamps, sources = [], [], []
     for frame in iter_frames(path, stride=sampling["stride"], target_fps=sampling["fps"]):
@@ -236,7 +239,7 @@ def _batches(path: Path, sampling: dict[str, Any], batch_size: int) -> Iterator[
         yield np.stack(images), timestamps, sources
 
 
-def _features_rate(source_fps: float | None, sampling: dict[str, Any]) -> float | None:
+def features_rate(source_fps: float | None, sampling: dict[str, Any]) -> float | None:
     """Nominal frame rate of the features (sampling never upsamples)."""
     if source_fps is None:
         return sampling["fps"]
@@ -245,7 +248,7 @@ def _features_rate(source_fps: float | None, sampling: dict[str, Any]) -> float 
 
 def _expected_frames(n_frames: int | None, source_fps: float | None, sampling: dict[str, Any]) -> int | None:
     """About how many frames the sampling keeps (the length of a progress bar), None when unknown."""
-    rate = _features_rate(source_fps, sampling)
+    rate = features_rate(source_fps, sampling)
     if n_frames is None or rate is None or source_fps is None:
         return None
     return math.ceil(n_frames * rate / source_fps)
@@ -266,7 +269,7 @@ def embed_video(
     :class:`~vidalign.data.video.VideoError` for an unreadable video or fewer than ``MIN_FRAMES`` sampled frames;
     partial decodes emit :class:`~vidalign.data.video.PartialDecodeWarning` and keep the decoded frames."""
     path = Path(path)
-    sampling = _sampling(stride, target_fps)
+    sampling = sampling_record(stride, target_fps)
     info = probe(path)
     bar = tqdm(
         total=_expected_frames(info.n_frames, info.fps, sampling),
@@ -276,14 +279,14 @@ def embed_video(
     )
     chunks, timestamps, sources = [], [], []
     with bar:
-        for images, batch_times, batch_sources in _batches(path, sampling, batch_size):
+        for images, batch_times, batch_sources in sampled_batches(path, sampling, batch_size):
             chunks.append(backbone.embed(images, batch_size=batch_size))
             timestamps += batch_times
             sources += batch_sources
             bar.update(len(batch_sources))
     if len(sources) < MIN_FRAMES:
         raise VideoError(f"{path}: {len(sources)} sampled frame(s), at least {MIN_FRAMES} needed")
-    return EmbeddedVideo(np.concatenate(chunks), timestamps, sources, info.fps, _features_rate(info.fps, sampling))
+    return EmbeddedVideo(np.concatenate(chunks), timestamps, sources, info.fps, features_rate(info.fps, sampling))
 
 
 def _sampled_labels(labels_dir: Path, video_id: str, source_indices: list[int]) -> list[str]:
@@ -370,7 +373,7 @@ def extract_videos(
     labels_dir = None if labels_from is None else Path(labels_from)
     if labels_dir is not None and not (labels_dir / "groundTruth").is_dir():
         raise ExtractionError(f"{labels_dir}: no groundTruth/ folder to take labels from")
-    sampling = _sampling(stride, target_fps)
+    sampling = sampling_record(stride, target_fps)
     all_videos = find_videos(inputs)
     videos = shard(all_videos, shard_index, num_shards)
     model = build_backbone(backbone, weights, device)

@@ -19,6 +19,7 @@ import os
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,18 +64,20 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def sections(cls) -> dict[str, type]:
+        """The nested sections and their dataclasses (a subclass adds its own)."""
+        return {"encoder": EncoderConfig, "sampling": SamplingConfig, "augment": AugmentConfig}
+
+    @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """Build from a settings dict, validated first (:func:`check_settings`): one-line ConfigError on any
         unknown key or mistyped value, before any data is read."""
-        check_settings(d)
+        check_settings(d, cls)
         d = dict(d)
-        for key, kind in NESTED_SECTIONS.items():
+        for key, kind in cls.sections().items():
             if isinstance(d.get(key), dict):
                 d[key] = kind(**d[key])
         return cls(**d)
-
-
-NESTED_SECTIONS = {"encoder": EncoderConfig, "sampling": SamplingConfig, "augment": AugmentConfig}
 
 
 def _check_section(kind: str, given: dict, fields: dict[str, object]) -> None:
@@ -110,11 +113,11 @@ def loss_parameters(loss: type) -> dict[str, object]:
     return {n: (None if p.default is p.empty else p.default) for n, p in parameters.items() if n != "self"}
 
 
-def check_settings(d: dict) -> None:
-    """Validate a training settings dict against :class:`TrainConfig`, its sections and the method's loss
-    signature (VASOT: its ``asot`` and ``vaot`` sub-sections against those losses)."""
-    _check_section("training", d, _dataclass_defaults(TrainConfig))
-    for key, kind in NESTED_SECTIONS.items():
+def check_settings(d: dict, config: type[TrainConfig] = TrainConfig) -> None:
+    """Validate a training settings dict against ``config`` (:class:`TrainConfig` or a subclass), its sections
+    and the method's loss signature (VASOT: its ``asot`` and ``vaot`` sub-sections against those losses)."""
+    _check_section("training", d, _dataclass_defaults(config))
+    for key, kind in config.sections().items():
         if isinstance(d.get(key), dict):
             _check_section(key, d[key], _dataclass_defaults(kind))
     method = d.get("method")
@@ -185,27 +188,35 @@ def parameter_groups(model: VidalignModel, lr: float) -> list[dict]:
     return groups + [{"params": [named[name]], "lr": rate} for name, rate in own.items()]
 
 
-class _Forward(torch.nn.Module):
-    """Encoder + criterion as a single module so DDP sees one forward per step."""
+class PairForward(torch.nn.Module):
+    """Encoder + criterion as a single module so DDP sees one forward per step. ``frontend`` (fine-tuning: the
+    trainable frame backbone, :class:`vidalign.finetune.backbone.FrameFrontend`) turns each side's inputs into
+    features first; without one the inputs are the features."""
 
-    def __init__(self, model: VidalignModel):
+    def __init__(self, model: VidalignModel, frontend: torch.nn.Module | None = None):
         super().__init__()
         self.model = model
+        self.frontend = frontend
+
+    def embed_side(self, side) -> torch.Tensor:
+        x = side.x if self.frontend is None else self.frontend(side.x, side.mask)
+        return gather_frames(self.model.encoder(x, side.mask, project=True), side)
 
     def forward(self, batch: PairBatch):
-        z_a = gather_frames(self.model.encoder(batch.a.x, batch.a.mask, project=True), batch.a)
-        z_b = gather_frames(self.model.encoder(batch.b.x, batch.b.mask, project=True), batch.b)
+        z_a, z_b = self.embed_side(batch.a), self.embed_side(batch.b)
         return self.model.criterion(
             z_a, z_b, batch.a.select_mask, batch.b.select_mask, idx_a=batch.a.idx, idx_b=batch.b.idx
         )
 
 
-def _run_config(config: TrainConfig, folder: FeatureFolder, train_ids: list[str]) -> dict:
+def run_record(config: TrainConfig, class_names: list[str] | None, train_ids: list[str]) -> dict:
+    """The run's ``config.json``: what :func:`vidalign.models.model.load_model` rebuilds the model from, and how
+    it was trained."""
     return {
         "method": config.method,
         "encoder": config.encoder.to_dict(),
         "loss": config.loss,
-        "class_names": folder.class_names,
+        "class_names": class_names,
         "train_videos": train_ids,
         "train": config.to_dict(),
         "versions": {
@@ -222,32 +233,55 @@ MONITORED_VIDEOS = 8
 
 class SpreadMonitor:
     """The collapse check of every epoch (:mod:`vidalign.evaluation.spread`) on the first
-    :data:`MONITORED_VIDEOS` training videos, embedded whole as at inference."""
+    ``count`` (default :data:`MONITORED_VIDEOS`) training videos, each embedded whole by ``embed`` as at
+    inference."""
 
-    def __init__(self, features: list[np.ndarray]):
-        self.videos = features[:MONITORED_VIDEOS]
+    def __init__(self, videos: list, embed: Callable[[object], np.ndarray], count: int = MONITORED_VIDEOS):
+        self.videos, self.embed = videos[:count], embed
 
-    def measure(self, model: VidalignModel, device: torch.device, epoch: int) -> dict:
-        spread = embedding_spread([model.embed(video, device) for video in self.videos])
+    def measure(self, epoch: int) -> dict:
+        spread = embedding_spread([self.embed(video) for video in self.videos])
         numbers = {k: None if math.isnan(v) else round(v, 4) for k, v in spread.items()}  # NaN: one video
         return {"epoch": epoch, **numbers, "collapsed": is_collapsed(spread)}
 
 
 @dataclasses.dataclass
+class Fitting:
+    """What the epoch loop (:func:`fit`) runs: ``module`` holds every trained parameter (checkpointed),
+    ``forward`` maps a batch of ``sampler`` to the criterion's output, ``write_weights`` saves the model files,
+    ``record`` is the run's ``config.json``."""
+
+    module: torch.nn.Module
+    forward: PairForward
+    sampler: PairSampler
+    optimizer: torch.optim.Optimizer
+    monitor: SpreadMonitor
+    write_weights: Callable[[], None]
+    record: dict
+
+
+@dataclasses.dataclass
 class TrainedRun:
-    """What :func:`train` returns: the run directory, the trained model (this process's copy) and its config."""
+    """What :func:`train` returns: the run directory, the trained model (this process's copy) and its config;
+    ``backbone``: the fine-tuned frame backbone of :func:`vidalign.finetune.finetune` (None otherwise)."""
 
     path: Path
     model: VidalignModel
     config: TrainConfig
+    backbone: torch.nn.Module | None = None
+
+
+def init_distributed(device: str) -> DistEnv:
+    """torchrun's process group, joined once (gloo on CPU, NCCL on CUDA); the single-process env otherwise."""
+    env = DistEnv.from_env()
+    if env.world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return env
 
 
 def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     """Train ``config.method`` on ``config.data``/``config.split`` into ``config.out``."""
-    env = DistEnv.from_env()
-    if env.world_size > 1 and not dist.is_initialized():
-        backend = "nccl" if config.device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
+    env = init_distributed(config.device)
     device = resolve_device(config.device, env)
     run = RunDir(config.out)
     folder = FeatureFolder(config.data)
@@ -259,32 +293,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     torch.manual_seed(config.seed)
     model = init_model(config, features, len(folder.class_names) if folder.class_names else None)
     model.to(device)
-    optimizer = torch.optim.AdamW(parameter_groups(model, config.lr), lr=config.lr, weight_decay=config.weight_decay)
-
-    resume = run.claim(config.to_dict())
-    start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
-    record = _run_config(config, folder, [r.video_id for r in records])
-    monitor = SpreadMonitor(features)
-    if env.is_main:
-        if resume:
-            run.truncate_log(start_epoch)
-            record["spread"] = run.read_config().get("spread")
-        else:
-            run.write_weights(model)
-            record["spread"] = monitor.measure(model, device, start_epoch)
-        run.write_config(record)
-    if start_epoch >= config.epochs:
-        return TrainedRun(run.path, model, config)
-
-    forward: torch.nn.Module = _Forward(model)
-    if env.world_size > 1:
-        forward = torch.nn.parallel.DistributedDataParallel(
-            forward, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    pairing = loss_class(config.method).pairing
     sampler = PairSampler(
         features,
-        pairing,
+        loss_class(config.method).pairing,
         config.sampling,
         config.augment,
         seed=config.seed,
@@ -292,7 +303,47 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         rank=env.rank,
         world_size=env.world_size,
     )
-    set_progress = getattr(model.criterion, "set_progress", None)
+    fitting = Fitting(
+        module=model,
+        forward=PairForward(model),
+        sampler=sampler,
+        optimizer=torch.optim.AdamW(
+            parameter_groups(model, config.lr), lr=config.lr, weight_decay=config.weight_decay
+        ),  # fmt: skip
+        monitor=SpreadMonitor(features, lambda video: model.embed(video, device)),
+        write_weights=lambda: run.write_weights(model),
+        record=run_record(config, folder.class_names, [r.video_id for r in records]),
+    )
+    fit(fitting, config, run, env, device, progress=progress)
+    return TrainedRun(run.path, model, config)
+
+
+def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device: torch.device, *,
+        progress: bool) -> None:  # fmt: skip
+    """The epoch loop of every run: claim (or resume) ``run``, then per epoch the batches of ``fitting.sampler``
+    (optimizer step, gradient clipping, a non-finite loss stops the run), a log row with the spread, the weights
+    and a checkpoint; warn at the end when the model collapsed. Rank 0 writes the files."""
+    model, optimizer, record = fitting.module, fitting.optimizer, fitting.record
+    resume = run.claim(config.to_dict())
+    start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
+    if env.is_main:
+        if resume:
+            run.truncate_log(start_epoch)
+            record["spread"] = run.read_config().get("spread")
+        else:
+            fitting.write_weights()
+            record["spread"] = fitting.monitor.measure(start_epoch)
+        run.write_config(record)
+    if start_epoch >= config.epochs:
+        return
+
+    forward = fitting.forward
+    if env.world_size > 1:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            forward, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    sampler = fitting.sampler
+    set_progress = getattr(fitting.forward.model.criterion, "set_progress", None)
     total_steps = max(1, config.epochs * sampler.batches_per_epoch())
     bar = tqdm(
         total=(config.epochs - start_epoch) * sampler.batches_per_epoch(),
@@ -322,16 +373,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         if env.is_main:
             row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
             row["seconds"] = round(time.perf_counter() - started, 3)
-            record["spread"] = monitor.measure(model, device, epoch + 1)
+            record["spread"] = fitting.monitor.measure(epoch + 1)
             row.update({key: record["spread"][key] for key in SPREAD_COLUMNS})
             run.write_config(record)
-            run.write_weights(model)
+            fitting.write_weights()
             run.append_log(row)  # before the checkpoint: a resume truncates rows past it
             run.save_checkpoint(model, optimizer, epoch + 1)
     bar.close()
     if env.is_main and (record.get("spread") or {}).get("collapsed"):
         warnings.warn(CollapseWarning(collapse_message(f"the {config.method} model of {run.path}", record["spread"])),
-                      stacklevel=2)  # fmt: skip
+                      stacklevel=3)  # fmt: skip
     if env.world_size > 1:
         dist.barrier()
-    return TrainedRun(run.path, model, config)

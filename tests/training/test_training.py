@@ -4,10 +4,8 @@ the collapse check (the spread of the embeddings logged every epoch; a collapsed
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import torch
 import torch.multiprocessing as mp
 
 import vidalign as va
+from conftest import free_port, params_digest
 from vidalign.cli import main
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
@@ -40,14 +39,6 @@ def tiny_config(data: Path, out: Path, method: str = "vaot", epochs: int = 2, **
         augment=AugmentConfig(noise=0.05),
         loss=loss,
     )
-
-
-def params_digest(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def test_epochs_zero_writes_a_rebuildable_untrained_model(tiny_dataset, tmp_path):
@@ -94,12 +85,6 @@ def test_segmentation_methods_get_k_from_the_mapping_and_kmeans_prototypes(tiny_
     assert labels.shape == (len(video.features),) and labels.max() < config["loss"]["n_clusters"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, digests: str) -> None:
     os.environ.update(
         {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)}
@@ -119,7 +104,7 @@ def test_ddp_ranks_stay_in_sync(tiny_dataset, tmp_path):
     which also equal the weights rank 0 wrote."""
     digests = tmp_path / "digests"
     digests.mkdir()
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_dataset), str(tmp_path / "run"), str(digests)), nprocs=2)
+    mp.spawn(_ddp_worker, args=(2, free_port(), str(tiny_dataset), str(tmp_path / "run"), str(digests)), nprocs=2)
     rank0, rank1 = (digests / "rank0").read_text(), (digests / "rank1").read_text()
     assert rank0 == rank1
     model, _ = load_model(tmp_path / "run")
@@ -130,13 +115,13 @@ def test_the_monitor_flags_an_encoder_that_maps_every_frame_to_one_point():
     rng = np.random.default_rng(0)
     videos = [rng.normal(size=(30, 16)).astype(np.float32) for _ in range(3)]
     model = VidalignModel("vaot", EncoderConfig(in_dim=16, kind="conv", hidden=16, n_layers=1, out_dim=8), {})
-    assert not SpreadMonitor(videos).measure(model, torch.device("cpu"), 0)["collapsed"]
+    assert not SpreadMonitor(videos, model.embed).measure(0)["collapsed"]
     with torch.no_grad():
         for name, value in model.encoder.named_parameters():
             value.zero_()
             if name.endswith("bias"):
                 value.add_(1.0)  # constant output: every frame is the same point
-    measured = SpreadMonitor(videos).measure(model, torch.device("cpu"), 3)
+    measured = SpreadMonitor(videos, model.embed).measure(3)
     assert measured["collapsed"] and measured["within"] == pytest.approx(1.0) and measured["epoch"] == 3
 
 

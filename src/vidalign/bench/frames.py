@@ -6,13 +6,19 @@ Rows: ``efficientnet_lite0`` (the default, pooled) and ``efficientnet_lite0_grid
 batch of 32 random 432 x 768 RGB frames (a 16:9 phone or web clip at 432p), each against torchvision's ResNet-50
 (``weights="none"``: the same arithmetic as the ImageNet weights, nothing downloaded) timed in the same run. The
 note gives frames per second; the ratio is ResNet-50's time over ours. Decoding is not included.
+
+Fine-tuning row (``vidalign finetune``): one optimizer step (forward, backward, AdamW) on 32 augmented 224 x 224
+crops through EfficientNet-Lite0 with its last 2 blocks and head trained (the default ``train_blocks``), against
+the same step with every block trained, timed in the same run.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from vidalign.bench import BenchRow, time_call
+from vidalign.finetune.backbone import TrainableBackbone
 from vidalign.models.backbones import build_backbone
 
 BATCH, HEIGHT, WIDTH = 32, 432, 768
@@ -31,4 +37,28 @@ def run(quick: bool) -> list[BenchRow]:
         note = f"{1e3 * len(frames) / ms:.1f} frames/s (ResNet-50 {1e3 * len(frames) / reference_ms:.1f})"
         rows.append(BenchRow(name, f"{len(frames)} frames {HEIGHT}x{WIDTH}", ms, "resnet50 (random init)",
                              reference_ms, note=note))  # fmt: skip
-    return rows
+    return rows + [finetune_row(quick)]
+
+
+def _step(train_blocks: int, crops: torch.Tensor):
+    """One fine-tuning step of EfficientNet-Lite0 with ``train_blocks`` blocks trained, as a closure."""
+    backbone = TrainableBackbone(build_backbone("efficientnet_lite0"), train_blocks).train()
+    optimizer = torch.optim.AdamW([p for p in backbone.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        backbone(backbone.normalise(crops)).square().mean().backward()
+        optimizer.step()
+
+    return step
+
+
+def finetune_row(quick: bool) -> BenchRow:
+    """Frames per second of a fine-tuning step (module docstring)."""
+    crops = torch.rand(8 if quick else BATCH, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    repeats = 1 if quick else 3
+    reference_ms = time_call(_step(16, crops), repeats=repeats)
+    ms = time_call(_step(2, crops), repeats=repeats)
+    note = f"{1e3 * len(crops) / ms:.1f} frames/s (every block trained: {1e3 * len(crops) / reference_ms:.1f})"
+    return BenchRow("finetune efficientnet_lite0", f"{len(crops)} crops 224x224, 2 blocks", ms,
+                    "every block trained", reference_ms, note=note)  # fmt: skip

@@ -40,6 +40,17 @@ def temporal_crop(length: int, fraction: float, rng: np.random.Generator) -> np.
     return np.arange(start, start + size)
 
 
+def speed_grid(length: int, speed: float) -> np.ndarray:
+    """Fractional row positions of a ``length``-frame window played at ``speed``: ``max(2, round((length - 1) /
+    speed) + 1)`` evenly spaced points from the first row to the last."""
+    return np.linspace(0.0, length - 1, max(2, int(round((length - 1) / speed)) + 1))
+
+
+def draw_speed(config: AugmentConfig, rng: np.random.Generator) -> float:
+    """A playback speed ~ U(speed_min, speed_max); 1 (and no draw) when the range is empty."""
+    return float(rng.uniform(config.speed_min, config.speed_max)) if config.speed_max > config.speed_min else 1.0
+
+
 def resample_speed(features: np.ndarray, positions: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray]:
     """Resample frames at ``speed`` (> 1 = faster, fewer frames) by linear interpolation.
 
@@ -48,8 +59,7 @@ def resample_speed(features: np.ndarray, positions: np.ndarray, speed: float) ->
     """
     if speed == 1.0 or len(features) < 2:
         return features, positions.astype(np.float64)
-    n_out = max(2, int(round((len(features) - 1) / speed)) + 1)
-    grid = np.linspace(0.0, len(features) - 1, n_out)
+    grid = speed_grid(len(features), speed)
     lo = np.floor(grid).astype(int).clip(0, len(features) - 2)
     w = (grid - lo)[:, None]
     out = (1 - w) * features[lo] + w * features[lo + 1]
@@ -80,6 +90,5 @@ def augment_view(
     features: np.ndarray, positions: np.ndarray, config: AugmentConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random speed, mirror, then jitter; returns features and their (fractional) source positions."""
-    speed = float(rng.uniform(config.speed_min, config.speed_max)) if config.speed_max > config.speed_min else 1.0
-    feats, pos = resample_speed(features, positions, speed)
+    feats, pos = resample_speed(features, positions, draw_speed(config, rng))
     return jitter(mirror(feats, config.mirror_channels, rng), config.noise, config.gain, rng), pos

@@ -36,7 +36,7 @@ class SamplingConfig:
 class View:
     """One encoder input and the frames of it that the loss sees."""
 
-    features: np.ndarray  # [T, D] encoder input
+    features: np.ndarray  # [T, D] encoder input (fine-tuning: frames [T, 3, S, S])
     positions: np.ndarray  # [T] source frame position of each row (fractional after speed changes)
     select: np.ndarray  # [S] rows of ``features`` given to the loss
 
@@ -45,7 +45,7 @@ class View:
 class Side:
     """A padded batch of views: encoder input + the gather indices of the loss frames."""
 
-    x: torch.Tensor  # [B, T, D]
+    x: torch.Tensor  # [B, T, D] (fine-tuning: frames [B, T, 3, S, S])
     mask: torch.Tensor  # [B, T] bool
     select: torch.Tensor  # [B, S] long, rows of x given to the loss (padded with 0)
     select_mask: torch.Tensor  # [B, S] bool
@@ -81,10 +81,9 @@ def stride_to(length: int, max_frames: int | None, rng: np.random.Generator) -> 
 
 
 def pad_side(views: Sequence[View]) -> Side:
-    """Collate views into a padded :class:`Side` (padding at the end)."""
+    """Collate views into a padded :class:`Side` (padding at the end; rows are features ``[D]`` or frames)."""
     B, T, S = len(views), max(len(v.features) for v in views), max(len(v.select) for v in views)
-    D = views[0].features.shape[1]
-    x = torch.zeros(B, T, D)
+    x = torch.zeros(B, T, *views[0].features.shape[1:])
     mask = torch.zeros(B, T, dtype=torch.bool)
     select = torch.zeros(B, S, dtype=torch.long)
     select_mask = torch.zeros(B, S, dtype=torch.bool)
@@ -162,16 +161,16 @@ class PairSampler:
         return PairBatch(pad_side(views_a), pad_side(views_b), ids)
 
     def whole_video(self, v: int, rng: np.random.Generator) -> View:
-        feats = self.videos[v]
-        keep = stride_to(len(feats), self.max_frames, rng)
-        out, pos = augment_view(feats[keep], keep, self.augment, rng)
-        return View(out, pos, chunk_sample(len(out), self.sampling.loss_frames, rng))
+        return self.view(v, stride_to(len(self.videos[v]), self.max_frames, rng), rng)
 
     def crop_view(self, v: int, rng: np.random.Generator) -> View:
-        feats = self.videos[v]
-        keep = stride_to(len(feats), self.max_frames, rng)
+        keep = stride_to(len(self.videos[v]), self.max_frames, rng)
         crop = keep[temporal_crop(len(keep), float(rng.uniform(self.augment.crop_min, 1.0)), rng)]
-        out, pos = augment_view(feats[crop], crop, self.augment, rng)
+        return self.view(v, crop, rng)
+
+    def view(self, v: int, keep: np.ndarray, rng: np.random.Generator) -> View:
+        """The augmented view of frames ``keep`` of video ``v`` (:func:`~vidalign.data.augment.augment_view`)."""
+        out, pos = augment_view(self.videos[v][keep], keep, self.augment, rng)
         return View(out, pos, chunk_sample(len(out), self.sampling.loss_frames, rng))
 
 

@@ -253,7 +253,11 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
         return (crop - self.pixel_mean) / self.pixel_std
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model.extract_features(inputs).mean(dim=(2, 3))
+        return self.pool(self.model.extract_features(inputs))
+
+    def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The head feature map ``[B, 1280, h, w]`` -> ``[B, dim]`` (a global average)."""
+        return feature_map.mean(dim=(2, 3))
 
     def classify(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """ImageNet class probabilities ``[T, 1000]`` (the packaged classifier on the pooled features)."""
@@ -278,8 +282,8 @@ class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
         resized = F.interpolate(batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
         return (resized - self.pixel_mean) / self.pixel_std
 
-    def features(self, inputs: torch.Tensor) -> torch.Tensor:
-        return F.adaptive_avg_pool2d(self.model.extract_features(inputs), self.grid).flatten(1)
+    def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(feature_map, self.grid).flatten(1)
 
 
 class PixelBackbone(Backbone):

@@ -1,0 +1,153 @@
+"""Fine-tuning the frame backbone end to end with a method's loss (``docs/finetune.md``; issue "Real videos of
+people", item 2b).
+
+:func:`finetune` trains, on video files and without labels, the last blocks of an EfficientNet-Lite0 backbone
+(:class:`~vidalign.finetune.backbone.TrainableBackbone`) together with the method's temporal encoder and loss,
+on views augmented in space and time as the seeds train (:class:`~vidalign.finetune.sampler.FramePairSampler`).
+Frames are decoded once into a cache (:mod:`vidalign.finetune.frame_cache`). It runs the epoch loop of
+``vidalign train`` (:func:`vidalign.training.fit`): the same resume, log, spread check and torchrun / DDP path,
+with bfloat16 autocast of the backbone on CUDA.
+
+The run directory is a ``vidalign train`` run (``model.safetensors``, ``config.json``, ``log.csv``, checkpoint)
+whose encoder takes the backbone's features, plus ``backbone.safetensors``: the fine-tuned network, which
+``config.json`` names under ``"backbone"`` with the frame sampling under ``"frames"``. ``vidalign align/compare
+--model RUN`` on videos embed them with it; ``vidalign extract --weights RUN/backbone.safetensors`` writes its
+features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from vidalign.atomic import atomic_save_tensors
+from vidalign.errors import ConfigError
+from vidalign.extraction import sampling_record
+from vidalign.finetune.backbone import FrameFrontend, TrainableBackbone
+from vidalign.finetune.clip_augment import ClipAugmentConfig
+from vidalign.finetune.frame_cache import cache_frames
+from vidalign.finetune.sampler import FramePairSampler
+from vidalign.losses import loss_class
+from vidalign.models.backbones import build_backbone
+from vidalign.run_dir import RunDir
+from vidalign.training import (
+    Fitting,
+    PairForward,
+    SpreadMonitor,
+    TrainConfig,
+    TrainedRun,
+    fit,
+    init_distributed,
+    init_model,
+    parameter_groups,
+    resolve_device,
+    run_record,
+)
+
+__all__ = ["BACKBONE_FILE", "FINETUNE_MAX_FRAMES", "FinetuneConfig", "finetune", "finetune_settings"]
+
+BACKBONE_FILE = "backbone.safetensors"
+FRAME_CACHE = "frames"
+FINETUNE_MAX_FRAMES = 32  # frames the encoder (and the backbone's backward pass) sees per view
+MONITORED_VIDEOS = 4  # the spread check embeds these whole through the backbone after every epoch
+
+
+@dataclasses.dataclass
+class FinetuneConfig(TrainConfig):
+    """A fine-tuning run: :class:`~vidalign.training.TrainConfig` (``data`` is the frame cache, default
+    ``OUT/frames``) plus the videos, the backbone and its trained part, frame sizes, sampling and the spatial
+    augmentation ``clip``."""
+
+    videos: list[str] = dataclasses.field(default_factory=list)
+    backbone: str = "efficientnet_lite0"
+    weights: str = "default"  # what the backbone starts from: "default", "none" or a local state-dict file
+    train_blocks: int = 2  # last MBConv blocks trained (with the head convolution); 0 = only the head conv
+    backbone_lr: float = 1e-4
+    frame_size: int = 256  # cached frames' shorter side
+    input_size: int = 224  # side of the square augmented crops the backbone trains on
+    stride: int | None = None
+    target_fps: float | None = None
+    amp: bool = True  # bfloat16 autocast of the backbone on CUDA
+    clip: ClipAugmentConfig = dataclasses.field(default_factory=ClipAugmentConfig)
+
+    @classmethod
+    def sections(cls) -> dict[str, type]:
+        return {**super().sections(), "clip": ClipAugmentConfig}
+
+
+def finetune_settings(method: str, videos: list[str], out: str | Path, *, preset: str | list[str] | None = None,
+                      overrides: list[str] | tuple[str, ...] = (), **explicit) -> dict:  # fmt: skip
+    """Settings of a fine-tuning run: the method's preset for video features (:func:`vidalign.presets.
+    train_settings`), the encoder's ``max_frames`` at :data:`FINETUNE_MAX_FRAMES` unless set, then
+    ``overrides`` (``"KEY=VALUE"``) and ``explicit`` fields."""
+    from vidalign.presets import deep_merge, parse_override, train_settings
+
+    cache = explicit.pop("data", None) or str(Path(out) / FRAME_CACHE)
+    settings = train_settings(method, cache, out, preset=preset, videos=[str(v) for v in videos])
+    settings = deep_merge(settings, {"encoder": {"max_frames": FINETUNE_MAX_FRAMES}})
+    for text in overrides:
+        settings = deep_merge(settings, parse_override(text))
+    return deep_merge(settings, {k: v for k, v in explicit.items() if v is not None})
+
+
+def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
+    """Fine-tune ``config.backbone`` with ``config.method`` on ``config.videos`` into ``config.out`` (module
+    docstring). Returns the run like :func:`vidalign.training.train`."""
+    if len(config.videos) < 1:
+        raise ConfigError("fine-tuning needs videos")
+    env = init_distributed(config.device)
+    device = resolve_device(config.device, env)
+    run = RunDir(config.out)
+    cache_dir = config.data or str(Path(config.out) / FRAME_CACHE)
+    sampling = {"size": config.frame_size, "stride": config.stride, "target_fps": config.target_fps}
+    if env.is_main:  # one rank decodes; the others read the finished cache
+        cache_frames(config.videos, cache_dir, progress=progress, **sampling)
+    if env.world_size > 1:
+        dist.barrier()
+    videos = cache_frames(config.videos, cache_dir, **sampling)
+    frames = [video.frames for video in videos]
+
+    torch.manual_seed(config.seed)
+    backbone = TrainableBackbone(build_backbone(config.backbone, config.weights, device), config.train_blocks)
+    model = init_model(config, [backbone.embed(clip) for clip in frames], None)
+    model.to(device)
+    module = nn.ModuleDict({"model": model, "backbone": backbone})
+    trained = [p for p in backbone.parameters() if p.requires_grad]
+    groups = parameter_groups(model, config.lr) + [{"params": trained, "lr": config.backbone_lr}]
+    sampler = FramePairSampler(
+        frames,
+        loss_class(config.method).pairing,
+        config.sampling,
+        config.augment,
+        config.clip,
+        input_size=config.input_size,
+        seed=config.seed,
+        max_frames=config.encoder.max_frames,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
+    record = run_record(config, None, [video.video_id for video in videos])
+    origin = backbone.backbone.weights_id
+    record["backbone"] = {"name": config.backbone, "weights": BACKBONE_FILE, "trained_from": origin,
+                          "train_blocks": config.train_blocks}  # fmt: skip
+    record["frames"] = sampling_record(config.stride, config.target_fps)
+
+    def write_weights() -> None:
+        run.write_weights(model)
+        atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
+
+    fitting = Fitting(
+        module=module,
+        forward=PairForward(model, FrameFrontend(backbone, config.amp)),
+        sampler=sampler,
+        optimizer=torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay),
+        monitor=SpreadMonitor(frames, lambda clip: model.embed(backbone.embed(clip), device), MONITORED_VIDEOS),
+        write_weights=write_weights,
+        record=record,
+    )
+    fit(fitting, config, run, env, device, progress=progress)
+    return TrainedRun(run.path, model, config, backbone)

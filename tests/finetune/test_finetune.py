@@ -1,0 +1,178 @@
+"""Fine-tuning the backbone (``vidalign.finetune``): frame cache, per-clip augmentation, the trained part of the
+network, and a tiny end-to-end run on CPU whose backbone ``align`` and ``extract`` then use."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from conftest import coded_frame, decoded_index, free_port, params_digest
+from vidalign.api import Aligner, finetune
+from vidalign.cli import main
+from vidalign.data.augment import AugmentConfig
+from vidalign.data.sampling import SamplingConfig
+from vidalign.data.video import read_frames, write_video
+from vidalign.errors import ConfigError
+from vidalign.finetune import frame_cache
+from vidalign.finetune.backbone import FrameFrontend, TrainableBackbone
+from vidalign.finetune.clip_augment import ClipAugmentConfig, ClipParams, augment_clip, draw_clip_params
+from vidalign.finetune.frame_cache import cache_frames
+from vidalign.finetune.sampler import FramePairSampler
+from vidalign.models.backbones import build_backbone
+from vidalign.models.model import load_model
+
+TINY = ["frame_size=32", "input_size=32", "sampling.batch_size=2", "encoder.max_frames=8", "encoder.hidden=16",
+        "encoder.out_dim=8", "encoder.n_layers=1", "train_blocks=1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Three coded clips (frame k shows code k) of 8-12 frames, 48 x 64."""
+    root = tmp_path_factory.mktemp("ft-videos")
+    paths = []
+    for i, n in enumerate((12, 8, 10)):
+        path = root / f"v{i}.mp4"
+        write_video(path, (coded_frame(k + i) for k in range(n)), fps=10.0)
+        paths.append(path)
+    return paths
+
+
+def test_the_cache_holds_the_sampled_frames_resized_and_is_decoded_once(videos, tmp_path, monkeypatch):
+    cached = cache_frames(videos[:2], tmp_path, size=24, stride=2)
+    decoded = read_frames(videos[0], stride=2)
+    assert cached[0].frames.shape == (len(decoded[0]), 24, 32, 3)  # shorter side 24, aspect kept
+    assert cached[0].source_indices == tuple(range(0, 12, 2)) and cached[0].fps == pytest.approx(5.0)
+    assert [decoded_index(image) for image in cached[0].frames] == [k for k in range(0, 12, 2)]
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(frame_cache, "sampled_batches", no_decoding)
+    again = cache_frames(videos[:2], tmp_path, size=24, stride=2)
+    assert np.array_equal(again[1].frames, cached[1].frames)
+    with pytest.raises(AssertionError, match="decoded again"):  # other settings: a new entry
+        cache_frames(videos[:1], tmp_path, size=16, stride=2)
+
+
+def test_one_draw_for_every_frame_of_a_clip():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+    frames = np.stack([image] * 5)
+    params = draw_clip_params(40, 60, ClipAugmentConfig(), rng)
+    clip = augment_clip(frames, params, 16)
+    assert clip.shape == (5, 3, 16, 16) and 0 <= float(clip.min()) and float(clip.max()) <= 1
+    assert all(torch.equal(clip[0], clip[t]) for t in range(1, 5))  # the same crop, flip and colours
+
+
+def test_the_crop_and_flip_are_those_drawn():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(2, 20, 30, 3), dtype=np.uint8)
+    params = ClipParams(top=4, left=6, height=8, width=8, flip=True, brightness=1, contrast=1, saturation=1, hue=0)
+    clip = augment_clip(frames, params, 8)  # no resize: the crop itself
+    expected = frames[:, 4:12, 6:14][:, :, ::-1].transpose(0, 3, 1, 2) / 255.0
+    np.testing.assert_allclose(clip.numpy(), expected, atol=1e-6)
+
+
+def test_views_play_source_frames_and_differ_between_the_two_views():
+    frames = [np.stack([coded_frame(k) for k in range(20)]) for _ in range(2)]
+    augment = AugmentConfig(crop_min=0.5, speed_min=0.5, speed_max=2.0)
+    clip = ClipAugmentConfig(crop_scale_min=1.0, crop_ratio_max=1.0, flip=0, brightness=0, contrast=0,
+                             saturation=0, hue=0)  # fmt: skip
+    sampler = FramePairSampler(frames, "two_views", SamplingConfig(batch_size=2), augment, clip, input_size=16,
+                               seed=0, max_frames=None)  # fmt: skip
+    batch = next(sampler.epoch(0))
+    for side in (batch.a, batch.b):
+        assert side.x.shape[2:] == (3, 16, 16)
+        for b in range(2):
+            rows = side.mask[b].nonzero().flatten()
+            shown = [decoded_index((side.x[b, t].permute(1, 2, 0).numpy() * 255).round()) for t in rows]
+            positions = side.idx[b, side.select_mask[b]].round().int().tolist()
+            assert [shown[s] for s in side.select[b, side.select_mask[b]].tolist()] == positions
+            assert np.all(np.diff(shown) >= 0)  # played forwards, at any speed
+    assert not torch.equal(batch.a.x, batch.b.x)
+
+
+def test_only_the_last_blocks_learn_and_batch_norm_statistics_stay(videos):
+    backbone = TrainableBackbone(build_backbone("efficientnet_lite0", "none"), train_blocks=1)
+    frozen = {n: p.clone() for n, p in backbone.net.named_parameters() if not p.requires_grad}
+    stats = {n: b.clone() for n, b in backbone.net.named_buffers()}
+    backbone.train()
+    features = backbone(torch.randn(3, 3, 64, 64))
+    assert features.shape == (3, 1280)
+    features.square().mean().backward()
+    learned = [n for n, p in backbone.net.named_parameters() if p.grad is not None]
+    assert learned and all(n.startswith(("_blocks.15.", "_conv_head", "_bn1")) for n in learned)
+    assert all(torch.equal(p, frozen[n]) for n, p in backbone.net.named_parameters() if n in frozen)
+    assert all(torch.equal(b, stats[n]) for n, b in backbone.net.named_buffers())
+    with pytest.raises(ConfigError, match="EfficientNet-Lite0"):
+        TrainableBackbone(build_backbone("pixel"), 1)
+
+
+def test_the_frontend_leaves_padding_rows_zero():
+    frontend = FrameFrontend(TrainableBackbone(build_backbone("efficientnet_lite0", "none"), 0))
+    mask = torch.tensor([[True, True, False]])
+    out = frontend(torch.rand(1, 3, 3, 32, 32), mask)
+    assert out.shape == (1, 3, 1280) and torch.all(out[0, 2] == 0) and torch.any(out[0, :2] != 0)
+
+
+def test_a_tiny_finetuning_run_trains_the_backbone_that_align_then_uses(videos, tmp_path):
+    run = finetune(videos, "lac", tmp_path / "run", assignments=TINY, epochs=1, stride=1).path
+    config = json.loads((run / "config.json").read_text())
+    assert config["backbone"]["weights"] == "backbone.safetensors" and config["frames"] == {"stride": 1, "fps": None}
+    log = (run / "log.csv").read_text().splitlines()
+    assert len(log) == 2 and "within" in log[0] and config["spread"]["collapsed"] is False
+
+    start, tuned = (
+        build_backbone("efficientnet_lite0"),
+        build_backbone("efficientnet_lite0", run / "backbone.safetensors"),
+    )
+    changed = [n for n, p in tuned.model.state_dict().items() if not torch.equal(p, start.model.state_dict()[n])]
+    assert changed and all(n.startswith(("_blocks.15.", "_conv_head", "_bn1")) for n in changed)
+
+    aligner = Aligner.from_run(run)
+    assert aligner.weights == run / "backbone.safetensors"
+    frames = read_frames(videos[0])[0]
+    np.testing.assert_allclose(aligner.load(videos[0], "a").features, tuned.embed(frames), rtol=1e-4, atol=1e-5)
+
+    resumed = finetune(videos, "lac", tmp_path / "run", assignments=TINY, epochs=2, stride=1).path
+    assert len((resumed / "log.csv").read_text().splitlines()) == 3  # one more epoch, from the checkpoint
+
+
+def test_the_cli_fine_tunes_and_aligns_with_the_run(videos, tmp_path, capsys):
+    argv = ["finetune", str(videos[0].parent), "--method", "vaot", "--out", str(tmp_path / "run"), "--epochs", "1",
+            "--quiet", *sum((["--set", s] for s in TINY), [])]  # fmt: skip
+    assert main(argv) == 0
+    assert "vidalign align A.mp4 B.mp4 --model" in capsys.readouterr().out
+    out = tmp_path / "aligned"
+    assert main(["align", str(videos[0]), str(videos[2]), "--model", str(tmp_path / "run"), "--out", str(out),
+                 "--no-viewer"]) == 0  # fmt: skip
+    assert (out / "alignment.json").is_file()
+
+
+def _ddp_worker(rank: int, port: int, videos: list[str], out: str, digests: str) -> None:
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port)})  # fmt: skip
+    torch.set_num_threads(1)
+    run = finetune(videos, "lac", out, assignments=TINY, epochs=1, stride=1)
+    Path(digests, f"rank{rank}").write_text(params_digest(run.model) + params_digest(run.backbone.net))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_ranks_fine_tune_in_sync(videos, tmp_path):
+    """Two CPU processes with gloo (torchrun's environment) end with identical models and backbones, which rank 0
+    wrote."""
+    digests = tmp_path / "digests"
+    digests.mkdir()
+    out = tmp_path / "run"
+    mp.spawn(_ddp_worker, args=(free_port(), [str(v) for v in videos], str(out), str(digests)), nprocs=2)
+    assert (digests / "rank0").read_text() == (digests / "rank1").read_text()
+    model, _ = load_model(out)
+    written = build_backbone("efficientnet_lite0", out / "backbone.safetensors").model
+    assert params_digest(model) + params_digest(written) == (digests / "rank0").read_text()
