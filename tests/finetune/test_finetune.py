@@ -19,6 +19,7 @@ from vidalign.data.augment import AugmentConfig
 from vidalign.data.sampling import SamplingConfig
 from vidalign.data.video import read_frames, write_video
 from vidalign.errors import ConfigError
+from vidalign.evaluation.spread import embedding_spread
 from vidalign.finetune import frame_cache
 from vidalign.finetune.backbone import FrameFrontend, TrainableBackbone
 from vidalign.finetune.clip_augment import ClipAugmentConfig, ClipParams, augment_clip, draw_clip_params
@@ -134,6 +135,10 @@ def test_a_tiny_finetuning_run_trains_the_backbone_that_align_then_uses(videos, 
     )
     changed = [n for n, p in tuned.model.state_dict().items() if not torch.equal(p, start.model.state_dict()[n])]
     assert changed and all(n.startswith(("_blocks.15.", "_conv_head", "_bn1")) for n in changed)
+
+    model, _ = load_model(run)
+    recomputed = embedding_spread([model.embed(tuned.embed(read_frames(v)[0])) for v in videos])
+    assert config["spread"]["within"] == pytest.approx(recomputed["within"], abs=1e-3)  # the logged check
 
     aligner = Aligner.from_run(run)
     assert aligner.weights == run / "backbone.safetensors"

@@ -53,24 +53,51 @@ class TrainableBackbone(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Network inputs ``[N, 3, S, S]`` -> pooled features ``[N, dim]``."""
+        return self.trained_part(self.frozen_part(inputs))
+
+    def frozen_part(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Stem and frozen blocks, without gradients: inputs -> the first trained block's input."""
         net = self.net
         with torch.no_grad():
             h = net._swish(net._bn0(net._conv_stem(inputs)))
             for block in net._blocks[: self.first_trained]:
                 h = block(h)
+        return h
+
+    def trained_part(self, h: torch.Tensor) -> torch.Tensor:
+        """Trained blocks, head convolution and the backbone's pooling -> ``[N, dim]``."""
+        net = self.net
         for block in net._blocks[self.first_trained :]:
             h = block(h)
         return self.backbone.pool(net._swish(net._bn1(net._conv_head(h))))
 
     @torch.inference_mode()
-    def embed(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Features of uint8 frames ``[T, H, W, 3]`` with the backbone's own inference preprocessing, as
-        ``vidalign extract`` computes them with the fine-tuned weights."""
+    def frozen_activations(self, frames: np.ndarray, batch_size: int = 32) -> torch.Tensor:
+        """The frozen part's output for uint8 frames ``[T, H, W, 3]`` with the backbone's inference
+        preprocessing: it never changes during a run, so the spread check computes it once
+        (:meth:`features_from`)."""
+        chunks = []
+        for start in range(0, len(frames), batch_size):
+            batch = torch.from_numpy(np.array(frames[start : start + batch_size])).to(self.backbone.device)
+            chunks.append(self.frozen_part(self.backbone.preprocess(batch.permute(0, 3, 1, 2))))
+        return torch.cat(chunks)
+
+    @torch.inference_mode()
+    def features_from(self, activations: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+        """Features ``[T, dim]`` from :meth:`frozen_activations` through the current trained part: equal to
+        ``vidalign extract`` with the weights of this moment."""
         was_training = self.training
         self.eval()
-        out = self.backbone.embed(frames, batch_size=batch_size)
+        out = torch.cat(
+            [self.trained_part(activations[i : i + batch_size]) for i in range(0, len(activations), batch_size)]
+        )
         self.train(was_training)
-        return out
+        return out.float().cpu().numpy()
+
+    def embed(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Features of uint8 frames ``[T, H, W, 3]`` with the backbone's own inference preprocessing, as
+        ``vidalign extract`` computes them with the current weights."""
+        return self.features_from(self.frozen_activations(frames, batch_size))
 
 
 class FrameFrontend(nn.Module):

@@ -53,7 +53,7 @@ __all__ = ["BACKBONE_FILE", "FINETUNE_MAX_FRAMES", "FinetuneConfig", "finetune",
 BACKBONE_FILE = "backbone.safetensors"
 FRAME_CACHE = "frames"
 FINETUNE_MAX_FRAMES = 32  # frames the encoder (and the backbone's backward pass) sees per view
-MONITORED_VIDEOS = 4  # the spread check embeds these whole through the backbone after every epoch
+MONITORED_VIDEOS = 4  # the spread check embeds these whole through the trained part after every epoch
 
 
 @dataclasses.dataclass
@@ -140,12 +140,14 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
         run.write_weights(model)
         atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
 
+    monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]
+    monitor = SpreadMonitor(monitored, lambda frozen: model.embed(backbone.features_from(frozen), device))
     fitting = Fitting(
         module=module,
         forward=PairForward(model, FrameFrontend(backbone, config.amp)),
         sampler=sampler,
         optimizer=torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay),
-        monitor=SpreadMonitor(frames, lambda clip: model.embed(backbone.embed(clip), device), MONITORED_VIDEOS),
+        monitor=monitor,
         write_weights=write_weights,
         record=record,
     )
