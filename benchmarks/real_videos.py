@@ -17,7 +17,10 @@ A second set, ``../shared/data/biisc`` (8 people waving at the camera, different
 only), has no event labels: it reports the spread and the trust of the alignments only. This is a development
 check, not a benchmark to tune on: a few short clips.
 
-    python benchmarks/real_videos.py [--backbone efficientnet_lite0] [--work DIR] [--epochs N]
+Rows ``<method>, backbone fine-tuned`` (``--finetune``, default LAC and VAOT): ``vidalign finetune`` on the clips,
+then the clips re-extracted with the fine-tuned backbone (``docs/finetune.md``).
+
+    python benchmarks/real_videos.py [--backbone efficientnet_lite0] [--work DIR] [--epochs N] [--finetune M ...]
                                     # -> benchmarks/REAL_VIDEOS.md (another backbone: REAL_VIDEOS_<backbone>.md)
 """
 
@@ -48,6 +51,8 @@ WAVING = SHARED / "biisc"
 EVENTS = ("enter", "arrive_at_table", "leave_table", "exit")
 FPS = 10.0
 METHODS = ("vaot", "vasot", "lac", "scl", "tcc")
+FINETUNED = ("lac", "vaot")  # rows with the backbone fine-tuned (vidalign finetune)
+FINETUNE_EPOCHS = 20  # ours: a CPU budget (about 1 s of training per clip and epoch on 2 cores)
 
 
 def read_events(path: Path) -> dict[str, np.ndarray]:
@@ -115,6 +120,23 @@ def _trust_cells(row: dict) -> list[str]:
     return [f"{row[k]:.2f}" if k in row else "-" for k in ("within", "across", "trusted", "order_evidence")]
 
 
+def finetuned_rows(name: str, videos: Path, events, work: Path, args) -> list[dict]:
+    """One row per method of ``--finetune``: the backbone's last blocks trained with the method on the clips
+    (``vidalign finetune``, no labels), the clips re-extracted with the fine-tuned backbone, scored on its model."""
+    rows = []
+    for method in args.finetune:
+        options = {"loss": {"n_clusters": 4}} if method == "vasot" else {}
+        run = va.finetune(sorted(p for p in videos.iterdir() if p.suffix in (".mp4", ".avi")), method,
+                          work / "runs" / f"{method}-finetuned", epochs=args.finetune_epochs, progress=True,
+                          **options)  # fmt: skip
+        folder = work / f"features-{method}-finetuned"
+        va.extract(videos, folder, backbone=args.backbone, weights=run.path / "backbone.safetensors", split="all")
+        features = {r.video_id: r.features for r in va.load_features(folder).load_split("all")}
+        rows.append(score(f"{method}, backbone fine-tuned", features, events, run.path))
+        print(name, rows[-1], flush=True)
+    return rows
+
+
 def rows_of(name: str, features: dict[str, np.ndarray], events, data: Path, runs: Path, args) -> list[dict]:
     """The reference rows, then one row per method trained on all of ``data`` without labels."""
     rows = [score("uniform time", features, events, "uniform")] if events is not None else []
@@ -141,15 +163,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="default: benchmarks/REAL_VIDEOS.md (_<backbone> for another)")
     parser.add_argument("--epochs", type=int, help="override every method's epochs")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--finetune", nargs="*", default=list(FINETUNED), help="methods fine-tuning the backbone")
+    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS)
     args = parser.parse_args()
     if not CLIPS.is_dir():
         raise SystemExit(f"{CLIPS}: not found (the dev clips live in ../shared/data)")
     started = time.perf_counter()
     work = args.work / args.backbone
     data, features = features_of(CLIPS, work / "features", args.backbone)
-    rows = {"people": rows_of("people", features, read_events(CLIPS / "events.csv"), data, work / "runs", args)}
+    events = read_events(CLIPS / "events.csv")
+    rows = {"people": rows_of("people", features, events, data, work / "runs", args)}
+    rows["people"] += finetuned_rows("people", CLIPS, events, work, args)
     data, features = features_of(WAVING, work / "waving", args.backbone)
     rows["waving"] = rows_of("waving", features, None, data, work / "waving-runs", args)
+    rows["waving"] += finetuned_rows("waving", WAVING, None, work / "waving-finetuned", args)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
         "commit": commit.stdout.strip() or "unknown",
@@ -158,6 +185,7 @@ def main() -> None:
         "backbone": args.backbone,
         "command": "python benchmarks/real_videos.py"
         + (f" --epochs {args.epochs}" if args.epochs else "")
+        + (f" --finetune {' '.join(args.finetune)}" if tuple(args.finetune) != FINETUNED else "")
         + ("" if args.backbone == "efficientnet_lite0" else f" --backbone {args.backbone}"),
     }
     suffix = "" if args.backbone == "efficientnet_lite0" else f"_{args.backbone}"
