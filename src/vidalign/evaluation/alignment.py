@@ -103,6 +103,14 @@ def _nearest_label_hits(
     return np.concatenate(hits)
 
 
+def _nearest_frames(query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Index of each query frame's nearest candidate (first on ties), in row blocks of at most
+    ``_MAX_DISTANCE_ENTRIES`` distances: a 10,000-frame pair never holds its whole distance matrix."""
+    block = max(1, _MAX_DISTANCE_ENTRIES // max(1, candidates.shape[0]))
+    return np.concatenate([cdist(query[start : start + block], candidates, DISTANCE).argmin(axis=1)
+                           for start in range(0, query.shape[0], block)])  # fmt: skip
+
+
 def _pair_tau(nearest: np.ndarray) -> float:
     """``kendalltau(range(n), nearest)`` (tau-b); NaN when undefined (under 2 frames, constant sequence)."""
     if nearest.size < 2:
@@ -129,7 +137,7 @@ def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
     strided = [_as_float(e)[::stride] for e in embeddings]
     taus = np.full((len(strided), len(strided)), math.nan)
     for i, j in permutations(range(len(strided)), 2):
-        nearest = cdist(strided[i], strided[j], DISTANCE).argmin(axis=1)
+        nearest = _nearest_frames(strided[i], strided[j])
         taus[i, j] = _pair_tau(nearest)
     kept = ~np.isnan(taus)
     per_video = [float(row[ok].mean()) if ok.any() else None for row, ok in zip(taus, kept, strict=True)]
