@@ -4,10 +4,12 @@ per-video standardisation is ASOT's -s."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.sampling import PairSampler, SamplingConfig
+from vidalign.models import model as model_module
 from vidalign.models.heads import EncoderConfig, encoder_stride, per_video_standardize
 from vidalign.models.model import VidalignModel
 
@@ -74,3 +76,36 @@ def test_per_video_standardisation_is_asot_s_option():
     out = per_video_standardize(x, mask)[0].numpy()
     np.testing.assert_allclose(out[:12], expected, rtol=1e-10, atol=1e-12)
     assert np.all(out[12:] == 0)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "radius"),
+    [
+        ({"kind": "conv", "kernel_size": 5, "dilation_growth": 2}, 2 + 4),
+        ({"kind": "transformer", "attention_window": 7}, 14),
+        ({"kind": "mlp", "standardize": "video"}, 0),
+        ({"kind": "conv", "standardize": "video"}, 6),
+    ],
+)
+def test_long_videos_are_embedded_in_chunks_that_change_nothing(encoder, radius, monkeypatch):
+    """A 3,000-frame video at full rate (max_frames None) in chunks of 256 with exact context equals the whole
+    sequence embedded at once; no encoder call sees more than 256 + 2 * radius frames."""
+    model = _model(max_frames=None, **encoder)
+    assert model.encoder.receptive_radius() == radius
+    features = np.random.default_rng(2).standard_normal((3000, 6)).astype(np.float32) * 3 + 1
+    with torch.no_grad():
+        whole = model.encoder(torch.from_numpy(features)[None])[0].numpy()
+    seen = []
+    body = model.encoder.body
+    monkeypatch.setattr(model.encoder, "body", lambda h, mask: seen.append(h.shape[1]) or body(h, mask))
+    monkeypatch.setattr(model_module, "CHUNK_FRAMES", 256)
+    np.testing.assert_allclose(model.embed(features), whole, rtol=1e-4, atol=1e-5)
+    assert len(seen) == 12 and max(seen) <= 256 + 2 * radius
+
+
+def test_global_attention_is_never_chunked():
+    model = _model(kind="transformer", positional_encoding=True, max_frames=None)
+    assert model.encoder.receptive_radius() is None
+    x = torch.randn(1, 600, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encoder.embed_in_chunks(x, 100), model.encoder(x))

@@ -19,6 +19,11 @@ Projection head (``projection > 0``, CARL / SimCLR): ``Linear -> BatchNorm -> Re
 embedding, used by the training loss only (``forward(..., project=True)``); evaluation and inference use the
 embedding before it.
 
+Long sequences at inference (``max_frames`` None or large): :meth:`FrameEmbedder.embed_in_chunks` runs the body on
+chunks with exactly the context each embedding depends on (:meth:`~FrameEmbedder.receptive_radius`: 0 for the
+MLP, the sum of the conv blocks' half-kernels, ``n_layers x attention_window`` for local attention), so the result
+equals the whole-sequence one and no activation spans the whole video.
+
 Every embedder takes ``mask`` ``[B, T]`` (True = real frame, padding at the end) so padded frames never influence
 real ones, and scales its input (``standardize``). ``"channel"`` and ``"global"`` use statistics stored as buffers
 (fitted on training features by :meth:`FrameEmbedder.fit_input_stats`), so a saved model needs no side files:
@@ -126,6 +131,10 @@ class FrameEmbedder(nn.Module):
     def body(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def receptive_radius(self) -> int | None:
+        """How many frames on each side an embedding depends on (None: the whole sequence)."""
+        return 0
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, project: bool = False) -> torch.Tensor:
         """Embeddings ``[B, T, out_dim]``; ``project=True`` passes them through the projection head (training
         losses; a no-op without one) before the L2 normalisation."""
@@ -133,15 +142,39 @@ class FrameEmbedder(nn.Module):
             raise InputError(f"expected features [B, T, D], got shape {tuple(x.shape)}")
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        return self.from_scaled(self.scale_input(x, mask), mask, project=project)
+
+    def scale_input(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The input standardisation (``standardize``; "video" over each whole sequence), padding zeroed."""
         h = per_video_standardize(x, mask) if self.config.standardize == "video" else x
-        h = (h - self.input_mean) / self.input_std
-        h = h * mask.unsqueeze(-1)
+        return ((h - self.input_mean) / self.input_std) * mask.unsqueeze(-1)
+
+    def from_scaled(self, h: torch.Tensor, mask: torch.Tensor, *, project: bool = False) -> torch.Tensor:
+        """Scaled inputs -> embeddings: the body, the output layer, the projection head if asked, normalisation."""
         h = self.output(self.body(h, mask))
         if project and self.projection is not None:
             h = self.projection(h, mask)
         if self.config.normalize:
             h = F.normalize(h, dim=-1)
         return h * mask.unsqueeze(-1)
+
+    def embed_in_chunks(self, x: torch.Tensor, chunk: int) -> torch.Tensor:
+        """Embeddings ``[1, T, out_dim]`` of one whole sequence ``x`` ``[1, T, D]``, computed ``chunk`` frames at a
+        time, each with :meth:`receptive_radius` frames of context on both sides: equal to ``self(x)`` (the input
+        is scaled over the whole sequence first, and no output depends on frames beyond its context), while no
+        activation spans more than ``chunk + 2 * radius`` frames. A body that sees the whole sequence (global
+        attention) is run whole."""
+        radius, length = self.receptive_radius(), x.shape[1]
+        if radius is None or length <= chunk + 2 * radius:
+            return self(x)
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        h = self.scale_input(x, mask)
+        parts = []
+        for start in range(0, length, chunk):
+            stop = min(length, start + chunk)
+            lo, hi = max(0, start - radius), min(length, stop + radius)
+            parts.append(self.from_scaled(h[:, lo:hi], mask[:, lo:hi])[:, start - lo : stop - lo])
+        return torch.cat(parts, dim=1)
 
 
 def per_video_standardize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -221,6 +254,9 @@ class ConvEmbedder(FrameEmbedder):
         for block in self.blocks:
             h = block(h, mask)
         return self.norm(h)
+
+    def receptive_radius(self) -> int:
+        return sum(block.pad for block in self.blocks)
 
 
 def sine_positional_encoding(length: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -322,6 +358,10 @@ class TransformerEmbedder(FrameEmbedder):
         for layer in self.layers:
             h = layer(h, mask)
         return self.norm(h)
+
+    def receptive_radius(self) -> int | None:
+        window = self.layers[0].attn.window if len(self.layers) else 0
+        return None if window is None else window * len(self.layers)
 
 
 EMBEDDERS: dict[str, type[FrameEmbedder]] = {

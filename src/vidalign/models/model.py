@@ -18,6 +18,8 @@ from vidalign.losses import build_loss
 from vidalign.models.heads import EncoderConfig, build_encoder, encoder_stride
 from vidalign.run_dir import RunDir
 
+CHUNK_FRAMES = 1024  # inference: longer sequences are embedded in chunks (FrameEmbedder.embed_in_chunks)
+
 
 class VidalignModel(nn.Module):
     """``encoder`` maps ``[B, T, D]`` features to embeddings; ``criterion`` is the method's loss module."""
@@ -32,18 +34,24 @@ class VidalignModel(nn.Module):
     def embed(self, features: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
         """Embeddings ``[T, out_dim]`` of one whole video's features ``[T, D]`` (eval mode), at the frame rate
         the encoder was trained at: a video longer than ``max_frames`` is embedded as its ``s`` strided phases
-        ``features[o::s]`` (one sequence each, batched), interleaved back into ``[T, out_dim]``."""
+        ``features[o::s]`` (one sequence each, batched), interleaved back into ``[T, out_dim]``. A sequence longer
+        than :data:`CHUNK_FRAMES` (``max_frames`` None or large) is embedded in chunks with exact context."""
         was_training = self.training
         self.eval()
         x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32, device=device)
         stride = encoder_stride(len(x), self.encoder.config.max_frames)
         phases = [x[offset::stride] for offset in range(stride)]
         longest = len(phases[0])
-        batch = torch.zeros(stride, longest, x.shape[1], dtype=x.dtype, device=device)
-        mask = torch.zeros(stride, longest, dtype=torch.bool, device=device)
-        for offset, phase in enumerate(phases):
-            batch[offset, : len(phase)], mask[offset, : len(phase)] = phase, True
-        z = self.encoder(batch, mask)  # [stride, longest, out]: frame o + k*s is z[o, k]
+        if longest > CHUNK_FRAMES:  # each phase in chunks with exact context (FrameEmbedder.embed_in_chunks)
+            z = torch.zeros(stride, longest, self.encoder.config.out_dim, device=device)
+            for offset, phase in enumerate(phases):
+                z[offset, : len(phase)] = self.encoder.embed_in_chunks(phase.unsqueeze(0), CHUNK_FRAMES)[0]
+        else:
+            batch = torch.zeros(stride, longest, x.shape[1], dtype=x.dtype, device=device)
+            mask = torch.zeros(stride, longest, dtype=torch.bool, device=device)
+            for offset, phase in enumerate(phases):
+                batch[offset, : len(phase)], mask[offset, : len(phase)] = phase, True
+            z = self.encoder(batch, mask)  # [stride, longest, out]: frame o + k*s is z[o, k]
         out = z.transpose(0, 1).reshape(stride * longest, -1)[: len(x)]
         self.train(was_training)
         return out.float().cpu().numpy()
