@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import socket
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +18,6 @@ from types import SimpleNamespace
 import av
 import numpy as np
 import pytest
-import torch
 
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.sampling import SamplingConfig
@@ -32,22 +29,6 @@ from vidalign.training import TrainConfig, train
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RED_STEP = 9
 HEIGHT, WIDTH = 48, 64
-
-
-def params_digest(model: torch.nn.Module) -> str:
-    """A digest of every tensor of ``model``'s state dict (equal digests: equal weights)."""
-    h = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for a test's process group)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from conftest import coded_frame, decoded_index, free_port, params_digest
+from ddp_helpers import free_port, params_digest
 from vidalign.api import Aligner, finetune
 from vidalign.cli import main
 from vidalign.data.augment import AugmentConfig
@@ -33,23 +33,23 @@ TINY = ["frame_size=32", "input_size=32", "sampling.batch_size=2", "encoder.max_
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
+def videos(tmp_path_factory, coded):
     """Three coded clips (frame k shows code k) of 8-12 frames, 48 x 64."""
     root = tmp_path_factory.mktemp("ft-videos")
     paths = []
     for i, n in enumerate((12, 8, 10)):
         path = root / f"v{i}.mp4"
-        write_video(path, (coded_frame(k + i) for k in range(n)), fps=10.0)
+        write_video(path, (coded.frame(k + i) for k in range(n)), fps=10.0)
         paths.append(path)
     return paths
 
 
-def test_the_cache_holds_the_sampled_frames_resized_and_is_decoded_once(videos, tmp_path, monkeypatch):
+def test_the_cache_holds_the_sampled_frames_resized_and_is_decoded_once(videos, coded, tmp_path, monkeypatch):
     cached = cache_frames(videos[:2], tmp_path, size=24, stride=2)
     decoded = read_frames(videos[0], stride=2)
     assert cached[0].frames.shape == (len(decoded[0]), 24, 32, 3)  # shorter side 24, aspect kept
     assert cached[0].source_indices == tuple(range(0, 12, 2)) and cached[0].fps == pytest.approx(5.0)
-    assert [decoded_index(image) for image in cached[0].frames] == [k for k in range(0, 12, 2)]
+    assert [coded.index(image) for image in cached[0].frames] == [k for k in range(0, 12, 2)]
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again")
@@ -80,8 +80,8 @@ def test_the_crop_and_flip_are_those_drawn():
     np.testing.assert_allclose(clip.numpy(), expected, atol=1e-6)
 
 
-def test_views_play_source_frames_and_differ_between_the_two_views():
-    frames = [np.stack([coded_frame(k) for k in range(20)]) for _ in range(2)]
+def test_views_play_source_frames_and_differ_between_the_two_views(coded):
+    frames = [np.stack([coded.frame(k) for k in range(20)]) for _ in range(2)]
     augment = AugmentConfig(crop_min=0.5, speed_min=0.5, speed_max=2.0)
     clip = ClipAugmentConfig(crop_scale_min=1.0, crop_ratio_max=1.0, flip=0, brightness=0, contrast=0,
                              saturation=0, hue=0)  # fmt: skip
@@ -92,7 +92,7 @@ def test_views_play_source_frames_and_differ_between_the_two_views():
         assert side.x.shape[2:] == (3, 16, 16)
         for b in range(2):
             rows = side.mask[b].nonzero().flatten()
-            shown = [decoded_index((side.x[b, t].permute(1, 2, 0).numpy() * 255).round()) for t in rows]
+            shown = [coded.index((side.x[b, t].permute(1, 2, 0).numpy() * 255).round()) for t in rows]
             positions = side.idx[b, side.select_mask[b]].round().int().tolist()
             assert [shown[s] for s in side.select[b, side.select_mask[b]].tolist()] == positions
             assert np.all(np.diff(shown) >= 0)  # played forwards, at any speed

@@ -14,7 +14,7 @@ import torch
 import torch.multiprocessing as mp
 
 import vidalign as va
-from conftest import free_port, params_digest
+from ddp_helpers import free_port, params_digest
 from vidalign.cli import main
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
