@@ -20,6 +20,8 @@ resumes. Usage::
 
     python benchmarks/fidelity.py                 # -> benchmarks/FIDELITY.md (+ .json), about 1.5 h on 2 cores
     python benchmarks/fidelity.py --quick         # 2 epochs, golf_swing only: a smoke run
+    python benchmarks/fidelity.py --items 4a --work W2 &   # items in parallel, each in its own work folder,
+    python benchmarks/fidelity.py --item-work 4a=W2        # then one table from every folder's cache
 """
 
 from __future__ import annotations
@@ -441,23 +443,33 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 epochs, one Penn Action action")
     parser.add_argument("--items", nargs="*", help="only these items (e.g. 1 4a)")
+    parser.add_argument("--item-work", nargs="*", default=[], metavar="ITEM=DIR",
+                        help="items computed in another work folder (e.g. 4a=/tmp/w2 after running --items 4a "
+                        "--work /tmp/w2 in parallel): their cached runs are read from there")  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
-    args.work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(args.work, args.quick, args.seed, 2 if args.quick else None)
+    item_work = dict(text.split("=", 1) for text in args.item_work)
+    benches: dict[Path, Bench] = {}
+
+    def bench_for(number: str) -> Bench:
+        work = Path(item_work.get(number, args.work))
+        if work not in benches:
+            work.mkdir(parents=True, exist_ok=True)
+            benches[work] = Bench(work, args.quick, args.seed, 2 if args.quick else None)
+        return benches[work]
+
+    bench = bench_for("")
     tables: dict = {}
-    references: dict = {}
     for item in ITEMS:
         if args.items and item.number not in args.items:
             continue
+        item_bench = bench_for(item.number)
         for dataset in item.datasets:
-            if not bench.available(dataset):
+            if not item_bench.available(dataset):
                 continue
-            if dataset not in references:
-                references[dataset] = bench.reference_metrics(dataset)
-            rows = dict(references[dataset])
+            rows = dict(item_bench.reference_metrics(dataset))
             for variant in item.variants:
-                rows[variant.label] = bench.variant_metrics(variant, dataset)
+                rows[variant.label] = item_bench.variant_metrics(variant, dataset)
                 print(f"item {item.number} {dataset} {variant.label}: done", flush=True)
             tables.setdefault(item.number, {})[dataset] = rows
     diagnostics = protocol_table(bench) if not args.items or "6" in args.items else []
@@ -483,7 +495,9 @@ def main() -> None:
         "seed": args.seed,
         "wall time": f"{(time.perf_counter() - started) / 60:.1f} min",
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "command": "python benchmarks/fidelity.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/fidelity.py"
+        + (" --quick" if args.quick else "")
+        + (" --item-work " + " ".join(args.item_work) if args.item_work else ""),
     }
     args.out.write_text(markdown(bench, tables, info, diagnostics))
     args.out.with_suffix(".json").write_text(json.dumps({"info": info, "tables": tables}, indent=1, default=str))
