@@ -6,6 +6,7 @@
   checkpoint and a log row after every epoch); re-running the same command resumes from the last checkpoint, and a
   directory of other settings is refused.
 - ``--epochs 0`` writes the untrained model (the reference row of every table).
+- The epoch loop (:func:`fit`) is shared with fine-tuning the backbone (:mod:`vidalign.finetune`).
 - Under ``torchrun`` (``WORLD_SIZE`` > 1) it wraps the model in DistributedDataParallel (gloo on CPU, NCCL on CUDA);
   ranks draw disjoint anchors of the same epoch order; rank 0 writes the files.
 """
@@ -233,11 +234,10 @@ MONITORED_VIDEOS = 8
 
 class SpreadMonitor:
     """The collapse check of every epoch (:mod:`vidalign.evaluation.spread`) on the first
-    ``count`` (default :data:`MONITORED_VIDEOS`) training videos, each embedded whole by ``embed`` as at
-    inference."""
+    :data:`MONITORED_VIDEOS` training videos, each embedded whole by ``embed`` as at inference."""
 
-    def __init__(self, videos: list, embed: Callable[[object], np.ndarray], count: int = MONITORED_VIDEOS):
-        self.videos, self.embed = videos[:count], embed
+    def __init__(self, videos: list, embed: Callable[[object], np.ndarray]):
+        self.videos, self.embed = videos[:MONITORED_VIDEOS], embed
 
     def measure(self, epoch: int) -> dict:
         spread = embedding_spread([self.embed(video) for video in self.videos])
