@@ -199,8 +199,8 @@ def _fmt(value) -> str:
 class Bench:
     """Builds the datasets, trains each variant once per dataset (cached), and scores it."""
 
-    def __init__(self, work: Path, quick: bool, seed: int, epochs: int | None):
-        self.work, self.quick, self.seed, self.epochs = work, quick, seed, epochs
+    def __init__(self, work: Path, quick: bool, seed: int, epochs: int | None, cached_only: bool = False):
+        self.work, self.quick, self.seed, self.epochs, self.cached_only = work, quick, seed, epochs, cached_only
         self.cache_path = work / "results.json"
         self.cache = json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
         self.actions = PENN_ACTIONS[2:3] if quick else PENN_ACTIONS
@@ -276,10 +276,14 @@ class Bench:
         run = self.train(variant, folder, fit, epochs=0)
         return self.score(dataset, folder, run, fit, scored)
 
-    def variant_metrics(self, variant: Variant, dataset: str) -> dict[str, dict]:
+    def variant_metrics(self, variant: Variant, dataset: str) -> dict[str, dict | None]:
+        """Metrics per sub-dataset; with ``cached_only``, None for a run not finished yet (nothing is trained)."""
         out = {}
         for name, folder, fit, scored in self.folders(dataset):
             key = f"{variant.key(folder, fit, self.seed, self.epochs)}|{variant.full_rate}|{dataset}"
+            if self.cached_only and key not in self.cache:
+                out[name] = None
+                continue
             out[name] = self.cached(key, self.trained_metrics, variant, dataset, folder, fit, scored)
         return out
 
@@ -415,7 +419,7 @@ def markdown(bench: Bench, tables: dict, info: dict, diagnostics: list[str]) -> 
                 continue
             rows = tables[item.number][dataset]
             names = [n for n, *_ in bench.folders(dataset)]
-            metric_names = list(next(iter(next(iter(rows.values())).values())))
+            metric_names = list(next(v for v in next(iter(rows.values())).values() if v is not None))
             metric_names = [m for m in metric_names if m not in ("within_sim", "across_sim", "effective_rank")]
             header = [f"{n} {m}" for n in names for m in metric_names] if len(names) > 1 else metric_names
             if dataset == "penn":
@@ -423,13 +427,15 @@ def markdown(bench: Bench, tables: dict, info: dict, diagnostics: list[str]) -> 
             lines += [f"**{dataset}**", "", "| variant | " + " | ".join(header) + " | within |",
                       "|---" * (len(header) + 2) + "|"]  # fmt: skip
             for label, per_name in rows.items():
+                done = [n for n in names if per_name[n] is not None]
                 if dataset == "penn":
-                    taus = [per_name[n]["tau"] for n in names]
-                    cells = [_fmt(t) for t in taus] + [f"**{np.mean(taus):.3f}**"]
+                    taus = [per_name[n]["tau"] if n in done else None for n in names]
+                    mean = f"**{np.mean(taus):.3f}**" if len(done) == len(names) else "pending"
+                    cells = [_fmt(t) if t is not None else "pending" for t in taus] + [mean]
                 else:
-                    cells = [_fmt(per_name[n][m]) for n in names for m in metric_names]
-                within = [per_name[n].get("within_sim") for n in names]
-                within_txt = "-" if within[0] is None else f"{np.mean(within):.2f}"
+                    cells = [_fmt(per_name[n][m]) if n in done else "pending" for n in names for m in metric_names]
+                within = [per_name[n].get("within_sim") for n in done]
+                within_txt = "-" if not within or within[0] is None else f"{np.mean(within):.2f}"
                 lines.append(f"| {label} | " + " | ".join(cells) + f" | {within_txt} |")
             lines.append("")
     lines += diagnostics
@@ -443,6 +449,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 epochs, one Penn Action action")
     parser.add_argument("--items", nargs="*", help="only these items (e.g. 1 4a)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="train nothing: runs not finished yet are shown as pending")  # fmt: skip
     parser.add_argument("--item-work", nargs="*", default=[], metavar="ITEM=DIR",
                         help="items computed in another work folder (e.g. 4a=/tmp/w2 after running --items 4a "
                         "--work /tmp/w2 in parallel): their cached runs are read from there")  # fmt: skip
@@ -455,7 +463,7 @@ def main() -> None:
         work = Path(item_work.get(number, args.work))
         if work not in benches:
             work.mkdir(parents=True, exist_ok=True)
-            benches[work] = Bench(work, args.quick, args.seed, 2 if args.quick else None)
+            benches[work] = Bench(work, args.quick, args.seed, 2 if args.quick else None, args.cached_only)
         return benches[work]
 
     bench = bench_for("")
@@ -497,6 +505,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
         "command": "python benchmarks/fidelity.py"
         + (" --quick" if args.quick else "")
+        + (" --cached-only" if args.cached_only else "")
         + (" --item-work " + " ".join(args.item_work) if args.item_work else ""),
     }
     args.out.write_text(markdown(bench, tables, info, diagnostics))
