@@ -61,6 +61,15 @@ def test_the_cache_holds_the_sampled_frames_resized_and_is_decoded_once(videos, 
         cache_frames(videos[:1], tmp_path, size=16, stride=2)
 
 
+def test_videos_with_dots_in_their_names_get_entries_of_their_own(videos, tmp_path):
+    dotted = []
+    for name, video in (("take.1.mp4", videos[0]), ("take.2.mp4", videos[1])):
+        (tmp_path / name).write_bytes(video.read_bytes())
+        dotted.append(tmp_path / name)
+    cached = cache_frames(dotted, tmp_path / "cache", size=24)
+    assert [len(c.frames) for c in cached] == [12, 8] and [c.video_id for c in cached] == ["take.1", "take.2"]
+
+
 def test_one_draw_for_every_frame_of_a_clip():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)

@@ -75,9 +75,9 @@ def _decode(path: Path, size: int, sampling: dict) -> tuple[np.ndarray, list[int
     return np.concatenate(chunks), sources, features_rate(probe(path).fps, sampling)
 
 
-def _load(stem: Path, video_id: str) -> CachedVideo:
-    record = json.loads(stem.with_suffix(".json").read_text())
-    frames = np.load(stem.with_suffix(".npy"), mmap_mode="r")
+def _load(entry: str, cache: Path, video_id: str) -> CachedVideo:
+    record = json.loads((cache / f"{entry}.json").read_text())
+    frames = np.load(cache / f"{entry}.npy", mmap_mode="r")
     return CachedVideo(video_id, Path(record["path"]), frames, record["fps"], tuple(record["source_indices"]))
 
 
@@ -105,12 +105,12 @@ def cache_frames(
     for path in tqdm(paths, desc="cache frames", unit="video", disable=not progress):
         if not path.is_file():
             raise VideoError(f"{path}: no such file")
-        stem = cache / f"{path.stem}-{_entry_key(path, size, sampling)}"
-        if not stem.with_suffix(".json").is_file():
+        entry = f"{path.stem}-{_entry_key(path, size, sampling)}"  # names may hold dots: no with_suffix
+        if not (cache / f"{entry}.json").is_file():
             frames, sources, fps = _decode(path, size, sampling)
-            atomic_save_npy(stem.with_suffix(".npy"), frames)
-            atomic_write_json(stem.with_suffix(".json"),
+            atomic_save_npy(cache / f"{entry}.npy", frames)
+            atomic_write_json(cache / f"{entry}.json",
                               {"path": str(path.resolve()), "fps": fps, "size": size, "sampling": sampling,
                                "source_indices": sources})  # fmt: skip
-        out.append(_load(stem, path.stem))
+        out.append(_load(entry, cache, path.stem))
     return out
