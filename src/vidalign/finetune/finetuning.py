@@ -113,7 +113,9 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
 
     torch.manual_seed(config.seed)
     backbone = TrainableBackbone(build_backbone(config.backbone, config.weights, device), config.train_blocks)
-    model = init_model(config, [backbone.embed(clip) for clip in frames], None)
+    monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]  # once per run
+    initial = [backbone.features_from(frozen) for frozen in monitored]
+    model = init_model(config, initial + [backbone.embed(clip) for clip in frames[MONITORED_VIDEOS:]], None)
     model.to(device)
     module = nn.ModuleDict({"model": model, "backbone": backbone})
     trained = [p for p in backbone.parameters() if p.requires_grad]
@@ -140,7 +142,6 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
         run.write_weights(model)
         atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
 
-    monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]
     monitor = SpreadMonitor(monitored, lambda frozen: model.embed(backbone.features_from(frozen), device))
     fitting = Fitting(
         module=module,
