@@ -107,11 +107,20 @@ def test_vasot_composes_the_asot_and_vaot_sections_instead_of_copying_them():
     vasot = method_sections("vasot")
     assert vasot["default"]["loss"]["asot"] == asot["default"]["loss"]
     assert vasot["default"]["loss"]["vaot"] == {k: vaot["default"]["loss"][k] for k in ("dummy", "temperature")}
-    assert vasot["penn_action"]["augment"] == vaot["default"]["augment"]
+    assert vasot["default"]["augment"] == vaot["default"]["augment"]
+    assert vasot["mocap6"]["sampling"] == asot["mocap6"]["sampling"]
     assert vasot["desktop_assembly"]["encoder"] == asot["desktop_assembly"]["encoder"]
     assert vasot["desktop_assembly"]["loss"]["asot"] == {"rho": 0.25, "lam": 0.16, "radius": 0.02}
     settings = load_preset("vasot", "desktop_assembly")
     assert settings["loss"]["asot"]["alpha"] == asot["default"]["loss"]["alpha"]  # default half, then the section
+
+
+@pytest.mark.parametrize("dataset", ["breakfast", "yti", "50salads_eval", "50salads_mid", "desktop_assembly", "ikea_asm"])
+def test_vasot_benchmark_presets_train_as_the_published_code_without_feature_augmentation(dataset, tmp_path):
+    folder = tmp_path / {"breakfast": "coffee", "yti": "cpr"}.get(dataset, "data")
+    settings = load_preset("vasot", dataset, folder)
+    assert settings["sampling"]["loss_frames"] == 256
+    assert settings["augment"] == {"noise": 0.0, "gain": 0.0, "speed_min": 1.0, "speed_max": 1.0}
 
 
 def test_a_preset_reference_must_name_an_existing_mapping_and_not_loop(monkeypatch):
