@@ -55,6 +55,19 @@ def contrastive_idm(
     return torch.where(pair_mask, terms, torch.zeros_like(terms)).sum(dim=(1, 2))
 
 
+def temporal_idm(
+    z: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, *, sigma: float, margin: float
+) -> torch.Tensor:
+    """LAV's Contrastive-IDM ``I(X)`` (module docstring) of each item ``[B]``: embeddings ``z`` ``[B, N, D]`` at
+    source frame positions ``pos`` ``[B, N]`` (any value on padding), ``mask`` ``[B, N]`` True on real frames.
+    Also VAOT's regulariser against collapse (:mod:`vidalign.losses.vaot`)."""
+    length = pos.masked_fill(~mask, float("-inf")).amax(dim=1, keepdim=True) + 1.0
+    gap = (pos[:, :, None] - pos[:, None, :]).abs()
+    pair_mask = mask[:, :, None] & mask[:, None, :]
+    weight = (gap / length[:, :, None]) ** 2 + 1.0
+    return contrastive_idm(squared_distances(z, z), gap > sigma, pair_mask, margin=margin, negative_weight=weight)
+
+
 class LAVLoss(PairLoss):
     pairing = "cross_video"
 
@@ -64,13 +77,7 @@ class LAVLoss(PairLoss):
 
     def regulariser(self, z: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Contrastive-IDM ``I(X)`` of each item ``[B]`` (module docstring)."""
-        length = pos.masked_fill(~mask, float("-inf")).amax(dim=1, keepdim=True) + 1.0
-        gap = (pos[:, :, None] - pos[:, None, :]).abs()
-        pair_mask = mask[:, :, None] & mask[:, None, :]
-        weight = (gap / length[:, :, None]) ** 2 + 1.0
-        return contrastive_idm(
-            squared_distances(z, z), gap > self.sigma, pair_mask, margin=self.margin, negative_weight=weight
-        )
+        return temporal_idm(z, pos, mask, sigma=self.sigma, margin=self.margin)
 
     def forward(self, z_a, z_b, mask_a=None, mask_b=None, *, idx_a=None, idx_b=None) -> LossOutput:
         mask_a, mask_b = full_mask(z_a, mask_a), full_mask(z_b, mask_b)

@@ -16,12 +16,23 @@ For two videos with L2-normalised frame embeddings ``x_i``, ``y_j``:
      Rows then weigh in the loss by their mass, as in the official ``-(T* log P).sum(-1).mean()``;
 
 3. prediction ``P = softmax_j(x_i . y_j / temperature)``;
-4. loss = cross-entropy of ``P`` against the rows of ``T*`` (:func:`plan_cross_entropy`).
+4. loss = cross-entropy of ``P`` against the rows of ``T*`` (:func:`plan_cross_entropy`);
+5. plus ``idm`` times LAV's Contrastive-IDM of each video's own loss frames (:func:`vidalign.losses.lav.temporal_idm`,
+   as a mean over frame pairs; window ``idm_sigma`` source frames, margin ``idm_margin``): the regulariser the VAOT
+   authors' follow-up (RGWOT, Mahmood et al. 2025) adds to the same fused-GW pseudo-label loss because it "may lead
+   to degenerate solutions, where all frames are mapped to a small cluster". ``idm = 0`` is the paper and its code.
 
-Defaults are the paper's (alpha 0.3, eps 0.07, r 0.02, rho 0.35, zeta 0.5, temperature 0.1; see
-``presets/vaot.yaml``). Unlike the published code the structure radius never rounds to 0 (``R >= 1``, with the
-weight ``N / R`` that keeps the term's scale independent of N) and the dummy is stripped from the end it was
-appended to (both in :func:`vidalign.ops.fgw.fused_gw`).
+Why the loss alone collapses (``docs/methods.md``, "Collapse of VAOT"): the balanced plan ignores any constant added
+to a column of the cost, the row softmax does not, so the cross-entropy pushes down each frame's *average*
+similarity to the other video (a column effect). When the person and the room dominate the features, that column
+effect is first order in a clip's within-clip variation while the frame-to-frame content is second order, and at 8
+loss frames the plan is near one-hot and set by the prior and the structure term, not by the content: shrinking
+every clip to one point is then the fastest descent, and its loss ``log N`` the best a content-blind target allows.
+
+Defaults are the paper's (alpha 0.3, eps 0.07, r 0.02, rho 0.35, zeta 0.5, temperature 0.1, no regulariser; the
+preset adds ``idm: 0.5``, see ``presets/vaot.yaml``). Unlike the published code the structure radius never rounds
+to 0 (``R >= 1``, with the weight ``N / R`` that keeps the term's scale independent of N) and the dummy is stripped
+from the end it was appended to (both in :func:`vidalign.ops.fgw.fused_gw`).
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ from __future__ import annotations
 import torch
 
 from vidalign.errors import ConfigError
-from vidalign.losses.base import LossOutput, PairLoss, full_mask, lengths
+from vidalign.losses.base import LossOutput, PairLoss, frame_indices, full_mask, lengths
+from vidalign.losses.lav import temporal_idm
 from vidalign.losses.pseudo_labels import plan_cross_entropy
 from vidalign.ops.fgw import fused_gw, temporal_prior
 from vidalign.ops.sinkhorn import sinkhorn
@@ -71,6 +83,9 @@ class VAOTLoss(PairLoss):
         lam: float = 0.05,
         solver: str = "mirror_descent",
         cx_weight: str = "length",
+        idm: float = 0.0,
+        idm_sigma: float = 10.0,
+        idm_margin: float = 2.0,
     ):
         super().__init__()
         if solver not in SOLVERS:
@@ -80,6 +95,9 @@ class VAOTLoss(PairLoss):
         self.alpha, self.eps, self.radius, self.rho = alpha, eps, radius, rho
         self.dummy, self.temperature, self.n_iters = dummy, temperature, n_iters
         self.unbalanced, self.lam, self.solver, self.cx_weight = unbalanced, lam, solver, cx_weight
+        if idm < 0:
+            raise ConfigError(f"VAOT idm weight must be >= 0, got {idm}")
+        self.idm, self.idm_sigma, self.idm_margin = idm, idm_sigma, idm_margin
 
     def pseudo_labels(self, sim: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor) -> torch.Tensor:
         """The plan ``[B, N, M]`` for similarities ``sim`` (no gradient), by the configured solver."""
@@ -113,4 +131,15 @@ class VAOTLoss(PairLoss):
         clamp = self.solver != "published"
         loss = plan_cross_entropy(plan, sim / self.temperature, mask_a, mask_b, clamp_weights=clamp)
         matched = (plan.sum(-1) * mask_a.sum(-1, keepdim=True)).clamp(max=1.0)[mask_a].mean()
-        return LossOutput(loss, {"matched_fraction": float(matched)})
+        logs = {"matched_fraction": float(matched)}
+        if self.idm > 0:
+            regulariser = self.regulariser(z_a, mask_a, idx_a) + self.regulariser(z_b, mask_b, idx_b)
+            loss = loss + self.idm * regulariser.mean()
+            logs["idm"] = float(regulariser.detach().mean())
+        return LossOutput(loss, logs)
+
+    def regulariser(self, z: torch.Tensor, mask: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+        """Contrastive-IDM of each item's real frames, averaged over its frame pairs ``[B]`` (module docstring)."""
+        pos = frame_indices(z, idx).masked_fill(~mask, 0.0)
+        total = temporal_idm(z, pos, mask, sigma=self.idm_sigma, margin=self.idm_margin)
+        return total / (mask.sum(1).to(total.dtype) ** 2).clamp_min(1.0)

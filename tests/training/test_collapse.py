@@ -1,0 +1,82 @@
+"""Collapse within clips (issue 12, item 1; docs/methods.md "Collapse of VAOT").
+
+On appearance-dominated video features of a repeated exercise (``vidalign.data.exercise``, modelled on the
+``efficientnet_lite0`` features of real push-up clips), VAOT's cross-entropy against its fused-GW pseudo-label maps
+every frame of a clip to nearly one point; the preset's Contrastive-IDM regulariser (``loss.idm``) prevents it.
+``loss.idm=0`` is the old behaviour (the paper and its code).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import vidalign as va
+from vidalign.data.exercise import ExerciseConfig, generate_exercise, write_exercise_dataset
+from vidalign.data.layout import FeatureFolder
+from vidalign.evaluation.spread import COLLAPSED_WITHIN, embedding_spread
+from vidalign.losses.vaot import VAOTLoss
+
+EPOCHS = 10  # the old behaviour is collapsed (within > 0.99) from epoch ~7 on; ~6 s a run on one CPU thread
+
+
+@pytest.fixture(scope="module")
+def exercise(tmp_path_factory):
+    return write_exercise_dataset(tmp_path_factory.mktemp("exercise") / "pushups", ExerciseConfig(seed=1))
+
+
+def train_vaot(data, out, *assignments):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the collapse warning of the old behaviour
+        run = va.train(data, "vaot", out, assignments=list(assignments), split="all", epochs=EPOCHS)
+    videos = FeatureFolder(data).load_split("all")
+    spread = embedding_spread([run.model.embed(v.features) for v in videos])
+    with open(run.path / "log.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    return spread, float(last["loss"])
+
+
+def test_exercise_features_look_like_the_real_clips():
+    """Raw features: frames of one clip alike (~0.9), clips of different people ~0.5 apart on average."""
+    videos = generate_exercise(ExerciseConfig(seed=1))
+    spread = embedding_spread([v.features for v in videos])
+    assert 0.86 <= spread["within"] <= 0.95 and 0.4 <= spread["across"] <= 0.6
+    again = generate_exercise(ExerciseConfig(seed=1))
+    assert all(np.array_equal(a.features, b.features) for a, b in zip(videos, again, strict=True))
+    assert {v.n_reps for v in videos} != {videos[0].n_reps}  # clips differ in their number of repetitions
+
+
+def test_vaot_without_the_regulariser_collapses_within_each_clip(exercise, tmp_path):
+    spread, loss = train_vaot(exercise, tmp_path / "old", "loss.idm=0")
+    assert spread["within"] > COLLAPSED_WITHIN
+    assert abs(loss - math.log(8)) < 0.05  # the uniform prediction over the preset's 8 loss frames
+
+
+def test_vaot_default_does_not_collapse(exercise, tmp_path):
+    spread, _ = train_vaot(exercise, tmp_path / "new")
+    assert spread["within"] < 0.8 < COLLAPSED_WITHIN
+
+
+def test_the_regulariser_penalises_a_collapsed_clip_and_not_a_spread_one():
+    """Contrastive-IDM (mean over frame pairs): frames more than ``idm_sigma`` source frames apart must be at least
+    ``idm_margin`` apart in squared distance; one point per clip pays for every such pair, orthogonal frames none."""
+    loss = VAOTLoss(idm=1.0)
+    idx = torch.arange(8.0)[None] * 20  # 8 loss frames 20 source frames apart: every pair is a negative
+    mask = torch.ones(1, 8, dtype=torch.bool)
+    collapsed = torch.nn.functional.normalize(torch.ones(1, 8, 8), dim=-1)
+    spread = torch.eye(8)[None]
+    assert float(loss.regulariser(spread, mask, idx)) == pytest.approx(0.0)
+    weights = ((idx[0, :, None] - idx[0, None, :]).abs() / 141.0) ** 2 + 1.0  # W_ik = (gap / length)^2 + 1
+    expected = float((2.0 * weights * (1 - torch.eye(8))).sum() / 64)
+    assert float(loss.regulariser(collapsed, mask, idx)) == pytest.approx(expected, rel=1e-5)
+    z = collapsed.clone().requires_grad_(True)
+    out = loss(z, spread, mask, mask, idx_a=idx, idx_b=idx)
+    assert out.logs["idm"] == pytest.approx(expected, rel=1e-5)
+    (grad,) = torch.autograd.grad(out.loss, z)
+    assert float(grad.norm()) > 0
+    assert float(VAOTLoss()(collapsed, spread, mask, mask, idx_a=idx, idx_b=idx).loss) < float(out.loss.detach())
