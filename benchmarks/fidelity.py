@@ -105,6 +105,7 @@ class Item:
 # LAC's former default: local-window transformer, one-way contrastive, free gaps, 40 frames, 30 epochs, no mirror
 BEFORE_LAC = ("encoder.kind=transformer", "encoder.n_layers=2", "loss.contrastive=one_way", "loss.gap_model=free",
               "sampling.loss_frames=40", "augment.mirror_channels=null", "epochs=30")  # fmt: skip
+NO_AUGMENT = ("augment.noise=0", "augment.gain=0", "augment.speed_min=1", "augment.speed_max=1")
 ITEMS = (
     Item(
         "1",
@@ -120,7 +121,8 @@ ITEMS = (
         (
             Variant("published: one Sinkhorn sweep", "vaot", overrides=("loss.solver=published",)),
             Variant("official preset (published, 20 frames)", "vaot", preset="official"),
-            Variant("mirror descent (default)", "vaot"),
+            Variant("mirror descent, no regulariser (the paper's loss alone)", "vaot", overrides=("loss.idm=0",)),
+            Variant("mirror descent (default: + Contrastive-IDM 0.5 against collapse)", "vaot"),
         ),
     ),
     Item(
@@ -130,7 +132,12 @@ ITEMS = (
             Variant(
                 "before: VAOT's own values, lam 0.05", "vasot", overrides=("loss.align_ot=vaot", "loss.asot.lam=0.05")
             ),
-            Variant("after: shared (published code)", "vasot"),
+            Variant(
+                "shared, every frame, no augmentation (the default before; Penn Action had 16 frames)",
+                "vasot",
+                overrides=("sampling.loss_frames=null", *NO_AUGMENT),
+            ),
+            Variant("after: shared (published code), 16 frames, augmentation", "vasot"),
         ),
         ALIGN + SEGMENT,
     ),
@@ -190,6 +197,7 @@ ITEMS = (
 )
 PROTOCOLS = ("ours", "tcc", "carl", "lac", "vaot")
 REFERENCES = (("raw features", "none"), ("time only t/T", "time"))
+EXTRA_COLUMNS = ("within_sim", "across_sim", "effective_rank", "gap_open", "gap_extend")  # not metric columns
 
 
 def _fmt(value) -> str:
@@ -284,7 +292,8 @@ class Bench:
             if self.cached_only and key not in self.cache:
                 out[name] = None
                 continue
-            out[name] = self.cached(key, self.trained_metrics, variant, dataset, folder, fit, scored)
+            metrics = self.cached(key, self.trained_metrics, variant, dataset, folder, fit, scored)
+            out[name] = {**metrics, **final_gaps(self.work / "runs" / variant.key(folder, fit, self.seed, self.epochs))}
         return out
 
     def reference_metrics(self, dataset: str) -> dict[str, dict[str, dict]]:
@@ -318,6 +327,15 @@ def spread(run: Path, folder: Path, split: str) -> dict:
     model, _ = load_model(run)
     values = embedding_spread([model.embed(r.features) for r in FeatureFolder(folder).load_split(split)])
     return {"within_sim": values["within"], "across_sim": values["across"], "effective_rank": values["effective_rank"]}
+
+
+def final_gaps(run: Path) -> dict:
+    """LAC's gap penalties (open, extend; score units, mean over positions) after the last epoch, from ``log.csv``;
+    {} for a method without gaps."""
+    rows = RunDir(run).read_log()
+    if not rows or "gap_open" not in rows[-1]:
+        return {}
+    return {"gap_open": float(rows[-1]["gap_open"]), "gap_extend": float(rows[-1]["gap_extend"])}
 
 
 def _row_entropy(plan: torch.Tensor) -> float:
@@ -407,7 +425,8 @@ def markdown(bench: Bench, tables: dict, info: dict, diagnostics: list[str]) -> 
         "Metrics: `penn` = Kendall's tau on Penn Action val per action (protocol ours, stride 5) and their mean;",
         "`synthetic`, `demo` = tau / phase classification at fraction 1.0 / AP@5 under protocol tcc (demo: Kendall",
         "stride 1); `mocap6` = MoF / F1@25 (full Hungarian). Collapse check of every trained row: mean cosine",
-        "similarity of a video's own frames (`within`, 1 = collapsed) on the scored videos.",
+        "similarity of a video's own frames (`within`, 1 = collapsed) on the scored videos. LAC rows also give",
+        "their gap penalties after the last epoch (open / extend, score units; initialised at 1 / 1).",
         "",
     ]
     for item in ITEMS:
@@ -420,12 +439,14 @@ def markdown(bench: Bench, tables: dict, info: dict, diagnostics: list[str]) -> 
             rows = tables[item.number][dataset]
             names = [n for n, *_ in bench.folders(dataset)]
             metric_names = list(next(v for v in next(iter(rows.values())).values() if v is not None))
-            metric_names = [m for m in metric_names if m not in ("within_sim", "across_sim", "effective_rank")]
+            metric_names = [m for m in metric_names if m not in EXTRA_COLUMNS]
+            has_gaps = any(v is not None and "gap_open" in v for per in rows.values() for v in per.values())
             header = [f"{n} {m}" for n in names for m in metric_names] if len(names) > 1 else metric_names
             if dataset == "penn":
                 header = [*names, "mean"]
-            lines += [f"**{dataset}**", "", "| variant | " + " | ".join(header) + " | within |",
-                      "|---" * (len(header) + 2) + "|"]  # fmt: skip
+            extra = " within | gaps open / extend |" if has_gaps else " within |"
+            lines += [f"**{dataset}**", "", "| variant | " + " | ".join(header) + " |" + extra,
+                      "|---" * (len(header) + 2 + has_gaps) + "|"]  # fmt: skip
             for label, per_name in rows.items():
                 done = [n for n in names if per_name[n] is not None]
                 if dataset == "penn":
@@ -436,7 +457,12 @@ def markdown(bench: Bench, tables: dict, info: dict, diagnostics: list[str]) -> 
                     cells = [_fmt(per_name[n][m]) if n in done else "pending" for n in names for m in metric_names]
                 within = [per_name[n].get("within_sim") for n in done]
                 within_txt = "-" if not within or within[0] is None else f"{np.mean(within):.2f}"
-                lines.append(f"| {label} | " + " | ".join(cells) + f" | {within_txt} |")
+                row = f"| {label} | " + " | ".join(cells) + f" | {within_txt} |"
+                if has_gaps:
+                    gaps = [(per_name[n].get("gap_open"), per_name[n].get("gap_extend")) for n in done]
+                    gaps = np.mean([g for g in gaps if None not in g] or [(np.nan, np.nan)], axis=0)
+                    row += " - |" if np.isnan(gaps[0]) else f" {gaps[0]:.2f} / {gaps[1]:.2f} |"
+                lines.append(row)
             lines.append("")
     lines += diagnostics
     return "\n".join(lines) + "\n"

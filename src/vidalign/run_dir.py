@@ -79,14 +79,18 @@ class RunDir:
                 writer.writeheader()
             writer.writerow(row)
 
-    def truncate_log(self, last_epoch: int) -> None:
-        """Drop log rows written after the checkpoint a run resumes from (a crash between log and checkpoint)."""
+    def read_log(self) -> list[dict[str, str]]:
+        """The rows of ``log.csv`` (one per finished epoch, values as written), [] before the first epoch."""
         path = self.path / self.LOG
         if not path.exists():
-            return
+            return []
         with path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= last_epoch]
-        path.unlink()
+            return list(csv.DictReader(f))
+
+    def truncate_log(self, last_epoch: int) -> None:
+        """Drop log rows written after the checkpoint a run resumes from (a crash between log and checkpoint)."""
+        rows = [r for r in self.read_log() if int(r["epoch"]) <= last_epoch]
+        (self.path / self.LOG).unlink(missing_ok=True)
         for row in rows:
             self.append_log(row)
 

@@ -115,7 +115,10 @@ def test_vasot_composes_the_asot_and_vaot_sections_instead_of_copying_them():
     assert settings["loss"]["asot"]["alpha"] == asot["default"]["loss"]["alpha"]  # default half, then the section
 
 
-@pytest.mark.parametrize("dataset", ["breakfast", "yti", "50salads_eval", "50salads_mid", "desktop_assembly", "ikea_asm"])
+VASOT_BENCHMARKS = ["breakfast", "yti", "50salads_eval", "50salads_mid", "desktop_assembly", "ikea_asm"]
+
+
+@pytest.mark.parametrize("dataset", VASOT_BENCHMARKS)
 def test_vasot_benchmark_presets_train_as_the_published_code_without_feature_augmentation(dataset, tmp_path):
     folder = tmp_path / {"breakfast": "coffee", "yti": "cpr"}.get(dataset, "data")
     settings = load_preset("vasot", dataset, folder)
