@@ -261,6 +261,21 @@ _FTZ_DAZ = 0x8040  # MXCSR bits: flush-to-zero (15), denormals-are-zero (6)
 
 
 @intrinsic
+def maximum(typingctx, a, b):
+    """``max(a, b)`` as ``llvm.maxnum``: unlike numba's ``max`` (a compare-and-branch), LLVM vectorises a
+    reduction over it (the kernels' maxima see no NaN)."""
+    if a not in (types.float32, types.float64) or a != b:
+        return None
+
+    def codegen(context, builder, signature, args):
+        ftype = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.maxnum", [ftype], ir.FunctionType(ftype, [ftype, ftype]))
+        return builder.call(fn, args)
+
+    return a(a, b), codegen
+
+
+@intrinsic
 def prefer_wide_vectors(typingctx):
     """Mark the calling function ``"prefer-vector-width"="512"`` (module docstring)."""
 

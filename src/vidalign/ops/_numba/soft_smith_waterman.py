@@ -48,6 +48,7 @@ from .antidiagonal import (
 from .elementary import (
     exp_nonpositive,
     flush_denormals,
+    maximum,
     prefer_wide_vectors,
     restore_fp_mode,
     smooth_max2,
@@ -86,7 +87,7 @@ def _peak(values, start):
     """``max(start, max(values))`` (vectorised: no NaN reaches it)."""
     top = start
     for k in range(values.size):
-        top = values[k] if values[k] > top else top
+        top = maximum(top, values[k])
     return top
 
 
