@@ -92,10 +92,11 @@ def run(quick: bool) -> list[BenchRow]:
                 plain = lambda sim: plain_soft_smith_waterman(sim, GAP_OPEN, GAP_EXTEND, TEMPERATURE)  # noqa: E731
                 plain_ms = time_call(_training_step(plain, x, y), repeats=5, warmup=1)
                 with torch.no_grad():
-                    sim = torch.einsum("bnd,bmd->bnm", x, y)
-                    gap = (plain(sim) - op("numba")(sim)).abs().max().item()
+                    similarity = torch.einsum("bnd,bmd->bnm", x, y)
+                    gap = (plain(similarity) - op("numba")(similarity)).abs().max().item()
                 note = f"max |score - ours| {gap:.1e}"
-                rows.append(BenchRow(name, config + " f32", ours_ms, "plain numba ref", plain_ms, peak_mb, target, note))
+                plain_row = BenchRow(name, config + " f32", ours_ms, "plain numba ref", plain_ms, peak_mb, target, note)
+                rows.append(plain_row)
         if importlib.util.find_spec("tslearn") is None:
             continue
         cost = (1.0 - torch.einsum("bnd,bmd->bnm", x, y)).detach().double().numpy()
