@@ -18,7 +18,8 @@ Threads: the comparison rows pin ours and POT to ONE thread (torch and BLAS, via
 ratios into noise; the target (N = M = 300: 40 ms) is on these one-thread rows. A last row per size times
 ours alone with all of torch's threads (the batch split over them). Peak memory is what the kernel allocates,
 counted from the sizes: the output plan plus, per thread, four ``(N + 1) x (M + 1)`` work arrays (cost, plan,
-kernel, window) and O(N + M) vectors (steady-state RSS growth is 0: the allocator reuses the pages). The note records the load average.
+kernel, window) and O(N + M) vectors (steady-state RSS growth is 0: the allocator reuses the pages). The note
+records the load average.
 """
 
 from __future__ import annotations
