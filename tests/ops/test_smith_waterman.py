@@ -253,3 +253,11 @@ def test_traceback_memory_is_one_byte_per_cell():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 1000 * 800 * 1.5  # uint8 pointers (0.8 MB) + the path; a float table would be >= 3.2 MB
+
+
+def test_numba_kernels_restore_the_floating_point_mode():
+    """The kernels flush subnormals while they run (FTZ/DAZ) and restore the caller's mode afterwards."""
+    sim = torch.randn(1, 9, 7, requires_grad=True)  # one sample: the kernels run on this thread
+    soft_smith_waterman(sim, 1.0, 0.5, 0.5, backend="numba").sum().backward()
+    tiny = np.array([1e-38], np.float32)
+    assert (tiny * np.float32(0.01))[0] > 0  # a subnormal result survives

@@ -3,9 +3,12 @@
 Setting (the LAC / LAV training step): ``B = 8`` pairs of ``N = M`` frames with ``D = 128`` unit-norm embeddings
 requiring grad; the timed region is the similarity (``einsum``; cost ``1 - sim`` for soft-DTW), the op and the
 backward down to the embeddings. Ours is the compiled CPU path in float32; references: the torch autograd
-reference path of the same op (float32) and, for soft-DTW, tslearn's numpy ``SoftDTW`` (value + gradient on the
-precomputed cost, looped over the batch, float64 as tslearn computes; its time excludes the einsum; the row is
-left out when tslearn, a test dependency, is not installed).
+reference path of the same op (float32); for soft Smith-Waterman, a plain compiled kernel
+(:mod:`vidalign.bench.plain_sw`: per-cell loops with ``math.exp``, stored-weights backward, float32, same
+threads), timed the same way (einsum included), its note giving the largest score difference to ours; for
+soft-DTW, tslearn's numpy ``SoftDTW`` (value + gradient on the precomputed cost, looped over the batch, float64 as
+tslearn computes; its time excludes the einsum; the row is left out when tslearn, a test dependency, is not
+installed).
 
 ``peak MB`` is the tracemalloc peak of the numpy buffers allocated during one call of ours (the DP tables and
 gradient buffers; torch tensors and numba-internal scratch rows are not traced).
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 
 from vidalign.bench import BenchRow, time_call
+from vidalign.bench.plain_sw import plain_soft_smith_waterman
 from vidalign.ops.smith_waterman import soft_smith_waterman
 from vidalign.ops.soft_dtw import soft_dtw
 
@@ -82,11 +86,17 @@ def run(quick: bool) -> list[BenchRow]:
             ours_ms = time_call(ours, repeats=7, warmup=2)
             reference_ms = time_call(_training_step(op("torch"), x, y), repeats=3, warmup=1)
             target = TARGET_MS[name] if frames == 256 else None
-            rows.append(
-                BenchRow(
-                    name, config + " f32", ours_ms, "torch autograd ref", reference_ms, _peak_numpy_mb(ours), target
-                )
-            )
+            peak_mb = _peak_numpy_mb(ours)
+            rows.append(BenchRow(name, config + " f32", ours_ms, "torch autograd ref", reference_ms, peak_mb, target))
+            if name == "soft_smith_waterman":
+                plain = lambda sim: plain_soft_smith_waterman(sim, GAP_OPEN, GAP_EXTEND, TEMPERATURE)  # noqa: E731
+                plain_ms = time_call(_training_step(plain, x, y), repeats=5, warmup=1)
+                with torch.no_grad():
+                    similarity = torch.einsum("bnd,bmd->bnm", x, y)
+                    gap = (plain(similarity) - op("numba")(similarity)).abs().max().item()
+                note = f"max |score - ours| {gap:.1e}"
+                plain_row = BenchRow(name, config + " f32", ours_ms, "plain numba ref", plain_ms, peak_mb, target, note)
+                rows.append(plain_row)
         if importlib.util.find_spec("tslearn") is None:
             continue
         cost = (1.0 - torch.einsum("bnd,bmd->bnm", x, y)).detach().double().numpy()

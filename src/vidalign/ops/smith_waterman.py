@@ -185,8 +185,8 @@ class _SoftSmithWatermanNumba(torch.autograd.Function):
         la, lb = _numpy_lengths(lengths_a), _numpy_lengths(lengths_b)
         go, steps = _gap_layout(gap_open)
         ge, _ = _gap_layout(gap_extend)
-        starts = sample_starts(la, lb)
-        tables = np.empty((3, starts[-1]), values.dtype)
+        starts = sample_starts(la, lb, soft_kernels.LANES)
+        tables = np.zeros((3, starts[-1]), values.dtype)  # the padding lanes read never-written slots
         scores = np.empty((len(la), 3), np.float64)
         tau_typed = values.dtype.type(tau)
         run_over_batch(soft_kernels.forward, la * lb, values, la, lb, go, ge, steps, tau_typed, starts, tables, scores)

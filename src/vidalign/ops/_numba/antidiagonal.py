@@ -17,22 +17,32 @@ from numba import njit
 
 
 @njit(cache=True)
-def diagonal_offsets(n, m):
-    """``off[D]`` = start of diagonal ``D`` (``0 <= D <= n + m + 2``); ``off[n + m + 3]`` = total size."""
+def diagonal_offsets(n, m, lanes=1):
+    """``off[D]`` = start of diagonal ``D`` (``0 <= D <= n + m + 2``); ``off[n + m + 3]`` = total size.
+
+    ``lanes > 1``: each diagonal's cells are padded to a multiple of ``lanes`` (guards excluded), so that a
+    kernel may run its loops over whole vectors, writing throw-away values past the last cell of the diagonal
+    (into its own padding) instead of finishing each diagonal with a scalar remainder loop."""
     off = np.empty(n + m + 4, np.int64)
     off[0] = 0
     for d in range(n + m + 3):
-        off[d + 1] = off[d] + min(n, d) - max(0, d - m) + 3
+        cells = min(n, d) - max(0, d - m) + 1
+        if lanes > 1:
+            cells = (max(cells, 0) + lanes - 1) // lanes * lanes
+        off[d + 1] = off[d] + cells + 2
     return off
 
 
 @njit(cache=True)
-def sample_starts(lengths_a, lengths_b):
-    """Start of each sample's packed tables in the flat buffers (last entry: total size)."""
+def sample_starts(lengths_a, lengths_b, lanes=1):
+    """Start of each sample's packed tables in the flat buffers (last entry: total size). With ``lanes > 1``
+    (:func:`diagonal_offsets`) each sample also gets ``lanes`` trailing slots, so that whole-vector reads past
+    its last diagonal stay inside its own block."""
     starts = np.zeros(lengths_a.size + 1, np.int64)
+    slack = lanes if lanes > 1 else 0
     for b in range(lengths_a.size):
         n, m = lengths_a[b], lengths_b[b]
-        starts[b + 1] = starts[b] + diagonal_offsets(n, m)[n + m + 3]
+        starts[b + 1] = starts[b] + diagonal_offsets(n, m, lanes)[n + m + 3] + slack
     return starts
 
 

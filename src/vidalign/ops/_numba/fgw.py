@@ -9,13 +9,12 @@ Inner loops index row views with plain range variables (no negative-index wrap-a
 
 from __future__ import annotations
 
-import concurrent.futures
-
 import numba
 import numpy as np
 import torch
 
-from vidalign.ops._numba.elementary import exp_nonpositive
+from vidalign.ops._numba.batching import run_over_batch
+from vidalign.ops._numba.elementary import exp_nonpositive, maximum, prefer_wide_vectors
 from vidalign.ops.fgw_problem import MASS_FLOOR, FusedGWProblem
 from vidalign.ops.unbalanced import RELAXED_CODE
 
@@ -54,6 +53,7 @@ def _item_problem(cost, log_a, log_b, n, m, dummy, p, linear, la, lb):
 def _band_windows(plan, n, m, radius, clusters, window, row_mass):
     """Real block: row masses and ``window = T Cy'`` with ``Cy' = B_y`` (sums over ``0 < |l - j| <= radius`` from
     row prefix sums, four rows at a time to hide the addition latency) or ``Cy' = I`` for clusters (a copy)."""
+    prefer_wide_vectors()
     prefix = np.zeros((4, m + 1), plan.dtype)
     zero = prefix[0, 0]
     head, inner = min(radius, m), max(m - 2 * radius - 1, 0)
@@ -107,6 +107,7 @@ def _neighbour_sums(values, radius, out):
 def _row_pass(mode, z, c, t, v, col_kl, current, window, scale, offset, row_kl, u, p):
     """One row of ``_sweep`` with ``alpha P_j = scale (current_j - window_j) + offset`` (scale = offset = 0 off
     the structure) and ``g_j = alpha P_j + c_j + row_kl + col_kl_j``."""
+    prefer_wide_vectors()
     eps, step, half, one = p[1], p[5], p[10], p[11]
     decay = one - step * eps
     result = 0.0
@@ -132,6 +133,7 @@ def _row_pass(mode, z, c, t, v, col_kl, current, window, scale, offset, row_kl, 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _add_row(target, row, sign):
+    prefer_wide_vectors()
     for j in range(target.shape[0]):
         target[j] += sign * row[j]
 
@@ -142,6 +144,7 @@ def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n
     (``right = T B_y`` or ``T``; its rows enter and leave a running window). ``_PEAK`` returns ``max g``;
     ``_STEP`` applies ``Z <- (1 - s eps) Z - s (g - eps log T)``; ``_VALUE`` returns E(plan) without the KL
     terms; ``_STEP_AND_VALUE`` both (value of the plan before the step)."""
+    prefer_wide_vectors()
     scale, one = p[0] * p[2], p[11]
     zero = one - one
     rows, cols = kernel.shape
@@ -174,21 +177,63 @@ def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
+def _step_sweep(with_value, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p):
+    """``_sweep`` in modes ``_STEP`` (``with_value`` False) and ``_STEP_AND_VALUE``, indexing the 2-D arrays
+    directly (no per-row views): the same arithmetic per entry as :func:`_row_pass`."""
+    prefer_wide_vectors()
+    scale, eps, step, half, one = p[0] * p[2], p[1], p[5], p[10], p[11]
+    decay = one - step * eps
+    zero = one - one
+    rows, cols = kernel.shape
+    window = np.zeros(m, kernel.dtype)
+    for k in range(min(radius_x + 1, n)):
+        for j in range(m):
+            window[j] += right[k, j]
+    result = 0.0
+    for i in range(rows):
+        kl, shift, part = row_kl[i], eps * (u[i] - one), zero
+        first = 0
+        if i < n:
+            offset = scale * band_mass[i]
+            if with_value:
+                for j in range(m):
+                    structure = scale * (right[i, j] - window[j]) + offset
+                    part += plan[i, j] * (half * structure + linear[i, j] + eps * (kernel[i, j] + v[j]) + shift)
+            for j in range(m):
+                structure = scale * (right[i, j] - window[j]) + offset
+                kernel[i, j] = decay * kernel[i, j] - step * (structure + linear[i, j] + kl + col_kl[j])
+            if i + radius_x + 1 < n:
+                for j in range(m):
+                    window[j] += right[i + radius_x + 1, j]
+            if i >= radius_x:
+                for j in range(m):
+                    window[j] -= right[i - radius_x, j]
+            first = m
+        # no structure: the dummy column of a real row, or the whole dummy row
+        rest = zero
+        if with_value:
+            for j in range(first, cols):
+                rest += plan[i, j] * (linear[i, j] + eps * (kernel[i, j] + v[j]) + shift)
+        for j in range(first, cols):
+            kernel[i, j] = decay * kernel[i, j] - step * (linear[i, j] + kl + col_kl[j])
+        result += part + rest
+    return result
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def _rows_half_step(kernel, plan, u, v, log_a, scale):
     """``u = log a - LSE_j(Z + v)`` with one max-shifted exponential per entry: afterwards
     ``exp(Z + u + v)_ij = scale_i * plan_ij`` (the row scaling is left to the caller)."""
+    prefer_wide_vectors()
     rows, cols = kernel.shape
-    shifted = np.empty(cols, kernel.dtype)
     for i in range(rows):
-        z, t = kernel[i], plan[i]
-        top = z[0] + v[0]
+        top = kernel[i, 0] + v[0]
         for j in range(cols):
-            shifted[j] = z[j] + v[j]
-            top = max(top, shifted[j])
+            top = maximum(top, kernel[i, j] + v[j])
         total = top - top
         for j in range(cols):
-            t[j] = exp_nonpositive(shifted[j] - top)
-            total += t[j]
+            plan[i, j] = exp_nonpositive(kernel[i, j] + v[j] - top)
+            total += plan[i, j]
         u[i] = log_a[i] - top - np.log(total)
         scale[i] = np.exp(log_a[i]) / total
 
@@ -196,39 +241,41 @@ def _rows_half_step(kernel, plan, u, v, log_a, scale):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _scale_rows(plan, scale):
     for i in range(plan.shape[0]):
-        t, weight = plan[i], scale[i]
+        weight = scale[i]
         for j in range(plan.shape[1]):
-            t[j] *= weight
+            plan[i, j] *= weight
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _cols_after_rows(plan, v, log_b, scale):
     """Column half-step after ``_rows_half_step``: ``v += log b - log(col sums)``; plan scaled to
     ``exp(Z + u + v)`` (no exponentials)."""
+    prefer_wide_vectors()
     rows, cols = plan.shape
     total = np.zeros(cols, plan.dtype)
     for i in range(rows):
-        t, weight = plan[i], scale[i]
+        weight = scale[i]
         for j in range(cols):
-            total[j] += weight * t[j]
+            total[j] += weight * plan[i, j]
     for j in range(cols):
         v[j] += log_b[j] - np.log(total[j])
         total[j] = np.exp(log_b[j]) / total[j]
     for i in range(rows):
-        t, weight = plan[i], scale[i]
+        weight = scale[i]
         for j in range(cols):
-            t[j] *= weight * total[j]
+            plan[i, j] *= weight * total[j]
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _cols_from_kernel(kernel, plan, v, log_b):
     """``v = log b - LSE_i(Z)`` and ``plan = exp(Z + v)`` (rows relaxed, so ``u = 0``)."""
+    prefer_wide_vectors()
     rows, cols = kernel.shape
     top = kernel[0].copy()
     for i in range(1, rows):
         z = kernel[i]
         for j in range(cols):
-            top[j] = max(top[j], z[j])
+            top[j] = maximum(top[j], z[j])
     total = np.zeros(cols, kernel.dtype)
     for i in range(rows):
         z, t = kernel[i], plan[i]
@@ -247,6 +294,7 @@ def _cols_from_kernel(kernel, plan, v, log_b):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _exp_kernel(kernel, plan):
     """``plan = exp(Z)`` (both sides relaxed: no projection), shifted by the global maximum."""
+    prefer_wide_vectors()
     top = kernel.max()
     scale = np.exp(top)
     for i in range(kernel.shape[0]):
@@ -258,6 +306,7 @@ def _exp_kernel(kernel, plan):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _margins(plan, rows_out, cols_out):
     """Row and column sums (numba's ``sum(axis=1)`` is an order of magnitude slower)."""
+    prefer_wide_vectors()
     cols_out[:] = 0.0
     for i in range(plan.shape[0]):
         t, total = plan[i], plan[i, 0] - plan[i, 0]
@@ -324,8 +373,11 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
         if iteration == 0 and not p[5] > 0:
             peak = _sweep(_PEAK, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
             p[5] = 4.0 / max(peak, 4.0 * p[1])
-        mode = _VALUE if last else (_STEP_AND_VALUE if with_trace else _STEP)
-        value = _sweep(mode, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
+        if last:
+            value = _sweep(_VALUE, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
+        else:
+            value = _step_sweep(with_trace != 0, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m,
+                                radius_x, p)  # fmt: skip
         trace[iteration] = value + kl_value
         if last:
             break
@@ -370,13 +422,13 @@ def mirror_descent(problem: FusedGWProblem, *, alpha, eps, relaxed, lams, n_iter
     arrays = [x.contiguous().numpy() for x in (cost, log_a, log_b, sizes, params, plan, trace, error)]
     cost_np, log_a_np, log_b_np, sizes_np, params_np, plan_np, trace_np, error_np = arrays
 
-    def solve(item: int) -> None:
-        _solve_item(cost_np[item], log_a_np[item], log_b_np[item], sizes_np[item], options, params_np[item],
-                    plan_np[item], trace_np[item], error_np[item])  # fmt: skip
+    def solve_range(first: int, last: int) -> None:
+        for item in range(first, last):
+            _solve_item(cost_np[item], log_a_np[item], log_b_np[item], sizes_np[item], options, params_np[item],
+                        plan_np[item], trace_np[item], error_np[item])  # fmt: skip
 
-    # One item per task; the kernel releases the GIL, so the threads run in parallel.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(batch, torch.get_num_threads())) as pool:
-        list(pool.map(solve, range(batch)))
+    # Items spread over torch.get_num_threads() threads of the process's pool (the kernel releases the GIL).
+    run_over_batch(solve_range, (problem.lengths_a * problem.lengths_b).cpu().numpy())
     objective = trace.to(dtype) if return_trace else None
     solved = plan, objective, error[:, 0].to(dtype), params[:, 5].clone()
     return tuple(None if x is None else x.to(problem.cost.device) for x in solved)
