@@ -280,8 +280,11 @@ def prefer_wide_vectors(typingctx):
     """Mark the calling function ``"prefer-vector-width"="512"`` (module docstring)."""
 
     def codegen(context, builder, signature, args):
-        # llvmlite validates named attributes only; a string attribute goes into the set as its IR text
-        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        # llvmlite validates named attributes only; a string attribute goes into the set as its IR text. The hint
+        # only tunes speed: an llvmlite whose attribute set is not a set leaves the kernel without it.
+        attributes = builder.function.attributes
+        if isinstance(attributes, set):
+            set.add(attributes, '"prefer-vector-width"="512"')
         return context.get_dummy_value()
 
     return types.none(), codegen
