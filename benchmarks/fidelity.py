@@ -137,7 +137,7 @@ ITEMS = (
                 "vasot",
                 overrides=("sampling.loss_frames=null", *NO_AUGMENT),
             ),
-            Variant("after: shared (published code), 16 frames, augmentation", "vasot"),
+            Variant("after: shared (published code), 16 frames (mocap6: 128), augmentation", "vasot"),
         ),
         ALIGN + SEGMENT,
     ),
