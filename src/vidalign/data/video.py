@@ -374,7 +374,9 @@ def write_video(
             image = np.ascontiguousarray(image)
             if image.shape != shape or image.dtype != np.uint8:
                 raise InputError(f"{path}: frame {image.dtype} {image.shape} after uint8 frames of shape {shape}")
-            frame = av.VideoFrame.from_ndarray(_pad_to_even(image), format="rgb24")
+            # converted here rather than inside encode(): PyAV's implicit conversion gave different bitstreams for
+            # the same frames from one call to the next (tests/extraction/test_render_videos.py)
+            frame = av.VideoFrame.from_ndarray(_pad_to_even(image), format="rgb24").reformat(format=pix_fmt)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return codec
