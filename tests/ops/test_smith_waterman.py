@@ -11,6 +11,7 @@ import torch
 from Bio.Align import PairwiseAligner, substitution_matrices
 
 from vidalign.ops.smith_waterman import smith_waterman, soft_smith_waterman
+from vidalign.ops.soft_dtw import soft_dtw
 
 BACKENDS = ["numba", "torch"]
 
@@ -259,5 +260,6 @@ def test_numba_kernels_restore_the_floating_point_mode():
     """The kernels flush subnormals while they run (FTZ/DAZ) and restore the caller's mode afterwards."""
     sim = torch.randn(1, 9, 7, requires_grad=True)  # one sample: the kernels run on this thread
     soft_smith_waterman(sim, 1.0, 0.5, 0.5, backend="numba").sum().backward()
+    soft_dtw(1.0 - sim, 0.1, backend="numba").sum().backward()
     tiny = np.array([1e-38], np.float32)
     assert (tiny * np.float32(0.01))[0] > 0  # a subnormal result survives

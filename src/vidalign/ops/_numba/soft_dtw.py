@@ -10,7 +10,10 @@ The backward is the E-recursion of Cuturi & Blondel (Alg. 2): ``E[n, m] = 1`` an
 ``E[I,J] = sum over successors S of E[S] exp((Q[S] - R[I,J]) / gamma)`` (the weight of ``R[I,J]`` in the softmin
 of ``S``; Alg. 2's ``a, b, c``), with ``d value / d C[I,J] = E[I,J]`` (the expected alignment). Both sweeps run
 one vectorised loop per anti-diagonal over the packed layout of :mod:`.antidiagonal`; ``R`` and ``Q`` are kept so
-that the backward reads no costs.
+that the backward reads no costs. Both flush subnormals while they run (:func:`.elementary.flush_denormals`): ``E``
+decays into the subnormal range away from the likely paths (about 2 % of the cells at 256 x 256, gamma 0.1), and a
+gradient holding subnormals made the matrix products downstream of it (the embeddings' backward) several times
+slower - 37 -> 13 ms for a training step of the dp bench at B = 8, N = M = 256.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from .antidiagonal import (
     scatter_diagonal,
     slot_base,
 )
-from .elementary import exp_nonpositive, smooth_max3
+from .elementary import exp_nonpositive, flush_denormals, restore_fp_mode, smooth_max3
 
 BIG = 1e30  # boundary cells hold +BIG (no path through them); Q guards -BIG (successor weight exactly 0)
 _R, _Q = 0, 1  # rows of the packed tables
@@ -53,6 +56,7 @@ def forward(cost, lengths_a, lengths_b, gamma, starts, tables, values, first, la
     dtype = cost.dtype
     num_rows, num_cols = cost.shape[1], cost.shape[2]
     inv_gamma = dtype.type(1.0) / gamma
+    fp_mode = flush_denormals()
     for b in range(first, last):
         n, m = lengths_a[b], lengths_b[b]
         cost_b = cost[b].reshape(num_rows * num_cols)
@@ -75,6 +79,7 @@ def forward(cost, lengths_a, lengths_b, gamma, starts, tables, values, first, la
                 q[k] = -smooth_max3(-r2[k], -r1[k], -r1[k + 1], gamma, inv_gamma)
                 r[k] = c[k] + q[k]
         values[b] = r_all[slot_base(off, n + m, m) + n]
+    restore_fp_mode(fp_mode)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -83,6 +88,7 @@ def backward(grad_values, tables, starts, num_cols, lengths_a, lengths_b, gamma,
     ``first <= b < last``."""
     dtype = tables.dtype
     inv_gamma = dtype.type(1.0) / gamma
+    fp_mode = flush_denormals()  # the adjoints decay into the subnormal range off the likely paths
     for b in range(first, last):
         n, m = lengths_a[b], lengths_b[b]
         off = diagonal_offsets(n, m)
@@ -112,3 +118,4 @@ def backward(grad_values, tables, starts, num_cols, lengths_a, lengths_b, gamma,
             adj[d % 3, i0 - 1] = 0
             adj[d % 3, i1 + 1] = 0
             scatter_diagonal(e, grad_cost[b], 0, i0 - 1, d - i0 - 1, num_cols, 1, 1.0, n - 1, m - 1)
+    restore_fp_mode(fp_mode)
