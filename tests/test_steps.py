@@ -10,7 +10,7 @@ import pytest
 
 import vidalign as va
 from vidalign.data.layout import write_mapping, write_video
-from vidalign.steps import longest_common_subsequence, step_findings, step_order
+from vidalign.steps import longest_common_subsequence, step_findings, step_order, step_performances
 
 
 def _is_subsequence(small: tuple, big: list) -> bool:
@@ -50,6 +50,42 @@ def test_missing_extra_reordered_and_durations():
     assert [s["end"] - s["start"] for s in found["reference_segments"]] == [10, 10, 10, 10]
 
 
+def _movement(progress: np.ndarray, step: int = 0, noise: int = 0) -> np.ndarray:
+    """Frame embeddings of a movement through one step (``step`` seeds its curve, ``noise`` the frame noise): a
+    smooth random curve of the progress in [0, 1]."""
+    basis = np.random.default_rng(step).normal(size=(4, 32))
+    curve = np.stack([np.sin(np.pi * (k + 1) * progress) for k in range(2)] + [progress, 1 - progress], axis=1)
+    return curve @ basis + 0.05 * np.random.default_rng([step, noise]).normal(size=(len(progress), 32))
+
+
+@pytest.mark.parametrize(("times", "speed"), [(1, 1.0), (1, 0.5), (1, 1.6), (2, 1.0), (3, 1.2), (2, 0.6)])
+def test_a_repeated_step_is_told_from_a_slowed_one(times, speed):
+    """The query performs the step ``times`` times in a row, each at ``speed`` (0.5: twice as slow): one copy of
+    the reference step fits a slowed or hurried one, ``times`` copies a repeated one."""
+    reference = _movement(np.linspace(0, 1, 30))
+    one = np.linspace(0, 1, int(round(30 / speed)))
+    query = _movement(np.concatenate([one] * times), noise=1)
+    found, intervals, costs = step_performances(reference, query)
+    assert found == times
+    if times == 1:
+        assert intervals == []
+    else:  # the frames of performances 2..times, within a frame or two of where they start
+        assert len(intervals) == 1 and intervals[0][1] == len(query) - 1
+        assert abs(intervals[0][0] - len(one)) <= 2
+
+
+def test_repeated_steps_in_the_findings_need_embeddings():
+    labels_r, labels_q = np.repeat([0, 1, 2], 20), np.repeat([0, 1, 2], [20, 40, 20])
+    progress = np.linspace(0, 1, 20)
+    emb_r = np.concatenate([_movement(progress, step) for step in (2, 3, 4)])
+    emb_q = np.concatenate(
+        [_movement(progress, 2, 1), _movement(np.tile(progress, 2), 3, 1), _movement(progress, 4, 1)]
+    )
+    assert step_findings(labels_r, labels_q)["repeated"] is None
+    found = step_findings(labels_r, labels_q, names={0: "a", 1: "b", 2: "c"}, embeddings=(emb_r, emb_q))
+    assert found["repeated"] == [{"step": "b", "times": 2, "query_intervals": [(40, 59)]}]
+
+
 def test_compare_reports_the_steps_of_labelled_recordings(tmp_path):
     rng = np.random.default_rng(0)
     prototypes = rng.normal(size=(4, 16)) * 3
@@ -73,7 +109,8 @@ def test_a_model_with_prototypes_gives_steps_and_one_without_refuses(tiny_folder
     a, b = (tiny_folder / "features" / f"{v}.npy" for v in ids)
     result = va.compare(a, b, model=asot_run)
     model, _ = load_model(asot_run)
-    expected = step_findings(model.segment(np.load(a)), model.segment(np.load(b)))
+    embedded = (model.embed(np.load(a)), model.embed(np.load(b)))
+    expected = step_findings(model.segment(np.load(a)), model.segment(np.load(b)), embeddings=embedded)
     assert result.steps == expected and result.steps["reference_order"]
     assert va.compare(a, b, model=vaot_run).steps is None  # no prototypes, none asked for
     with pytest.raises(InputError, match="no action prototypes"):

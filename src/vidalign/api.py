@@ -261,8 +261,8 @@ def compare(
     step-level findings (:mod:`vidalign.steps`). ``options``: those of :class:`Aligner` (backbone, stride, ...)."""
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
-    findings = _step_findings(aligner.representation, first, second, steps)
     embedded = aligner.embed(first, second)
+    findings = _step_findings(aligner.representation, first, second, steps, embedded)
     result = compare_embeddings(*embedded, k=k, min_frames=min_frames, sw=aligner.sw)
     aligner.warn_if_collapsed(embedded)
     if not result.alignment.confidence.trusted:
@@ -282,17 +282,20 @@ def _folder_labels(source: AlignInput) -> tuple[np.ndarray, dict[int, str]]:
     return folder.load(path.stem).labels, dict(enumerate(folder.class_names))
 
 
-def _step_findings(representation: Representation, reference: AlignInput, query: AlignInput, steps: str | None):
-    """Step-level findings from the model's prototypes or the recordings' labels (:func:`compare`)."""
+def _step_findings(
+    representation: Representation, reference: AlignInput, query: AlignInput, steps: str | None, embedded
+):  # fmt: skip
+    """Step-level findings from the model's prototypes or the recordings' labels (:func:`compare`); ``embedded``:
+    both recordings' frame embeddings (for repeated steps)."""
     if steps is not None and steps not in STEP_SOURCES:
         raise InputError(f"steps must be one of {STEP_SOURCES} or None, got {steps!r}")
     fps = (reference.fps, query.fps)
     if steps == "labels":
         (ref_steps, names), (query_steps, _) = _folder_labels(reference), _folder_labels(query)
-        return step_findings(ref_steps, query_steps, names=names, fps=fps)
+        return step_findings(ref_steps, query_steps, names=names, fps=fps, embeddings=embedded)
     if representation.segments_with_prototypes:
         ref_steps, query_steps = representation.segment(reference.features), representation.segment(query.features)
-        return step_findings(ref_steps, query_steps, fps=fps)
+        return step_findings(ref_steps, query_steps, fps=fps, embeddings=embedded)
     if steps == "model":
         raise InputError(f"model {representation.name} has no action prototypes: train asot or vasot, or use labels")
     return None

@@ -222,6 +222,9 @@ def format_comparison(result, files) -> str:
     if result.steps is not None:
         for finding in ("missing", "extra", "out_of_order"):
             lines.append(f"steps {finding.replace('_', ' ')}: " + (", ".join(result.steps[finding]) or "none"))
+        for repeat in result.steps.get("repeated") or []:
+            spans = ", ".join(f"query {_span(tuple(i), query)}" for i in repeat["query_intervals"])
+            lines.append(f"step {repeat['step']} performed {repeat['times']} times: the repetitions are {spans}")
     return "\n".join([*lines, "wrote " + ", ".join(str(p) for p in files)])
 
 

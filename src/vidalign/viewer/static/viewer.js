@@ -323,6 +323,9 @@
     if (steps.missing.length) said.push(`missing: ${steps.missing.join(", ")}`);
     if (steps.extra.length) said.push(`extra: ${steps.extra.join(", ")}`);
     if (steps.out_of_order.length) said.push(`out of order: ${steps.out_of_order.join(", ")}`);
+    if (steps.repeated && steps.repeated.length) {
+      said.push(`repeated: ${steps.repeated.map((r) => `${r.step} ×${r.times}`).join(", ")}`);
+    }
     const durations = steps.durations.map((d) => `${d.step} ×${fmt(d.ratio, 2)}`).join(", ");
     return el("div", { id: "steps" }, ...parts,
       el("p", { text: said.length ? said.join(" · ") : "every reference step is in the query, in order" }),
