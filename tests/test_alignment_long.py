@@ -5,6 +5,7 @@ blocks."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from vidalign.comparison import compare_embeddings
 from vidalign.confidence import alignment_confidence
 from vidalign.errors import InputError
 from vidalign.ops import dtw, fused_gw, smith_waterman
+from vidalign.ops.fgw_dense import BYTES_PER_PAIR
 
 
 def todays_dtw(sim: np.ndarray) -> dict:
@@ -138,6 +140,45 @@ def test_ot_is_todays_and_refuses_what_does_not_fit(monkeypatch):
         align_arrays(a, b, method="ot")
     with pytest.raises(InputError, match="band"):
         decode(sim[:5, :5], method="ot", band=2)
+
+
+@pytest.mark.parametrize("shape", [(57, 80), (203, 150), (3, 40)], ids=str)
+def test_ot_streams_its_cost_and_is_todays(shape, small_blocks):
+    """The cost written into the solver block by block, the plan summarised without a dense copy, the cells of
+    rule (b) computed again from the embeddings: today's alignment bit for bit, and no whole S kept."""
+    a, b = recordings(*shape, seed=4)
+    sim = similarity.cosine_similarity(a, b)
+    options = OTOptions(n_iters=15)
+    result = align_arrays(a, b, method="ot", ot=options)
+    assert_same(result, todays_ot(sim, options))
+    assert result.similarity is None and result.preview.frames == shape
+
+
+def test_the_ot_plan_summary_is_numpys_on_a_contiguous_copy(monkeypatch):
+    monkeypatch.setattr(alignment, "BLOCK_BYTES", 8 * 64 * 5)  # chunks of 5 rows
+    rng = np.random.default_rng(0)
+    padded = rng.random((38, 65)) ** 4
+    padded[7, :] = padded[7, 3]  # a row of ties: the first column wins, as NumPy's argmax
+    padded[:, 11] = padded[2, 11]  # a column of ties: the first row wins
+    plan = padded[:37, :64]  # the solver's plan without the dummy: not contiguous
+    dense = np.ascontiguousarray(plan)
+    found = alignment._plan_summary(plan)
+    wanted = dense.argmax(axis=1), dense.sum(axis=1), dense.T.argmax(axis=1), dense.T.sum(axis=1)
+    for got, expected in zip(found, wanted, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_the_ot_limit_is_what_fits_in_4_gib():
+    """Dense OT holds three float64 arrays of (N + 1) x (M + 1) (BYTES_PER_PAIR): at the limit they and the
+    interpreter (about 0.3 GB measured without torch, benchmarks/LONG_ALIGNMENT.md) stay within 4 GiB; 20,000 x
+    20,000 frames (9.6 GB) are refused."""
+    side = math.isqrt(alignment.OT_MAX_CELLS)
+    assert side >= 12_000
+    assert BYTES_PER_PAIR * (side + 1) ** 2 + 512 * 2**20 <= 4 * 2**30
+    alignment._check_ot_size((side, alignment.OT_MAX_CELLS // side))
+    for too_big in ((side, side + 1), (20_000, 20_000)):
+        with pytest.raises(InputError, match=f"at most {alignment.OT_MAX_CELLS:,} pairs .about {side:,} x {side:,}"):
+            alignment._check_ot_size(too_big)
 
 
 @pytest.mark.parametrize("shape", [(120, 120), (90, 140), (150, 100)], ids=str)

@@ -19,7 +19,8 @@ Alignment (:func:`align_arrays`) of A ``[N, D]`` with B ``[M, D]``
       Frames of A outside the alignment or in one of its gaps get ``a_to_b[i] = None``. Score: the alignment's
       score in similarity units (``sw_score``, higher is better); as in textbook Smith-Waterman the empty
       alignment (score 0, nothing matched) wins when no alignment scores above 0.
-    * ``ot``: VAOT's fused-GW plan (:func:`vidalign.ops.fused_gw`; docs/methods.md: alpha 0.3, eps 0.07,
+    * ``ot``: VAOT's fused-GW plan (:func:`vidalign.ops.fused_gw`, solved in float64 by its numba kernel through
+      :func:`vidalign.ops.fgw_dense.fused_gw_dense`, without torch; docs/methods.md: alpha 0.3, eps 0.07,
       structure radius 0.02, temporal prior 0.35, dummy frame cost zeta 0.5, balanced), run for more iterations
       than in training. Frame ``i`` of A is matched to the argmax of its plan row, and is unmatched (``None``)
       when (a) less than half a uniform row's mass ``1 / (N + 1)`` reached real B frames - its mass went to the
@@ -38,7 +39,12 @@ the DTW / SW fill (2 bits / 1 byte of traceback per cell), the SW threshold and 
 plot's preview. ``band`` (``--band``) keeps the dynamic programme to a Sakoe-Chiba band around the scaled diagonal
 (:func:`vidalign.ops.band.diagonal_band`; radius in frames, or a fraction of the longer recording when < 1): the
 traceback then holds only the band's cells, and ``parameters`` say whether the path touches the band's edge
-(``band_edge``). ``ot`` needs its dense plan: it refuses more than :data:`OT_MAX_CELLS` frame pairs.
+(``band_edge``). ``ot`` needs its dense plan: the cost ``1 - S`` is written block by block into the solver's own
+array, which becomes the linear cost in place, so the solver's three float64 arrays of ``(N + 1) x (M + 1)``
+(linear cost, plan, kernel) are all it holds; the plan's row and column argmaxes and masses are read without a
+copy of it (:func:`_plan_summary`) and the similarities rule (b) needs are computed again. It refuses more than
+:data:`OT_MAX_CELLS` frame pairs. No method imports torch for feature files or arrays (``model`` None): the
+kernels, the similarity passes and the outputs need numpy and numba only.
 
 A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vidalign.outputs`).
 """
@@ -46,21 +52,22 @@ A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vi
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from vidalign.confidence import Confidence, confidence_from, sample_strides
 from vidalign.errors import InputError
-from vidalign.ops import fused_gw
 from vidalign.ops.band import Band, band_radius, diagonal_band, edge_pairs, full_band
 from vidalign.ops.dtw import DTWFill
+from vidalign.ops.fgw_dense import fused_gw_dense
 from vidalign.ops.smith_waterman import SmithWatermanFill
 from vidalign.outputs import AlignmentFiles, write_alignment
 from vidalign.similarity import (
+    BLOCK_BYTES,
     CosineSimilarity,
     DenseSimilarity,
     Overview,
@@ -77,7 +84,7 @@ if TYPE_CHECKING:
 
 METHODS = ("dtw", "sw", "ot")
 SW_THRESHOLDS = ("median", "mean")
-OT_MAX_CELLS = 49_000_000  # frame pairs of the dense fused-GW plan that fit in 4 GiB (7,000 x 7,000)
+OT_MAX_CELLS = 144_000_000  # frame pairs of the dense fused-GW problem that fit in 4 GiB (12,000 x 12,000: 3.2 GiB)
 
 __all__ = ["METHODS", "OT_MAX_CELLS", "AlignResult", "OTOptions", "SWOptions", "align_arrays", "check_method",
            "cosine_similarity", "decode"]  # fmt: skip
@@ -113,7 +120,7 @@ class AlignResult:
     ``score`` of kind ``score_kind``; ``matched_a`` / ``matched_b`` the inclusive frame interval each video is
     matched on (None when nothing is); ``n_unmatched_*`` frames left unmatched; ``parameters`` the method's
     settings as used. Not in the JSON: ``similarity`` the matrix ``S [N, M]`` when it has at most
-    :data:`vidalign.similarity.FULL_CELLS` cells (and for ``ot``), else None; ``preview`` its block means of at most
+    :data:`vidalign.similarity.FULL_CELLS` cells, else None; ``preview`` its block means of at most
     1,024 a side (:class:`vidalign.similarity.Preview`, the plot's); ``matrix`` the source that computes any part
     of ``S`` again (:func:`vidalign.similarity.values_at`, :func:`decode`). :class:`vidalign.api.Aligner`
     fills ``inputs`` (``"a"`` / ``"b"``: path, kind, frames, fps, timestamps), ``model``, ``backbone`` and
@@ -275,52 +282,74 @@ def _align_sw(source: SimilaritySource, overview: Overview, options: SWOptions, 
     )
 
 
-def _ot_matched(plan: np.ndarray, linear_cost, dummy: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax of every plan row and which rows are matched (module docstring, rules a and b);
-    ``linear_cost(rows, cols)``: the linear cost of those cells."""
-    best = plan.argmax(axis=1)
-    uniform_mass = 1.0 / (plan.shape[0] + (dummy is not None))
-    matched = plan.sum(axis=1) >= 0.5 * uniform_mass
-    if dummy is not None:
-        matched &= linear_cost(np.arange(len(best)), best) <= dummy
-    return best, matched
+def _plan_summary(plan: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Argmax and sum of every row and of every column of ``plan`` (any strides), equal to NumPy's
+    ``argmax(axis=1)``, ``sum(axis=1)``, ``argmax(axis=0)`` and ``sum(axis=0)`` of a contiguous copy of it, which
+    is never made: the rows go through in contiguous chunks (NumPy on each row), the columns are accumulated row
+    after row as NumPy accumulates them (ties to the first maximum)."""
+    n, m = plan.shape
+    row_best, row_mass = np.empty(n, np.int64), np.empty(n)
+    col_best, col_mass, col_top = np.zeros(m, np.int64), np.zeros(m), plan[0].copy()
+    higher = np.empty(m, dtype=bool)
+    step = max(1, BLOCK_BYTES // (8 * m))
+    for start in range(0, n, step):
+        chunk = np.ascontiguousarray(plan[start : start + step])
+        row_best[start : start + len(chunk)] = chunk.argmax(axis=1)
+        row_mass[start : start + len(chunk)] = chunk.sum(axis=1)
+        for offset, row in enumerate(chunk):
+            np.add(col_mass, row, out=col_mass)
+            np.greater(row, col_top, out=higher)
+            np.copyto(col_top, row, where=higher)
+            col_best[higher] = start + offset
+    return row_best, row_mass, col_best, col_mass
 
 
 def _check_ot_size(shape: tuple[int, int]) -> None:
     n, m = shape
     if n * m > OT_MAX_CELLS:
+        side = math.isqrt(OT_MAX_CELLS)
         raise InputError(
-            f"ot solves a dense plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about 7,000 x 7,000 "
-            f"frames) fit in 4 GiB, these recordings have {n:,} x {m:,} = {n * m:,}; use --method dtw or sw "
-            "(with --band for a cheaper run) on long recordings"
+            f"ot solves a dense plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about {side:,} x "
+            f"{side:,} frames) fit in 4 GiB, these recordings have {n:,} x {m:,} = {n * m:,}; use --method dtw or "
+            "sw (with --band for a cheaper run) on long recordings"
         )
 
 
-def _align_ot(sim: np.ndarray, options: OTOptions) -> AlignResult:
-    n, m = sim.shape
-    cost = 1.0 - sim
-    solved = fused_gw(
-        torch.from_numpy(cost)[None],
-        alpha=options.alpha,
-        eps=options.eps,
-        radius=options.radius,
-        rho=options.rho,
-        dummy=options.dummy,
-        n_iters=options.n_iters,
-        structure="alignment",
-    )
-    plan = solved.plan[0].numpy()
+class _CostInto:
+    """A visitor writing the OT cost ``1 - S`` of each block into ``out`` (the solver's array)."""
 
-    def linear(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # 1 - S + rho |i/N - j/M| of these cells
-        return (1.0 - sim[rows, cols]) + options.rho * np.abs(rows / n - cols / m)
+    def __init__(self, out: np.ndarray):
+        self.out = out
 
-    best_j, rows = _ot_matched(plan, linear, options.dummy)
-    best_i, cols = _ot_matched(plan.T, lambda c, r: linear(r, c), options.dummy)
+    def add(self, first_row: int, block: np.ndarray) -> None:
+        np.subtract(1.0, block, out=self.out[first_row : first_row + len(block)])
+
+
+def _align_ot(source: SimilaritySource, overview: Overview, options: OTOptions, progress: bool) -> AlignResult:
+    n, m = source.shape
+    dummy = options.dummy
+
+    def fill(cost: np.ndarray) -> None:
+        sweep(source, [overview, _CostInto(cost)], progress=progress, desc="similarity")
+
+    solved = fused_gw_dense(n, m, fill, alpha=options.alpha, eps=options.eps, radius=options.radius,
+                            rho=options.rho, dummy=dummy, n_iters=options.n_iters)  # fmt: skip
+    best_j, row_mass, best_i, col_mass = _plan_summary(solved.plan)
+    score = float(solved.objective[-1])
+    del solved  # the plan: what is left to do reads the summary and the cells of S it names
+    extra = dummy is not None
+    rows = row_mass >= 0.5 * (1.0 / (n + extra))  # rule (a): the row's mass went to real frames
+    cols = col_mass >= 0.5 * (1.0 / (m + extra))
+    if dummy is not None:  # rule (b): the linear cost 1 - S + rho |i/N - j/M| of the argmax is within zeta
+        i_all, j_all = np.arange(n), np.arange(m)
+        values = values_at(source, np.concatenate([i_all, best_i]), np.concatenate([best_j, j_all]), progress=progress)
+        rows &= (1.0 - values[:n]) + options.rho * np.abs(i_all / n - best_j / m) <= dummy
+        cols &= (1.0 - values[n:]) + options.rho * np.abs(best_i / n - j_all / m) <= dummy
     i_rows, j_cols = np.flatnonzero(rows), np.flatnonzero(cols)
     both_ways = np.concatenate([np.stack([i_rows, best_j[i_rows]], 1), np.stack([best_i[j_cols], j_cols], 1)])
     return AlignResult(
         method="ot",
-        score=float(solved.objective[0, -1]),
+        score=score,
         score_kind="fgw_objective",
         pairs=np.unique(both_ways, axis=0),
         a_to_b=[int(j) if ok else None for j, ok in zip(best_j, rows, strict=True)],
@@ -329,7 +358,7 @@ def _align_ot(sim: np.ndarray, options: OTOptions) -> AlignResult:
         n_unmatched_a=n - len(i_rows),
         n_unmatched_b=m - len(j_cols),
         parameters=dataclasses.asdict(options),
-        similarity=sim,
+        similarity=None,
     )
 
 
@@ -392,9 +421,8 @@ def _decode(source: SimilaritySource, method: str, sw: SWOptions, ot: OTOptions,
         if band is not None:
             raise InputError("--band applies to dtw and sw; ot has no band")
         _check_ot_size(source.shape)
-        overview = Overview(source.shape, sample_strides(source.shape), keep_full=True)
-        sweep(source, [overview], progress=progress, desc="similarity")
-        result = _align_ot(overview.full, ot)
+        overview = Overview(source.shape, sample_strides(source.shape))
+        result = _align_ot(source, overview, ot, progress)
     else:
         overview = Overview(source.shape, sample_strides(source.shape))
         if method == "dtw":

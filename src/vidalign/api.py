@@ -19,7 +19,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,12 +32,14 @@ from vidalign.evaluation.spread import collapse_message, embedding_spread, is_co
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.frames import FrameSource, frame_source_of
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone
-from vidalign.models.backbones import Backbone, build_backbone
-from vidalign.models.model import VidalignModel
 from vidalign.representation import Representation
 from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
 from vidalign.steps import step_findings
+
+if TYPE_CHECKING:
+    from vidalign.models.backbones import Backbone
+    from vidalign.models.model import VidalignModel
 
 __all__ = [
     "Aligner",
@@ -105,6 +107,8 @@ class Aligner:
     def backbone(self) -> Backbone:
         """The frame backbone (built on first use: feature-file inputs never need it)."""
         if self._backbone is None:
+            from vidalign.models.backbones import build_backbone  # torch: feature-file inputs never load it
+
             self._backbone = build_backbone(self.backbone_name, self.weights, self.device)
             self.representation.check_dim(self._backbone.dim, f"backbone {self.backbone_name} gives")
         return self._backbone

@@ -51,7 +51,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -69,7 +69,9 @@ from vidalign.data.layout import (
 )
 from vidalign.data.video import PartialDecodeWarning, VideoError, iter_frames, probe
 from vidalign.errors import InputError, one_line
-from vidalign.models.backbones import Backbone, build_backbone
+
+if TYPE_CHECKING:
+    from vidalign.models.backbones import Backbone
 
 __all__ = [
     "EXTRACTOR_FILE",
@@ -376,6 +378,8 @@ def extract_videos(
     sampling = sampling_record(stride, target_fps)
     all_videos = find_videos(inputs)
     videos = shard(all_videos, shard_index, num_shards)
+    from vidalign.models.backbones import build_backbone  # torch: loaded when a backbone is built
+
     model = build_backbone(backbone, weights, device)
     record = extractor_record(model, sampling)
     out = Path(out_dir)

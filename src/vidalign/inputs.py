@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +19,9 @@ from vidalign.data.keypoints import is_keypoint_input, keypoint_features, read_k
 from vidalign.data.layout import FeatureFolder, validate_features
 from vidalign.errors import InputError, one_line
 from vidalign.extraction import embed_video
-from vidalign.models.backbones import Backbone
+
+if TYPE_CHECKING:
+    from vidalign.models.backbones import Backbone
 
 FEATURE_SUFFIX = ".npy"
 

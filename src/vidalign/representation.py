@@ -12,14 +12,18 @@ One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by 
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vidalign.errors import CollapseWarning, ConfigError, InputError
 from vidalign.evaluation.spread import collapse_message
-from vidalign.models.model import VidalignModel, load_model
+
+if TYPE_CHECKING:
+    from vidalign.models.model import VidalignModel
 
 REFERENCE_MODELS = ("none", "time")
 
@@ -27,6 +31,13 @@ REFERENCE_MODELS = ("none", "time")
 def time_features(n_frames: int) -> np.ndarray:
     """The time-only representation ``[t / T]`` of a video (``docs/methods.md`` "Time leakage")."""
     return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
+
+
+def _is_model(model: object) -> bool:
+    """Whether ``model`` is a loaded :class:`~vidalign.models.model.VidalignModel` (none can exist before its
+    module, and torch, are imported: the references ``none`` / ``time`` never load them)."""
+    module = sys.modules.get("vidalign.models.model")
+    return module is not None and isinstance(model, module.VidalignModel)
 
 
 class Representation:
@@ -37,11 +48,13 @@ class Representation:
         self.device = device
         self.model: VidalignModel | None = None
         self.config: dict = {}
-        if isinstance(model, VidalignModel):
+        if _is_model(model):
             self.name, self.model = f"{model.method} model", model.to(device).eval()
         else:
             self.name = str(model)
             if self.name not in REFERENCE_MODELS:
+                from vidalign.models.model import load_model  # torch: loaded for a trained model only
+
                 self.model, self.config = load_model(model, device)
                 spread = self.config.get("spread") or {}
                 if spread.get("collapsed"):

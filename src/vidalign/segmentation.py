@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from vidalign.inputs import meta_timestamps
 from vidalign.labels.kmeans import kmeans_baseline
 from vidalign.labels.matching import hungarian_mapping
 from vidalign.labels.runs import label_runs
-from vidalign.models.model import VidalignModel
 from vidalign.outputs import write_segmentation
 from vidalign.representation import Representation
+
+if TYPE_CHECKING:
+    from vidalign.models.model import VidalignModel
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from vidalign.errors import InputError
 
@@ -37,5 +36,7 @@ def kmeans_baseline(
     if standardize:
         scale = stacked.std(axis=0)
         stacked = (stacked - stacked.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    from sklearn.cluster import KMeans  # here: importing scikit-learn costs ~80 MB that `vidalign align` skips
+
     labels = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit_predict(stacked)
     return np.split(labels, np.cumsum([f.shape[0] for f in frames])[:-1])

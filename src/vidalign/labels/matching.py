@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from vidalign.errors import ConfigError, InputError
 
@@ -48,6 +47,8 @@ def overlap_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.nda
 def hungarian_mapping(pred: np.ndarray, gt: np.ndarray) -> dict[int, int]:
     """One-to-one cluster -> class map maximising the total number of overlapping frames."""
     clusters, classes, counts = overlap_counts(pred, gt)
+    from scipy.optimize import linear_sum_assignment  # here: scipy.optimize costs ~40 MB that `vidalign align` skips
+
     rows, cols = linear_sum_assignment(counts, maximize=True)
     return {int(clusters[r]): int(classes[c]) for r, c in zip(rows, cols, strict=True)}
 

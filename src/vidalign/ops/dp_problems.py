@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 from torch import Tensor
 
 from vidalign.errors import ConfigError, InputError
@@ -52,15 +51,6 @@ def as_batch(x: Tensor, mask_a: Tensor | None, mask_b: Tensor | None, name: str)
     if x.dim() != 3 or not x.is_floating_point():
         raise InputError(f"{name} must be a floating [B, N, M] or [N, M] tensor, got {x.dtype} {tuple(x.shape)}")
     return x, mask_a, mask_b, unbatched
-
-
-def cpu_matrix(x: Tensor | np.ndarray, name: str) -> np.ndarray:
-    """The one ``[N, M]`` matrix of the exact ops (:func:`vidalign.ops.dtw`, :func:`vidalign.ops.smith_waterman`)
-    as a C-contiguous float32/float64 numpy array (other dtypes become float64)."""
-    values = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
-    if values.ndim != 2 or values.size == 0:
-        raise InputError(f"{name} must be a non-empty [N, M] matrix, got shape {values.shape}")
-    return np.ascontiguousarray(values if values.dtype in (np.float32, np.float64) else values.astype(np.float64))
 
 
 def soft_dtw_problem(cost: Tensor, gamma: float, mask_a: Tensor | None, mask_b: Tensor | None) -> SoftDTWProblem:

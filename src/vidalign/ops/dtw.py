@@ -4,21 +4,22 @@
 of the costs along the optimal monotone path from ``(0, 0)`` to ``(N-1, M-1)`` with steps (1,0), (0,1), (1,1). Ties
 prefer the diagonal step, then (1,0). Memory (``docs/methods.md``, Long recordings): 2 bits per cell of the band
 for the traceback and two float64 rows (5,000 x 5,000 needs 6 MB besides the input). :class:`DTWFill` takes the
-cost matrix a block of rows at a time, so that it never has to exist whole.
+cost matrix a block of rows at a time, so that it never has to exist whole. Neither needs torch (a tensor input is
+read through :func:`vidalign.ops.backends.cpu_matrix`).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from ._numba import dtw as kernels
-from .backends import select_backend
+from .backends import cpu_matrix, select_backend
 from .band import Band, full_band, offset_band
-from .dp_problems import cpu_matrix
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class DTWResult(NamedTuple):
@@ -56,7 +57,7 @@ def dtw(cost: Tensor | np.ndarray, band: int | None = None, backend: str = "auto
     ``|N - M|`` so that the end cell is reachable. ``backend``: ``"auto"`` or ``"numba"``, its only solver.
     """
     values = cpu_matrix(cost, "cost")
-    select_backend(backend, torch.from_numpy(values), available=("numba",), op="dtw")
+    select_backend(backend, values, available=("numba",), op="dtw")
     rows, cols = values.shape
     fill = DTWFill(full_band(rows, cols) if band is None else offset_band(rows, cols, int(band)))
     fill.add(values)

@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from vidalign.errors import ConfigError, InputError
 from vidalign.ops._masks import permute, prefix_order
-from vidalign.ops._numba.fgw import mirror_descent as mirror_descent_numba
+from vidalign.ops._numba.fgw import solve_batch
 from vidalign.ops.backends import Backend, select_backend
 from vidalign.ops.fgw_problem import (
     FusedGWProblem,
@@ -59,7 +60,7 @@ from vidalign.ops.fgw_problem import (
     potential,
 )
 from vidalign.ops.structure import CxWeight, StructureKind, band_radii, cx_weights, structure_product
-from vidalign.ops.unbalanced import DEFAULT_LAM, Unbalanced, fixed_sides, kl_weights
+from vidalign.ops.unbalanced import DEFAULT_LAM, RELAXED_CODE, Unbalanced, fixed_sides, kl_weights
 
 
 @dataclasses.dataclass
@@ -111,6 +112,31 @@ def mirror_descent_torch(problem: Problem, *, alpha, eps, relaxed, lams, n_iters
         plan = (kernel + u + v).exp()
     objective = torch.stack(trace, dim=1) if return_trace else None
     return plan, objective, step.flatten()
+
+
+def mirror_descent_numba(problem: FusedGWProblem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
+    """The numba kernel (``_numba/fgw.py``) on the CPU: returns plan ``[B, N, M]`` (no dummy, on the problem's
+    device), trace, marginal errors and steps."""
+    cost = problem.cost.cpu()
+    batch, dtype = cost.shape[0], cost.dtype
+    sizes = torch.stack([problem.lengths_a, problem.lengths_b, problem.radius_x, problem.radius_y], dim=1).cpu()
+    log_a, log_b = problem.log_a.cpu(), problem.log_b.cpu()
+    dummy = problem.dummy
+    values = [alpha, eps, 0.0, lams[0], lams[1], step_size or 0.0, problem.rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
+    params = torch.tensor(values, dtype=dtype).repeat(batch, 1)
+    params[:, 2] = problem.weight_x.cpu().to(dtype)
+    params[:, 8:10] = sizes[:, :2].to(dtype)
+    code = RELAXED_CODE[relaxed]
+    options = np.array([dummy is not None, problem.clusters, code, n_iters, return_trace], np.int64)
+    plan = torch.empty_like(cost)  # the kernel writes every entry (zeros on padding)
+    trace = torch.zeros(batch, n_iters + 1, dtype=torch.float64)
+    error = torch.zeros(batch, 1, dtype=torch.float64)
+    arrays = [x.contiguous().numpy() for x in (cost, log_a, log_b, sizes, params, plan, trace, error)]
+    cost_np, log_a_np, log_b_np, sizes_np, params_np, plan_np, trace_np, error_np = arrays
+    solve_batch(cost_np, log_a_np, log_b_np, sizes_np, options, params_np, plan_np, trace_np, error_np)
+    objective = trace.to(dtype) if return_trace else None
+    solved = plan, objective, error[:, 0].to(dtype), params[:, 5].clone()
+    return tuple(None if x is None else x.to(problem.cost.device) for x in solved)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-MASS_FLOOR = 1e-30  # marginal masses are clamped here inside log(m / p)
+from vidalign.ops.unbalanced import MASS_FLOOR
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,20 +19,22 @@ Everything is computed with log-sum-exp, so float32 is stable at eps = 0.01 with
 are plain differentiable torch ops (gradients flow through the unrolled loop). Padded rows/columns (masks, True =
 real frame) carry no mass; uniform marginals are over the real frames of each item. No term depends on the
 frames' positions, so a mask need not be a prefix: the plan on the real frames is that of the problem restricted
-to them (``tests/ops/test_masks.py``), zero elsewhere. The only backend is ``"torch"`` (any device).
+to them (``tests/ops/test_masks.py``), zero elsewhere. The only backend is ``"torch"`` (any device); torch is
+imported by the first call.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from vidalign.errors import InputError
 
 from .backends import select_backend
 from .unbalanced import DEFAULT_LAM, Unbalanced, fixed_sides, kl_weights
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclasses.dataclass
@@ -49,6 +51,8 @@ class SinkhornOutput:
 
 def _uniform_marginal(mask: Tensor | None, batch: int, length: int, like: Tensor) -> Tensor:
     """Uniform weights over the real entries of each item (``[B, length]``, zero on padding)."""
+    import torch
+
     if mask is None:
         return torch.full((batch, length), 1.0 / length, dtype=like.dtype, device=like.device)
     weights = mask.to(like.dtype)
@@ -77,6 +81,8 @@ def sinkhorn(
     :class:`SinkhornOutput` with potentials and marginal errors when ``log=True``. ``backend``: ``"auto"`` or
     ``"torch"``, its only solver.
     """
+    import torch  # here, not at the top: vidalign.ops is imported without torch by the numpy-only alignments
+
     if cost.dim() != 3:
         raise InputError(f"cost must be [B, N, M], got {tuple(cost.shape)}")
     lams = kl_weights(unbalanced, lam)

@@ -17,6 +17,7 @@ from vidalign.errors import ConfigError
 Unbalanced = Literal["none", "a", "b", "both"]
 RELAXED_CODE = {"none": 0, "a": 1, "b": 2, "both": 3}  # the kernels' integer code of ``unbalanced``
 DEFAULT_LAM = 0.05
+MASS_FLOOR = 1e-30  # marginal masses are clamped here inside log(m / p) (the fused-GW KL terms)
 
 
 def kl_weights(unbalanced: str, lam: float | tuple[float, float]) -> tuple[float, float]:

@@ -7,17 +7,19 @@ The thread count follows ``torch.get_num_threads()``, the one knob users already
 call starts numba's threading layer, whose OpenMP back end sets the process-wide OpenMP thread count to
 ``NUMBA_NUM_THREADS`` (the core count by default) - the OpenMP runtime torch's own operators run on - so a user's
 ``OMP_NUM_THREADS=1`` silently became one torch thread per core, and several such processes on one machine
-oversubscribed it (4x slower training measured on 2 cores).
+oversubscribed it (4x slower training measured on 2 cores). Torch is not imported for it: without torch loaded
+(numpy callers, e.g. ``vidalign align --method ot`` of feature files) the count is the one torch would start with,
+``OMP_NUM_THREADS`` or else the CPUs this process may run on.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 
 _pool: ThreadPoolExecutor | None = None
 _pool_owner_pid: int | None = None
@@ -32,6 +34,18 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def thread_count() -> int:
+    """``torch.get_num_threads()`` when torch is loaded, else ``OMP_NUM_THREADS`` (its first entry) or the number
+    of CPUs this process may run on (module docstring)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.get_num_threads()
+    setting = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def split_by_work(work: np.ndarray, parts: int) -> list[tuple[int, int]]:
     """Contiguous ``[first, last)`` ranges of samples with about equal total ``work`` (non-empty ranges only)."""
     cumulative = np.cumsum(np.asarray(work, dtype=np.float64))
@@ -42,7 +56,7 @@ def split_by_work(work: np.ndarray, parts: int) -> list[tuple[int, int]]:
 
 def run_over_batch(kernel: Callable[..., object], work: np.ndarray, *args: object) -> None:
     """Call ``kernel(*args, first, last)`` on ranges of samples covering the batch, in parallel threads."""
-    ranges = split_by_work(work, min(torch.get_num_threads(), len(work)))
+    ranges = split_by_work(work, min(thread_count(), len(work)))
     if len(ranges) == 1:
         kernel(*args, *ranges[0])
         return

@@ -1,22 +1,28 @@
 """Numba CPU path of :func:`vidalign.ops.fgw.fused_gw`: the mirror-descent iterations of the torch reference
 (eq. 5-7 of the VAOT paper, docs/methods.md), one batch item per thread on its real rows/columns (+ dummy, last).
 
-The item's linear cost (prior, dummy) is built in the kernel and the plan is written back without the dummy,
-so the wrapper copies no [B, N, M] tensor. Scalars arrive in an array of the cost's dtype, keeping float32
-problems in float32: p = [alpha, eps, w_x (the weight of Cx), lam_a, lam_b, step, rho, zeta, n, m, 0.5, 1].
+The item's linear cost (prior, dummy) is built in the kernel, over the cost in place, and the plan is written
+back without the dummy, so the wrapper copies no [B, N, M] tensor. Scalars arrive in an array of the cost's
+dtype, keeping float32 problems in float32: p = [alpha, eps, w_x (the weight of Cx), lam_a, lam_b, step, rho,
+zeta, n, m, 0.5, 1].
 Inner loops index row views with plain range variables (no negative-index wrap-around), so LLVM vectorises them.
+
+Memory of an item with ``rows x cols`` entries (the dummy included): three dense arrays - the linear cost, the
+plan and the kernel Z. The structure term's rows ``T B_y`` are formed as the row sweeps reach them, in a ring of
+``2 R_x + 2`` rows (only the rows within the ``B_x`` window of the current row are ever needed), not as a fourth
+dense array. :func:`solve_dense` solves one item in arrays the caller owns, the linear cost built in place over
+the cost (``vidalign align --method ot``, :mod:`vidalign.ops.fgw_dense`); :func:`solve_batch` a padded batch
+(:func:`vidalign.ops.fused_gw`). Numpy only: the torch wrapper is in :mod:`vidalign.ops.fgw`.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-import torch
 
 from vidalign.ops._numba.batching import run_over_batch
 from vidalign.ops._numba.elementary import exp_nonpositive, maximum, prefer_wide_vectors
-from vidalign.ops.fgw_problem import MASS_FLOOR, FusedGWProblem
-from vidalign.ops.unbalanced import RELAXED_CODE
+from vidalign.ops.unbalanced import MASS_FLOOR
 
 _PEAK, _STEP, _STEP_AND_VALUE, _VALUE = 0, 1, 2, 3
 _FASTMATH = {"nnan", "reassoc", "contract", "nsz", "arcp"}  # no "ninf": -inf stays a legal sentinel
@@ -50,57 +56,46 @@ def _item_problem(cost, log_a, log_b, n, m, dummy, p, linear, la, lb):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _band_windows(plan, n, m, radius, clusters, window, row_mass):
-    """Real block: row masses and ``window = T Cy'`` with ``Cy' = B_y`` (sums over ``0 < |l - j| <= radius`` from
-    row prefix sums, four rows at a time to hide the addition latency) or ``Cy' = I`` for clusters (a copy)."""
+def _window_row(row, m, radius, clusters, sums, out):
+    """``out = row B_y`` over the real columns (sums over ``0 < |l - j| <= radius`` from the row's prefix sums
+    ``sums`` ``[m + 1]``, ``sums[0] = 0``) or ``out = row`` for clusters (``Cy' = I``); returns the row's mass."""
     prefer_wide_vectors()
-    prefix = np.zeros((4, m + 1), plan.dtype)
-    zero = prefix[0, 0]
-    head, inner = min(radius, m), max(m - 2 * radius - 1, 0)
-    for start in range(0, n, 4):
-        count = min(4, n - start)
-        first, second, third, fourth = zero, zero, zero, zero
-        rows = plan[start : start + count]
+    total = sums[0]
+    for j in range(m):
+        total += row[j]
+        sums[j + 1] = total
+    if clusters:
         for j in range(m):
-            first += rows[0, j]
-            prefix[0, j + 1] = first
-            if count == 4:
-                second += rows[1, j]
-                third += rows[2, j]
-                fourth += rows[3, j]
-                prefix[1, j + 1], prefix[2, j + 1], prefix[3, j + 1] = second, third, fourth
-        if count < 4:
-            for k in range(1, count):
-                total = zero
-                for j in range(m):
-                    total += rows[k, j]
-                    prefix[k, j + 1] = total
-        for k in range(count):
-            row, sums = rows[k], prefix[k]
-            row_mass[start + k] = sums[m]
-            out = window[start + k]
-            if clusters:
-                for j in range(m):
-                    out[j] = row[j]
-                continue
-            for j in range(head):  # window clipped at 0
-                out[j] = sums[min(j + radius + 1, m)] - row[j]
-            upper, middle, middle_row = sums[2 * radius + 1 :], out[radius:], row[radius:]
-            for j in range(inner):  # window inside the row
-                middle[j] = upper[j] - sums[j] - middle_row[j]
-            for j in range(max(head, radius + inner), m):  # window clipped at m
-                out[j] = sums[m] - sums[max(j - radius, 0)] - row[j]
+            out[j] = row[j]
+        return sums[m]
+    head, inner = min(radius, m), max(m - 2 * radius - 1, 0)
+    for j in range(head):  # window clipped at 0
+        out[j] = sums[min(j + radius + 1, m)] - row[j]
+    upper, middle, middle_row = sums[2 * radius + 1 :], out[radius:], row[radius:]
+    for j in range(inner):  # window inside the row
+        middle[j] = upper[j] - sums[j] - middle_row[j]
+    for j in range(max(head, radius + inner), m):  # window clipped at m
+        out[j] = sums[m] - sums[max(j - radius, 0)] - row[j]
+    return sums[m]
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _neighbour_sums(values, radius, out):
-    """``out_i = sum_{0 < |k - i| <= radius} values_k`` (band product of a vector, prefix sums)."""
-    length = values.shape[0]
-    prefix = np.zeros(length + 1, values.dtype)
-    for i in range(length):
-        prefix[i + 1] = prefix[i] + values[i]
-    for i in range(length):
-        out[i] = prefix[min(i + radius, length - 1) + 1] - prefix[max(i - radius, 0)] - values[i]
+def _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass):
+    """Row ``k`` of ``right = T B_y`` (or ``T``) into its ring slot ``k % len(ring)``, its mass into ``row_mass``
+    and the prefix sums ``mass_prefix``, and each ``band_mass_i = sum_{0 < |l - i| <= radius_x} row_mass_l`` that
+    the rows formed so far complete (rows are formed in order: row ``i``'s needs rows up to ``i + radius_x``)."""
+    mass = _window_row(plan[k], m, radius_y, clusters, sums, ring[k % ring.shape[0]])
+    row_mass[k] = mass
+    mass_prefix[k + 1] = mass_prefix[k] + mass
+    last = n if k == n - 1 else k - radius_x + 1
+    for i in range(max(k - radius_x, 0), last):
+        band_mass[i] = mass_prefix[min(i + radius_x, n - 1) + 1] - mass_prefix[max(i - radius_x, 0)] - row_mass[i]
+
+
+@numba.njit(cache=True)
+def ring_rows(n, radius_x):
+    """Rows of the ring of ``T B_y`` rows: those within ``radius_x`` of the current row and the next one."""
+    return max(1, min(n, 2 * radius_x + 2))
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -139,18 +134,20 @@ def _add_row(target, row, sign):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p):
+def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring, sums,
+           row_mass, mass_prefix, band_mass, p):  # fmt: skip
     """Rows in order, forming ``alpha P = alpha Cx T Cy = alpha w_x (B_x (T 1) 1^T - B_x right)`` on the fly
-    (``right = T B_y`` or ``T``; its rows enter and leave a running window). ``_PEAK`` returns ``max g``;
-    ``_STEP`` applies ``Z <- (1 - s eps) Z - s (g - eps log T)``; ``_VALUE`` returns E(plan) without the KL
-    terms; ``_STEP_AND_VALUE`` both (value of the plan before the step)."""
+    (``right = T B_y`` or ``T``: its rows are formed into ``ring`` as they enter a running window, and leave it).
+    ``_PEAK`` returns ``max g``; ``_VALUE`` returns E(plan) without the KL terms."""
     prefer_wide_vectors()
     scale, one = p[0] * p[2], p[11]
     zero = one - one
     rows, cols = kernel.shape
+    size = ring.shape[0]
     window, empty = np.zeros(m, kernel.dtype), np.zeros(cols, kernel.dtype)
     for k in range(min(radius_x + 1, n)):
-        _add_row(window, right[k], one)
+        _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
+        _add_row(window, ring[k % size], one)
     v_real, v_dummy, kl_real, kl_dummy = v[:m], v[m:], col_kl[:m], col_kl[m:]
     result = -np.inf if mode == _PEAK else 0.0
     for i in range(rows):
@@ -158,15 +155,17 @@ def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n
         second = -np.inf if mode == _PEAK else 0.0
         if i < n:
             offset = scale * band_mass[i]
-            first = _row_pass(mode, z[:m], c[:m], t[:m], v_real, kl_real, right[i], window, scale, offset,
+            first = _row_pass(mode, z[:m], c[:m], t[:m], v_real, kl_real, ring[i % size], window, scale, offset,
                               row_kl[i], u[i], p)  # fmt: skip
             if cols > m:  # the dummy column: no structure
                 second = _row_pass(mode, z[m:], c[m:], t[m:], v_dummy, kl_dummy, empty, empty, zero, zero,
                                    row_kl[i], u[i], p)  # fmt: skip
             if i + radius_x + 1 < n:
-                _add_row(window, right[i + radius_x + 1], one)
+                k = i + radius_x + 1
+                _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
+                _add_row(window, ring[k % size], one)
             if i >= radius_x:
-                _add_row(window, right[i - radius_x], -one)
+                _add_row(window, ring[(i - radius_x) % size], -one)
         else:  # the dummy row: no structure
             first = _row_pass(mode, z, c, t, v, col_kl, empty, empty, zero, zero, row_kl[i], u[i], p)
         if mode == _PEAK:
@@ -177,37 +176,45 @@ def _sweep(mode, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _step_sweep(with_value, plan, right, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p):
-    """``_sweep`` in modes ``_STEP`` (``with_value`` False) and ``_STEP_AND_VALUE``, indexing the 2-D arrays
-    directly (no per-row views): the same arithmetic per entry as :func:`_row_pass`."""
+def _step_sweep(with_value, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring,
+                sums, row_mass, mass_prefix, band_mass, p):  # fmt: skip
+    """``Z <- (1 - s eps) Z - s (g - eps log T)`` over the rows (mode ``_STEP``; with ``with_value``
+    ``_STEP_AND_VALUE``: also E of the plan before the step, without the KL terms), indexing the 2-D arrays
+    directly (no per-row views): the same arithmetic per entry as :func:`_row_pass`, the rows of ``right`` formed
+    into ``ring`` as in :func:`_sweep`."""
     prefer_wide_vectors()
     scale, eps, step, half, one = p[0] * p[2], p[1], p[5], p[10], p[11]
     decay = one - step * eps
     zero = one - one
     rows, cols = kernel.shape
+    size = ring.shape[0]
     window = np.zeros(m, kernel.dtype)
     for k in range(min(radius_x + 1, n)):
+        _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
         for j in range(m):
-            window[j] += right[k, j]
+            window[j] += ring[k % size, j]
     result = 0.0
     for i in range(rows):
         kl, shift, part = row_kl[i], eps * (u[i] - one), zero
         first = 0
         if i < n:
             offset = scale * band_mass[i]
+            slot = i % size
             if with_value:
                 for j in range(m):
-                    structure = scale * (right[i, j] - window[j]) + offset
+                    structure = scale * (ring[slot, j] - window[j]) + offset
                     part += plan[i, j] * (half * structure + linear[i, j] + eps * (kernel[i, j] + v[j]) + shift)
             for j in range(m):
-                structure = scale * (right[i, j] - window[j]) + offset
+                structure = scale * (ring[slot, j] - window[j]) + offset
                 kernel[i, j] = decay * kernel[i, j] - step * (structure + linear[i, j] + kl + col_kl[j])
             if i + radius_x + 1 < n:
+                k = i + radius_x + 1
+                _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
                 for j in range(m):
-                    window[j] += right[i + radius_x + 1, j]
+                    window[j] += ring[k % size, j]
             if i >= radius_x:
                 for j in range(m):
-                    window[j] -= right[i - radius_x, j]
+                    window[j] -= ring[(i - radius_x) % size, j]
             first = m
         # no structure: the dummy column of a real row, or the whole dummy row
         rest = zero
@@ -334,19 +341,14 @@ def _marginal_gap(mass, log_p):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, nogil=True)
-def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
-    """Mirror descent for one item. ``cost``/``out``: its ``[N, M]`` slices (no dummy); ``log_a``/``log_b``:
-    padded log-marginals (dummy last); ``sizes`` = (n, m, R_x, R_y); ``options`` = (dummy, clusters, relaxed
-    code, n_iters, with_trace); writes the plan, the objective trace, ``error[0]`` and the step ``p[5]``."""
-    n, m, radius_x, radius_y = sizes[0], sizes[1], sizes[2], sizes[3]
-    dummy, clusters, relaxed, n_iters, with_trace = options[0], options[1], options[2], options[3], options[4]
+def _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel, trace, error):
+    """Mirror descent on a built item (``linear``, ``la``, ``lb``: :func:`_item_problem`) in the caller's ``plan``
+    and ``kernel`` (``[rows, cols]``, any contents); writes the plan, the trace, ``error[0]`` and the step ``p[5]``."""
+    clusters, relaxed, n_iters, with_trace = options[1], options[2], options[3], options[4]
     rows_fixed, cols_fixed = relaxed == 0 or relaxed == 2, relaxed == 0 or relaxed == 1
-    dtype = cost.dtype
-    rows, cols = n + dummy, m + dummy
-    linear, la, lb = np.empty((rows, cols), dtype), np.empty(rows, dtype), np.empty(cols, dtype)
-    _item_problem(cost, log_a, log_b, n, m, dummy, p, linear, la, lb)
+    dtype = linear.dtype
+    rows, cols = linear.shape
     weights_a, weights_b = np.exp(la), np.exp(lb)
-    plan, kernel = np.empty((rows, cols), dtype), np.zeros((rows, cols), dtype)
     for i in range(rows):
         t, z = plan[i], kernel[i]
         for j in range(cols):
@@ -354,7 +356,8 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
             z[j] = (0.0 if rows_fixed else la[i]) + (0.0 if cols_fixed else lb[j])
     u = la.copy() if rows_fixed else np.zeros(rows, dtype)
     v = lb.copy() if cols_fixed else np.zeros(cols, dtype)
-    window, row_mass, band_mass = np.zeros((n, m), dtype), np.empty(n, dtype), np.empty(n, dtype)
+    ring, sums = np.zeros((ring_rows(n, radius_x), m), dtype), np.zeros(m + 1, dtype)
+    row_mass, mass_prefix, band_mass = np.empty(n, dtype), np.zeros(n + 1, dtype), np.empty(n, dtype)
     row_kl, col_kl, scale = np.zeros(rows, dtype), np.zeros(cols, dtype), np.empty(rows, dtype)
     row_sums, col_sums = np.empty(rows, dtype), np.empty(cols, dtype)
     for iteration in range(n_iters + 1):
@@ -368,16 +371,16 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
             kl_value += _kl_terms(row_sums, la, p[3], row_kl)
         if not cols_fixed:
             kl_value += _kl_terms(col_sums, lb, p[4], col_kl)
-        _band_windows(plan, n, m, radius_y, clusters, window, row_mass)
-        _neighbour_sums(row_mass, radius_x, band_mass)
         if iteration == 0 and not p[5] > 0:
-            peak = _sweep(_PEAK, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
+            peak = _sweep(_PEAK, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring,
+                          sums, row_mass, mass_prefix, band_mass, p)  # fmt: skip
             p[5] = 4.0 / max(peak, 4.0 * p[1])
         if last:
-            value = _sweep(_VALUE, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m, radius_x, p)
+            value = _sweep(_VALUE, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters,
+                           ring, sums, row_mass, mass_prefix, band_mass, p)  # fmt: skip
         else:
-            value = _step_sweep(with_trace != 0, plan, window, kernel, linear, u, v, row_kl, col_kl, band_mass, n, m,
-                                radius_x, p)  # fmt: skip
+            value = _step_sweep(with_trace != 0, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x,
+                                radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass, p)  # fmt: skip
         trace[iteration] = value + kl_value
         if last:
             break
@@ -397,38 +400,41 @@ def _solve_item(cost, log_a, log_b, sizes, options, p, out, trace, error):
         error[0] += _marginal_gap(row_sums, la)
     if cols_fixed:
         error[0] += _marginal_gap(col_sums, lb)
-    out[:] = 0.0
-    for i in range(n):
-        out[i, :m] = plan[i, :m]
 
 
-def mirror_descent(problem: FusedGWProblem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
-    """Run the kernel on the CPU: returns plan ``[B, N, M]`` (no dummy, on the problem's device), trace, marginal
-    errors and steps."""
-    cost = problem.cost.cpu()
-    batch, dtype = cost.shape[0], cost.dtype
-    sizes = torch.stack([problem.lengths_a, problem.lengths_b, problem.radius_x, problem.radius_y], dim=1).cpu()
-    log_a, log_b = problem.log_a.cpu(), problem.log_b.cpu()
-    dummy = problem.dummy
-    values = [alpha, eps, 0.0, lams[0], lams[1], step_size or 0.0, problem.rho, dummy or 0.0, 0.0, 0.0, 0.5, 1.0]
-    params = torch.tensor(values, dtype=dtype).repeat(batch, 1)
-    params[:, 2] = problem.weight_x.cpu().to(dtype)
-    params[:, 8:10] = sizes[:, :2].to(dtype)
-    code = RELAXED_CODE[relaxed]
-    options = np.array([dummy is not None, problem.clusters, code, n_iters, return_trace], np.int64)
-    plan = torch.empty_like(cost)  # the kernel writes every entry (zeros on padding)
-    trace = torch.zeros(batch, n_iters + 1, dtype=torch.float64)
-    error = torch.zeros(batch, 1, dtype=torch.float64)
-    arrays = [x.contiguous().numpy() for x in (cost, log_a, log_b, sizes, params, plan, trace, error)]
-    cost_np, log_a_np, log_b_np, sizes_np, params_np, plan_np, trace_np, error_np = arrays
+@numba.njit(cache=True, fastmath=_FASTMATH, nogil=True)
+def solve_dense(linear, log_a, log_b, sizes, options, p, plan, kernel, trace, error):
+    """Mirror descent for one item in the caller's arrays, ``[n + dummy, m + dummy]`` each: ``linear`` holds the
+    cost ``C`` in its ``[:n, :m]`` block and becomes the item's linear cost (in place); ``plan`` receives the plan
+    (the dummy's row and column included), ``kernel`` is work space. ``log_a``/``log_b``: the log-marginals (at
+    least ``n``/``m`` entries, the dummy's last); ``sizes`` = (n, m, R_x, R_y); ``options`` = (dummy, clusters,
+    relaxed code, n_iters, with_trace); writes the objective trace, ``error[0]`` and the step ``p[5]``."""
+    n, m, radius_x, radius_y, dummy = sizes[0], sizes[1], sizes[2], sizes[3], options[0]
+    dtype = linear.dtype
+    la, lb = np.empty(n + dummy, dtype), np.empty(m + dummy, dtype)
+    _item_problem(linear[:n, :m], log_a, log_b, n, m, dummy, p, linear, la, lb)
+    _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel, trace, error)
+
+
+def solve_batch(cost, log_a, log_b, sizes, options, params, plan, trace, error) -> None:
+    """Every item of a padded batch (numpy arrays: ``cost``/``plan`` ``[B, N, M]``, the log-marginals
+    ``[B, N (+ 1)]`` / ``[B, M (+ 1)]``, ``sizes`` int64 ``[B, 4]``, ``params`` ``[B, 12]``, ``trace``
+    ``[B, n_iters + 1]``, ``error`` ``[B, 1]``), spread over the threads of :func:`run_over_batch` (the kernel
+    releases the GIL). Each item runs :func:`solve_dense` - the one compiled solver of both entry points, so that
+    the batch and ``vidalign align`` give the same plan bit for bit whatever numba compiled or loaded from its
+    cache - on its real block, copied in (padding dropped) and the plan copied back (zeros on padding)."""
+
+    extra = int(options[0])
 
     def solve_range(first: int, last: int) -> None:
         for item in range(first, last):
-            _solve_item(cost_np[item], log_a_np[item], log_b_np[item], sizes_np[item], options, params_np[item],
-                        plan_np[item], trace_np[item], error_np[item])  # fmt: skip
+            n, m = int(sizes[item, 0]), int(sizes[item, 1])
+            linear = np.empty((n + extra, m + extra), cost.dtype)
+            linear[:n, :m] = cost[item, :n, :m]
+            solved, kernel = np.empty_like(linear), np.empty_like(linear)
+            solve_dense(linear, log_a[item], log_b[item], sizes[item], options, params[item], solved, kernel,
+                        trace[item], error[item])  # fmt: skip
+            plan[item] = 0.0
+            plan[item, :n, :m] = solved[:n, :m]
 
-    # Items spread over torch.get_num_threads() threads of the process's pool (the kernel releases the GIL).
-    run_over_batch(solve_range, (problem.lengths_a * problem.lengths_b).cpu().numpy())
-    objective = trace.to(dtype) if return_trace else None
-    solved = plan, objective, error[:, 0].to(dtype), params[:, 5].clone()
-    return tuple(None if x is None else x.to(problem.cost.device) for x in solved)
+    run_over_batch(solve_range, sizes[:, 0] * sizes[:, 1])

@@ -1,0 +1,93 @@
+"""VAOT's fused-GW plan of one pair of recordings on numpy arrays, without torch (``vidalign align --method ot``,
+``docs/methods.md``, Long recordings).
+
+:func:`fused_gw_dense` solves the problem that :func:`vidalign.ops.fused_gw` solves for one float64 item
+``cost [N, M]`` with the alignment structure, balanced marginals, uniform weights, no mask, the default KL weight
+and the ``"length"`` weight of ``Cx``, by the same numba kernel (``_numba/fgw.py``, :func:`solve_dense`), and
+returns the same plan, objective trace, marginal error and step. What it saves is memory: the caller writes the
+cost straight into the solver's linear-cost array (``fill_cost``), which the kernel turns into the linear cost in
+place, and the plan is the solver's own array (a view without the dummy's row and column) - three dense float64
+arrays of ``(N + 1) x (M + 1)`` in all (:data:`BYTES_PER_PAIR`), where ``fused_gw`` on a tensor holds the cost,
+the plan it returns and the kernel's linear cost, plan, kernel and structure rows (six).
+
+The scalars of the problem are computed as ``fused_gw`` computes them in float64: the log-marginal ``-log N``
+(NumPy's ``log``, equal to torch's for every N up to 60,000 checked) and, with the dummy frame,
+``-log N + log1p(-1 / (N + 1))`` (``math.log1p``: torch's vectorised ``log1p`` may round differently in the last
+bit, for 3 of the lengths 1..60,000 on the machine this was written on, shifting the plan by about 1e-16).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidalign.errors import ConfigError
+from vidalign.ops._numba.fgw import solve_dense
+from vidalign.ops.unbalanced import DEFAULT_LAM, RELAXED_CODE
+
+BYTES_PER_PAIR = 3 * 8  # linear cost, plan and kernel, float64, per frame pair (the dummy's row/column aside)
+
+
+@dataclass
+class DenseFGW:
+    """``plan`` ``[N, M]`` (a view of the solver's ``[N + 1, M + 1]`` array with the dummy; not contiguous then),
+    ``objective`` ``[n_iters + 1]`` (E at the initial plan and after each iteration, float64), the L1
+    ``marginal_error`` of the solved plan and the ``step_size`` used."""
+
+    plan: np.ndarray
+    objective: np.ndarray
+    marginal_error: float
+    step_size: float
+
+
+def band_radius(length: int, r: float) -> int:
+    """``R = max(1, round(r * length))``, round half up (:func:`vidalign.ops.structure.band_radius`)."""
+    return max(1, math.floor(r * length + 0.5))
+
+
+def log_marginal(length: int, dummy: bool) -> np.ndarray:
+    """The uniform log-marginal of ``length`` frames, float64, with the dummy's entry last when ``dummy``
+    (``fused_gw``'s ``_log_marginal`` and ``_append_dummy``; module docstring)."""
+    log_uniform = -np.log(np.float64(length))
+    if not dummy:
+        return np.full(length, log_uniform)
+    count = float(length) + 1.0
+    out = np.full(length + 1, log_uniform + math.log1p(-1.0 / count))
+    out[-1] = -np.log(np.float64(count))
+    return out
+
+
+def fused_gw_dense(
+    rows: int,
+    cols: int,
+    fill_cost: Callable[[np.ndarray], None],
+    *,
+    alpha: float,
+    eps: float,
+    radius: float,
+    rho: float = 0.0,
+    dummy: float | None = None,
+    n_iters: int = 25,
+) -> DenseFGW:
+    """The fused-GW plan of a ``rows x cols`` cost (module docstring). ``fill_cost(out)`` writes the linear cost
+    ``C`` (e.g. ``1 - S``) into ``out``, a float64 ``[rows, cols]`` view of the solver's array (rows contiguous,
+    the array itself not when there is a dummy). Options as :func:`vidalign.ops.fused_gw`."""
+    if n_iters < 1:
+        raise ConfigError(f"n_iters must be at least 1, got {n_iters}")
+    extra = int(dummy is not None)
+    shape = (rows + extra, cols + extra)
+    linear = np.empty(shape)
+    fill_cost(linear[:rows, :cols])
+    radius_x, radius_y = band_radius(rows, radius), band_radius(cols, radius)
+    sizes = np.array([rows, cols, radius_x, radius_y], np.int64)
+    options = np.array([extra, False, RELAXED_CODE["none"], n_iters, True], np.int64)
+    lam = float(DEFAULT_LAM)  # unused by the balanced problem; as fused_gw passes it
+    params = np.array([alpha, eps, rows / radius_x, lam, lam, 0.0, rho, dummy or 0.0, rows, cols, 0.5, 1.0])
+    plan, kernel = np.empty(shape), np.empty(shape)
+    trace, error = np.zeros(n_iters + 1), np.zeros(1)
+    log_a, log_b = log_marginal(rows, extra == 1), log_marginal(cols, extra == 1)
+    solve_dense(linear, log_a, log_b, sizes, options, params, plan, kernel, trace, error)
+    return DenseFGW(plan[:rows, :cols], trace, float(error[0]), float(params[5]))

@@ -1,0 +1,67 @@
+"""The dense fused-GW of one pair without torch (``vidalign.ops.fgw_dense``, ``vidalign align --method ot``): the
+plan, objective and step of :func:`vidalign.ops.fused_gw` on the same float64 cost, in three dense arrays."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from vidalign.errors import ConfigError
+from vidalign.ops import fused_gw
+from vidalign.ops.fgw_dense import BYTES_PER_PAIR, band_radius, fused_gw_dense, log_marginal
+from vidalign.ops.structure import band_radius as structure_band_radius
+
+OPTIONS = {"alpha": 0.3, "eps": 0.07, "radius": 0.02, "rho": 0.35, "n_iters": 12}
+
+
+@pytest.mark.parametrize("dummy", [0.5, None])
+@pytest.mark.parametrize("shape", [(60, 80), (37, 29), (3, 40), (120, 7)], ids=str)
+def test_the_dense_plan_is_fused_gws(shape, dummy):
+    """Bit for bit: both run the one compiled solver of ``_numba/fgw.py`` on the same problem (the log-marginal
+    scalars of these lengths are torch's; module docstring)."""
+    cost = np.random.default_rng(sum(shape)).random(shape)
+    options = OPTIONS | {"dummy": dummy}
+    dense = fused_gw_dense(*shape, lambda out: np.copyto(out, cost), **options)
+    reference = fused_gw(torch.from_numpy(cost)[None], structure="alignment", backend="numba", **options)
+    np.testing.assert_array_equal(dense.plan, reference.plan[0].numpy())
+    np.testing.assert_array_equal(dense.objective, reference.objective[0].numpy())
+    assert dense.marginal_error == float(reference.marginal_error[0])
+    assert dense.step_size == float(reference.step_size[0])
+
+
+def test_the_scalars_are_fused_gws():
+    lengths = torch.arange(1, 5001, dtype=torch.float64)
+    for length in (1, 2, 7, 30, 999, 5000):
+        assert band_radius(length, 0.02) == structure_band_radius(length, 0.02)
+    # -log N as torch computes it: equal for every length
+    assert np.array_equal(np.stack([log_marginal(int(n), False)[0] for n in lengths]), (-torch.log(lengths)).numpy())
+    # with the dummy: the real frames' -log N + log1p(-1 / (N + 1)), the dummy's -log(N + 1)
+    with_dummy = np.stack([log_marginal(int(n), True)[[0, -1]] for n in lengths])
+    count = lengths + 1.0
+    real = (-torch.log(lengths) + torch.log1p(-1.0 / count)).numpy()
+    np.testing.assert_array_equal(with_dummy[:, 1], (-torch.log(count)).numpy())
+    np.testing.assert_array_max_ulp(with_dummy[:, 0], real, maxulp=1)  # torch's log1p: module docstring
+    assert np.mean(with_dummy[:, 0] == real) > 0.999
+
+
+def test_it_holds_three_dense_arrays():
+    """The cost is written into the solver's array, the plan is the solver's: three (N + 1) x (M + 1) float64
+    arrays (the kernel's own work space is a ring of rows and some vectors)."""
+    rows, cols = 300, 400
+    tracemalloc.start()
+    try:
+        solved = fused_gw_dense(rows, cols, lambda out: out.fill(0.5), **OPTIONS | {"dummy": 0.5, "n_iters": 2})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    dense = BYTES_PER_PAIR * (rows + 1) * (cols + 1)
+    assert dense <= peak <= dense + 2**20
+    assert solved.plan.shape == (rows, cols) and np.isfinite(solved.plan).all()
+
+
+def test_it_checks_the_iterations():
+    with pytest.raises(ConfigError, match="n_iters"):
+        fused_gw_dense(3, 3, lambda out: out.fill(0.0), **OPTIONS | {"n_iters": 0})
