@@ -106,7 +106,8 @@ def test_vasot_composes_the_asot_and_vaot_sections_instead_of_copying_them():
     asot, vaot = method_sections("asot"), method_sections("vaot")
     vasot = method_sections("vasot")
     assert vasot["default"]["loss"]["asot"] == asot["default"]["loss"]
-    assert vasot["default"]["loss"]["vaot"] == {k: vaot["default"]["loss"][k] for k in ("dummy", "temperature")}
+    keys = ("dummy", "temperature", "idm")
+    assert vasot["default"]["loss"]["vaot"] == {k: vaot["default"]["loss"][k] for k in keys}
     assert vasot["default"]["augment"] == vaot["default"]["augment"]
     assert vasot["mocap6"]["sampling"] == asot["mocap6"]["sampling"]
     assert vasot["desktop_assembly"]["encoder"] == asot["desktop_assembly"]["encoder"]
@@ -119,11 +120,12 @@ VASOT_BENCHMARKS = ["breakfast", "yti", "50salads_eval", "50salads_mid", "deskto
 
 
 @pytest.mark.parametrize("dataset", VASOT_BENCHMARKS)
-def test_vasot_benchmark_presets_train_as_the_published_code_without_feature_augmentation(dataset, tmp_path):
+def test_vasot_benchmark_presets_train_as_the_published_code_without_augmentation_or_regulariser(dataset, tmp_path):
     folder = tmp_path / {"breakfast": "coffee", "yti": "cpr"}.get(dataset, "data")
     settings = load_preset("vasot", dataset, folder)
     assert settings["sampling"]["loss_frames"] == 256
     assert settings["augment"] == {"noise": 0.0, "gain": 0.0, "speed_min": 1.0, "speed_max": 1.0}
+    assert settings["loss"]["vaot"]["idm"] == 0.0  # the published loss, without our regulariser
 
 
 def test_a_preset_reference_must_name_an_existing_mapping_and_not_loop(monkeypatch):
