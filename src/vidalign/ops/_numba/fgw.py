@@ -19,13 +19,28 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from vidalign.ops._numba.batching import run_over_batch
 from vidalign.ops._numba.elementary import exp_nonpositive, maximum, prefer_wide_vectors
 from vidalign.ops.unbalanced import MASS_FLOOR
 
 _PEAK, _STEP, _STEP_AND_VALUE, _VALUE = 0, 1, 2, 3
+_BLOCK = 4  # rows of ``T B_y`` formed, and of running windows slid, per call (:func:`_form_rows`, :func:`_advance`)
 _FASTMATH = {"nnan", "reassoc", "contract", "nsz", "arcp"}  # no "ninf": -inf stays a legal sentinel
+
+
+@intrinsic
+def _out_of_line(typingctx):
+    """Mark the calling function ``noinline``: LLVM then compiles it once, as called from Python, rather than
+    re-optimising it inside each caller (where a constant ``mode`` let it reassociate sums differently)."""
+
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("noinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -56,46 +71,100 @@ def _item_problem(cost, log_a, log_b, n, m, dummy, p, linear, la, lb):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _window_row(row, m, radius, clusters, sums, out):
-    """``out = row B_y`` over the real columns (sums over ``0 < |l - j| <= radius`` from the row's prefix sums
-    ``sums`` ``[m + 1]``, ``sums[0] = 0``) or ``out = row`` for clusters (``Cy' = I``); returns the row's mass."""
+def _form_rows(first, plan, n, m, radius_x, radius_y, clusters, ring, prefix, row_mass, mass_prefix, band_mass):
+    """Rows ``first .. first + _BLOCK - 1`` (those below ``n``) of ``right = T B_y`` (or ``T`` for clusters,
+    ``Cy' = I``) into their ring slots ``k % len(ring)``, their masses into ``row_mass`` and the prefix sums
+    ``mass_prefix``, and each ``band_mass_i = sum_{0 < |l - i| <= radius_x} row_mass_l`` that the rows formed so
+    far complete (rows are formed in order: row ``i``'s needs rows up to ``i + radius_x``). ``T B_y`` sums over
+    ``0 < |l - j| <= radius_y`` from each row's prefix sums (``prefix`` ``[_BLOCK, m + 1]``, first column 0),
+    run four rows at a time to hide the latency of a running sum. No array views (each costs two atomic reference
+    count updates): the middle of a row is indexed with unsigned offsets, which numba does not wrap around.
+    Returns the number of rows formed so far."""
     prefer_wide_vectors()
-    total = sums[0]
-    for j in range(m):
-        total += row[j]
-        sums[j + 1] = total
-    if clusters:
+    last = min(first + _BLOCK, n)
+    zero = prefix[0, 0]
+    if last - first == 4:
+        first_sum, second_sum, third_sum, fourth_sum = zero, zero, zero, zero
         for j in range(m):
-            out[j] = row[j]
-        return sums[m]
-    head, inner = min(radius, m), max(m - 2 * radius - 1, 0)
-    for j in range(head):  # window clipped at 0
-        out[j] = sums[min(j + radius + 1, m)] - row[j]
-    upper, middle, middle_row = sums[2 * radius + 1 :], out[radius:], row[radius:]
-    for j in range(inner):  # window inside the row
-        middle[j] = upper[j] - sums[j] - middle_row[j]
-    for j in range(max(head, radius + inner), m):  # window clipped at m
-        out[j] = sums[m] - sums[max(j - radius, 0)] - row[j]
-    return sums[m]
+            first_sum += plan[first, j]
+            second_sum += plan[first + 1, j]
+            third_sum += plan[first + 2, j]
+            fourth_sum += plan[first + 3, j]
+            prefix[0, j + 1], prefix[1, j + 1] = first_sum, second_sum
+            prefix[2, j + 1], prefix[3, j + 1] = third_sum, fourth_sum
+    else:
+        for r in range(last - first):
+            total = zero
+            for j in range(m):
+                total += plan[first + r, j]
+                prefix[r, j + 1] = total
+    size = ring.shape[0]
+    head, inner = min(radius_y, m), max(m - 2 * radius_y - 1, 0)
+    offset, width = np.uint64(radius_y), np.uint64(2 * radius_y + 1)
+    for k in range(first, last):
+        r, slot = k - first, k % size
+        if clusters:
+            for j in range(m):
+                ring[slot, j] = plan[k, j]
+        else:
+            for j in range(head):  # window clipped at 0
+                ring[slot, j] = prefix[r, min(j + radius_y + 1, m)] - plan[k, j]
+            for t in range(np.uint64(inner)):  # window inside the row: column t + radius_y
+                ring[slot, t + offset] = prefix[r, t + width] - prefix[r, t] - plan[k, t + offset]
+            for j in range(max(head, radius_y + inner), m):  # window clipped at m
+                ring[slot, j] = prefix[r, m] - prefix[r, max(j - radius_y, 0)] - plan[k, j]
+        mass = prefix[r, m]
+        row_mass[k] = mass
+        mass_prefix[k + 1] = mass_prefix[k] + mass
+        end = n if k == n - 1 else k - radius_x + 1
+        for i in range(max(k - radius_x, 0), end):
+            band_mass[i] = mass_prefix[min(i + radius_x, n - 1) + 1] - mass_prefix[max(i - radius_x, 0)] - row_mass[i]
+    return last
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass):
-    """Row ``k`` of ``right = T B_y`` (or ``T``) into its ring slot ``k % len(ring)``, its mass into ``row_mass``
-    and the prefix sums ``mass_prefix``, and each ``band_mass_i = sum_{0 < |l - i| <= radius_x} row_mass_l`` that
-    the rows formed so far complete (rows are formed in order: row ``i``'s needs rows up to ``i + radius_x``)."""
-    mass = _window_row(plan[k], m, radius_y, clusters, sums, ring[k % ring.shape[0]])
-    row_mass[k] = mass
-    mass_prefix[k + 1] = mass_prefix[k] + mass
-    last = n if k == n - 1 else k - radius_x + 1
-    for i in range(max(k - radius_x, 0), last):
-        band_mass[i] = mass_prefix[min(i + radius_x, n - 1) + 1] - mass_prefix[max(i - radius_x, 0)] - row_mass[i]
+def _advance(first, formed, plan, n, m, radius_x, radius_y, clusters, ring, prefix, row_mass, mass_prefix,
+             band_mass, windows):  # fmt: skip
+    """``windows[r]`` = the running window ``sum_{|l - i| <= radius_x} right_l`` of real row ``i = first + r``
+    for the block of ``_BLOCK`` rows from ``first`` (a multiple of ``_BLOCK``), sliding ``windows[_BLOCK]`` row
+    by row (row ``i + radius_x + 1`` enters, then row ``i - radius_x`` leaves) and forming the rows of ``right``
+    that enter (:func:`_form_rows`); ``first = 0`` starts the window at rows ``0 .. radius_x``. One call per
+    block keeps the sweeps free of per-row calls. Returns the number of rows formed."""
+    prefer_wide_vectors()
+    size, running = ring.shape[0], _BLOCK
+    if first == 0:
+        for j in range(m):
+            windows[running, j] = 0.0
+        for k in range(min(radius_x + 1, n)):
+            if k == formed:
+                formed = _form_rows(formed, plan, n, m, radius_x, radius_y, clusters, ring, prefix, row_mass,
+                                    mass_prefix, band_mass)  # fmt: skip
+            slot = k % size
+            for j in range(m):
+                windows[running, j] += ring[slot, j]
+    for i in range(first, min(first + _BLOCK, n)):
+        r = i - first
+        for j in range(m):
+            windows[r, j] = windows[running, j]
+        if i + radius_x + 1 < n:
+            if i + radius_x + 1 == formed:
+                formed = _form_rows(formed, plan, n, m, radius_x, radius_y, clusters, ring, prefix, row_mass,
+                                    mass_prefix, band_mass)  # fmt: skip
+            slot = (i + radius_x + 1) % size
+            for j in range(m):
+                windows[running, j] += ring[slot, j]
+        if i >= radius_x:
+            slot = (i - radius_x) % size
+            for j in range(m):
+                windows[running, j] -= ring[slot, j]
+    return formed
 
 
 @numba.njit(cache=True)
 def ring_rows(n, radius_x):
-    """Rows of the ring of ``T B_y`` rows: those within ``radius_x`` of the current row and the next one."""
-    return max(1, min(n, 2 * radius_x + 2))
+    """Rows of the ring of ``T B_y`` rows: those a block of rows (:func:`_advance`) reads, ``radius_x`` either
+    side of it, and the block being formed (:func:`_form_rows`)."""
+    return max(1, min(n, 2 * radius_x + 1 + 2 * _BLOCK))
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -127,45 +196,33 @@ def _row_pass(mode, z, c, t, v, col_kl, current, window, scale, offset, row_kl, 
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _add_row(target, row, sign):
-    prefer_wide_vectors()
-    for j in range(target.shape[0]):
-        target[j] += sign * row[j]
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring, sums,
-           row_mass, mass_prefix, band_mass, p):  # fmt: skip
+def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring, prefix,
+           row_mass, mass_prefix, band_mass, windows, p):  # fmt: skip
     """Rows in order, forming ``alpha P = alpha Cx T Cy = alpha w_x (B_x (T 1) 1^T - B_x right)`` on the fly
-    (``right = T B_y`` or ``T``: its rows are formed into ``ring`` as they enter a running window, and leave it).
-    ``_PEAK`` returns ``max g``; ``_VALUE`` returns E(plan) without the KL terms."""
+    (``right = T B_y`` or ``T``: its rows are formed into ``ring`` as they enter a running window, and leave it;
+    :func:`_advance`). ``_PEAK`` returns ``max g``; ``_VALUE`` returns E(plan) without the KL terms."""
     prefer_wide_vectors()
+    _out_of_line()
     scale, one = p[0] * p[2], p[11]
     zero = one - one
     rows, cols = kernel.shape
-    size = ring.shape[0]
-    window, empty = np.zeros(m, kernel.dtype), np.zeros(cols, kernel.dtype)
-    for k in range(min(radius_x + 1, n)):
-        _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
-        _add_row(window, ring[k % size], one)
+    size, formed = ring.shape[0], 0
+    empty = np.zeros(cols, kernel.dtype)
     v_real, v_dummy, kl_real, kl_dummy = v[:m], v[m:], col_kl[:m], col_kl[m:]
     result = -np.inf if mode == _PEAK else 0.0
     for i in range(rows):
         z, c, t = kernel[i], linear[i], plan[i]
         second = -np.inf if mode == _PEAK else 0.0
         if i < n:
+            if i % _BLOCK == 0:
+                formed = _advance(i, formed, plan, n, m, radius_x, radius_y, clusters, ring, prefix, row_mass,
+                                  mass_prefix, band_mass, windows)  # fmt: skip
             offset = scale * band_mass[i]
-            first = _row_pass(mode, z[:m], c[:m], t[:m], v_real, kl_real, ring[i % size], window, scale, offset,
-                              row_kl[i], u[i], p)  # fmt: skip
+            first = _row_pass(mode, z[:m], c[:m], t[:m], v_real, kl_real, ring[i % size], windows[i % _BLOCK], scale,
+                              offset, row_kl[i], u[i], p)  # fmt: skip
             if cols > m:  # the dummy column: no structure
                 second = _row_pass(mode, z[m:], c[m:], t[m:], v_dummy, kl_dummy, empty, empty, zero, zero,
                                    row_kl[i], u[i], p)  # fmt: skip
-            if i + radius_x + 1 < n:
-                k = i + radius_x + 1
-                _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
-                _add_row(window, ring[k % size], one)
-            if i >= radius_x:
-                _add_row(window, ring[(i - radius_x) % size], -one)
         else:  # the dummy row: no structure
             first = _row_pass(mode, z, c, t, v, col_kl, empty, empty, zero, zero, row_kl[i], u[i], p)
         if mode == _PEAK:
@@ -177,44 +234,34 @@ def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, rad
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _step_sweep(with_value, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring,
-                sums, row_mass, mass_prefix, band_mass, p):  # fmt: skip
+                prefix, row_mass, mass_prefix, band_mass, windows, p):  # fmt: skip
     """``Z <- (1 - s eps) Z - s (g - eps log T)`` over the rows (mode ``_STEP``; with ``with_value``
     ``_STEP_AND_VALUE``: also E of the plan before the step, without the KL terms), indexing the 2-D arrays
-    directly (no per-row views): the same arithmetic per entry as :func:`_row_pass`, the rows of ``right`` formed
-    into ``ring`` as in :func:`_sweep`."""
+    directly (no per-row views or calls): the same arithmetic per entry as :func:`_row_pass`, the rows of
+    ``right`` and the windows formed a block of rows at a time as in :func:`_sweep`."""
     prefer_wide_vectors()
     scale, eps, step, half, one = p[0] * p[2], p[1], p[5], p[10], p[11]
     decay = one - step * eps
     zero = one - one
     rows, cols = kernel.shape
-    size = ring.shape[0]
-    window = np.zeros(m, kernel.dtype)
-    for k in range(min(radius_x + 1, n)):
-        _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
-        for j in range(m):
-            window[j] += ring[k % size, j]
+    size, formed = ring.shape[0], 0
     result = 0.0
     for i in range(rows):
         kl, shift, part = row_kl[i], eps * (u[i] - one), zero
         first = 0
         if i < n:
+            if i % _BLOCK == 0:
+                formed = _advance(i, formed, plan, n, m, radius_x, radius_y, clusters, ring, prefix, row_mass,
+                                  mass_prefix, band_mass, windows)  # fmt: skip
             offset = scale * band_mass[i]
-            slot = i % size
+            slot, block = i % size, i % _BLOCK
             if with_value:
                 for j in range(m):
-                    structure = scale * (ring[slot, j] - window[j]) + offset
+                    structure = scale * (ring[slot, j] - windows[block, j]) + offset
                     part += plan[i, j] * (half * structure + linear[i, j] + eps * (kernel[i, j] + v[j]) + shift)
             for j in range(m):
-                structure = scale * (ring[slot, j] - window[j]) + offset
+                structure = scale * (ring[slot, j] - windows[block, j]) + offset
                 kernel[i, j] = decay * kernel[i, j] - step * (structure + linear[i, j] + kl + col_kl[j])
-            if i + radius_x + 1 < n:
-                k = i + radius_x + 1
-                _next_window(k, plan, n, m, radius_x, radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass)
-                for j in range(m):
-                    window[j] += ring[k % size, j]
-            if i >= radius_x:
-                for j in range(m):
-                    window[j] -= ring[(i - radius_x) % size, j]
             first = m
         # no structure: the dummy column of a real row, or the whole dummy row
         rest = zero
@@ -356,7 +403,8 @@ def _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel,
             z[j] = (0.0 if rows_fixed else la[i]) + (0.0 if cols_fixed else lb[j])
     u = la.copy() if rows_fixed else np.zeros(rows, dtype)
     v = lb.copy() if cols_fixed else np.zeros(cols, dtype)
-    ring, sums = np.zeros((ring_rows(n, radius_x), m), dtype), np.zeros(m + 1, dtype)
+    ring, prefix = np.empty((ring_rows(n, radius_x), m), dtype), np.zeros((_BLOCK, m + 1), dtype)
+    windows = np.empty((_BLOCK + 1, m), dtype)
     row_mass, mass_prefix, band_mass = np.empty(n, dtype), np.zeros(n + 1, dtype), np.empty(n, dtype)
     row_kl, col_kl, scale = np.zeros(rows, dtype), np.zeros(cols, dtype), np.empty(rows, dtype)
     row_sums, col_sums = np.empty(rows, dtype), np.empty(cols, dtype)
@@ -373,14 +421,15 @@ def _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel,
             kl_value += _kl_terms(col_sums, lb, p[4], col_kl)
         if iteration == 0 and not p[5] > 0:
             peak = _sweep(_PEAK, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring,
-                          sums, row_mass, mass_prefix, band_mass, p)  # fmt: skip
+                          prefix, row_mass, mass_prefix, band_mass, windows, p)  # fmt: skip
             p[5] = 4.0 / max(peak, 4.0 * p[1])
         if last:
             value = _sweep(_VALUE, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters,
-                           ring, sums, row_mass, mass_prefix, band_mass, p)  # fmt: skip
+                           ring, prefix, row_mass, mass_prefix, band_mass, windows, p)  # fmt: skip
         else:
             value = _step_sweep(with_trace != 0, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x,
-                                radius_y, clusters, ring, sums, row_mass, mass_prefix, band_mass, p)  # fmt: skip
+                                radius_y, clusters, ring, prefix, row_mass, mass_prefix, band_mass, windows,
+                                p)  # fmt: skip
         trace[iteration] = value + kl_value
         if last:
             break
