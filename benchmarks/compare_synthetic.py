@@ -7,7 +7,9 @@ person: appearance, speed profile, drift) with one deviation in the middle phase
 - ``normal``: the video as it is - the truth is that nothing deviates;
 - ``skipped``: phase ``k`` cut out - truth: the reference frames of phase ``k`` (left out by the query), and the
   step ``k`` missing;
-- ``repeated``: phase ``k`` performed twice - truth: the query frames of the second performance;
+- ``repeated``: phase ``k`` performed twice - the second time at another speed (``REPEAT_SPEEDS``, the phase's
+  states resampled) while the camera and light stay where the first performance left them, so no frame of it is
+  a copy of a frame of the first - truth: the query frames of the second performance;
 - ``slowed``: phase ``k`` at half speed (every frame twice) - truth: step ``k`` lasting 2x the reference's.
 
 Every video goes through what a user runs: ``vidalign extract`` (efficientnet_lite0 frame features, raw: no
@@ -36,6 +38,7 @@ from vidalign.data.render import render_video
 from vidalign.data.synthetic import SyntheticConfig, SyntheticVideo, class_names, generate_videos
 
 DEVIATIONS = ("normal", "skipped", "repeated", "slowed")
+REPEAT_SPEEDS = (0.8, 1.25, 0.7)  # speed of query q's second performance (cycled), relative to its first
 PER_FRAME = ("phase", "labels", "progress", "canonical_time", "latent", "drift", "features")
 
 
@@ -44,22 +47,48 @@ def with_frames(video: SyntheticVideo, order: np.ndarray, name: str) -> Syntheti
     return dataclasses.replace(video, video_id=name, **{key: getattr(video, key)[order] for key in PER_FRAME})
 
 
-def deviate(video: SyntheticVideo, deviation: str, k: int, name: str) -> tuple[SyntheticVideo, np.ndarray]:
-    """The query and its truth mask over the query's frames (the inserted repetition; else none)."""
+def performed_again(video: SyntheticVideo, inside: np.ndarray, speed: float) -> SyntheticVideo:
+    """``video`` with the phase on frames ``inside`` performed a second time right after the first, at ``speed``
+    times the first's pace: its per-frame states interpolated at ``len(inside) / speed`` frames, the drift held at
+    the first performance's last value (the camera and light do not jump back)."""
+    count = max(2, int(round(len(inside) / speed)))
+    position = np.linspace(0.0, len(inside) - 1.0, count)
+    second = {}
+    for key in PER_FRAME:
+        values = getattr(video, key)[inside]
+        if key in ("phase", "labels"):
+            second[key] = values[np.round(position).astype(np.int64)]
+        elif key == "drift":
+            second[key] = np.repeat(values[-1:], count, axis=0)
+        else:
+            columns = values.reshape(len(inside), -1)
+            resampled = np.stack([np.interp(position, np.arange(len(inside)), c) for c in columns.T], axis=1)
+            second[key] = resampled.reshape((count,) + values.shape[1:]).astype(values.dtype)
+    cut = inside[-1] + 1
+    joined = {key: np.concatenate([getattr(video, key)[:cut], second[key], getattr(video, key)[cut:]])
+              for key in PER_FRAME}  # fmt: skip
+    return dataclasses.replace(video, **joined)
+
+
+def deviate(
+    video: SyntheticVideo, deviation: str, k: int, name: str, speed: float = 1.0
+) -> tuple[SyntheticVideo, np.ndarray]:
+    """The query and its truth mask over the query's frames (the second performance; else none); ``speed`` is
+    the pace of a repeated phase's second performance."""
     frames = np.arange(len(video.phase))
     inside = np.flatnonzero(video.phase == k)
+    if deviation == "repeated":
+        query = dataclasses.replace(performed_again(video, inside, speed), video_id=name)
+        truth = np.zeros(len(query.phase), dtype=bool)
+        truth[inside[-1] + 1 : inside[-1] + 1 + len(query.phase) - len(frames)] = True
+        return query, truth
     if deviation == "skipped":
         order = frames[video.phase != k]
-    elif deviation == "repeated":
-        order = np.concatenate([frames[: inside[-1] + 1], inside, frames[inside[-1] + 1 :]])
     elif deviation == "slowed":
         order = np.concatenate([frames[: inside[0]], np.repeat(inside, 2), frames[inside[-1] + 1 :]])
     else:
         order = frames
-    truth = np.zeros(len(order), dtype=bool)
-    if deviation == "repeated":
-        truth[inside[-1] + 1 : inside[-1] + 1 + len(inside)] = True
-    return with_frames(video, order, name), truth
+    return with_frames(video, order, name), np.zeros(len(order), dtype=bool)
 
 
 def mask(intervals, n: int) -> np.ndarray:
@@ -82,7 +111,7 @@ def build(work: Path, queries: int, seed: int, k: int) -> dict[str, tuple[Synthe
     for number, video in enumerate(videos[1:]):
         for deviation in DEVIATIONS:
             name = f"q{number}_{deviation}"
-            made[name] = deviate(video, deviation, k, name)
+            made[name] = deviate(video, deviation, k, name, REPEAT_SPEEDS[number % len(REPEAT_SPEEDS)])
     data = work / "data"
     if not (data / "dataset.json").is_file():
         for name, (video, _) in made.items():

@@ -11,13 +11,18 @@ all its runs as its duration. With ``R`` and ``Q`` the reference's and the query
 - **duration ratio**: a shared step's frames in the query over its frames in the reference (times, when both
   frame rates are known);
 - **repeated** (with both recordings' frame embeddings): a shared step the query performs ``k > 1`` times in a
-  row. Labels cannot tell a repeated step from a slowed one (both are one longer run), so the step's reference
-  frames are tiled ``k`` times (``k = 1 .. MAX_PERFORMANCES``) and aligned by DTW to the query's frames of the
-  step, cost ``1 - cosine``: a slowed step matches one copy stretched, a repeated one matches ``k`` copies. Going
-  from the current count to ``k`` copies needs the query's step to last at least ``MIN_COPY_FRACTION`` of the
-  reference's per copy and the mean cost along the path to drop below ``1 - REPEAT_GAIN`` times the current
-  count's; the query frames matched to copies ``2 .. k`` are the repetitions (``query_intervals``, inclusive).
-  This needs a representation in which the frames of a step change with its progress (docs/methods.md, Compare).
+  row. Labels cannot tell a repeated step from a slowed one (both are one longer run); the query's own frames
+  can, by their self-similarity (the cue of repetition counting, Dwibedi et al., CVPR 2020): along the step,
+  the mean cosine similarity of frames ``L`` apart (:func:`lag_similarity`) falls as ``L`` grows through one
+  performance and rises again where ``L`` reaches the length of a performance, whatever the representation's
+  scale. A step's periodicity at ``k`` (:func:`periodicity`) is that rise - the best similarity at lags within
+  ``PERIOD_TOLERANCE`` of ``M / k`` over the lowest at shorter lags - as a share of the whole fall from lag 1;
+  the query performs the step ``k`` times for the ``k`` of highest periodicity of at least ``MIN_PERIODICITY``,
+  provided the query's step lasts at least ``MIN_COPY_FRACTION`` of the reference's per performance and the
+  reference's own frames of the step are not periodic at that ``k`` (a step that is itself a back-and-forth
+  movement is periodic in every recording). The repetitions (``query_intervals``, inclusive) run from where the
+  step's opening frames recur, near ``M / k``, to its end. This needs a representation in which the frames of
+  a step change with its progress (docs/methods.md, Compare).
 
 The findings also carry both recordings' step timelines (``reference_segments`` / ``query_segments``: every run,
 background included, as ``{"step", "start", "end"}`` with ``end`` exclusive) for the viewer's step timelines.
@@ -30,14 +35,15 @@ from typing import Any
 import numpy as np
 
 from vidalign.labels.runs import label_runs
-from vidalign.ops.band import full_band
-from vidalign.ops.dtw import DTWFill
 
 __all__ = [
     "MAX_PERFORMANCES",
     "MIN_COPY_FRACTION",
-    "REPEAT_GAIN",
+    "MIN_PERIODICITY",
+    "PERIOD_TOLERANCE",
+    "lag_similarity",
     "longest_common_subsequence",
+    "periodicity",
     "step_findings",
     "step_order",
     "step_performances",
@@ -45,11 +51,15 @@ __all__ = [
 ]
 
 MAX_PERFORMANCES = 3
-# ours, chosen on the dev process of benchmarks/compare_synthetic.py --seed 1 (LAC embeddings: 1 of 3 repeated
-# steps found, no slowed or normal step taken for a repetition): each extra copy lowers the mean path cost by 5 %,
-# and a copy shorter than 3/4 of the reference's step is a faster performance rather than a repetition
-REPEAT_GAIN = 0.05
-MIN_COPY_FRACTION = 0.75
+# ours, chosen on the dev process of benchmarks/compare_synthetic.py --seed 1 (seed 0 is the one reported): the
+# highest periodicity of a step performed once was 0.19 (LAC embeddings), the lowest of a repeated one 0.29 (raw
+# features; the repetitions LAC's embeddings miss score 0.07-0.13); a period is looked for within
+# PERIOD_TOLERANCE of M / k (performances at different paces), a performance lasts at least MIN_COPY_FRACTION of
+# the reference's (up to twice as fast)
+MIN_PERIODICITY = 0.25
+PERIOD_TOLERANCE = 0.25
+MIN_COPY_FRACTION = 0.5
+MIN_PERIOD_FRAMES = 3
 
 
 def step_order(steps: np.ndarray, background: int | None = None) -> tuple[list[int], dict[int, int]]:
@@ -87,33 +97,60 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def lag_similarity(frames: np.ndarray, max_lag: int) -> np.ndarray:
+    """``s[L - 1]``: the mean cosine similarity of the frames ``frames [M, D]`` that are ``L`` apart, for
+    ``L = 1 .. min(max_lag, M - 1)`` (module docstring, **repeated**)."""
+    unit = _unit_rows(frames)
+    lags = range(1, min(max_lag, len(unit) - 1) + 1)
+    return np.array([np.einsum("ij,ij->i", unit[:-lag], unit[lag:]).mean() for lag in lags])
+
+
+def _period_lags(length: int, times: int) -> tuple[int, int]:
+    """The lags within ``PERIOD_TOLERANCE`` of ``length / times`` that leave ``MIN_PERIOD_FRAMES`` frames."""
+    period = length / times
+    low = max(2, int(np.floor((1.0 - PERIOD_TOLERANCE) * period)))
+    high = min(int(np.ceil((1.0 + PERIOD_TOLERANCE) * period)), length - MIN_PERIOD_FRAMES)
+    return (low, high) if period >= MIN_PERIOD_FRAMES else (low, low - 1)
+
+
+def periodicity(frames: np.ndarray, times: int) -> float:
+    """How clearly the frames ``frames [M, D]`` of one step are ``times`` performances in a row: ``rise / fall``
+    with the best lag-similarity at the lags of :func:`_period_lags`, ``rise`` its excess over the lowest
+    similarity at shorter lags and ``fall`` lag 1's excess over that lowest (0 when the frames are too few for the
+    period or do not change)."""
+    low, high = _period_lags(len(frames), times)
+    if high < low:
+        return 0.0
+    similarity = lag_similarity(frames, high)
+    lag = low + int(np.argmax(similarity[low - 1 : high]))
+    lowest = similarity[:lag].min()
+    fall = similarity[0] - lowest
+    return float((similarity[lag - 1] - lowest) / fall) if fall > 1e-9 else 0.0
+
+
+def _second_start(frames: np.ndarray, times: int) -> int:
+    """Where the second of ``times`` performances in ``frames [M, D]`` begins: the lag of :func:`_period_lags`
+    at which the first performance's opening frames (a quarter of the shortest period) recur most closely."""
+    low, high = _period_lags(len(frames), times)
+    unit = _unit_rows(frames)
+    opening = unit[: max(1, low // 4)]
+    recurrence = [np.einsum("ij,ij->", opening, unit[start : start + len(opening)]) for start in range(low, high + 1)]
+    return low + int(np.argmax(recurrence))
+
+
 def step_performances(reference: np.ndarray, query: np.ndarray) -> tuple[int, list[tuple[int, int]], list[float]]:
     """How many times the query's frames ``query [M, D]`` of one step perform the reference's frames of it
-    ``reference [N, D]`` (module docstring, **repeated**): ``(k, intervals, costs)`` with the query frames matched
-    to copies 2..k as inclusive intervals and the mean path cost of each number of copies tried."""
-    ref, qry = _unit_rows(reference), _unit_rows(query)
-    costs, paths = [], []
-    for times in range(1, MAX_PERFORMANCES + 1):
-        if times > 1 and len(qry) < max(times * 2, MIN_COPY_FRACTION * times * len(ref)):
-            break
-        tiled = np.tile(ref, (times, 1))
-        fill = DTWFill(full_band(len(tiled), len(qry)))
-        fill.add(1.0 - tiled @ qry.T)
-        score, path = fill.result()
-        costs.append(score / len(path))
-        paths.append(path)
-    times = 1
-    for candidate in range(2, len(costs) + 1):
-        if costs[candidate - 1] < (1.0 - REPEAT_GAIN) * costs[times - 1]:
-            times = candidate
-    if times == 1:
-        return 1, [], costs
-    path = paths[times - 1]
-    copy = np.zeros(len(qry), dtype=np.int64)
-    np.maximum.at(copy, path[:, 1], path[:, 0] // len(ref))  # a query frame's (last) copy
-    values, starts, ends = label_runs(copy > 0)
-    intervals = [(int(s), int(e) - 1) for v, s, e in zip(values, starts, ends, strict=True) if v]
-    return times, intervals, costs
+    ``reference [N, D]`` (module docstring, **repeated**): ``(k, intervals, scores)`` with the query frames of
+    performances 2..k as inclusive intervals and the query's periodicity at ``k = 2 .. MAX_PERFORMANCES``."""
+    scores = []
+    for times in range(2, MAX_PERFORMANCES + 1):
+        too_short = len(query) < MIN_COPY_FRACTION * times * len(reference)
+        periodic_anyway = not too_short and periodicity(reference, times) >= MIN_PERIODICITY
+        scores.append(0.0 if too_short or periodic_anyway else periodicity(query, times))
+    best = int(np.argmax(scores))
+    if scores[best] < MIN_PERIODICITY:
+        return 1, [], scores
+    return best + 2, [(_second_start(query, best + 2), len(query) - 1)], scores
 
 
 def _single_run(steps: np.ndarray, step: int) -> np.ndarray | None:
