@@ -56,6 +56,17 @@ def test_a_left_out_stretch_is_a_reference_gap():
     assert result.flagged == [] or all(e - s < 5 for s, e in result.flagged)
 
 
+@pytest.mark.parametrize(("left_out", "reported"), [(1, False), (2, False), (5, True)])
+def test_gaps_shorter_than_min_frames_are_not_reported(left_out, reported):
+    """The query steps over ``left_out`` reference frames: a gap of the local alignment either way, reported
+    only from ``min_frames`` (3) frames on; with ``min_frames=1`` every gap is."""
+    reference = _process(120, seed=2)
+    query = np.delete(reference, range(50, 50 + left_out), axis=0)
+    gap = [(50, 49 + left_out)]
+    assert compare_embeddings(reference, query, min_frames=1).reference_gaps == gap
+    assert compare_embeddings(reference, query).reference_gaps == (gap if reported else [])
+
+
 def test_compare_cli_writes_its_findings(tmp_path, capsys):
     reference = _process(80, seed=3).astype(np.float32)
     query = np.concatenate([reference[:40], _process(15, seed=8).astype(np.float32) + 40, reference[40:]])

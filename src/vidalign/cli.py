@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", type=Path, help="the recording to check: " + INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
-    p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval in frames (3)")
+    p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval or gap in frames (3)")
     p.add_argument(
         "--steps", choices=["model", "labels"],
         help="step-level findings from the model's prototypes (default when it has them) or the folders' labels",

@@ -7,7 +7,8 @@ Both recordings are in one representation (raw features or a model's embeddings)
   matches it to (cosine similarity ``S``; 0 = identical directions, up to 2);
 - **locally** by Smith-Waterman: query frames outside the local alignment, or skipped inside it, have no
   reference counterpart (**query gaps**: extra or foreign parts), and reference frames the local alignment skips
-  are **reference gaps** (parts the query leaves out).
+  are **reference gaps** (parts the query leaves out); gaps shorter than ``min_frames`` are the local alignment
+  stepping over a frame or two of a matching stretch, and are not reported.
 
 Flagged frames are those with ``d_j > max(median(d) + k * 1.4826 * MAD(d), floor)``: the median and the median
 absolute deviation of this comparison's own deviations (1.4826 makes the MAD a standard deviation for normal
@@ -157,6 +158,6 @@ def compare_embeddings(
         min_frames=min_frames,
         threshold=threshold,
         flagged=_intervals(deviation > threshold, min_frames),
-        query_gaps=_intervals(~matched_query),
-        reference_gaps=_intervals(~matched_reference),
+        query_gaps=_intervals(~matched_query, min_frames),
+        reference_gaps=_intervals(~matched_reference, min_frames),
     )
