@@ -8,10 +8,11 @@ zeta, n, m, 0.5, 1].
 Inner loops index row views with plain range variables (no negative-index wrap-around), so LLVM vectorises them.
 
 Memory of an item with ``rows x cols`` entries (the dummy included): three dense arrays - the linear cost, the
-plan and the kernel Z. The structure term's rows ``T B_y`` are formed as the row sweeps reach them, in a ring of
-``2 R_x + 2`` rows (only the rows within the ``B_x`` window of the current row are ever needed), not as a fourth
-dense array. :func:`solve_dense` solves one item in arrays the caller owns, the linear cost built in place over
-the cost (``vidalign align --method ot``, :mod:`vidalign.ops.fgw_dense`); :func:`solve_batch` a padded batch
+plan and the kernel Z. The structure term's rows ``T B_y`` are formed as the row sweeps reach them, a block of
+``_BLOCK`` rows at a time, in a ring of ``2 R_x + 1 + 2 _BLOCK`` rows (only the rows within the ``B_x`` windows of
+the current block and the block being formed are ever needed: :func:`ring_rows`), not as a fourth dense array.
+:func:`solve_dense` solves one item in arrays the caller owns, the linear cost built in place over the cost
+(``vidalign align --method ot``, :mod:`vidalign.ops.fgw_dense`); :func:`solve_batch` a padded batch
 (:func:`vidalign.ops.fused_gw`). Numpy only: the torch wrapper is in :mod:`vidalign.ops.fgw`.
 """
 
