@@ -12,6 +12,7 @@ import vidalign as va
 from vidalign.data.layout import write_mapping, write_video
 from vidalign.steps import (
     MAX_PERFORMANCES,
+    MAX_STEP_FRAMES,
     longest_common_subsequence,
     step_findings,
     step_order,
@@ -81,6 +82,19 @@ def test_a_repeated_step_is_told_from_a_slowed_one(speeds):
     else:  # the frames of performances 2.., within a frame or two of where they start
         assert len(intervals) == 1 and intervals[0][1] == len(query) - 1
         assert abs(intervals[0][0] - len(performances[0])) <= 2
+
+
+def test_a_long_repeated_step_is_scored_on_strided_frames():
+    """Steps of thousands of frames (an hour-long recording) are strided to at most MAX_STEP_FRAMES first: the
+    same answer, the second performance's start within one stride."""
+    reference = _movement(np.linspace(0, 1, 1000))
+    query = _movement(np.concatenate([np.linspace(0, 1, 1100), np.linspace(0, 1, 900)]), noise=1)
+    stride = -(-len(query) // MAX_STEP_FRAMES)
+    assert stride > 1
+    found, intervals, _ = step_performances(reference, query)
+    assert found == 2 and intervals[0][1] == len(query) - 1
+    assert abs(intervals[0][0] - 1100) <= stride
+    assert step_performances(reference, _movement(np.linspace(0, 1, 2000), noise=1))[0] == 1  # slowed
 
 
 def test_a_step_of_two_strokes_is_not_a_repetition():
