@@ -106,7 +106,7 @@ def test_a_step_of_two_strokes_is_not_a_repetition():
     assert step_performances(_movement(stroke), query)[0] == 2
 
 
-def test_repeated_steps_in_the_findings_need_embeddings():
+def test_repeated_steps_in_the_findings_need_frame_features():
     labels_r, labels_q = np.repeat([0, 1, 2], 20), np.repeat([0, 1, 2], [20, 40, 20])
     progress = np.linspace(0, 1, 20)
     emb_r = np.concatenate([_movement(progress, step) for step in (2, 3, 4)])
@@ -114,7 +114,7 @@ def test_repeated_steps_in_the_findings_need_embeddings():
         [_movement(progress, 2, 1), _movement(np.tile(progress, 2), 3, 1), _movement(progress, 4, 1)]
     )
     assert step_findings(labels_r, labels_q)["repeated"] is None
-    found = step_findings(labels_r, labels_q, names={0: "a", 1: "b", 2: "c"}, embeddings=(emb_r, emb_q))
+    found = step_findings(labels_r, labels_q, names={0: "a", 1: "b", 2: "c"}, features=(emb_r, emb_q))
     assert found["repeated"] == [{"step": "b", "times": 2, "query_intervals": [(40, 59)]}]
 
 
@@ -141,8 +141,8 @@ def test_a_model_with_prototypes_gives_steps_and_one_without_refuses(tiny_folder
     a, b = (tiny_folder / "features" / f"{v}.npy" for v in ids)
     result = va.compare(a, b, model=asot_run)
     model, _ = load_model(asot_run)
-    embedded = (model.embed(np.load(a)), model.embed(np.load(b)))
-    expected = step_findings(model.segment(np.load(a)), model.segment(np.load(b)), embeddings=embedded)
+    features = (np.load(a), np.load(b))  # repetitions: in the recordings' own features, not the embeddings
+    expected = step_findings(model.segment(features[0]), model.segment(features[1]), features=features)
     assert result.steps == expected and result.steps["reference_order"]
     assert va.compare(a, b, model=vaot_run).steps is None  # no prototypes, none asked for
     with pytest.raises(InputError, match="no action prototypes"):

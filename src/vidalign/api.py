@@ -266,7 +266,7 @@ def compare(
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
     embedded = aligner.embed(first, second)
-    findings = _step_findings(aligner.representation, first, second, steps, embedded)
+    findings = _step_findings(aligner.representation, first, second, steps)
     result = compare_embeddings(*embedded, k=k, min_frames=min_frames, sw=aligner.sw)
     aligner.warn_if_collapsed(embedded)
     if not result.alignment.confidence.trusted:
@@ -286,20 +286,20 @@ def _folder_labels(source: AlignInput) -> tuple[np.ndarray, dict[int, str]]:
     return folder.load(path.stem).labels, dict(enumerate(folder.class_names))
 
 
-def _step_findings(
-    representation: Representation, reference: AlignInput, query: AlignInput, steps: str | None, embedded
-):  # fmt: skip
-    """Step-level findings from the model's prototypes or the recordings' labels (:func:`compare`); ``embedded``:
-    both recordings' frame embeddings (for repeated steps)."""
+def _step_findings(representation: Representation, reference: AlignInput, query: AlignInput, steps: str | None):
+    """Step-level findings from the model's prototypes or the recordings' labels (:func:`compare`). Repeated steps
+    are looked for in the recordings' own frame features, not in a model's embeddings: those are trained to tell
+    how far through a recording a frame is (docs/methods.md, Compare)."""
+    features = (reference.features, query.features)
     if steps is not None and steps not in STEP_SOURCES:
         raise InputError(f"steps must be one of {STEP_SOURCES} or None, got {steps!r}")
     fps = (reference.fps, query.fps)
     if steps == "labels":
         (ref_steps, names), (query_steps, _) = _folder_labels(reference), _folder_labels(query)
-        return step_findings(ref_steps, query_steps, names=names, fps=fps, embeddings=embedded)
+        return step_findings(ref_steps, query_steps, names=names, fps=fps, features=features)
     if representation.segments_with_prototypes:
         ref_steps, query_steps = representation.segment(reference.features), representation.segment(query.features)
-        return step_findings(ref_steps, query_steps, fps=fps, embeddings=embedded)
+        return step_findings(ref_steps, query_steps, fps=fps, features=features)
     if steps == "model":
         raise InputError(f"model {representation.name} has no action prototypes: train asot or vasot, or use labels")
     return None

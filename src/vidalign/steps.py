@@ -10,7 +10,7 @@ all its runs as its duration. With ``R`` and ``Q`` the reference's and the query
   steps whose removal leaves the two orders equal);
 - **duration ratio**: a shared step's frames in the query over its frames in the reference (times, when both
   frame rates are known);
-- **repeated** (with both recordings' frame embeddings): a shared step the query performs ``k > 1`` times in a
+- **repeated** (with both recordings' frame features): a shared step the query performs ``k > 1`` times in a
   row. Labels cannot tell a repeated step from a slowed one (both are one longer run); the query's own frames
   can, by their self-similarity (the cue of repetition counting, Dwibedi et al., CVPR 2020): along the step,
   the mean cosine similarity of frames ``L`` apart (:func:`lag_similarity`) falls as ``L`` grows through one
@@ -19,10 +19,11 @@ all its runs as its duration. With ``R`` and ``Q`` the reference's and the query
   ``PERIOD_TOLERANCE`` of ``M / k`` over the lowest at shorter lags - as a share of the whole fall from lag 1;
   the query performs the step ``k`` times for the ``k`` of highest periodicity of at least ``MIN_PERIODICITY``,
   provided the query's step lasts at least ``MIN_COPY_FRACTION`` of the reference's per performance and the
-  reference's own frames of the step are not periodic at that ``k`` (a step that is itself a back-and-forth
-  movement is periodic in every recording). The repetitions (``query_intervals``, inclusive) run from where the
-  step's opening frames recur, near ``M / k``, to its end. This needs a representation in which the frames of
-  a step change with its progress (docs/methods.md, Compare).
+  reference's own frames of the step are not periodic at that ``k`` (a step of two strokes is periodic in every
+  recording). The repetitions (``query_intervals``, inclusive) run from where the step's opening frames recur,
+  near ``M / k``, to its end. :func:`vidalign.api.compare` passes the recordings' own frame features (video
+  backbone features, pose or feature files), not a model's embeddings: those are trained to tell how far through
+  a recording a frame is, which sets a second performance apart from the first (docs/methods.md, Compare).
 
 The findings also carry both recordings' step timelines (``reference_segments`` / ``query_segments``: every run,
 background included, as ``{"step", "start", "end"}`` with ``end`` exclusive) for the viewer's step timelines.
@@ -54,10 +55,10 @@ __all__ = [
 MAX_PERFORMANCES = 3
 # ours, chosen on the dev process of benchmarks/compare_synthetic.py --seed 1 (seed 0 is the one reported), in both
 # its versions (the second performance a replay of the first's frames, and a fresh one at another pace): the
-# highest periodicity of a step performed once was 0.19 (LAC embeddings), the lowest of a repetition found 0.29
-# (raw features; the repetitions LAC's embeddings miss score 0.07-0.13); a period is looked for within
-# PERIOD_TOLERANCE of M / k (performances at different paces), a performance lasts at least MIN_COPY_FRACTION of
-# the reference's (up to twice as fast), a period has at least MIN_PERIOD_FRAMES frames
+# highest periodicity of a step performed once was 0.00 in the frame features (0.19 in LAC's embeddings), the
+# lowest of a repetition found 0.29 (LAC's and VAOT's embeddings: 0.00-0.13 for every repetition); a period is
+# looked for within PERIOD_TOLERANCE of M / k (performances at different paces), a performance lasts at least
+# MIN_COPY_FRACTION of the reference's (up to twice as fast), a period has at least MIN_PERIOD_FRAMES frames
 MIN_PERIODICITY = 0.25
 PERIOD_TOLERANCE = 0.25
 MIN_COPY_FRACTION = 0.5
@@ -174,21 +175,21 @@ def step_findings(
     names: dict[int, str] | None = None,
     background: int | None = None,
     fps: tuple[float | None, float | None] = (None, None),
-    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+    features: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The findings of the module docstring for per-frame step ids ``reference [N]`` and ``query [M]``;
     ``names`` maps ids to step names, ``fps`` the two recordings' frame rates (durations in seconds),
-    ``embeddings`` the two recordings' frame embeddings ``([N, D], [M, D])``, which add the repeated steps."""
+    ``features`` the two recordings' frame features ``([N, D], [M, D])``, which add the repeated steps."""
     order_r, frames_r = step_order(reference, background)
     order_q, frames_q = step_order(query, background)
     common = set(longest_common_subsequence(order_r, order_q))
     shared = [s for s in order_r if s in frames_q]
     repeated = []
-    for step in shared if embeddings is not None else []:
+    for step in shared if features is not None else []:
         ref_frames, query_frames = _single_run(reference, step), _single_run(query, step)
         if ref_frames is None or query_frames is None or len(ref_frames) < 2:
             continue
-        times, intervals, _ = step_performances(embeddings[0][ref_frames], embeddings[1][query_frames])
+        times, intervals, _ = step_performances(features[0][ref_frames], features[1][query_frames])
         if times > 1:
             shifted = [(start + int(query_frames[0]), end + int(query_frames[0])) for start, end in intervals]
             repeated.append({"step": step, "times": times, "query_intervals": shifted})
@@ -212,7 +213,7 @@ def step_findings(
         "extra": [name(s) for s in order_q if s not in frames_r],
         "out_of_order": [name(s) for s in shared if s not in common],
         "durations": [duration(s) for s in shared],
-        "repeated": None if embeddings is None else [{**r, "step": name(r["step"])} for r in repeated],
+        "repeated": None if features is None else [{**r, "step": name(r["step"])} for r in repeated],
         "reference_segments": step_segments(reference, name),
         "query_segments": step_segments(query, name),
     }
