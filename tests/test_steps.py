@@ -97,6 +97,15 @@ def test_a_long_repeated_step_is_scored_on_strided_frames():
     assert step_performances(reference, _movement(np.linspace(0, 1, 2000), noise=1))[0] == 1  # slowed
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_still_step_is_not_a_repetition(seed):
+    """The query holds one pose of the step (frame noise only) for twice the reference's time: its lag
+    similarities rise and fall with the noise alone, which is no periodicity."""
+    reference = _movement(np.linspace(0, 1, 30))
+    query = _movement(np.full(60, 0.5), noise=seed)
+    assert step_performances(reference, query)[0] == 1
+
+
 def test_a_step_of_two_strokes_is_not_a_repetition():
     """A step that is itself two strokes (hammering twice) is periodic in the reference too: a query doing it is
     no repeat, though the same query frames against a one-stroke reference are."""

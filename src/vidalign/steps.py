@@ -20,10 +20,11 @@ all its runs as its duration. With ``R`` and ``Q`` the reference's and the query
   the query performs the step ``k`` times for the ``k`` of highest periodicity of at least ``MIN_PERIODICITY``,
   provided the query's step lasts at least ``MIN_COPY_FRACTION`` of the reference's per performance and the
   reference's own frames of the step are not periodic at that ``k`` (a step of two strokes is periodic in every
-  recording). The repetitions (``query_intervals``, inclusive) run from where the step's opening frames recur,
-  near ``M / k``, to its end. :func:`vidalign.api.compare` passes the recordings' own frame features (video
-  backbone features, pose or feature files), not a model's embeddings: those are trained to tell how far through
-  a recording a frame is, which sets a second performance apart from the first (docs/methods.md, Compare).
+  recording); a step that does not move beyond its frame noise (``MIN_MOVEMENT``) has no periodicity. The
+  repetitions (``query_intervals``, inclusive) run from where the step's opening frames recur, near ``M / k``, to
+  its end. :func:`vidalign.api.compare` passes the recordings' own frame features (video backbone features, pose
+  or feature files), not a model's embeddings: those are trained to tell how far through a recording a frame is,
+  which sets a second performance apart from the first (docs/methods.md, Compare).
 
 The findings also carry both recordings' step timelines (``reference_segments`` / ``query_segments``: every run,
 background included, as ``{"step", "start", "end"}`` with ``end`` exclusive) for the viewer's step timelines.
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_PERFORMANCES",
     "MAX_STEP_FRAMES",
     "MIN_COPY_FRACTION",
+    "MIN_MOVEMENT",
     "MIN_PERIODICITY",
     "PERIOD_TOLERANCE",
     "lag_similarity",
@@ -63,6 +65,10 @@ MIN_PERIODICITY = 0.25
 PERIOD_TOLERANCE = 0.25
 MIN_COPY_FRACTION = 0.5
 MIN_PERIOD_FRAMES = 3
+# a step "moves" when frames far apart in it differ at least as much again as neighbouring frames (1 - s(1)): the
+# frame-to-frame noise of a still step makes its lag similarities rise and fall at random (38 of 40 noisy still
+# steps scored >= MIN_PERIODICITY without this); every phase of the dev and reported processes has 2.7-15
+MIN_MOVEMENT = 1.0
 # longer steps are strided to at most this many frames first: the lag similarities cost O(M^2 D)
 MAX_STEP_FRAMES = 600
 
@@ -122,7 +128,7 @@ def periodicity(frames: np.ndarray, times: int) -> float:
     """How clearly the frames ``frames [M, D]`` of one step are ``times`` performances in a row: ``rise / fall``
     with the best lag-similarity at the lags of :func:`_period_lags`, ``rise`` its excess over the lowest
     similarity at shorter lags and ``fall`` lag 1's excess over that lowest (0 when the frames are too few for the
-    period or do not change)."""
+    period, or when ``fall`` is below ``MIN_MOVEMENT`` times lag 1's dissimilarity: a still step)."""
     low, high = _period_lags(len(frames), times)
     if high < low:
         return 0.0
@@ -130,7 +136,8 @@ def periodicity(frames: np.ndarray, times: int) -> float:
     lag = low + int(np.argmax(similarity[low - 1 : high]))
     lowest = similarity[:lag].min()
     fall = similarity[0] - lowest
-    return float((similarity[lag - 1] - lowest) / fall) if fall > 1e-9 else 0.0
+    moves = fall > max(MIN_MOVEMENT * (1.0 - similarity[0]), 1e-9)
+    return float((similarity[lag - 1] - lowest) / fall) if moves else 0.0
 
 
 def _second_start(frames: np.ndarray, times: int) -> int:
