@@ -172,7 +172,8 @@ def table(rows: list[dict], k: int, command: str, representation: str) -> str:
         f"the rendered labels; the deviation is in `phase_{k}`. Precision / recall: of the frames `compare` reports "
         "(flagged intervals, local-alignment gaps and the repetitions of a repeated step on the query; for "
         "`skipped`, the reference frames left out by the query) against the truth. `flagged share`: the share of "
-        f"query frames reported. `performed`: how many times `compare` finds `phase_{k}` performed in a row. "
+        f"query frames reported. `performed`: how many times `compare` finds `phase_{k}` performed in a row (in the "
+        "videos' own frame features, whatever the representation: docs/methods.md, Compare). "
         f"Duration ratio: the query's `phase_{k}` frames over the reference's, as `compare` reports it and as built.",
         "",
         "| deviation | query | precision | recall | flagged share | steps missing | performed "
