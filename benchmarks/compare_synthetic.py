@@ -39,6 +39,7 @@ from vidalign.data.synthetic import SyntheticConfig, SyntheticVideo, class_names
 
 DEVIATIONS = ("normal", "skipped", "repeated", "slowed")
 REPEAT_SPEEDS = (0.8, 1.25, 0.7)  # speed of query q's second performance (cycled), relative to its first
+QUERY_DESIGN = 2  # 2: a repeated phase is a second performance (1 replayed the first's frames)
 PER_FRAME = ("phase", "labels", "progress", "canonical_time", "latent", "drift", "features")
 
 
@@ -202,7 +203,9 @@ def main() -> None:
     parser.add_argument("--phase", type=int, default=2, help="the phase that deviates")
     parser.add_argument("--train", help="compare on the embeddings of this method trained on the videos (no labels)")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-compare-synthetic")
+    parser.add_argument(  # renders are reused from --work: the suffix changes whenever the queries are built anew
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / f"vidalign-compare-synthetic-{QUERY_DESIGN}"
+    )
     args = parser.parse_args()
     made = build(args.work, args.queries, args.seed, args.phase)
     model, representation = None, "raw efficientnet_lite0 features of the rendered videos (no model)"
