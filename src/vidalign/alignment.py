@@ -421,13 +421,12 @@ def _decode(source: SimilaritySource, method: str, sw: SWOptions, ot: OTOptions,
         if band is not None:
             raise InputError("--band applies to dtw and sw; ot has no band")
         _check_ot_size(source.shape)
-        overview = Overview(source.shape, sample_strides(source.shape))
+    overview = Overview(source.shape, sample_strides(source.shape))
+    if method == "ot":
         result = _align_ot(source, overview, ot, progress)
+    elif method == "dtw":
+        result = _align_dtw(source, overview, band, progress)
     else:
-        overview = Overview(source.shape, sample_strides(source.shape))
-        if method == "dtw":
-            result = _align_dtw(source, overview, band, progress)
-        else:
-            result = _align_sw(source, overview, sw, band, progress)
+        result = _align_sw(source, overview, sw, band, progress)
     result = dataclasses.replace(result, similarity=overview.full, preview=overview.preview(), matrix=source)
     return result, overview

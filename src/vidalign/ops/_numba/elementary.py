@@ -18,12 +18,15 @@ Both agree with numpy to about one ulp (tested). On them, ``smooth_max2/3/4`` bu
 (largest input factored out: k inputs cost k - 1 exps and one log) and ``softmax_weights2/3/4`` its gradient
 (a tournament tree: k inputs cost k - 1 exps and one division).
 
-Two code-generation controls for the DP kernels (each a no-op where it does not apply):
+Code-generation controls for the kernels (each a no-op where it does not apply):
 
 * ``prefer_wide_vectors()`` marks the calling kernel ``"prefer-vector-width"="512"``. LLVM's tuning for the Intel
   server cores with AVX-512 keeps auto-vectorised loops at 256 bits; the exp/log-bound anti-diagonal loops run
   about 1.2-1.3x faster at 512 bits (measured on a Sapphire/Emerald Rapids core). Without AVX-512 the hint is
   ignored.
+* ``out_of_line()`` marks the calling kernel ``noinline``: LLVM compiles it once, as called from Python, rather
+  than re-optimising it inside each caller, where a constant argument lets it reassociate sums differently (the
+  fused-GW sweeps: the dense and the batched entry points then give the same bits).
 * ``flush_denormals()`` / ``restore_fp_mode(saved)`` set and restore the x86 FTZ/DAZ bits of the calling thread.
   The adjoints of soft-DP backward passes decay geometrically away from the likely alignments and reach the
   subnormal range (below 1.2e-38 in float32) on a few percent of the cells; every operation touching a
@@ -285,6 +288,17 @@ def prefer_wide_vectors(typingctx):
         attributes = builder.function.attributes
         if isinstance(attributes, set):
             set.add(attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@intrinsic
+def out_of_line(typingctx):
+    """Mark the calling function ``noinline`` (module docstring)."""
+
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("noinline")
         return context.get_dummy_value()
 
     return types.none(), codegen

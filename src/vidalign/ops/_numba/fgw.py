@@ -20,28 +20,14 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import types
-from numba.extending import intrinsic
 
 from vidalign.ops._numba.batching import run_over_batch
-from vidalign.ops._numba.elementary import exp_nonpositive, maximum, prefer_wide_vectors
+from vidalign.ops._numba.elementary import exp_nonpositive, maximum, out_of_line, prefer_wide_vectors
 from vidalign.ops.unbalanced import MASS_FLOOR
 
 _PEAK, _STEP, _STEP_AND_VALUE, _VALUE = 0, 1, 2, 3
 _BLOCK = 4  # rows of ``T B_y`` formed, and of running windows slid, per call (:func:`_form_rows`, :func:`_advance`)
 _FASTMATH = {"nnan", "reassoc", "contract", "nsz", "arcp"}  # no "ninf": -inf stays a legal sentinel
-
-
-@intrinsic
-def _out_of_line(typingctx):
-    """Mark the calling function ``noinline``: LLVM then compiles it once, as called from Python, rather than
-    re-optimising it inside each caller (where a constant ``mode`` let it reassociate sums differently)."""
-
-    def codegen(context, builder, signature, args):
-        builder.function.attributes.add("noinline")
-        return context.get_dummy_value()
-
-    return types.none(), codegen
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -203,7 +189,7 @@ def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, rad
     (``right = T B_y`` or ``T``: its rows are formed into ``ring`` as they enter a running window, and leave it;
     :func:`_advance`). ``_PEAK`` returns ``max g``; ``_VALUE`` returns E(plan) without the KL terms."""
     prefer_wide_vectors()
-    _out_of_line()
+    out_of_line()
     scale, one = p[0] * p[2], p[11]
     zero = one - one
     rows, cols = kernel.shape
