@@ -5,7 +5,8 @@ monotone time warps, plus noise) at 5,000 and 20,000 frames a side, runs every m
 ``/usr/bin/time -v`` and writes ``benchmarks/LONG_ALIGNMENT.md``: peak resident memory, wall time, the score,
 whether the path touches the band's edge, and whether the banded result equals the unbanded one. The budgets of
 issue 14 are 1 GiB at 5,000 frames and 4 GiB at 20,000 frames. ``ot`` also runs at the largest square size it
-accepts (``vidalign.alignment.OT_MAX_CELLS``), where it must stay within 4 GiB.
+solves densely in float64 (``vidalign.alignment.OT_DENSE_CELLS``), where it must stay within 4 GiB; beyond it,
+as at 20,000 frames, ``align`` runs the lean float32 solver (the ``precision`` column).
 
     python benchmarks/long_alignment.py [--sizes 5000 20000] [--methods dtw sw ot] [--no-bands]
         [--ot-sizes 12000] [--note TEXT] [--out benchmarks/LONG_ALIGNMENT.md]
@@ -34,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidalign.alignment import OT_MAX_CELLS
+from vidalign.alignment import OT_DENSE_CELLS
 
 DIM = 64
 BUDGET_MIB = {5000: 1024, 20000: 4096}
-OT_LIMIT_FRAMES = math.isqrt(OT_MAX_CELLS)  # the largest square OT run that vidalign.alignment allows
+OT_DENSE_FRAMES = math.isqrt(OT_DENSE_CELLS)  # the largest square OT run that vidalign.alignment solves densely
 BANDS = ("0.1", "0.02")  # wider than the warps' 6 % difference, and narrower
 
 
@@ -81,6 +82,7 @@ def align(a: Path, b: Path, method: str, band: str | None, out: Path) -> dict:
         result = json.loads((out / "alignment.json").read_text())
         row |= {"score": result["score"], "pairs": result["pairs"], "a_to_b": result["a_to_b"]}
         row["band_edge"] = result["parameters"].get("band_edge")
+        row["precision"] = result["parameters"].get("precision")
     return row
 
 
@@ -125,13 +127,13 @@ def table(rows: list[dict], shown_command: str, note: str = "") -> str:
         f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'unset')}; {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.1f} when the table was written (wall times depend on it, peak memory does not). "
         + (note + " " if note else "")
-        + "Budgets (issue 14): 1 GiB at 5,000 frames, 4 GiB at 20,000 (and at the largest ot run accepted). The first "
+        + "Budgets (issue 14): 1 GiB at 5,000 frames, 4 GiB at 20,000 (and at the largest dense ot run). The first "
         "row is the interpreter importing `vidalign.api` and `vidalign.cli` and nothing else (feature files never "
         "import torch): every run pays it.",
         "",
-        "| method | frames (A = B) | --band | peak RSS (MiB) | budget (MiB) | wall (s) | score | band edge | "
-        "banded = unbanded | outcome |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| method | frames (A = B) | --band | precision | peak RSS (MiB) | budget (MiB) | wall (s) | score | "
+        "band edge | banded = unbanded | outcome |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     for row in rows:
         budget = BUDGET_MIB.get(row["frames"], 4096 if row["frames"] else "")
@@ -140,7 +142,8 @@ def table(rows: list[dict], shown_command: str, note: str = "") -> str:
         equal = {True: "yes", False: "no", None: ""}[row.get("equals_unbanded")]
         outcome = "ok" if row["code"] == 0 else row["message"].replace("|", "/")
         lines.append(
-            f"| {row['method']} | {row['frames'] or ''} | {row['band']} | {row['rss_mib']:.0f} | {budget} | "
+            f"| {row['method']} | {row['frames'] or ''} | {row['band']} | {row.get('precision') or ''} | "
+            f"{row['rss_mib']:.0f} | {budget} | "
             f"{row['wall_s']:.1f} | {score} | {edge} | {equal} | {outcome} |"
         )
     return "\n".join(lines) + "\n"
@@ -151,7 +154,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--methods", nargs="+", choices=("dtw", "sw", "ot"), default=["dtw", "sw", "ot"])
     parser.add_argument("--no-bands", action="store_true", help="dtw / sw without --band only")
-    parser.add_argument("--ot-sizes", type=int, nargs="*", default=[OT_LIMIT_FRAMES], help="extra square ot runs")
+    parser.add_argument("--ot-sizes", type=int, nargs="*", default=[OT_DENSE_FRAMES], help="extra square ot runs")
     parser.add_argument("--note", default="", help="a sentence on the machine for the table's header")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("LONG_ALIGNMENT.md"))
     args = parser.parse_args()

@@ -18,7 +18,7 @@ from vidalign.comparison import compare_embeddings
 from vidalign.confidence import alignment_confidence
 from vidalign.errors import InputError
 from vidalign.ops import dtw, fused_gw, smith_waterman
-from vidalign.ops.fgw_dense import BYTES_PER_PAIR
+from vidalign.ops.fgw_dense import BYTES_PER_PAIR, LEAN_BYTES_PER_PAIR
 
 
 def todays_dtw(sim: np.ndarray) -> dict:
@@ -69,7 +69,7 @@ def todays_ot(sim: np.ndarray, options: OTOptions) -> dict:
     )
     return {"score": float(solved.objective[0, -1]), "pairs": pairs,
             "a_to_b": [int(j) if ok else None for j, ok in zip(best_j, rows, strict=True)],
-            "parameters": dataclasses.asdict(options)}  # fmt: skip
+            "parameters": dataclasses.asdict(options) | {"precision": "float64"}}  # fmt: skip
 
 
 def assert_same(result, expected: dict) -> None:
@@ -168,17 +168,35 @@ def test_the_ot_plan_summary_is_numpys_on_a_contiguous_copy(monkeypatch):
         np.testing.assert_array_equal(got, expected)
 
 
-def test_the_ot_limit_is_what_fits_in_4_gib():
-    """Dense OT holds three float64 arrays of (N + 1) x (M + 1) (BYTES_PER_PAIR): at the limit they and the
-    interpreter (about 0.3 GB measured without torch, benchmarks/LONG_ALIGNMENT.md) stay within 4 GiB; 20,000 x
-    20,000 frames (9.6 GB) are refused."""
-    side = math.isqrt(alignment.OT_MAX_CELLS)
-    assert side >= 12_000
-    assert BYTES_PER_PAIR * (side + 1) ** 2 + 512 * 2**20 <= 4 * 2**30
-    alignment._check_ot_size((side, alignment.OT_MAX_CELLS // side))
-    for too_big in ((side, side + 1), (20_000, 20_000)):
+def test_the_ot_limits_are_what_fits_in_4_gib():
+    """Dense OT holds three float64 arrays of (N + 1) x (M + 1) (BYTES_PER_PAIR), the lean one two float32 arrays
+    (LEAN_BYTES_PER_PAIR): at each limit they and the interpreter (about 0.3 GB measured without torch,
+    benchmarks/LONG_ALIGNMENT.md) stay within 4 GiB; 20,000 x 20,000 frames are accepted, one frame more than
+    the lean limit's side a side is refused."""
+    dense_side, side = math.isqrt(alignment.OT_DENSE_CELLS), math.isqrt(alignment.OT_MAX_CELLS)
+    assert dense_side >= 12_000 and side >= 20_000
+    assert BYTES_PER_PAIR * (dense_side + 1) ** 2 + 512 * 2**20 <= 4 * 2**30
+    assert LEAN_BYTES_PER_PAIR * (side + 1) ** 2 + 512 * 2**20 <= 4 * 2**30
+    for fits in ((side, alignment.OT_MAX_CELLS // side), (20_000, 20_000)):
+        alignment._check_ot_size(fits)
+    for too_big in ((side + 1, side + 1), (30_000, 20_000)):
         with pytest.raises(InputError, match=f"at most {alignment.OT_MAX_CELLS:,} pairs .about {side:,} x {side:,}"):
             alignment._check_ot_size(too_big)
+
+
+@pytest.mark.parametrize("shape", [(57, 80), (203, 150)], ids=str)
+def test_beyond_the_dense_limit_ot_runs_lean_in_float32_with_todays_pairs(shape, small_blocks, monkeypatch):
+    """The lean float32 solver on a recording pair the dense one would take: the same pairs and frames as today's
+    float64 alignment, the objective to float32's precision, and the parameters say which solver ran."""
+    a, b = recordings(*shape, seed=4)
+    options = OTOptions(n_iters=30)
+    expected = todays_ot(similarity.cosine_similarity(a, b), options)
+    monkeypatch.setattr(alignment, "OT_DENSE_CELLS", shape[0] * shape[1] - 1)
+    result = align_arrays(a, b, method="ot", ot=options)
+    assert result.parameters == expected["parameters"] | {"precision": "float32"}
+    np.testing.assert_array_equal(result.pairs, expected["pairs"])
+    assert result.a_to_b == expected["a_to_b"]
+    assert result.score == pytest.approx(expected["score"], rel=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(120, 120), (90, 140), (150, 100)], ids=str)

@@ -39,12 +39,15 @@ the DTW / SW fill (2 bits / 1 byte of traceback per cell), the SW threshold and 
 plot's preview. ``band`` (``--band``) keeps the dynamic programme to a Sakoe-Chiba band around the scaled diagonal
 (:func:`vidalign.ops.band.diagonal_band`; radius in frames, or a fraction of the longer recording when < 1): the
 traceback then holds only the band's cells, and ``parameters`` say whether the path touches the band's edge
-(``band_edge``). ``ot`` needs its dense plan: the cost ``1 - S`` is written block by block into the solver's own
-array, which becomes the linear cost in place, so the solver's three float64 arrays of ``(N + 1) x (M + 1)``
-(linear cost, plan, kernel) are all it holds; the plan's row and column argmaxes and masses are read without a
-copy of it (:func:`_plan_summary`) and the similarities rule (b) needs are computed again. It refuses more than
-:data:`OT_MAX_CELLS` frame pairs. No method imports torch for feature files or arrays (``model`` None): the
-kernels, the similarity passes and the outputs need numpy and numba only.
+(``band_edge``). ``ot`` solves a plan over every frame pair. Up to :data:`OT_DENSE_CELLS` pairs it is the dense
+solver in float64: the cost ``1 - S`` is written block by block into the solver's own array, which becomes the
+linear cost in place, so the solver's three float64 arrays of ``(N + 1) x (M + 1)`` (linear cost, plan, kernel)
+are all it holds; the plan's row and column argmaxes and masses are read without a copy of it
+(:func:`_plan_summary`). Beyond, the lean solver in float32 (:func:`vidalign.ops.fgw_dense.fused_gw_lean`) holds
+two such arrays (linear cost, kernel) and forms the plan a row at a time where it is read, with a progress bar
+over the iterations; ``parameters["precision"]`` says which ran. Either way the similarities rule (b) needs are
+computed again. It refuses more than :data:`OT_MAX_CELLS` frame pairs. No method imports torch for feature
+files or arrays (``model`` None): the kernels, the similarity passes and the outputs need numpy and numba only.
 
 A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vidalign.outputs`).
 """
@@ -63,7 +66,7 @@ from vidalign.confidence import Confidence, confidence_from, sample_strides
 from vidalign.errors import InputError
 from vidalign.ops.band import Band, band_radius, diagonal_band, edge_pairs, full_band
 from vidalign.ops.dtw import DTWFill
-from vidalign.ops.fgw_dense import fused_gw_dense
+from vidalign.ops.fgw_dense import fused_gw_dense, fused_gw_lean
 from vidalign.ops.smith_waterman import SmithWatermanFill
 from vidalign.outputs import AlignmentFiles, write_alignment
 from vidalign.similarity import (
@@ -84,10 +87,11 @@ if TYPE_CHECKING:
 
 METHODS = ("dtw", "sw", "ot")
 SW_THRESHOLDS = ("median", "mean")
-OT_MAX_CELLS = 144_000_000  # frame pairs of the dense fused-GW problem that fit in 4 GiB (12,000 x 12,000: 3.2 GiB)
+OT_DENSE_CELLS = 144_000_000  # frame pairs solved densely in float64 (12,000 x 12,000: 3.2 GiB of arrays)
+OT_MAX_CELLS = 420_000_000  # frame pairs of the lean float32 solver that fit in 4 GiB (20,000 x 20,000: 3.2 GB)
 
-__all__ = ["METHODS", "OT_MAX_CELLS", "AlignResult", "OTOptions", "SWOptions", "align_arrays", "check_method",
-           "cosine_similarity", "decode"]  # fmt: skip
+__all__ = ["METHODS", "OT_DENSE_CELLS", "OT_MAX_CELLS", "AlignResult", "OTOptions", "SWOptions", "align_arrays",
+           "check_method", "cosine_similarity", "decode"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,7 @@ def _check_ot_size(shape: tuple[int, int]) -> None:
     if n * m > OT_MAX_CELLS:
         side = math.isqrt(OT_MAX_CELLS)
         raise InputError(
-            f"ot solves a dense plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about {side:,} x "
+            f"ot solves a plan over every frame pair: at most {OT_MAX_CELLS:,} pairs (about {side:,} x "
             f"{side:,} frames) fit in 4 GiB, these recordings have {n:,} x {m:,} = {n * m:,}; use --method dtw or "
             "sw (with --band for a cheaper run) on long recordings"
         )
@@ -322,21 +326,31 @@ class _CostInto:
         self.out = out
 
     def add(self, first_row: int, block: np.ndarray) -> None:
-        np.subtract(1.0, block, out=self.out[first_row : first_row + len(block)])
+        np.subtract(1.0, block, out=self.out[first_row : first_row + len(block)], casting="same_kind")
+
+
+def _solve_ot(source: SimilaritySource, overview: Overview, options: OTOptions,
+              progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, str]:  # fmt: skip
+    """The plan's row argmaxes and masses, column argmaxes and masses, its objective and the precision it was
+    solved in: float64 and dense up to :data:`OT_DENSE_CELLS` frame pairs, float32 and lean beyond (module
+    docstring)."""
+    n, m = source.shape
+
+    def fill(cost: np.ndarray) -> None:
+        sweep(source, [overview, _CostInto(cost)], progress=progress, desc="similarity")
+
+    settings = dataclasses.asdict(options)
+    if n * m <= OT_DENSE_CELLS:
+        solved = fused_gw_dense(n, m, fill, **settings)
+        return (*_plan_summary(solved.plan), float(solved.objective[-1]), "float64")
+    lean = fused_gw_lean(n, m, fill, dtype=np.float32, progress=progress, **settings)
+    return lean.row_best, lean.row_mass, lean.col_best, lean.col_mass, float(lean.objective[-1]), "float32"
 
 
 def _align_ot(source: SimilaritySource, overview: Overview, options: OTOptions, progress: bool) -> AlignResult:
     n, m = source.shape
     dummy = options.dummy
-
-    def fill(cost: np.ndarray) -> None:
-        sweep(source, [overview, _CostInto(cost)], progress=progress, desc="similarity")
-
-    solved = fused_gw_dense(n, m, fill, alpha=options.alpha, eps=options.eps, radius=options.radius,
-                            rho=options.rho, dummy=dummy, n_iters=options.n_iters)  # fmt: skip
-    best_j, row_mass, best_i, col_mass = _plan_summary(solved.plan)
-    score = float(solved.objective[-1])
-    del solved  # the plan: what is left to do reads the summary and the cells of S it names
+    best_j, row_mass, best_i, col_mass, score, precision = _solve_ot(source, overview, options, progress)
     extra = dummy is not None
     rows = row_mass >= 0.5 * (1.0 / (n + extra))  # rule (a): the row's mass went to real frames
     cols = col_mass >= 0.5 * (1.0 / (m + extra))
@@ -357,7 +371,7 @@ def _align_ot(source: SimilaritySource, overview: Overview, options: OTOptions, 
         matched_b=_interval(j_cols),
         n_unmatched_a=n - len(i_rows),
         n_unmatched_b=m - len(j_cols),
-        parameters=dataclasses.asdict(options),
+        parameters=dataclasses.asdict(options) | {"precision": precision},
         similarity=None,
     )
 

@@ -1,5 +1,6 @@
 """The dense fused-GW of one pair without torch (``vidalign.ops.fgw_dense``, ``vidalign align --method ot``): the
-plan, objective and step of :func:`vidalign.ops.fused_gw` on the same float64 cost, in three dense arrays."""
+plan, objective and step of :func:`vidalign.ops.fused_gw` on the same float64 cost, in three dense arrays; and the
+lean solver (two arrays, the plan formed where it is read: ``fused_gw_lean``) against it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import torch
 
 from vidalign.errors import ConfigError
 from vidalign.ops import fused_gw
-from vidalign.ops.fgw_dense import BYTES_PER_PAIR, band_radius, fused_gw_dense, log_marginal
+from vidalign.ops.fgw_dense import (
+    BYTES_PER_PAIR,
+    LEAN_BYTES_PER_PAIR,
+    band_radius,
+    fused_gw_dense,
+    fused_gw_lean,
+    log_marginal,
+)
 from vidalign.ops.structure import band_radius as structure_band_radius
 
 OPTIONS = {"alpha": 0.3, "eps": 0.07, "radius": 0.02, "rho": 0.35, "n_iters": 12}
@@ -65,3 +73,49 @@ def test_it_holds_three_dense_arrays():
 def test_it_checks_the_iterations():
     with pytest.raises(ConfigError, match="n_iters"):
         fused_gw_dense(3, 3, lambda out: out.fill(0.0), **OPTIONS | {"n_iters": 0})
+
+
+def lean_and_dense(shape, options, dtype):
+    cost = np.random.default_rng(sum(shape)).random(shape)
+    dense = fused_gw_dense(*shape, lambda out: np.copyto(out, cost), **options)
+    lean = fused_gw_lean(*shape, lambda out: np.copyto(out, cost), dtype=dtype, **options)
+    return np.asarray(dense.plan), dense, lean
+
+
+@pytest.mark.parametrize("dummy", [0.5, None])
+@pytest.mark.parametrize("shape", [(60, 80), (37, 29), (3, 40), (120, 7)], ids=str)
+def test_the_lean_solver_in_float64_is_the_dense_one(shape, dummy):
+    """The same iterations with the plan formed from the kernel and its scalings where it is read (a ring of 12
+    plan rows at R_x = 1, wrapping around for 60 and 120 rows): equal to rounding."""
+    plan, dense, lean = lean_and_dense(shape, OPTIONS | {"dummy": dummy}, np.float64)
+    np.testing.assert_array_equal(lean.row_best, plan.argmax(axis=1))
+    np.testing.assert_array_equal(lean.col_best, plan.argmax(axis=0))
+    np.testing.assert_allclose(lean.row_mass, plan.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(lean.col_mass, plan.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(lean.objective, dense.objective, rtol=1e-12, atol=1e-15)
+    assert lean.step_size == pytest.approx(dense.step_size, rel=1e-12)
+    assert lean.marginal_error == pytest.approx(dense.marginal_error, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(60, 80), (120, 7)], ids=str)
+def test_the_lean_solver_in_float32_is_the_dense_one_to_float32s_precision(shape):
+    plan, dense, lean = lean_and_dense(shape, OPTIONS | {"dummy": 0.5, "n_iters": 40}, np.float32)
+    rows, cols = np.arange(shape[0]), np.arange(shape[1])
+    # each argmax is the dense plan's largest entry of its row / column, or within float32 rounding of it
+    np.testing.assert_allclose(plan[rows, lean.row_best], plan.max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(plan[lean.col_best, cols], plan.max(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(lean.row_mass, plan.sum(axis=1), rtol=1e-4)
+    np.testing.assert_allclose(lean.col_mass, plan.sum(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(lean.objective, dense.objective, rtol=1e-5)
+
+
+def test_the_lean_solver_holds_two_float32_arrays():
+    rows, cols = 300, 400
+    tracemalloc.start()
+    try:
+        fused_gw_lean(rows, cols, lambda out: out.fill(0.5), **OPTIONS | {"dummy": 0.5, "n_iters": 2})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    lean = LEAN_BYTES_PER_PAIR * (rows + 1) * (cols + 1)
+    assert lean <= peak <= lean + 2**20

@@ -9,6 +9,9 @@ cost straight into the solver's linear-cost array (``fill_cost``), which the ker
 place, and the plan is the solver's own array (a view without the dummy's row and column) - three dense float64
 arrays of ``(N + 1) x (M + 1)`` in all (:data:`BYTES_PER_PAIR`), where ``fused_gw`` on a tensor holds the cost,
 the plan it returns and the kernel's linear cost, plan, kernel and structure rows (six).
+:func:`fused_gw_lean` solves the same problem in two arrays, by default float32 (:data:`LEAN_BYTES_PER_PAIR`),
+forming the plan from the kernel where it is read, and returns what is read of the plan (:class:`LeanFGW`): for
+recordings whose three float64 arrays would not fit in memory.
 
 The scalars of the problem are computed as ``fused_gw`` computes them in float64: the log-marginal ``-log N``
 (NumPy's ``log``, equal to torch's for every N up to 60,000 checked) and, with the dummy frame,
@@ -23,12 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vidalign.errors import ConfigError
-from vidalign.ops._numba.fgw import solve_dense
+from vidalign.ops._numba.fgw import lean_summary, solve_dense, solve_lean
 from vidalign.ops.unbalanced import DEFAULT_LAM, RELAXED_CODE
 
 BYTES_PER_PAIR = 3 * 8  # linear cost, plan and kernel, float64, per frame pair (the dummy's row/column aside)
+LEAN_BYTES_PER_PAIR = 2 * 4  # fused_gw_lean in float32: linear cost and kernel
 
 
 @dataclass
@@ -60,6 +65,21 @@ def log_marginal(length: int, dummy: bool) -> np.ndarray:
     return out
 
 
+def _problem(rows: int, cols: int, dtype, *, alpha: float, eps: float, radius: float, rho: float, dummy: float | None,
+             n_iters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
+    """The kernels' ``sizes`` (n, m, R_x, R_y), scalars ``p`` and log-marginals in ``dtype``, and the dummy's
+    extra row/column count, as :func:`vidalign.ops.fused_gw` computes them."""
+    if n_iters < 1:
+        raise ConfigError(f"n_iters must be at least 1, got {n_iters}")
+    extra = int(dummy is not None)
+    radius_x, radius_y = band_radius(rows, radius), band_radius(cols, radius)
+    sizes = np.array([rows, cols, radius_x, radius_y], np.int64)
+    lam = float(DEFAULT_LAM)  # unused by the balanced problem; as fused_gw passes it
+    params = np.array([alpha, eps, rows / radius_x, lam, lam, 0.0, rho, dummy or 0.0, rows, cols, 0.5, 1.0], dtype)
+    log_a, log_b = log_marginal(rows, extra == 1), log_marginal(cols, extra == 1)
+    return sizes, params, log_a.astype(dtype), log_b.astype(dtype), extra
+
+
 def fused_gw_dense(
     rows: int,
     cols: int,
@@ -75,19 +95,66 @@ def fused_gw_dense(
     """The fused-GW plan of a ``rows x cols`` cost (module docstring). ``fill_cost(out)`` writes the linear cost
     ``C`` (e.g. ``1 - S``) into ``out``, a float64 ``[rows, cols]`` view of the solver's array (rows contiguous,
     the array itself not when there is a dummy). Options as :func:`vidalign.ops.fused_gw`."""
-    if n_iters < 1:
-        raise ConfigError(f"n_iters must be at least 1, got {n_iters}")
-    extra = int(dummy is not None)
+    sizes, params, log_a, log_b, extra = _problem(rows, cols, np.float64, alpha=alpha, eps=eps, radius=radius,
+                                                  rho=rho, dummy=dummy, n_iters=n_iters)  # fmt: skip
     shape = (rows + extra, cols + extra)
     linear = np.empty(shape)
     fill_cost(linear[:rows, :cols])
-    radius_x, radius_y = band_radius(rows, radius), band_radius(cols, radius)
-    sizes = np.array([rows, cols, radius_x, radius_y], np.int64)
     options = np.array([extra, False, RELAXED_CODE["none"], n_iters, True], np.int64)
-    lam = float(DEFAULT_LAM)  # unused by the balanced problem; as fused_gw passes it
-    params = np.array([alpha, eps, rows / radius_x, lam, lam, 0.0, rho, dummy or 0.0, rows, cols, 0.5, 1.0])
     plan, kernel = np.empty(shape), np.empty(shape)
     trace, error = np.zeros(n_iters + 1), np.zeros(1)
-    log_a, log_b = log_marginal(rows, extra == 1), log_marginal(cols, extra == 1)
     solve_dense(linear, log_a, log_b, sizes, options, params, plan, kernel, trace, error)
     return DenseFGW(plan[:rows, :cols], trace, float(error[0]), float(params[5]))
+
+
+@dataclass
+class LeanFGW:
+    """What :func:`fused_gw_lean` reads of its plan ``[N, M]`` (the dummy's row and column aside): each row's
+    argmax ``row_best`` and mass ``row_mass``, each column's ``col_best`` and ``col_mass`` (as
+    :class:`DenseFGW`'s plan would give them), with ``objective``, ``marginal_error`` and ``step_size`` as there."""
+
+    row_best: np.ndarray
+    row_mass: np.ndarray
+    col_best: np.ndarray
+    col_mass: np.ndarray
+    objective: np.ndarray
+    marginal_error: float
+    step_size: float
+
+
+def fused_gw_lean(
+    rows: int,
+    cols: int,
+    fill_cost: Callable[[np.ndarray], None],
+    *,
+    alpha: float,
+    eps: float,
+    radius: float,
+    rho: float = 0.0,
+    dummy: float | None = None,
+    n_iters: int = 25,
+    dtype: type = np.float32,
+    progress: bool = False,
+) -> LeanFGW:
+    """:func:`fused_gw_dense`'s problem in two arrays of ``dtype`` (``_numba/fgw.py``, :func:`solve_lean`): the
+    linear cost and the kernel ``Z``, the plan formed a row at a time from ``Z`` and its scalings wherever it is
+    read - :data:`LEAN_BYTES_PER_PAIR` per frame pair in float32, a third of the dense solver's float64 - so
+    20,000 x 20,000 frames fit in 3.2 GB. ``fill_cost(out)`` writes the cost into a ``dtype`` view; ``progress``
+    shows a bar over the iterations."""
+    sizes, params, log_a, log_b, extra = _problem(rows, cols, dtype, alpha=alpha, eps=eps, radius=radius, rho=rho,
+                                                  dummy=dummy, n_iters=n_iters)  # fmt: skip
+    shape = (rows + extra, cols + extra)
+    linear = np.empty(shape, dtype)
+    fill_cost(linear[:rows, :cols])
+    kernel, trace = np.empty(shape, dtype), np.zeros(n_iters + 1)
+    with tqdm(total=n_iters, unit="iteration", desc="ot", disable=not progress, leave=False) as bar:
+        u, v = solve_lean(linear, log_a, log_b, [*sizes, extra, n_iters], params, kernel, trace,
+                          lambda: bar.update(1))  # fmt: skip
+    del linear
+    row_best, row_mass = np.empty(rows, np.int64), np.empty(rows)
+    col_best, col_mass = np.zeros(cols, np.int64), np.empty(cols)
+    row_sums, col_sums = np.empty(rows + extra), np.empty(cols + extra)
+    lean_summary(kernel, u, v, rows, cols, row_best, row_mass, col_best, col_mass, row_sums, col_sums)
+    error = np.abs(row_sums - np.exp(log_a.astype(np.float64))).sum()
+    error += np.abs(col_sums - np.exp(log_b.astype(np.float64))).sum()
+    return LeanFGW(row_best, row_mass, col_best, col_mass, trace, float(error), float(params[5]))

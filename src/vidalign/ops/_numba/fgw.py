@@ -13,7 +13,9 @@ plan and the kernel Z. The structure term's rows ``T B_y`` are formed as the row
 the current block and the block being formed are ever needed: :func:`ring_rows`), not as a fourth dense array.
 :func:`solve_dense` solves one item in arrays the caller owns, the linear cost built in place over the cost
 (``vidalign align --method ot``, :mod:`vidalign.ops.fgw_dense`); :func:`solve_batch` a padded batch
-(:func:`vidalign.ops.fused_gw`). Numpy only: the torch wrapper is in :mod:`vidalign.ops.fgw`.
+(:func:`vidalign.ops.fused_gw`). :func:`solve_lean` solves a balanced item in two dense arrays (linear cost and
+kernel): the plan is ``exp(Z + u 1^T + 1 v^T)``, formed a row at a time into a ring of plan rows where a sweep
+reads it (recordings too long for three arrays). Numpy only: the torch wrapper is in :mod:`vidalign.ops.fgw`.
 """
 
 from __future__ import annotations
@@ -64,42 +66,46 @@ def _form_rows(first, plan, n, m, radius_x, radius_y, clusters, ring, prefix, ro
     ``mass_prefix``, and each ``band_mass_i = sum_{0 < |l - i| <= radius_x} row_mass_l`` that the rows formed so
     far complete (rows are formed in order: row ``i``'s needs rows up to ``i + radius_x``). ``T B_y`` sums over
     ``0 < |l - j| <= radius_y`` from each row's prefix sums (``prefix`` ``[_BLOCK, m + 1]``, first column 0),
-    run four rows at a time to hide the latency of a running sum. No array views (each costs two atomic reference
-    count updates): the middle of a row is indexed with unsigned offsets, which numba does not wrap around.
-    Returns the number of rows formed so far."""
+    run four rows at a time to hide the latency of a running sum. ``plan`` is the dense plan or the lean solver's
+    ring of plan rows (row ``k`` in slot ``k % len(plan)``, :func:`_sweep`; ``first`` and the ring's length are
+    multiples of ``_BLOCK``, so a block's rows are consecutive in either). No array views (each costs two atomic
+    reference count updates): the middle of a row is indexed with unsigned offsets, which numba does not wrap
+    around. Returns the number of rows formed so far."""
     prefer_wide_vectors()
     last = min(first + _BLOCK, n)
+    top = first % plan.shape[0]  # the block's first row in ``plan``: ``first``, or its slot in a ring of rows
     zero = prefix[0, 0]
     if last - first == 4:
         first_sum, second_sum, third_sum, fourth_sum = zero, zero, zero, zero
         for j in range(m):
-            first_sum += plan[first, j]
-            second_sum += plan[first + 1, j]
-            third_sum += plan[first + 2, j]
-            fourth_sum += plan[first + 3, j]
+            first_sum += plan[top, j]
+            second_sum += plan[top + 1, j]
+            third_sum += plan[top + 2, j]
+            fourth_sum += plan[top + 3, j]
             prefix[0, j + 1], prefix[1, j + 1] = first_sum, second_sum
             prefix[2, j + 1], prefix[3, j + 1] = third_sum, fourth_sum
     else:
         for r in range(last - first):
             total = zero
             for j in range(m):
-                total += plan[first + r, j]
+                total += plan[top + r, j]
                 prefix[r, j + 1] = total
     size = ring.shape[0]
     head, inner = min(radius_y, m), max(m - 2 * radius_y - 1, 0)
     offset, width = np.uint64(radius_y), np.uint64(2 * radius_y + 1)
     for k in range(first, last):
         r, slot = k - first, k % size
+        row = top + r
         if clusters:
             for j in range(m):
-                ring[slot, j] = plan[k, j]
+                ring[slot, j] = plan[row, j]
         else:
             for j in range(head):  # window clipped at 0
-                ring[slot, j] = prefix[r, min(j + radius_y + 1, m)] - plan[k, j]
+                ring[slot, j] = prefix[r, min(j + radius_y + 1, m)] - plan[row, j]
             for t in range(np.uint64(inner)):  # window inside the row: column t + radius_y
-                ring[slot, t + offset] = prefix[r, t + width] - prefix[r, t] - plan[k, t + offset]
+                ring[slot, t + offset] = prefix[r, t + width] - prefix[r, t] - plan[row, t + offset]
             for j in range(max(head, radius_y + inner), m):  # window clipped at m
-                ring[slot, j] = prefix[r, m] - prefix[r, max(j - radius_y, 0)] - plan[k, j]
+                ring[slot, j] = prefix[r, m] - prefix[r, max(j - radius_y, 0)] - plan[row, j]
         mass = prefix[r, m]
         row_mass[k] = mass
         mass_prefix[k + 1] = mass_prefix[k] + mass
@@ -184,21 +190,28 @@ def _row_pass(mode, z, c, t, v, col_kl, current, window, scale, offset, row_kl, 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring, prefix,
-           row_mass, mass_prefix, band_mass, windows, p):  # fmt: skip
+           row_mass, mass_prefix, band_mass, windows, p, lean, log_a, col_totals):  # fmt: skip
     """Rows in order, forming ``alpha P = alpha Cx T Cy = alpha w_x (B_x (T 1) 1^T - B_x right)`` on the fly
     (``right = T B_y`` or ``T``: its rows are formed into ``ring`` as they enter a running window, and leave it;
-    :func:`_advance`). ``_PEAK`` returns ``max g``; ``_VALUE`` returns E(plan) without the KL terms."""
+    :func:`_advance`). ``_PEAK`` returns ``max g``; ``_VALUE`` returns E(plan) without the KL terms.
+
+    ``lean`` (balanced problems; :func:`solve_lean`): ``plan`` is a ring of plan rows (row ``k`` in slot
+    ``k % len(plan)``), each written as ``exp(Z_k + u_k + v)`` (:func:`_exp_rows`) just before the windows read
+    it, and the step modes end each row with Sinkhorn's row half-step on it (``u_i``) and add its share of the
+    column sums to ``col_totals`` (:func:`_project_row`): the column half-step is the caller's."""
     prefer_wide_vectors()
     out_of_line()
     scale, one = p[0] * p[2], p[11]
     zero = one - one
     rows, cols = kernel.shape
-    size, formed = ring.shape[0], 0
+    size, formed, ready = ring.shape[0], 0, 0
     empty = np.zeros(cols, kernel.dtype)
     v_real, v_dummy, kl_real, kl_dummy = v[:m], v[m:], col_kl[:m], col_kl[m:]
     result = -np.inf if mode == _PEAK else 0.0
     for i in range(rows):
-        z, c, t = kernel[i], linear[i], plan[i]
+        if lean and (i % _BLOCK == 0 or i == n):  # every plan row the block's windows read (module docstring)
+            ready = _exp_rows(ready, min(rows, i + radius_x + 2 * _BLOCK), kernel, u, v, plan)
+        z, c, t = kernel[i], linear[i], plan[i % plan.shape[0]]
         second = -np.inf if mode == _PEAK else 0.0
         if i < n:
             if i % _BLOCK == 0:
@@ -212,11 +225,43 @@ def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, rad
                                    row_kl[i], u[i], p)  # fmt: skip
         else:  # the dummy row: no structure
             first = _row_pass(mode, z, c, t, v, col_kl, empty, empty, zero, zero, row_kl[i], u[i], p)
+        if lean and mode <= _STEP_AND_VALUE:
+            u[i] = _project_row(z, v, log_a[i], col_totals)
         if mode == _PEAK:
             result = max(result, max(first, second))
         else:
             result += first + second
     return result
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _exp_rows(first, last, kernel, u, v, plan):
+    """Rows ``first .. last - 1`` of the plan ``exp(Z + u 1^T + 1 v^T)`` into the ring ``plan`` (row ``k`` in
+    slot ``k % len(plan)``). Returns ``max(first, last)``: the rows written so far."""
+    prefer_wide_vectors()
+    size = plan.shape[0]
+    for k in range(first, last):
+        z, t, shift = kernel[k], plan[k % size], u[k]
+        for j in range(z.shape[0]):
+            t[j] = exp_nonpositive(z[j] + shift + v[j])
+    return max(first, last)
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _project_row(z, v, log_a, col_totals):
+    """Sinkhorn's row half-step on one row of the kernel, ``u = log a - LSE_j(z_j + v_j)`` (max-shifted), and the
+    row's share ``exp(z_j + u + v_j)`` of the column sums added to ``col_totals`` (float64). Returns ``u``."""
+    prefer_wide_vectors()
+    top = z[0] + v[0]
+    for j in range(z.shape[0]):
+        top = maximum(top, z[j] + v[j])
+    total = top - top
+    for j in range(z.shape[0]):
+        total += exp_nonpositive(z[j] + v[j] - top)
+    u = log_a - top - np.log(total)
+    for j in range(z.shape[0]):
+        col_totals[j] += exp_nonpositive(z[j] + u + v[j])
+    return u
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -395,6 +440,7 @@ def _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel,
     row_mass, mass_prefix, band_mass = np.empty(n, dtype), np.zeros(n + 1, dtype), np.empty(n, dtype)
     row_kl, col_kl, scale = np.zeros(rows, dtype), np.zeros(cols, dtype), np.empty(rows, dtype)
     row_sums, col_sums = np.empty(rows, dtype), np.empty(cols, dtype)
+    unused = np.zeros(1)  # the column sums of lean sweeps
     for iteration in range(n_iters + 1):
         last = iteration == n_iters
         if last and not with_trace:
@@ -408,11 +454,11 @@ def _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel,
             kl_value += _kl_terms(col_sums, lb, p[4], col_kl)
         if iteration == 0 and not p[5] > 0:
             peak = _sweep(_PEAK, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring,
-                          prefix, row_mass, mass_prefix, band_mass, windows, p)  # fmt: skip
+                          prefix, row_mass, mass_prefix, band_mass, windows, p, False, la, unused)  # fmt: skip
             p[5] = 4.0 / max(peak, 4.0 * p[1])
         if last:
             value = _sweep(_VALUE, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters,
-                           ring, prefix, row_mass, mass_prefix, band_mass, windows, p)  # fmt: skip
+                           ring, prefix, row_mass, mass_prefix, band_mass, windows, p, False, la, unused)  # fmt: skip
         else:
             value = _step_sweep(with_trace != 0, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x,
                                 radius_y, clusters, ring, prefix, row_mass, mass_prefix, band_mass, windows,
@@ -474,3 +520,75 @@ def solve_batch(cost, log_a, log_b, sizes, options, params, plan, trace, error) 
             plan[item, :n, :m] = solved[:n, :m]
 
     run_over_batch(solve_range, sizes[:, 0] * sizes[:, 1])
+
+
+def lean_plan_rows(rows, radius_x):
+    """Rows of the lean solver's ring of plan rows: what a block of ``_BLOCK`` rows and its windows read
+    (:func:`_sweep`), a multiple of ``_BLOCK`` so that a block's rows never wrap, at most ``rows`` rounded up."""
+    return -(-min(rows, radius_x + 2 * _BLOCK) // _BLOCK) * _BLOCK
+
+
+def solve_lean(linear, log_a, log_b, sizes, p, kernel, trace, on_iteration=None):
+    """:func:`solve_dense` for a balanced item without the dense plan: two arrays ``[n + dummy, m + dummy]`` -
+    ``linear`` (the cost in its ``[:n, :m]`` block, made the linear cost in place) and ``kernel`` (work space,
+    returned holding ``Z``) - hold the problem, and the plan is ``exp(Z + u 1^T + 1 v^T)``, formed a row at a
+    time where a sweep needs it (``lean`` in :func:`_sweep`; three exponentials per entry and iteration instead of
+    one, and a third less memory). ``sizes`` = (n, m, R_x, R_y, dummy, n_iters); ``p`` as :func:`solve_dense`
+    (the step is written to ``p[5]``); ``on_iteration()`` is called after each iteration (a progress bar).
+    Returns the log-scalings ``u``, ``v`` of the final plan; ``trace`` receives E before each iteration and at
+    the end, as :func:`solve_dense`'s."""
+    n, m, radius_x, radius_y, dummy, n_iters = (int(value) for value in sizes)
+    dtype = linear.dtype
+    rows, cols = linear.shape
+    la, lb = np.empty(rows, dtype), np.empty(cols, dtype)
+    _item_problem(linear[:n, :m], log_a, log_b, n, m, dummy, p, linear, la, lb)
+    kernel.fill(0.0)
+    u, v = la.copy(), lb.copy()  # the plan exp(la_i + lb_j) = a_i b_j, as solve_dense starts
+    plan = np.empty((lean_plan_rows(rows, radius_x), cols), dtype)
+    ring, prefix = np.empty((ring_rows(n, radius_x), m), dtype), np.zeros((_BLOCK, m + 1), dtype)
+    windows = np.empty((_BLOCK + 1, m), dtype)
+    row_mass, mass_prefix, band_mass = np.empty(n, dtype), np.zeros(n + 1, dtype), np.empty(n, dtype)
+    row_kl, col_kl, col_totals = np.zeros(rows, dtype), np.zeros(cols, dtype), np.zeros(cols)
+
+    def sweep(mode):
+        return _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, False, ring,
+                      prefix, row_mass, mass_prefix, band_mass, windows, p, True, la, col_totals)  # fmt: skip
+
+    if not p[5] > 0:
+        p[5] = 4.0 / max(sweep(_PEAK), 4.0 * p[1])
+    for iteration in range(n_iters):
+        col_totals.fill(0.0)
+        trace[iteration] = sweep(_STEP_AND_VALUE)
+        v += (lb - np.log(col_totals)).astype(dtype)  # the column half-step
+        if on_iteration is not None:
+            on_iteration()
+    trace[n_iters] = sweep(_VALUE)
+    return u, v
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, nogil=True)
+def lean_summary(kernel, u, v, n, m, row_best, row_mass, col_best, col_mass, row_sums, col_sums):
+    """What is read of the lean solver's plan ``exp(Z + u 1^T + 1 v^T)`` (:func:`solve_lean`) in one pass: the
+    argmax (first of ties) and the mass of every row of its real ``[:n, :m]`` block and of every column, and the
+    sums of every row and column of the whole plan (the dummy's included; float64 outputs)."""
+    rows, cols = kernel.shape
+    col_top = np.full(m, -np.inf)
+    col_mass[:] = 0.0
+    col_sums[:] = 0.0
+    for i in range(rows):
+        z, shift = kernel[i], u[i]
+        best, top, real, whole = 0, -np.inf, 0.0, 0.0
+        for j in range(cols):
+            value = exp_nonpositive(z[j] + shift + v[j])
+            col_sums[j] += value
+            whole += value
+            if i < n and j < m:
+                real += value
+                if value > top:
+                    best, top = j, value
+                col_mass[j] += value
+                if value > col_top[j]:
+                    col_top[j], col_best[j] = value, i
+        row_sums[i] = whole
+        if i < n:
+            row_best[i], row_mass[i] = best, real
