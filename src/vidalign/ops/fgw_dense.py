@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -65,19 +66,19 @@ def log_marginal(length: int, dummy: bool) -> np.ndarray:
     return out
 
 
-def _problem(rows: int, cols: int, dtype, *, alpha: float, eps: float, radius: float, rho: float, dummy: float | None,
-             n_iters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
-    """The kernels' ``sizes`` (n, m, R_x, R_y), scalars ``p`` and log-marginals in ``dtype``, and the dummy's
-    extra row/column count, as :func:`vidalign.ops.fused_gw` computes them."""
+def _problem(rows: int, cols: int, dtype, *, alpha: float, eps: float, radius: float, rho: float = 0.0,
+             dummy: float | None = None, n_iters: int = 25) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """The kernels' ``sizes`` (n, m, R_x, R_y, n_iters), scalars ``p`` and log-marginals in ``dtype``, and the
+    dummy's extra row/column count (0 or 1), as :func:`vidalign.ops.fused_gw` computes them."""
     if n_iters < 1:
         raise ConfigError(f"n_iters must be at least 1, got {n_iters}")
     extra = int(dummy is not None)
     radius_x, radius_y = band_radius(rows, radius), band_radius(cols, radius)
-    sizes = np.array([rows, cols, radius_x, radius_y], np.int64)
+    sizes = np.array([rows, cols, radius_x, radius_y, n_iters], np.int64)
     lam = float(DEFAULT_LAM)  # unused by the balanced problem; as fused_gw passes it
     params = np.array([alpha, eps, rows / radius_x, lam, lam, 0.0, rho, dummy or 0.0, rows, cols, 0.5, 1.0], dtype)
     log_a, log_b = log_marginal(rows, extra == 1), log_marginal(cols, extra == 1)
-    return sizes, params, log_a.astype(dtype), log_b.astype(dtype), extra
+    return sizes, params, log_a.astype(dtype), log_b.astype(dtype), np.int64(extra)
 
 
 def fused_gw_dense(
@@ -103,7 +104,7 @@ def fused_gw_dense(
     options = np.array([extra, False, RELAXED_CODE["none"], n_iters, True], np.int64)
     plan, kernel = np.empty(shape), np.empty(shape)
     trace, error = np.zeros(n_iters + 1), np.zeros(1)
-    solve_dense(linear, log_a, log_b, sizes, options, params, plan, kernel, trace, error)
+    solve_dense(linear, log_a, log_b, sizes[:4], options, params, plan, kernel, trace, error)
     return DenseFGW(plan[:rows, :cols], trace, float(error[0]), float(params[5]))
 
 
@@ -127,28 +128,24 @@ def fused_gw_lean(
     cols: int,
     fill_cost: Callable[[np.ndarray], None],
     *,
-    alpha: float,
-    eps: float,
-    radius: float,
-    rho: float = 0.0,
-    dummy: float | None = None,
-    n_iters: int = 25,
     dtype: type = np.float32,
     progress: bool = False,
+    **settings: Any,
 ) -> LeanFGW:
     """:func:`fused_gw_dense`'s problem in two arrays of ``dtype`` (``_numba/fgw.py``, :func:`solve_lean`): the
     linear cost and the kernel ``Z``, the plan formed a row at a time from ``Z`` and its scalings wherever it is
     read - :data:`LEAN_BYTES_PER_PAIR` per frame pair in float32, a third of the dense solver's float64 - so
     20,000 x 20,000 frames fit in 3.2 GB. ``fill_cost(out)`` writes the cost into a ``dtype`` view; ``progress``
-    shows a bar over the iterations."""
-    sizes, params, log_a, log_b, extra = _problem(rows, cols, dtype, alpha=alpha, eps=eps, radius=radius, rho=rho,
-                                                  dummy=dummy, n_iters=n_iters)  # fmt: skip
+    shows a bar over the iterations; ``settings``: ``alpha``, ``eps``, ``radius``, ``rho``, ``dummy``, ``n_iters``
+    as :func:`fused_gw_dense`'s."""
+    sizes, params, log_a, log_b, extra = _problem(rows, cols, dtype, **settings)
+    n_iters = int(sizes[4])
     shape = (rows + extra, cols + extra)
     linear = np.empty(shape, dtype)
     fill_cost(linear[:rows, :cols])
     kernel, trace = np.empty(shape, dtype), np.zeros(n_iters + 1)
     with tqdm(total=n_iters, unit="iteration", desc="ot", disable=not progress, leave=False) as bar:
-        u, v = solve_lean(linear, log_a, log_b, [*sizes, extra, n_iters], params, kernel, trace,
+        u, v = solve_lean(linear, log_a, log_b, [*sizes[:4], extra, n_iters], params, kernel, trace,
                           lambda: bar.update(1))  # fmt: skip
     del linear
     row_best, row_mass = np.empty(rows, np.int64), np.empty(rows)
