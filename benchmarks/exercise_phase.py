@@ -6,7 +6,9 @@ not in ``../shared``; this is the same measure on :mod:`vidalign.data.exercise` 
 (the person and the room dominate every frame, the movement is a faint periodic signal, each clip holds 3-8
 repetitions at its own tempo) and know every frame's phase. Per exercise seed: 10 clips, every method trained on
 all of them without labels (``split="all"``, its preset; VASOT with K = 4, the quarters of a repetition), every
-ordered pair (90) aligned by DTW on the representation (uniform time: frame ``i`` of A to ``i (M - 1) / (N - 1)``).
+ordered pair (90) aligned by DTW on the representation (uniform time: frame ``i`` of A to ``i (M - 1) / (N - 1)``;
+``phase itself``: DTW on ``(cos 2 pi psi, sin 2 pi psi)``, what a representation that encodes the phase exactly
+reaches - the floor of DTW's monotone matching between clips of different repetition counts).
 ``train s`` is a run's training time from its ``log.csv``; ``within`` the collapse check (near 1: collapsed).
 
 Seeds 1 and 3 are the dev seeds the VAOT regulariser was chosen on (``benchmarks/COLLAPSE.md``) and are not
@@ -42,16 +44,25 @@ from vidalign.run_dir import RunDir
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SEEDS = (10, 11, 12, 13)
 METHODS = ("vaot", "vasot", "lac", "scl")
+REFERENCES = (("uniform time", "uniform"), ("phase itself", "phase"), ("raw features", None))
 
 
 def uniform(n: int, m: int) -> list[int]:
     return np.rint(np.arange(n) * (m - 1) / max(n - 1, 1)).astype(int).tolist()
 
 
+def phase_itself(clip) -> np.ndarray:
+    return np.stack([np.cos(2 * np.pi * clip.psi), np.sin(2 * np.pi * clip.psi)], axis=1)
+
+
 def phase_error(clips: dict, model) -> dict:
-    """The mean repetition-phase error over every ordered pair of clips, and the spread of the representation."""
-    representation = Representation(model) if model not in (None, "uniform") else None
-    embedded = {v: representation.embed(c.features) if representation else c.features for v, c in clips.items()}
+    """The mean repetition-phase error over every ordered pair of clips, and the spread of the representation
+    (``model``: a run, None for the raw features, ``"uniform"`` or ``"phase"`` for the reference rows)."""
+    if model == "phase":
+        embedded = {v: phase_itself(c) for v, c in clips.items()}
+    else:
+        representation = Representation(model) if model not in (None, "uniform") else None
+        embedded = {v: representation.embed(c.features) if representation else c.features for v, c in clips.items()}
     errors = []
     for a, b in itertools.permutations(sorted(clips), 2):
         if model == "uniform":
@@ -62,7 +73,7 @@ def phase_error(clips: dict, model) -> dict:
                 a_to_b = va.align(embedded[a], embedded[b]).a_to_b
         errors.append(repetition_phase_error(clips[a].psi, clips[b].psi, a_to_b))
     row = {"error": float(np.mean(errors))}
-    if model != "uniform":
+    if model not in ("uniform", "phase"):
         row.update(embedding_spread(list(embedded.values())))
     return row
 
@@ -75,7 +86,7 @@ def seed_rows(seed: int, work: Path, methods: list[str], epochs: int | None) -> 
     if not data.exists():
         write_exercise_dataset(data, config)
     runs = work / f"seed{seed}" / "runs"
-    rows = {"uniform time": phase_error(clips, "uniform"), "raw features": phase_error(clips, None)}
+    rows = {name: phase_error(clips, model) for name, model in REFERENCES}
     untrained = va.train(data, "vaot", runs / "untrained", split="all", epochs=0).path
     rows["untrained encoder"] = phase_error(clips, untrained)
     for method in methods:
