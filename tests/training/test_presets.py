@@ -59,7 +59,12 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     assert (resolved.family, resolved.sections, resolved.label) == ("mocap", ["mocap6"], "mocap+mocap6")
     assert resolved.settings["sampling"]["loss_frames"] == 128 and resolved.settings["loss"]["rho"] == 0.0
     assert resolve_preset("asot", "mocap").settings["loss"]["rho"] == 0.15  # the family alone: no mocap6 values
-    assert load_preset("vaot", "default")["sampling"]["loss_frames"] == 8
+    # VAOT's video section (the default family) over its default section, and a named section over both
+    assert load_preset("vaot", "synthetic")["sampling"]["loss_frames"] == 8
+    video = load_preset("vaot", "default")
+    assert (video["sampling"]["loss_frames"], video["loss"]["rho"]) == (32, 0.0)
+    pouring = resolve_preset("vaot", "pouring").settings
+    assert (pouring["sampling"]["loss_frames"], pouring["loss"]["rho"]) == (20, 0.35)
     assert resolve_preset("vaot", "official").settings["loss"]["solver"] == "published"
     with pytest.raises(ValueError, match="pose features, not mocap"):
         resolve_preset("vaot", "mocap+penn_action")
