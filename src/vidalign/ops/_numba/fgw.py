@@ -209,7 +209,7 @@ def _sweep(mode, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, rad
     v_real, v_dummy, kl_real, kl_dummy = v[:m], v[m:], col_kl[:m], col_kl[m:]
     result = -np.inf if mode == _PEAK else 0.0
     for i in range(rows):
-        if lean and (i % _BLOCK == 0 or i == n):  # every plan row the block's windows read (module docstring)
+        if lean and (i % _BLOCK == 0 or i == n):  # every plan row the block's windows read (lean_plan_rows)
             ready = _exp_rows(ready, min(rows, i + radius_x + 2 * _BLOCK), kernel, u, v, plan)
         z, c, t = kernel[i], linear[i], plan[i % plan.shape[0]]
         second = -np.inf if mode == _PEAK else 0.0
