@@ -44,9 +44,10 @@ solver in float64: the cost ``1 - S`` is written block by block into the solver'
 linear cost in place, so the solver's three float64 arrays of ``(N + 1) x (M + 1)`` (linear cost, plan, kernel)
 are all it holds; the plan's row and column argmaxes and masses are read without a copy of it
 (:func:`_plan_summary`). Beyond, the lean solver in float32 (:func:`vidalign.ops.fgw_dense.fused_gw_lean`) holds
-two such arrays (linear cost, kernel) and forms the plan a row at a time where it is read, with a progress bar
-over the iterations; ``parameters["precision"]`` says which ran. Either way the similarities rule (b) needs are
-computed again. It refuses more than :data:`OT_MAX_CELLS` frame pairs. No method imports torch for feature
+two such arrays (linear cost, kernel) and forms the plan a row at a time where it is read;
+``parameters["precision"]`` says which ran. Both show a progress bar over the iterations on large problems.
+Either way the similarities rule (b) needs are computed again. It refuses more than :data:`OT_MAX_CELLS` frame
+pairs. No method imports torch for feature
 files or arrays (``model`` None): the kernels, the similarity passes and the outputs need numpy and numba only.
 
 A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vidalign.outputs`).
@@ -71,6 +72,7 @@ from vidalign.ops.smith_waterman import SmithWatermanFill
 from vidalign.outputs import AlignmentFiles, write_alignment
 from vidalign.similarity import (
     BLOCK_BYTES,
+    PROGRESS_CELLS,
     CosineSimilarity,
     DenseSimilarity,
     Overview,
@@ -339,11 +341,11 @@ def _solve_ot(source: SimilaritySource, overview: Overview, options: OTOptions,
     def fill(cost: np.ndarray) -> None:
         sweep(source, [overview, _CostInto(cost)], progress=progress, desc="similarity")
 
-    settings = dataclasses.asdict(options)
+    settings = dataclasses.asdict(options) | {"progress": progress and n * m >= PROGRESS_CELLS}
     if n * m <= OT_DENSE_CELLS:
         solved = fused_gw_dense(n, m, fill, **settings)
         return (*_plan_summary(solved.plan), float(solved.objective[-1]), "float64")
-    lean = fused_gw_lean(n, m, fill, dtype=np.float32, progress=progress, **settings)
+    lean = fused_gw_lean(n, m, fill, dtype=np.float32, **settings)
     return lean.row_best, lean.row_mass, lean.col_best, lean.col_mass, float(lean.objective[-1]), "float32"
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vidalign.errors import ConfigError
-from vidalign.ops import fused_gw
+from vidalign.ops import fgw_dense, fused_gw
 from vidalign.ops.fgw_dense import (
     BYTES_PER_PAIR,
     LEAN_BYTES_PER_PAIR,
@@ -119,3 +119,47 @@ def test_the_lean_solver_holds_two_float32_arrays():
         tracemalloc.stop()
     lean = LEAN_BYTES_PER_PAIR * (rows + 1) * (cols + 1)
     assert lean <= peak <= lean + 2**20
+
+
+class _Bar:
+    """Stands in for tqdm: records where each bar ends."""
+
+    ends: list[int] = []
+
+    def __init__(self, total=None, **_):
+        self.total, self.n = total, 0
+
+    def update(self, count=1):
+        self.n += count
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        _Bar.ends.append(self.n)
+
+
+def test_the_iteration_bars_count_every_iteration_and_change_nothing(monkeypatch):
+    """The dense solve runs in a thread while the bar reads its objective trace; the lean one ticks per iteration."""
+    monkeypatch.setattr(fgw_dense, "tqdm", _Bar)
+    _Bar.ends = []
+    cost = np.random.default_rng(3).random((70, 90))
+    options = OPTIONS | {"dummy": 0.5, "n_iters": 30}
+    quiet = fused_gw_dense(70, 90, lambda out: np.copyto(out, cost), **options)
+    shown = fused_gw_dense(70, 90, lambda out: np.copyto(out, cost), progress=True, **options)
+    np.testing.assert_array_equal(shown.plan, quiet.plan)
+    np.testing.assert_array_equal(shown.objective, quiet.objective)
+    assert _Bar.ends == [30]  # the quiet dense solve has no bar
+    lean = fused_gw_lean(70, 90, lambda out: np.copyto(out, cost), progress=True, **options)
+    assert _Bar.ends == [30, 30]
+    quiet_lean = fused_gw_lean(70, 90, lambda out: np.copyto(out, cost), **options)
+    np.testing.assert_array_equal(lean.row_best, quiet_lean.row_best)
+    np.testing.assert_array_equal(lean.objective, quiet_lean.objective)
+
+
+def test_a_failure_inside_the_threaded_solve_is_raised_in_the_caller():
+    def solve():
+        raise ValueError("inside")
+
+    with pytest.raises(ValueError, match="inside"):
+        fgw_dense._with_iteration_bar(solve, np.full(4, np.nan), True)

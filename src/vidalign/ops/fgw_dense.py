@@ -22,6 +22,7 @@ bit, for 3 of the lengths 1..60,000 on the machine this was written on, shifting
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,10 +93,12 @@ def fused_gw_dense(
     rho: float = 0.0,
     dummy: float | None = None,
     n_iters: int = 25,
+    progress: bool = False,
 ) -> DenseFGW:
     """The fused-GW plan of a ``rows x cols`` cost (module docstring). ``fill_cost(out)`` writes the linear cost
     ``C`` (e.g. ``1 - S``) into ``out``, a float64 ``[rows, cols]`` view of the solver's array (rows contiguous,
-    the array itself not when there is a dummy). Options as :func:`vidalign.ops.fused_gw`."""
+    the array itself not when there is a dummy). Options as :func:`vidalign.ops.fused_gw`; ``progress`` shows a
+    bar over the iterations (:func:`_with_iteration_bar`)."""
     sizes, params, log_a, log_b, extra = _problem(rows, cols, np.float64, alpha=alpha, eps=eps, radius=radius,
                                                   rho=rho, dummy=dummy, n_iters=n_iters)  # fmt: skip
     shape = (rows + extra, cols + extra)
@@ -103,9 +106,38 @@ def fused_gw_dense(
     fill_cost(linear[:rows, :cols])
     options = np.array([extra, False, RELAXED_CODE["none"], n_iters, True], np.int64)
     plan, kernel = np.empty(shape), np.empty(shape)
-    trace, error = np.zeros(n_iters + 1), np.zeros(1)
-    solve_dense(linear, log_a, log_b, sizes[:4], options, params, plan, kernel, trace, error)
+    trace, error = np.full(n_iters + 1, np.nan), np.zeros(1)  # the kernel writes every entry
+
+    def solve() -> None:
+        solve_dense(linear, log_a, log_b, sizes[:4], options, params, plan, kernel, trace, error)
+
+    _with_iteration_bar(solve, trace, progress)
     return DenseFGW(plan[:rows, :cols], trace, float(error[0]), float(params[5]))
+
+
+def _with_iteration_bar(solve: Callable[[], None], trace: np.ndarray, progress: bool) -> None:
+    """``solve()``, with ``progress`` in a thread (the numba kernel releases the GIL) while this one shows a bar
+    over the iterations: the kernel writes ``trace[k]`` (NaN until then) as iteration ``k`` ends. The solve is
+    the same either way; an exception in it is raised here."""
+    if not progress:
+        solve()
+        return
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            solve()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=run, name="fused-gw", daemon=True)
+    with tqdm(total=len(trace) - 1, unit="iteration", desc="ot", leave=False) as bar:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.25)
+            bar.update(int(np.count_nonzero(~np.isnan(trace[:-1]))) - bar.n)
+    if failed:
+        raise failed[0]
 
 
 @dataclass
