@@ -47,8 +47,8 @@ are all it holds; the plan's row and column argmaxes and masses are read without
 two such arrays (linear cost, kernel) and forms the plan a row at a time where it is read;
 ``parameters["precision"]`` says which ran. Both show a progress bar over the iterations on large problems.
 Either way the similarities rule (b) needs are computed again. It refuses more than :data:`OT_MAX_CELLS` frame
-pairs. No method imports torch for feature
-files or arrays (``model`` None): the kernels, the similarity passes and the outputs need numpy and numba only.
+pairs. No method imports torch for feature files or arrays (``model`` None): the kernels, the similarity passes
+and the outputs need numpy and numba only.
 
 A result is an :class:`AlignResult` (``to_json()``, ``write(out_dir)``: :mod:`vidalign.outputs`).
 """
