@@ -25,19 +25,9 @@ import numpy as np
 from long_alignment import recordings
 from vidalign.alignment import OTOptions
 from vidalign.ops.fgw_dense import fused_gw_dense, fused_gw_lean
-from vidalign.similarity import CosineSimilarity, sweep
+from vidalign.similarity import CosineSimilarity, CostInto, sweep
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class CostInto:
-    """A visitor writing ``1 - S`` of each block into the solver's array, as ``align`` does."""
-
-    def __init__(self, out: np.ndarray):
-        self.out = out
-
-    def add(self, first_row: int, block: np.ndarray) -> None:
-        np.subtract(1.0, block, out=self.out[first_row : first_row + len(block)], casting="same_kind")
 
 
 def measured(solve) -> tuple[object, float, float]:

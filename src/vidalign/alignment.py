@@ -74,6 +74,7 @@ from vidalign.similarity import (
     BLOCK_BYTES,
     PROGRESS_CELLS,
     CosineSimilarity,
+    CostInto,
     DenseSimilarity,
     Overview,
     Preview,
@@ -321,16 +322,6 @@ def _check_ot_size(shape: tuple[int, int]) -> None:
         )
 
 
-class _CostInto:
-    """A visitor writing the OT cost ``1 - S`` of each block into ``out`` (the solver's array)."""
-
-    def __init__(self, out: np.ndarray):
-        self.out = out
-
-    def add(self, first_row: int, block: np.ndarray) -> None:
-        np.subtract(1.0, block, out=self.out[first_row : first_row + len(block)], casting="same_kind")
-
-
 def _solve_ot(source: SimilaritySource, overview: Overview, options: OTOptions,
               progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, str]:  # fmt: skip
     """The plan's row argmaxes and masses, column argmaxes and masses, its objective and the precision it was
@@ -339,7 +330,7 @@ def _solve_ot(source: SimilaritySource, overview: Overview, options: OTOptions,
     n, m = source.shape
 
     def fill(cost: np.ndarray) -> None:
-        sweep(source, [overview, _CostInto(cost)], progress=progress, desc="similarity")
+        sweep(source, [overview, CostInto(cost)], progress=progress, desc="similarity")
 
     settings = dataclasses.asdict(options) | {"progress": progress and n * m >= PROGRESS_CELLS}
     if n * m <= OT_DENSE_CELLS:

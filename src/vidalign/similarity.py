@@ -99,6 +99,17 @@ def blocks(
             bar.update(int(stop - start))
 
 
+class CostInto:
+    """A visitor writing the cost ``1 - S`` of each block into the rows of ``out`` it covers (an OT solver's
+    array, of any float dtype)."""
+
+    def __init__(self, out: np.ndarray):
+        self.out = out
+
+    def add(self, first_row: int, block: np.ndarray) -> None:
+        np.subtract(1.0, block, out=self.out[first_row : first_row + len(block)], casting="same_kind")
+
+
 def sweep(source: SimilaritySource, visitors: Sequence[BlockVisitor], *, progress: bool = False,
           desc: str = "similarity") -> None:  # fmt: skip
     """One pass over ``S``: every block to every visitor."""
