@@ -10,6 +10,9 @@ ordered pair (90) aligned by DTW on the representation (uniform time: frame ``i`
 ``phase itself``: DTW on ``(cos 2 pi psi, sin 2 pi psi)``, what a representation that encodes the phase exactly
 reaches - the floor of DTW's monotone matching between clips of different repetition counts).
 ``train s`` is a run's training time from its ``log.csv``; ``within`` the collapse check (near 1: collapsed).
+``trusted``: the share of the pairs ``align``'s confidence check trusts (``docs/methods.md``, Alignment
+confidence); ``other trusted``: the same for 10 pairs of a clip with a clip of another exercise (the exercise of
+seed ``S + 1000``, never trained on), in the same representation - what it should not trust.
 
 Seeds 1 and 3 are the dev seeds the VAOT regulariser was chosen on (``benchmarks/COLLAPSE.md``) and are not
 reported; the default seeds are 10-13.
@@ -38,13 +41,13 @@ from vidalign.data.exercise import ExerciseConfig, generate_exercise, write_exer
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.repetition import repetition_phase_error
 from vidalign.evaluation.spread import embedding_spread
-from vidalign.representation import Representation
 from vidalign.run_dir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SEEDS = (10, 11, 12, 13)
 METHODS = ("vaot", "vasot", "lac", "scl")
 REFERENCES = (("uniform time", "uniform"), ("phase itself", "phase"), ("raw features", None))
+OTHER_EXERCISE = 1000  # seed offset of the exercise whose clips are paired with this one's as unrelated
 
 
 def uniform(n: int, m: int) -> list[int]:
@@ -55,26 +58,37 @@ def phase_itself(clip) -> np.ndarray:
     return np.stack([np.cos(2 * np.pi * clip.psi), np.sin(2 * np.pi * clip.psi)], axis=1)
 
 
-def phase_error(clips: dict, model) -> dict:
-    """The mean repetition-phase error over every ordered pair of clips, and the spread of the representation
-    (``model``: a run, None for the raw features, ``"uniform"`` or ``"phase"`` for the reference rows)."""
-    if model == "phase":
-        embedded = {v: phase_itself(c) for v, c in clips.items()}
-    else:
-        representation = Representation(model) if model not in (None, "uniform") else None
-        embedded = {v: representation.embed(c.features) if representation else c.features for v, c in clips.items()}
-    errors = []
+def phase_error(clips: dict, others: list, model) -> dict:
+    """The mean repetition-phase error over every ordered pair of clips, the share of them trusted, the share of
+    trusted pairs of a clip with one of ``others`` (another exercise's clips), and the spread of the
+    representation (``model``: a run, None for the raw features, ``"uniform"`` or ``"phase"`` for the reference
+    rows). A run aligns the clips' features as ``vidalign align --model`` does (its confidence is also checked
+    against the clips' own frames)."""
+    if model == "uniform":
+        errors = [
+            repetition_phase_error(clips[a].psi, clips[b].psi, uniform(len(clips[a].psi), len(clips[b].psi)))
+            for a, b in itertools.permutations(sorted(clips), 2)
+        ]
+        return {"error": float(np.mean(errors))}
+    inputs = {v: phase_itself(c) if model == "phase" else c.features for v, c in clips.items()}
+    aligner = va.Aligner(None if model == "phase" else model)
+
+    def aligned(a: np.ndarray, b: np.ndarray):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrustWarning)
+            return aligner(a, b)
+
+    errors, trusted = [], []
     for a, b in itertools.permutations(sorted(clips), 2):
-        if model == "uniform":
-            a_to_b = uniform(len(clips[a].psi), len(clips[b].psi))
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TrustWarning)
-                a_to_b = va.align(embedded[a], embedded[b]).a_to_b
-        errors.append(repetition_phase_error(clips[a].psi, clips[b].psi, a_to_b))
-    row = {"error": float(np.mean(errors))}
-    if model not in ("uniform", "phase"):
-        row.update(embedding_spread(list(embedded.values())))
+        result = aligned(inputs[a], inputs[b])
+        errors.append(repetition_phase_error(clips[a].psi, clips[b].psi, result.a_to_b))
+        trusted.append(result.confidence.trusted)
+    row = {"error": float(np.mean(errors)), "trusted": float(np.mean(trusted))}
+    if model != "phase":  # the phase of another exercise is the same representation: not unrelated
+        pairs = zip(sorted(clips), others, strict=True)
+        unrelated = [aligned(inputs[a], other.features).confidence.trusted for a, other in pairs]
+        row["other_trusted"] = float(np.mean(unrelated))
+        row.update(embedding_spread([aligner.representation.embed(x) for x in inputs.values()]))
     return row
 
 
@@ -82,17 +96,19 @@ def seed_rows(seed: int, work: Path, methods: list[str], epochs: int | None) -> 
     """``representation name -> row`` for one exercise seed."""
     config = ExerciseConfig(seed=seed)
     clips = {c.video_id: c for c in generate_exercise(config)}
+    others = generate_exercise(ExerciseConfig(seed=seed + OTHER_EXERCISE))
     data = work / f"seed{seed}" / "data"
     if not data.exists():
         write_exercise_dataset(data, config)
     runs = work / f"seed{seed}" / "runs"
-    rows = {name: phase_error(clips, model) for name, model in REFERENCES}
+    rows = {name: phase_error(clips, others, model) for name, model in REFERENCES}
     untrained = va.train(data, "vaot", runs / "untrained", split="all", epochs=0).path
-    rows["untrained encoder"] = phase_error(clips, untrained)
+    rows["untrained encoder"] = phase_error(clips, others, untrained)
     for method in methods:
         options = {"loss": {"n_clusters": 4}} if method == "vasot" else {}
         run = va.train(data, method, runs / method, split="all", epochs=epochs, **options).path
-        rows[method] = phase_error(clips, run) | {"train_s": sum(float(r["seconds"]) for r in RunDir(run).read_log())}
+        train_s = sum(float(r["seconds"]) for r in RunDir(run).read_log())
+        rows[method] = phase_error(clips, others, run) | {"train_s": train_s}
         print(seed, method, rows[method], flush=True)
     return rows
 
@@ -107,20 +123,21 @@ def markdown(by_seed: dict[int, dict[str, dict]], info: dict) -> str:
         "of real exercise clips as measured: within-clip similarity ~0.92, across ~0.5); every method trained on "
         "all 10 without labels; every ordered pair aligned by DTW. `error`: mean circular error of the repetition "
         "phase of A's frames and of the B frames matched to them (0 = in phase, 0.25 = chance; the held-out target "
-        "on real clips is <= 0.10). Mean over the seeds, then each seed.",
+        "on real clips is <= 0.10). Mean over the seeds, then each seed. `trusted`: share of these pairs that "
+        "`align`'s confidence check trusts; `other trusted`: share of 10 pairs of a clip with a clip of another "
+        "exercise it trusts (it should not: `docs/methods.md`, Alignment confidence).",
         "",
-        "| representation | error | " + " | ".join(f"seed {s}" for s in seeds) + " | within | train s |",
-        "|---" * (len(seeds) + 4) + "|",
+        "| representation | error | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | trusted | other trusted | within | train s |",
+        "|---" * (len(seeds) + 6) + "|",
     ]
     for name in by_seed[seeds[0]]:
         errors = [by_seed[s][name]["error"] for s in seeds]
-        within = [by_seed[s][name]["within"] for s in seeds if "within" in by_seed[s][name]]
-        train_s = [by_seed[s][name]["train_s"] for s in seeds if "train_s" in by_seed[s][name]]
         cells = [f"**{statistics.mean(errors):.3f}**", *(f"{e:.3f}" for e in errors)]
-        cells += [
-            f"{statistics.mean(within):.2f}" if within else "-",
-            f"{statistics.mean(train_s):.0f}" if train_s else "-",
-        ]
+        for key, digits in (("trusted", 2), ("other_trusted", 2), ("within", 2), ("train_s", 0)):
+            values = [by_seed[s][name][key] for s in seeds if key in by_seed[s][name]]
+            cells.append(f"{statistics.mean(values):.{digits}f}" if values else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

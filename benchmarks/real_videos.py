@@ -42,7 +42,6 @@ import torch
 import vidalign as va
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.spread import embedding_spread
-from vidalign.representation import Representation
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -70,8 +69,7 @@ def score(name: str, features: dict[str, np.ndarray], events: dict[str, np.ndarr
     """The row of one representation; ``events`` None: spread and trust only."""
     ids = sorted(features)
     errors, trusted, evidence = [], [], []
-    representation = Representation(model) if model not in (None, "uniform") else None
-    embedded = {v: representation.embed(features[v]) if representation else features[v] for v in ids}
+    aligner = va.Aligner(model) if model != "uniform" else None  # as `vidalign align [--model]` aligns
     for a, b in itertools.permutations(ids, 2):
         n, m = len(features[a]), len(features[b])
         if model == "uniform":
@@ -79,7 +77,7 @@ def score(name: str, features: dict[str, np.ndarray], events: dict[str, np.ndarr
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrustWarning)  # counted below instead
-                result = va.align(embedded[a], embedded[b])
+                result = aligner(features[a], features[b])
             predicted = None if events is None else carried_events(result.pairs, events[a])
             trusted.append(result.confidence.trusted)
             evidence.append(result.confidence.order_evidence)
@@ -90,7 +88,7 @@ def score(name: str, features: dict[str, np.ndarray], events: dict[str, np.ndarr
         row.update(event_error_s=float(np.mean(errors)), per_event_s=np.mean(errors, axis=0).tolist())
     if trusted:
         row.update(trusted=float(np.mean(trusted)), order_evidence=float(np.mean(evidence)))
-        row.update(embedding_spread([embedded[v] for v in ids]))
+        row.update(embedding_spread([aligner.representation.embed(features[v]) for v in ids]))
     return row
 
 

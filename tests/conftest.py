@@ -6,7 +6,8 @@
   a decoded frame tells which source frame it shows (``code`` / ``coded``), and tiny videos written with PyAV
   directly, independently of vidalign's writer (``make_video``), or clips written by vidalign (``clips``);
 - small synthetic feature folders (``tiny_folder``, ``tiny_dataset``) and runs trained on one (``asot_run``,
-  ``vaot_run``).
+  ``vaot_run``);
+- ``repetitions``: feature arrays of a movement repeated at an even tempo.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def make_video(tmp_path):
 
     def make(name: str, codec: str, n_frames: int = 24, fps: int = 24, pts_ms: list[int] | None = None) -> Path:
         return _encode(tmp_path / name, codec, n_frames, fps, pts_ms)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def repetitions():
+    """``make(n_frames, n_reps, basis, rng)``: ``n_reps`` repetitions of one movement at an even tempo, two
+    harmonics of its phase in the rows of ``basis [4, D]``, plus a little frame noise -> ``[n_frames, D]``."""
+
+    def make(n_frames: int, n_reps: int, basis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        phase = 2 * np.pi * (np.arange(n_frames) * n_reps / n_frames)
+        harmonics = np.stack([np.cos(phase), np.sin(phase), np.cos(2 * phase) / 2, np.sin(2 * phase) / 2], axis=1)
+        return harmonics @ basis + 0.05 * rng.normal(size=(n_frames, basis.shape[1]))
 
     return make
 

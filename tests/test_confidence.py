@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from vidalign.alignment import align_arrays, cosine_similarity
-from vidalign.confidence import MIN_CONTRAST, MIN_ORDER_EVIDENCE, alignment_confidence, order_evidence
+from vidalign.confidence import (
+    MIN_CONTRAST,
+    MIN_ORDER_EVIDENCE,
+    MIN_PERIODICITY,
+    MIN_PHASE_EVIDENCE,
+    alignment_confidence,
+    order_evidence,
+    repetition_period,
+    with_frames,
+)
 
 
 def _walk(rng: np.random.Generator, n: int, d: int = 32) -> np.ndarray:
@@ -72,3 +81,83 @@ def test_path_statistics_by_hand():
         np.mean([1.0, 0.5 - 0.1, 1.0]), abs=1e-4
     )  # one neighbour at the ends
     assert confidence.similarity_range == (0.0, 1.0)
+
+
+def test_a_repeated_movement_is_judged_by_its_phase(repetitions):
+    """5 repetitions of 18 frames against 4 of 30: shifting B by whole repetitions aligns as well, so the order
+    evidence cannot tell; the phase can, and a path half a repetition off fails it."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    a, b = repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
+    result = align_arrays(a, b)
+    confidence = result.confidence
+    assert confidence.order_evidence < MIN_ORDER_EVIDENCE, confidence  # the order alone would distrust it
+    assert confidence.trusted and confidence.judged_by == "phase", confidence
+    assert abs(confidence.periods[0] - 18) <= 1 and abs(confidence.periods[1] - 30) <= 1
+    assert confidence.periodicity >= MIN_PERIODICITY and confidence.phase_evidence > 1.5 * MIN_PHASE_EVIDENCE
+    assert "repeat a movement" in confidence.note()
+
+    off_phase = result.pairs + [0, 15]  # half a repetition of B later (B is 4 whole repetitions: wrap around)
+    wrong = alignment_confidence(cosine_similarity(a, b), off_phase % [90, 120])
+    assert wrong.phase_evidence < -MIN_PHASE_EVIDENCE and not wrong.trusted
+    assert "not in the same phase" in wrong.reasons[-1]
+    assert wrong.note() is None
+
+
+def test_phase_evidence_by_hand(repetitions):
+    """The matched similarities minus those of the B frames half a period before and after (where they exist),
+    over the contrast."""
+    rng = np.random.default_rng(1)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    sim = cosine_similarity(repetitions(60, 4, basis, rng), repetitions(80, 4, basis, rng))
+    confidence = alignment_confidence(sim, pairs := np.stack([np.arange(60), np.arange(60) * 79 // 59], axis=1))
+    assert confidence.periods[1] == 20
+    rows, cols = pairs.T
+    differences = [sim[rows, cols][ok] - sim[rows[ok], cols[ok] + shift] for shift in (-10, 10)
+                   for ok in [(cols + shift >= 0) & (cols + shift < 80)]]  # fmt: skip
+    low, high = np.percentile(sim, [5, 95])
+    expected = np.concatenate(differences).mean() / (high - low)
+    assert confidence.phase_evidence == pytest.approx(expected, abs=1e-4)
+
+
+def test_repetition_period_of_exact_cosines_and_of_noise():
+    i, j = np.arange(60)[:, None], np.arange(72)[None, :]
+    sim = np.cos(2 * np.pi * (i / 9 - j / 12))
+    assert repetition_period(sim, 1)[0] == 12 and repetition_period(sim, 0)[0] == 9  # not their multiples
+    assert repetition_period(sim, 1)[1] > 1.0  # lag 12 is as alike as lag 0: more than lag 1
+    assert repetition_period(np.random.default_rng(2).normal(size=(60, 72)), 1) == (0, 0.0)  # frames that do not move
+    assert repetition_period(sim[:, :5], 1) == (0, 0.0)  # too few frames for two periods
+
+
+def test_repetitive_recordings_of_unrelated_movements_are_not_trusted(repetitions):
+    rng = np.random.default_rng(3)
+    basis = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
+    a, b = repetitions(90, 5, basis[:4], rng), repetitions(120, 4, basis[4:], rng)  # orthogonal movements
+    confidence = align_arrays(a, b).confidence  # B's movement shows in S through A's frame noise: both repeat
+    assert not confidence.trusted and confidence.phase_evidence < MIN_PHASE_EVIDENCE, confidence
+    assert "not in the same phase" in confidence.reasons[-1]
+    still = np.repeat(a[:1], 90, axis=0) + 0.05 * rng.normal(size=a.shape)  # one recording does not repeat
+    confidence = align_arrays(still, b).confidence
+    assert not confidence.trusted and confidence.phase_evidence is None
+    assert "do not both repeat a movement" in confidence.reasons[-1]
+
+
+def test_a_representation_that_hides_the_repetition_is_not_trusted(repetitions):
+    """Embeddings of how far through a recording a frame is (a half circle of time) give any two recordings a
+    confident order; when their own frames repeat a movement that the representation does not show, the
+    alignment is untrusted. Frames that do not repeat, or a representation that keeps the repetition, pass."""
+    rng = np.random.default_rng(4)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    frames = repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
+    half_circle = [np.linspace(0, np.pi, n) for n in (90, 120)]
+    times = [np.stack([np.cos(t), np.sin(t)], axis=1) for t in half_circle]
+    by_time = align_arrays(*times).confidence
+    assert by_time.trusted and by_time.judged_by == "order" and by_time.periodicity < MIN_PERIODICITY, by_time
+    checked = with_frames(by_time, *frames)
+    assert not checked.trusted and checked.frame_periodicity >= MIN_PERIODICITY
+    assert "not in the model's representation" in checked.reasons[-1]
+    assert "every ~18 / ~30 frames" in checked.reasons[-1]
+    unchanged = with_frames(by_time, _walk(rng, 90), _walk(rng, 120))
+    assert unchanged.trusted and unchanged.frame_periodicity < MIN_PERIODICITY
+    kept = with_frames(align_arrays(*frames).confidence, *frames)
+    assert kept.trusted and kept.judged_by == "phase" and kept.reasons == []

@@ -26,6 +26,7 @@ import numpy as np
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, check_method
 from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
+from vidalign.confidence import Confidence, with_frames
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
@@ -148,6 +149,11 @@ class Aligner:
             message = collapse_message(f"model {self.model_name} on these recordings", spread)
             warnings.warn(CollapseWarning(message), stacklevel=3)
 
+    def checked(self, confidence: Confidence, first: AlignInput, second: AlignInput) -> Confidence:
+        """``confidence`` of an alignment in this aligner's representation, checked against the recordings' own
+        frames when a model made it (:func:`vidalign.confidence.with_frames`)."""
+        return confidence if self.model_name is None else with_frames(confidence, first.features, second.features)
+
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         first, second = self.load_all({"A": a, "B": b})
         embedded = self.embed(first, second)
@@ -155,6 +161,7 @@ class Aligner:
         result = align_arrays(
             *embedded, method=method or self.method, sw=self.sw, ot=self.ot, band=self.band, progress=progress
         )
+        result = dataclasses.replace(result, confidence=self.checked(result.confidence, first, second))
         self.warn_if_collapsed(embedded)
         if not result.confidence.trusted:
             warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=2)
@@ -268,6 +275,8 @@ def compare(
     embedded = aligner.embed(first, second)
     findings = _step_findings(aligner.representation, first, second, steps)
     result = compare_embeddings(*embedded, k=k, min_frames=min_frames, sw=aligner.sw)
+    confidence = aligner.checked(result.alignment.confidence, first, second)
+    result = dataclasses.replace(result, alignment=dataclasses.replace(result.alignment, confidence=confidence))
     aligner.warn_if_collapsed(embedded)
     if not result.alignment.confidence.trusted:
         warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)

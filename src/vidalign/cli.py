@@ -225,7 +225,14 @@ def format_comparison(result, files) -> str:
         for repeat in result.steps.get("repeated") or []:
             spans = ", ".join(f"query {_span(tuple(i), query)}" for i in repeat["query_intervals"])
             lines.append(f"step {repeat['step']} performed {repeat['times']} times: the repetitions are {spans}")
-    return "\n".join([*lines, "wrote " + ", ".join(str(p) for p in files)])
+    return "\n".join([*lines, *_confidence_note(result.alignment.confidence), "wrote " + ", ".join(map(str, files))])
+
+
+def _confidence_note(confidence) -> list[str]:
+    """The note of a trusted alignment judged by the phase of a repeated movement, as a line (docs/methods.md,
+    Alignment confidence)."""
+    note = None if confidence is None else confidence.note()
+    return [f"note: {note}"] if note else []
 
 
 def _span(interval: tuple[int, int] | None, source: dict) -> str:
@@ -250,6 +257,7 @@ def format_alignment(result, files) -> str:
             f"B {b.get('n_frames')} frames",
             f"matched A {_span(result.matched_a, a)}; B {_span(result.matched_b, b)}",
             f"unmatched A {result.n_unmatched_a} frames, B {result.n_unmatched_b} frames",
+            *_confidence_note(result.confidence),
             "wrote " + ", ".join(str(p) for p in written),
         ]
     )

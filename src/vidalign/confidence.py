@@ -17,10 +17,28 @@
   ``S[i, j - w]`` and ``S[i, j + w]`` (``w = M / 10``; the one inside the video at its ends), averaged over the
   pairs;
 - ``time_gain``: the mean similarity of the matched pairs minus that of uniform time (``j = i (M - 1) / (N - 1)``);
-- ``diagonal_deviation``: the mean ``|i / (N - 1) - j / (M - 1)|`` of the pairs (0 = the uniform-time diagonal).
+- ``diagonal_deviation``: the mean ``|i / (N - 1) - j / (M - 1)|`` of the pairs (0 = the uniform-time diagonal);
+- ``periods`` and ``periodicity``: whether both recordings repeat a movement, read from the same strided ``S``
+  (:func:`repetition_period`): a frame of B one repetition later has the same similarities to A's frames, so the
+  similarity between columns of ``S`` (each less the mean column) ``L`` frames apart falls with ``L`` and rises
+  again where ``L`` reaches B's period (rows of ``S`` alike for A). ``periods`` are A's and B's periods in frames
+  (0: none found), ``periodicity`` the smaller of the two rises, each a share of its fall from lag 1 (the measure
+  of :func:`vidalign.steps.periodicity`, here with the period searched for);
+- ``phase_evidence``: for repetitive recordings, whether the matched frames are in the same phase of the
+  movement: the mean similarity of the pairs minus that of the same A frames with the B frames half a period
+  before and after, as a share of ``contrast`` (1: matched frames as alike as the most alike 5 %, the half-period
+  ones as the least alike 5 %; near 0: the phase is not what was matched).
 
-An alignment is *untrusted* when ``contrast`` or ``order_evidence`` is below :data:`MIN_CONTRAST` /
-:data:`MIN_ORDER_EVIDENCE`; each failed test adds a reason in words.
+An alignment is *untrusted* when ``contrast`` is below :data:`MIN_CONTRAST`, or when ``order_evidence`` is below
+:data:`MIN_ORDER_EVIDENCE` - unless both recordings repeat a movement (``periodicity`` at least
+:data:`MIN_PERIODICITY`) and the matched frames share its phase (``phase_evidence`` at least
+:data:`MIN_PHASE_EVIDENCE`): then the alignment is judged by the phase (``judged_by``), since which repetition
+matches which is not something the frames can tell. Each failed test adds a reason in words.
+
+In a model's representation (:func:`with_frames`), ``frame_periodicity`` is the smaller periodicity of the two
+recordings' own features (:func:`frame_repetition`): when both repeat a movement in their own frames but the
+representation shows no repetition (``periodicity`` below :data:`MIN_PERIODICITY`), the model tells how far
+through a recording a frame is rather than where in the movement, and the alignment is untrusted.
 
 :func:`alignment_confidence` reads a matrix in memory; :func:`confidence_from` reads what it needs of one that is
 never whole (``docs/methods.md``, Long recordings): the strided samples and extremes of
@@ -31,16 +49,39 @@ never whole (``docs/methods.md``, Long recordings): the strided samples and extr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from vidalign.ops import dtw
+from vidalign.similarity import cosine_similarity
+from vidalign.steps import MIN_MOVEMENT, lag_similarity
 
-__all__ = ["MIN_CONTRAST", "MIN_ORDER_EVIDENCE", "Confidence", "alignment_confidence", "confidence_from"]
+__all__ = [
+    "MIN_CONTRAST",
+    "MIN_ORDER_EVIDENCE",
+    "MIN_PERIODICITY",
+    "MIN_PHASE_EVIDENCE",
+    "Confidence",
+    "alignment_confidence",
+    "confidence_from",
+    "frame_repetition",
+    "repetition_period",
+    "with_frames",
+]
 
 MIN_CONTRAST = 0.05
 MIN_ORDER_EVIDENCE = 3.0
+# ours, chosen on the dev exercise seeds 1-4 of benchmarks/exercise_phase.py (seeds 10-13 are the reported ones):
+# pairs of clips of one exercise aligned by VAOT (repetition-phase error 0.04-0.10) have phase evidence 0.68-0.80
+# (median per seed; 10th percentile 0.52-0.70) and periodicity 0.54-0.73; raw features and the untrained encoder
+# (error 0.18-0.23) 0.18-0.29, clips of another exercise in a VAOT model 0.04-0.25 (90th percentile <= 0.46)
+MIN_PERIODICITY = 0.3
+MIN_PHASE_EVIDENCE = 0.5
+# a period is the first lag whose rise reaches this share of the highest rise (then up to its local peak), so that a
+# multiple of the period - a rise as high when the recording repeats exactly - is not taken for it
+PERIOD_PEAK_SHARE = 0.7
+MIN_PERIOD_SAMPLES = 3
 EVIDENCE_FRAMES = 128
 CONTRAST_FRAMES = 1024
 ROTATIONS = np.linspace(0.25, 0.75, 8)
@@ -58,15 +99,30 @@ class Confidence:
     similarity_range: tuple[float, float]
     trusted: bool
     reasons: list[str] = field(default_factory=list)
+    periods: tuple[int, int] = (0, 0)
+    periodicity: float = 0.0
+    phase_evidence: float | None = None
+    judged_by: str = "order"
+    frame_periodicity: float | None = None
 
     def to_json(self) -> dict:
-        return asdict(self) | {"similarity_range": list(self.similarity_range)}
+        return asdict(self) | {"similarity_range": list(self.similarity_range), "periods": list(self.periods)}
 
     def message(self) -> str:
         """One line for the warning of an untrusted alignment."""
         return (
             "this alignment cannot be trusted: " + "; ".join(self.reasons) + " (check that both recordings show "
             "the same process and that the model has not collapsed; docs/methods.md, Alignment confidence)"
+        )
+
+    def note(self) -> str | None:
+        """One line for a trusted alignment judged by the phase of a repeated movement, else None."""
+        if not (self.trusted and self.judged_by == "phase"):
+            return None
+        return (
+            f"both recordings repeat a movement (every ~{self.periods[0]} / ~{self.periods[1]} frames): frames are "
+            f"matched by their phase in it (phase evidence {self.phase_evidence:.2f}); which repetition matches "
+            "which, the frames cannot tell"
         )
 
 
@@ -102,29 +158,104 @@ def _order_evidence_of_sample(sim: np.ndarray) -> float:
     return (_dtw_path_mean(sim) - float(np.mean(scrambled))) / spread
 
 
-def path_cells(shape: tuple[int, int], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def repetition_period(sim: np.ndarray, axis: int) -> tuple[int, float]:
+    """The repetition period of B (``axis`` 1: from the columns of ``sim [N, M]``) or of A (``axis`` 0: its rows),
+    in frames of ``sim``, and its periodicity (module docstring, ``periods``); ``(0, 0.0)`` when the frames are too
+    few for two periods of :data:`MIN_PERIOD_SAMPLES`, or do not move beyond their noise (the rule of
+    :data:`vidalign.steps.MIN_MOVEMENT`)."""
+    profiles = sim if axis == 1 else sim.T
+    frames = (profiles - profiles.mean(axis=1, keepdims=True)).T
+    if len(frames) // 2 < MIN_PERIOD_SAMPLES:
+        return 0, 0.0
+    similarity = lag_similarity(frames, len(frames) // 2)
+    lowest = np.minimum.accumulate(similarity)
+    rise = (similarity - lowest)[MIN_PERIOD_SAMPLES - 1 :]
+    if rise.max() <= 0.0:
+        return 0, 0.0
+    peak = int(np.argmax(rise >= PERIOD_PEAK_SHARE * rise.max()))
+    while peak + 1 < len(rise) and rise[peak + 1] > rise[peak]:
+        peak += 1
+    lag = peak + MIN_PERIOD_SAMPLES
+    fall = similarity[0] - lowest[lag - 1]
+    if fall <= max(MIN_MOVEMENT * (1.0 - similarity[0]), 1e-9):
+        return 0, 0.0
+    return lag, float(rise[peak] / fall)
+
+
+def frame_repetition(features: np.ndarray) -> tuple[int, float]:
+    """A recording's repetition period in frames and its periodicity from its own features ``[T, D]``: the
+    :func:`repetition_period` of their cosine self-similarity, on every ``s``-th frame (at most
+    :data:`EVIDENCE_FRAMES`)."""
+    stride = -(-len(features) // EVIDENCE_FRAMES)
+    sample = np.asarray(features, dtype=np.float64)[::stride]
+    period, periodicity = repetition_period(cosine_similarity(sample, sample), 1)
+    return period * stride, periodicity
+
+
+def with_frames(confidence: Confidence, features_a: np.ndarray, features_b: np.ndarray) -> Confidence:
+    """``confidence`` of an alignment in a model's representation, given the two recordings' own features:
+    with their ``frame_periodicity``, and untrusted when both repeat a movement in their frames but the
+    representation shows no repetition (module docstring)."""
+    (period_a, periodicity_a), (period_b, periodicity_b) = map(frame_repetition, (features_a, features_b))
+    own = min(periodicity_a, periodicity_b)
+    checked = replace(confidence, frame_periodicity=round(own, 4))
+    if own < MIN_PERIODICITY or confidence.periodicity >= MIN_PERIODICITY:
+        return checked
+    reason = (
+        f"both recordings repeat a movement in their own frames (every ~{period_a} / ~{period_b} frames) but not in "
+        f"the model's representation (periodicity {confidence.periodicity:.2f}): it tells how far through a "
+        "recording a frame is, not where in the movement, so the repetitions are matched by their place in the "
+        "recordings (try the raw features, or a model whose embeddings keep the repetition)"
+    )
+    return replace(checked, trusted=False, reasons=[*confidence.reasons, reason])
+
+
+def _periods(sample: np.ndarray, strides: tuple[int, int]) -> tuple[tuple[int, int], float]:
+    """A's and B's periods in frames of ``S`` from its strided ``sample`` and the smaller periodicity."""
+    (period_a, periodicity_a), (period_b, periodicity_b) = (repetition_period(sample, axis) for axis in (0, 1))
+    return (period_a * strides[0], period_b * strides[1]), min(periodicity_a, periodicity_b)
+
+
+def path_cells(shape: tuple[int, int], pairs: np.ndarray, half_period: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The cells ``(rows, cols)`` whose similarities :func:`confidence_from` needs: for each pair (in four runs of
     ``L``) the pair itself, its neighbours ``w = M / 10`` to the left and right (clipped into the matrix) and the
-    uniform-time frame of B."""
+    uniform-time frame of B; with ``half_period`` > 0 two more runs, the B frames that far before and after
+    (clipped)."""
     n, m = shape
     rows, cols = pairs[:, 0], pairs[:, 1]
     width = max(1, m // 10)
     uniform = np.rint(_position(rows, n) * (m - 1)).astype(np.int64)
-    return np.tile(rows, 4), np.concatenate([cols, (cols - width).clip(0), (cols + width).clip(0, m - 1), uniform])
+    runs = [cols, (cols - width).clip(0), (cols + width).clip(0, m - 1), uniform]
+    if half_period > 0:
+        runs += [(cols - half_period).clip(0), (cols + half_period).clip(0, m - 1)]
+    return np.tile(rows, len(runs)), np.concatenate(runs)
 
 
-def _path_statistics(shape: tuple[int, int], pairs: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
-    """``path_margin``, ``time_gain`` and ``diagonal_deviation`` of ``pairs`` from the similarities of their
-    :func:`path_cells` (module docstring)."""
+def _shifted_margin(cols: np.ndarray, m: int, shift: int, matched: np.ndarray, before, after) -> float:
+    """Mean of ``matched`` minus the similarities ``shift`` frames before and after in B, where those exist."""
+    inside = [cols - shift >= 0, cols + shift < m]
+    differences = [matched[ok] - shifted[ok] for ok, shifted in zip(inside, (before, after), strict=True)]
+    count = sum(len(d) for d in differences)
+    return float(sum(d.sum() for d in differences) / count) if count else 0.0
+
+
+def _path_statistics(
+    shape: tuple[int, int], pairs: np.ndarray, values: np.ndarray, half_period: int = 0
+) -> tuple[float, float, float, float | None]:
+    """``path_margin``, ``time_gain``, ``diagonal_deviation`` and the margin over B half a period away (None
+    without a period; ``phase_evidence`` before its division by ``contrast``) of ``pairs`` from the similarities of
+    their :func:`path_cells` (module docstring)."""
     n, m = shape
     rows, cols = pairs[:, 0], pairs[:, 1]
-    matched, left, right, uniform = values.reshape(4, -1)
+    runs = values.reshape(-1, len(pairs))
+    matched, left, right, uniform = runs[:4]
     width = max(1, m // 10)
     has_left, has_right = cols - width >= 0, cols + width < m
     neighbour_sum = np.where(has_left, left, 0.0) + np.where(has_right, right, 0.0)
     neighbours = neighbour_sum / np.maximum(has_left.astype(int) + has_right, 1)
     deviation = np.abs(_position(rows, n) - _position(cols, m))
-    return float(np.mean(matched - neighbours)), float(np.mean(matched - uniform)), float(deviation.mean())
+    phase = _shifted_margin(cols, m, half_period, matched, *runs[4:]) if half_period > 0 else None
+    return float(np.mean(matched - neighbours)), float(np.mean(matched - uniform)), float(deviation.mean()), phase
 
 
 def alignment_confidence(sim: np.ndarray, pairs: np.ndarray) -> Confidence:
@@ -147,20 +278,32 @@ def confidence_from(
     contrast_sample, evidence_sample = samples
     low, high = np.percentile(contrast_sample, [5, 95])
     contrast, evidence = float(high - low), _order_evidence_of_sample(evidence_sample)
-    margin, gain, deviation = (
-        _path_statistics(shape, pairs, values_at(*path_cells(shape, pairs))) if len(pairs) else (0.0, 0.0, 0.0)
+    periods, periodicity = _periods(evidence_sample, sample_strides(shape)[1])
+    half_period = int(round(periods[1] / 2)) if periodicity >= MIN_PERIODICITY and periods[1] >= 2 else 0
+    margin, gain, deviation, phase_margin = (
+        _path_statistics(shape, pairs, values_at(*path_cells(shape, pairs, half_period)), half_period)
+        if len(pairs)
+        else (0.0, 0.0, 0.0, None)
     )
+    phase = None if phase_margin is None else phase_margin / contrast if contrast > 0 else 0.0
     reasons = []
     if contrast < MIN_CONTRAST:
         reasons.append(
             f"the frames are nearly indistinguishable (similarity contrast {contrast:.3f} < {MIN_CONTRAST}: "
             f"90 % of the similarities lie in [{low:.3f}, {high:.3f}])"
         )
-    if evidence < MIN_ORDER_EVIDENCE:
+    by_phase = evidence < MIN_ORDER_EVIDENCE and phase is not None
+    if by_phase and phase < MIN_PHASE_EVIDENCE:
+        reasons.append(
+            f"both recordings repeat a movement (every ~{periods[0]} / ~{periods[1]} frames), but the matched frames "
+            f"are not in the same phase of it (phase evidence {phase:.2f} < {MIN_PHASE_EVIDENCE}: they are not "
+            "more alike than frames half a repetition away)"
+        )
+    elif evidence < MIN_ORDER_EVIDENCE and not by_phase:
         reasons.append(
             f"the recordings align no better in their own order than reversed or rotated in time (order evidence "
-            f"z = {evidence:.2f} < {MIN_ORDER_EVIDENCE}; repetitive recordings do too: their match is then ambiguous "
-            "by whole repetitions)"
+            f"z = {evidence:.2f} < {MIN_ORDER_EVIDENCE}), and they do not both repeat a movement clearly enough to "
+            f"be judged by its phase instead (periodicity {periodicity:.2f}, {MIN_PERIODICITY} needed)"
         )
     return Confidence(
         contrast=round(contrast, 4),
@@ -171,4 +314,8 @@ def confidence_from(
         similarity_range=(round(value_range[0], 4), round(value_range[1], 4)),
         trusted=not reasons,
         reasons=reasons,
+        periods=periods,
+        periodicity=round(periodicity, 4),
+        phase_evidence=None if phase is None else round(phase, 4),
+        judged_by="phase" if by_phase else "order",
     )

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from vidalign import align
+from vidalign import align, compare
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, cosine_similarity
+from vidalign.confidence import MIN_PERIODICITY
 from vidalign.errors import InputError
 from vidalign.models.model import load_model
 
@@ -202,3 +203,14 @@ def test_band_option_of_align_and_its_edge_warning(capsys):
         align(a, b, band=-1)
     with pytest.raises(InputError, match="ot has no band"):
         align(a, b, method="ot", band=10)
+
+
+def test_a_model_s_alignment_is_checked_against_the_recordings_own_frames(vaot_run, repetitions):
+    """align and compare with a model read the recordings' own repetition (vidalign.confidence.with_frames);
+    without a model the representation is the frames themselves, and there is nothing to check it against."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    a, b = repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
+    assert align(a, b).confidence.frame_periodicity is None
+    assert align(a, b, model=vaot_run).confidence.frame_periodicity >= MIN_PERIODICITY
+    assert compare(a, b, model=vaot_run).alignment.confidence.frame_periodicity >= MIN_PERIODICITY

@@ -124,6 +124,19 @@ def test_the_alignment_page_of_two_videos(browser, clips, tmp_path):
     check_alignment_page(page)
 
 
+def test_a_repetitive_alignment_states_its_phase_note(browser, repetitions, tmp_path):
+    """Two recordings of a repeated movement, trusted by the phase they share: the page says so, no warning."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    result = va.align(repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng))
+    assert result.confidence.judged_by == "phase"
+    result.write(tmp_path)
+    page = Page(browser, tmp_path)
+    assert "repeat a movement" in page.page.inner_text("#repetition-note")
+    assert "phase evidence" in page.page.inner_text("#confidence") and "18 / 30" in page.page.inner_text("#confidence")
+    assert page.page.locator("#warning").is_hidden() and page.errors == []
+
+
 def test_the_comparison_page_marks_the_flagged_frames(browser, inserted, tmp_path):
     result = va.compare(inserted / "reference.mp4", inserted / "query.mp4", backbone="pixel")
     result.write(tmp_path)

@@ -337,7 +337,11 @@
     const rows = [["contrast", confidence.contrast], ["order evidence (z)", confidence.order_evidence],
                   ["path margin", confidence.path_margin], ["gain over uniform time", confidence.time_gain],
                   ["deviation from the diagonal", confidence.diagonal_deviation]];
-    return el("table", { id: "confidence" }, ...rows.map(([name, value]) => el("tr", {}, el("th", { text: name }), el("td", { text: fmt(value) }))));
+    if (confidence.phase_evidence !== null && confidence.phase_evidence !== undefined) {
+      rows.push(["repetition period (frames)", `${confidence.periods[0]} / ${confidence.periods[1]}`],
+                ["periodicity", confidence.periodicity], ["phase evidence", confidence.phase_evidence]);
+    }
+    return el("table", { id: "confidence" }, ...rows.map(([name, value]) => el("tr", {}, el("th", { text: name }), el("td", { text: typeof value === "string" ? value : fmt(value) }))));
   }
 
   function alignmentPage(data, app) {
@@ -353,6 +357,10 @@
       const warning = document.getElementById("warning");
       warning.textContent = `This alignment cannot be trusted: ${al.confidence.reasons.join("; ")}`;
       warning.hidden = false;
+    } else if (al.confidence && al.confidence.judged_by === "phase") {
+      app.append(el("p", { id: "repetition-note", class: "note",
+        text: `Both recordings repeat a movement (every ~${al.confidence.periods[0]} / ~${al.confidence.periods[1]} ` +
+              "frames): frames are matched by their phase in it; which repetition matches which, the frames cannot tell." }));
     }
     app.append(el("section", { class: "players" }, playerFigure(a, `${data.a.label}: ${data.a.name}`, badges[0]),
                                                    playerFigure(b, `${data.b.label}: ${data.b.name}`, badges[1])),
