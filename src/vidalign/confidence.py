@@ -81,7 +81,7 @@ MIN_PHASE_EVIDENCE = 0.5
 # a period is the first lag whose rise reaches this share of the highest rise (then up to its local peak), so that a
 # multiple of the period - a rise as high when the recording repeats exactly - is not taken for it
 PERIOD_PEAK_SHARE = 0.7
-MIN_PERIOD_SAMPLES = 3
+MIN_PERIOD_SAMPLES = 3  # the shortest period looked for, in frames of the strided matrix
 EVIDENCE_FRAMES = 128
 CONTRAST_FRAMES = 1024
 ROTATIONS = np.linspace(0.25, 0.75, 8)
@@ -231,7 +231,9 @@ def path_cells(shape: tuple[int, int], pairs: np.ndarray, half_period: int = 0) 
     return np.tile(rows, len(runs)), np.concatenate(runs)
 
 
-def _shifted_margin(cols: np.ndarray, m: int, shift: int, matched: np.ndarray, before, after) -> float:
+def _shifted_margin(
+    cols: np.ndarray, m: int, shift: int, matched: np.ndarray, before: np.ndarray, after: np.ndarray
+) -> float:
     """Mean of ``matched`` minus the similarities ``shift`` frames before and after in B, where those exist."""
     inside = [cols - shift >= 0, cols + shift < m]
     differences = [matched[ok] - shifted[ok] for ok, shifted in zip(inside, (before, after), strict=True)]
@@ -285,7 +287,9 @@ def confidence_from(
         if len(pairs)
         else (0.0, 0.0, 0.0, None)
     )
-    phase = None if phase_margin is None else phase_margin / contrast if contrast > 0 else 0.0
+    phase = None
+    if phase_margin is not None:
+        phase = phase_margin / contrast if contrast > 0 else 0.0
     reasons = []
     if contrast < MIN_CONTRAST:
         reasons.append(
