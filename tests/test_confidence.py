@@ -161,3 +161,13 @@ def test_a_representation_that_hides_the_repetition_is_not_trusted(repetitions):
     assert unchanged.trusted and unchanged.frame_periodicity < MIN_PERIODICITY
     kept = with_frames(align_arrays(*frames).confidence, *frames)
     assert kept.trusted and kept.judged_by == "phase" and kept.reasons == []
+
+
+def test_many_short_repetitions_of_long_recordings_keep_their_period(repetitions):
+    """100 repetitions of 20 frames against 100 of 24: the order evidence's sample (128 frames a side) would hold
+    barely one frame per repetition; the period is read from the contrast's (1,024)."""
+    rng = np.random.default_rng(5)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    confidence = align_arrays(repetitions(2000, 100, basis, rng), repetitions(2400, 100, basis, rng)).confidence
+    assert confidence.trusted and confidence.judged_by == "phase", confidence
+    assert abs(confidence.periods[0] - 20) <= 2 and abs(confidence.periods[1] - 24) <= 3  # strides 2 and 3

@@ -18,8 +18,9 @@
   pairs;
 - ``time_gain``: the mean similarity of the matched pairs minus that of uniform time (``j = i (M - 1) / (N - 1)``);
 - ``diagonal_deviation``: the mean ``|i / (N - 1) - j / (M - 1)|`` of the pairs (0 = the uniform-time diagonal);
-- ``periods`` and ``periodicity``: whether both recordings repeat a movement, read from the same strided ``S``
-  (:func:`repetition_period`): a frame of B one repetition later has the same similarities to A's frames, so the
+- ``periods`` and ``periodicity``: whether both recordings repeat a movement, read from the contrast's strided
+  ``S`` (:func:`repetition_period`; at most :data:`CONTRAST_FRAMES` a side, so that a long recording of many short
+  repetitions keeps a few frames per repetition): a frame of B one repetition later has the same similarities to A's frames, so the
   similarity between columns of ``S`` (each less the mean column) ``L`` frames apart falls with ``L`` and rises
   again where ``L`` reaches B's period (rows of ``S`` alike for A). ``periods`` are A's and B's periods in frames
   (0: none found), ``periodicity`` the smaller of the two rises, each a share of its fall from lag 1 (the measure
@@ -73,9 +74,11 @@ __all__ = [
 MIN_CONTRAST = 0.05
 MIN_ORDER_EVIDENCE = 3.0
 # ours, chosen on the dev exercise seeds 1-4 of benchmarks/exercise_phase.py (seeds 10-13 are the reported ones):
-# pairs of clips of one exercise aligned by VAOT (repetition-phase error 0.04-0.10) have phase evidence 0.68-0.80
-# (median per seed; 10th percentile 0.52-0.70) and periodicity 0.54-0.73; raw features and the untrained encoder
-# (error 0.18-0.23) 0.18-0.29, clips of another exercise in a VAOT model 0.04-0.25 (90th percentile <= 0.46)
+# pairs of clips of one exercise aligned in VAOT's embeddings (repetition-phase error 0.05-0.08 per seed) have
+# phase evidence 0.66-0.77 (median per seed; 10th percentile 0.51-0.63) and periodicity 0.58-0.73; in the raw
+# features and the untrained encoder (error 0.12-0.15) phase evidence 0.12-0.18; a clip with one of another
+# exercise in VAOT's embeddings 0.04-0.50 (one seed's model maps the other movement consistently; 90th
+# percentile at most 0.64)
 MIN_PERIODICITY = 0.3
 MIN_PHASE_EVIDENCE = 0.5
 # a period is the first lag whose rise reaches this share of the highest rise (then up to its local peak), so that a
@@ -185,8 +188,8 @@ def repetition_period(sim: np.ndarray, axis: int) -> tuple[int, float]:
 def frame_repetition(features: np.ndarray) -> tuple[int, float]:
     """A recording's repetition period in frames and its periodicity from its own features ``[T, D]``: the
     :func:`repetition_period` of their cosine self-similarity, on every ``s``-th frame (at most
-    :data:`EVIDENCE_FRAMES`)."""
-    stride = -(-len(features) // EVIDENCE_FRAMES)
+    :data:`CONTRAST_FRAMES`)."""
+    stride = -(-len(features) // CONTRAST_FRAMES)
     sample = np.asarray(features, dtype=np.float64)[::stride]
     period, periodicity = repetition_period(cosine_similarity(sample, sample), 1)
     return period * stride, periodicity
@@ -280,7 +283,7 @@ def confidence_from(
     contrast_sample, evidence_sample = samples
     low, high = np.percentile(contrast_sample, [5, 95])
     contrast, evidence = float(high - low), _order_evidence_of_sample(evidence_sample)
-    periods, periodicity = _periods(evidence_sample, sample_strides(shape)[1])
+    periods, periodicity = _periods(contrast_sample, sample_strides(shape)[0])
     half_period = int(round(periods[1] / 2)) if periodicity >= MIN_PERIODICITY and periods[1] >= 2 else 0
     margin, gain, deviation, phase_margin = (
         _path_statistics(shape, pairs, values_at(*path_cells(shape, pairs, half_period)), half_period)
