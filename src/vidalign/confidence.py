@@ -19,12 +19,12 @@
 - ``time_gain``: the mean similarity of the matched pairs minus that of uniform time (``j = i (M - 1) / (N - 1)``);
 - ``diagonal_deviation``: the mean ``|i / (N - 1) - j / (M - 1)|`` of the pairs (0 = the uniform-time diagonal);
 - ``periods`` and ``periodicity``: whether both recordings repeat a movement, read from the contrast's strided
-  ``S`` (:func:`repetition_period`; at most :data:`CONTRAST_FRAMES` a side, so that a long recording of many short
-  repetitions keeps a few frames per repetition): a frame of B one repetition later has the same similarities to A's frames, so the
-  similarity between columns of ``S`` (each less the mean column) ``L`` frames apart falls with ``L`` and rises
-  again where ``L`` reaches B's period (rows of ``S`` alike for A). ``periods`` are A's and B's periods in frames
-  (0: none found), ``periodicity`` the smaller of the two rises, each a share of its fall from lag 1 (the measure
-  of :func:`vidalign.steps.periodicity`, here with the period searched for);
+  ``S`` (:func:`repetition_period`; at most :data:`CONTRAST_FRAMES` a side, so that a long recording of many
+  short repetitions keeps a few frames of each): a frame of B one repetition later has the same similarities to
+  A's frames, so the similarity between columns of ``S`` (each less the mean column) ``L`` frames apart falls
+  with ``L`` and rises again where ``L`` reaches B's period (rows of ``S`` alike for A). ``periods`` are A's and
+  B's periods in frames (0: none found), ``periodicity`` the smaller of the two rises, each a share of its fall
+  from lag 1 (the measure of :func:`vidalign.steps.periodicity`, here with the period searched for);
 - ``phase_evidence``: for repetitive recordings, whether the matched frames are in the same phase of the
   movement: the mean similarity of the pairs minus that of the same A frames with the B frames half a period
   before and after, as a share of ``contrast`` (1: matched frames as alike as the most alike 5 %, the half-period
