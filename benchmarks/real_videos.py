@@ -10,7 +10,10 @@ its representation. Per representation:
 - **event error**: each key event of A carried to B through the alignment (the mean B frame matched to the event's
   frame), minus B's own event, in seconds, averaged over the 4 events and the 30 ordered pairs;
 - **spread**: the collapse check (``docs/evaluation.md``, Collapse) on the six clips;
-- **trusted**: the share of pairs whose alignment passes :mod:`vidalign.confidence`, and the mean order evidence.
+- **trusted**: the share of pairs whose alignment passes :mod:`vidalign.confidence`, and the mean order evidence;
+- **unrelated trusted**: the same share for every clip paired with each of the 20 ASL sign clips of
+  ``intel_one_by_one/asl_gestures`` (one signer, other content: pairs the check should distrust), in the same
+  representation.
 
 Reference rows: uniform time (frame ``i`` of A to ``i (M - 1) / (N - 1)``), raw features, the untrained encoder.
 A second set, ``../shared/data/biisc`` (8 people waving at the camera, different rooms and clothes; research use
@@ -47,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 CLIPS = SHARED / "videos" / "intel_one_by_one" / "one_by_one_clips"
 WAVING = SHARED / "biisc"
+UNRELATED = SHARED / "videos" / "intel_one_by_one" / "asl_gestures"
 EVENTS = ("enter", "arrive_at_table", "leave_table", "exit")
 FPS = 10.0
 METHODS = ("vaot", "vasot", "lac", "scl", "tcc")
@@ -65,19 +69,24 @@ def carried_events(a_to_b_pairs: np.ndarray, events_a: np.ndarray) -> np.ndarray
     return np.array([a_to_b_pairs[a_to_b_pairs[:, 0] == e, 1].mean() for e in events_a])
 
 
-def score(name: str, features: dict[str, np.ndarray], events: dict[str, np.ndarray] | None, model) -> dict:
-    """The row of one representation; ``events`` None: spread and trust only."""
+def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=None) -> dict:
+    """The row of one representation; ``events`` None: spread and trust only; ``unrelated`` (clip features, or
+    None): pairs of every clip with each of them, for the share trusted."""
     ids = sorted(features)
     errors, trusted, evidence = [], [], []
     aligner = va.Aligner(model) if model != "uniform" else None  # as `vidalign align [--model]` aligns
+
+    def aligned(a: np.ndarray, b: np.ndarray):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrustWarning)  # counted below instead
+            return aligner(a, b)
+
     for a, b in itertools.permutations(ids, 2):
         n, m = len(features[a]), len(features[b])
         if model == "uniform":
             predicted = events[a] * (m - 1) / (n - 1)
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TrustWarning)  # counted below instead
-                result = aligner(features[a], features[b])
+            result = aligned(features[a], features[b])
             predicted = None if events is None else carried_events(result.pairs, events[a])
             trusted.append(result.confidence.trusted)
             evidence.append(result.confidence.order_evidence)
@@ -89,6 +98,9 @@ def score(name: str, features: dict[str, np.ndarray], events: dict[str, np.ndarr
     if trusted:
         row.update(trusted=float(np.mean(trusted)), order_evidence=float(np.mean(evidence)))
         row.update(embedding_spread([aligner.representation.embed(features[v]) for v in ids]))
+    if trusted and unrelated:
+        pairs = [(features[a], other) for a in ids for other in unrelated.values()]
+        row["unrelated_trusted"] = float(np.mean([aligned(a, b).confidence.trusted for a, b in pairs]))
     return row
 
 
@@ -100,22 +112,26 @@ def markdown(rows: list[dict], info: dict) -> str:
         "trained on the six clips without labels; DTW alignment of the 30 ordered pairs. `event error`: key "
         "events of A carried to B, seconds (mean over enter / arrive / leave / exit); `within` / `across`: mean "
         "cosine similarity of frames of one clip / of two clips (collapse: within > 0.95); `trusted`: share of "
-        "pairs passing the alignment-confidence check, with the mean order evidence (z).",
+        "pairs passing the alignment-confidence check, with the mean order evidence (z); `unrelated`: share "
+        "trusted of the pairs of each clip with each of 20 ASL sign clips (one signer; should be distrusted).",
         "",
-        "| representation | event error (s) | enter | arrive | leave | exit | within | across | trusted | evidence |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| representation | event error (s) | enter | arrive | leave | exit | within | across | trusted | evidence "
+        "| unrelated |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows["people"]:
         cells = [f"{r['event_error_s']:.2f}", *(f"{x:.2f}" for x in r["per_event_s"])]
         lines.append(f"| {r['name']} | " + " | ".join(cells + _trust_cells(r)) + " |")
     lines += ["", "## 8 people waving (BIISC), no event labels", "",
-              "| representation | within | across | trusted | evidence |", "|---|---|---|---|---|"]  # fmt: skip
+              "| representation | within | across | trusted | evidence | unrelated |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {r['name']} | " + " | ".join(_trust_cells(r)) + " |" for r in rows["waving"]]
     return "\n".join(lines) + "\n"
 
 
 def _trust_cells(row: dict) -> list[str]:
-    return [f"{row[k]:.2f}" if k in row else "-" for k in ("within", "across", "trusted", "order_evidence")]
+    keys = ("within", "across", "trusted", "order_evidence", "unrelated_trusted")
+    return [f"{row[k]:.2f}" if k in row else "-" for k in keys]
 
 
 def finetuned_rows(name: str, videos: Path, events, work: Path, args) -> list[dict]:
@@ -135,16 +151,16 @@ def finetuned_rows(name: str, videos: Path, events, work: Path, args) -> list[di
     return rows
 
 
-def rows_of(name: str, features: dict[str, np.ndarray], events, data: Path, runs: Path, args) -> list[dict]:
+def rows_of(name: str, features: dict[str, np.ndarray], events, data: Path, runs: Path, args, unrelated) -> list[dict]:
     """The reference rows, then one row per method trained on all of ``data`` without labels."""
     rows = [score("uniform time", features, events, "uniform")] if events is not None else []
-    rows.append(score("raw features", features, events, None))
+    rows.append(score("raw features", features, events, None, unrelated))
     untrained = va.train(data, "vaot", runs / "untrained", split="all", epochs=0).path
-    rows.append(score("untrained encoder", features, events, untrained))
+    rows.append(score("untrained encoder", features, events, untrained, unrelated))
     for method in args.methods:
         options = {"loss": {"n_clusters": 4}} if method == "vasot" else {}
         run = va.train(data, method, runs / method, split="all", epochs=args.epochs, progress=True, **options)
-        rows.append(score(method, features, events, run.path))
+        rows.append(score(method, features, events, run.path, unrelated))
         print(name, rows[-1], flush=True)
     return rows
 
@@ -170,10 +186,11 @@ def main() -> None:
     work = args.work / args.backbone
     data, features = features_of(CLIPS, work / "features", args.backbone)
     events = read_events(CLIPS / "events.csv")
-    rows = {"people": rows_of("people", features, events, data, work / "runs", args)}
+    unrelated = features_of(UNRELATED, work / "unrelated", args.backbone)[1]
+    rows = {"people": rows_of("people", features, events, data, work / "runs", args, unrelated)}
     rows["people"] += finetuned_rows("people", CLIPS, events, work, args)
     data, features = features_of(WAVING, work / "waving", args.backbone)
-    rows["waving"] = rows_of("waving", features, None, data, work / "waving-runs", args)
+    rows["waving"] = rows_of("waving", features, None, data, work / "waving-runs", args, unrelated)
     rows["waving"] += finetuned_rows("waving", WAVING, None, work / "waving-finetuned", args)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
