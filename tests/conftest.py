@@ -7,7 +7,7 @@
   directly, independently of vidalign's writer (``make_video``), or clips written by vidalign (``clips``);
 - small synthetic feature folders (``tiny_folder``, ``tiny_dataset``) and runs trained on one (``asot_run``,
   ``vaot_run``);
-- ``repetitions``: feature arrays of a movement repeated at an even tempo.
+- ``repetitions``: feature arrays of a movement repeated at an even tempo; ``repeated_pair``: two of them.
 """
 
 from __future__ import annotations
@@ -105,6 +105,14 @@ def repetitions():
         return harmonics @ basis + 0.05 * rng.normal(size=(n_frames, basis.shape[1]))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def repeated_pair(repetitions) -> tuple[np.ndarray, np.ndarray]:
+    """Two recordings of one movement in 16-d features: 5 repetitions of 18 frames, and 4 of 30."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
+    return repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
 
 
 @pytest.fixture(scope="session")

@@ -83,12 +83,10 @@ def test_path_statistics_by_hand():
     assert confidence.similarity_range == (0.0, 1.0)
 
 
-def test_a_repeated_movement_is_judged_by_its_phase(repetitions):
+def test_a_repeated_movement_is_judged_by_its_phase(repeated_pair):
     """5 repetitions of 18 frames against 4 of 30: shifting B by whole repetitions aligns as well, so the order
     evidence cannot tell; the phase can, and a path half a repetition off fails it."""
-    rng = np.random.default_rng(0)
-    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
-    a, b = repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
+    a, b = repeated_pair
     result = align_arrays(a, b)
     confidence = result.confidence
     assert confidence.order_evidence < MIN_ORDER_EVIDENCE, confidence  # the order alone would distrust it
@@ -142,13 +140,11 @@ def test_repetitive_recordings_of_unrelated_movements_are_not_trusted(repetition
     assert "do not both repeat a movement" in confidence.reasons[-1]
 
 
-def test_a_representation_that_hides_the_repetition_is_not_trusted(repetitions):
+def test_a_representation_that_hides_the_repetition_is_not_trusted(repeated_pair):
     """Embeddings of how far through a recording a frame is (a half circle of time) give any two recordings a
     confident order; when their own frames repeat a movement that the representation does not show, the
     alignment is untrusted. Frames that do not repeat, or a representation that keeps the repetition, pass."""
-    rng = np.random.default_rng(4)
-    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
-    frames = repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
+    rng, frames = np.random.default_rng(4), repeated_pair
     half_circle = [np.linspace(0, np.pi, n) for n in (90, 120)]
     times = [np.stack([np.cos(t), np.sin(t)], axis=1) for t in half_circle]
     by_time = align_arrays(*times).confidence

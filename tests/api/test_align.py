@@ -205,12 +205,10 @@ def test_band_option_of_align_and_its_edge_warning(capsys):
         align(a, b, method="ot", band=10)
 
 
-def test_a_model_s_alignment_is_checked_against_the_recordings_own_frames(vaot_run, repetitions):
+def test_a_model_s_alignment_is_checked_against_the_recordings_own_frames(vaot_run, repeated_pair):
     """align and compare with a model read the recordings' own repetition (vidalign.confidence.with_frames);
     without a model the representation is the frames themselves, and there is nothing to check it against."""
-    rng = np.random.default_rng(0)
-    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
-    a, b = repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng)
+    a, b = repeated_pair
     assert align(a, b).confidence.frame_periodicity is None
     assert align(a, b, model=vaot_run).confidence.frame_periodicity >= MIN_PERIODICITY
     assert compare(a, b, model=vaot_run).alignment.confidence.frame_periodicity >= MIN_PERIODICITY

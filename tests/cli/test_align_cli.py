@@ -137,11 +137,9 @@ def test_band_option_and_its_one_line_warning(tmp_path, capsys):
     assert "band must be a positive number" in capsys.readouterr().err
 
 
-def test_a_repeated_movement_is_trusted_by_its_phase_and_says_so(repetitions, tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
-    np.save(tmp_path / "a.npy", repetitions(90, 5, basis, rng).astype(np.float32))
-    np.save(tmp_path / "b.npy", repetitions(120, 4, basis, rng).astype(np.float32))
+def test_a_repeated_movement_is_trusted_by_its_phase_and_says_so(repeated_pair, tmp_path, capsys):
+    for name, features in zip("ab", repeated_pair, strict=True):
+        np.save(tmp_path / f"{name}.npy", features.astype(np.float32))
     assert run_cli("align", tmp_path / "a.npy", tmp_path / "b.npy", "--out", tmp_path / "out", "--quiet") == 0
     out, err = capsys.readouterr()
     assert "note: both recordings repeat a movement (every ~18 / ~30 frames)" in out and "warning" not in err

@@ -124,11 +124,9 @@ def test_the_alignment_page_of_two_videos(browser, clips, tmp_path):
     check_alignment_page(page)
 
 
-def test_a_repetitive_alignment_states_its_phase_note(browser, repetitions, tmp_path):
+def test_a_repetitive_alignment_states_its_phase_note(browser, repeated_pair, tmp_path):
     """Two recordings of a repeated movement, trusted by the phase they share: the page says so, no warning."""
-    rng = np.random.default_rng(0)
-    basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T
-    result = va.align(repetitions(90, 5, basis, rng), repetitions(120, 4, basis, rng))
+    result = va.align(*repeated_pair)
     assert result.confidence.judged_by == "phase"
     result.write(tmp_path)
     page = Page(browser, tmp_path)
