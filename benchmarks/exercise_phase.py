@@ -46,7 +46,12 @@ from vidalign.run_dir import RunDir
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SEEDS = (10, 11, 12, 13)
 METHODS = ("vaot", "vasot", "lac", "scl")
-REFERENCES = (("uniform time", "uniform"), ("phase itself", "phase"), ("raw features", None))
+REFERENCES = (
+    ("uniform time", "uniform"),
+    ("phase itself", "phase"),
+    ("raw features", None),
+    ("raw features, standardized per recording", "standardized"),
+)
 OTHER_EXERCISE = 1000  # seed offset of the exercise whose clips are paired with this one's as unrelated
 
 
@@ -71,7 +76,8 @@ def phase_error(clips: dict, others: list, model) -> dict:
         ]
         return {"error": float(np.mean(errors))}
     inputs = {v: phase_itself(c) if model == "phase" else c.features for v, c in clips.items()}
-    aligner = va.Aligner(None if model == "phase" else model)
+    standardize = model == "standardized"
+    aligner = va.Aligner(None if model in ("phase", "standardized") else model, standardize=standardize)
 
     def aligned(a: np.ndarray, b: np.ndarray):
         with warnings.catch_warnings():

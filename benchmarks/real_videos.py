@@ -74,7 +74,8 @@ def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=N
     None): pairs of every clip with each of them, for the share trusted."""
     ids = sorted(features)
     errors, trusted, evidence = [], [], []
-    aligner = va.Aligner(model) if model != "uniform" else None  # as `vidalign align [--model]` aligns
+    standardize = model == "standardized"  # as `vidalign align [--model RUN | --standardize]` aligns
+    aligner = None if model == "uniform" else va.Aligner(None if standardize else model, standardize=standardize)
 
     def aligned(a: np.ndarray, b: np.ndarray):
         with warnings.catch_warnings():
@@ -155,6 +156,7 @@ def rows_of(name: str, features: dict[str, np.ndarray], events, data: Path, runs
     """The reference rows, then one row per method trained on all of ``data`` without labels."""
     rows = [score("uniform time", features, events, "uniform")] if events is not None else []
     rows.append(score("raw features", features, events, None, unrelated))
+    rows.append(score("raw features, standardized per recording", features, events, "standardized", unrelated))
     untrained = va.train(data, "vaot", runs / "untrained", split="all", epochs=0).path
     rows.append(score("untrained encoder", features, events, untrained, unrelated))
     for method in args.methods:

@@ -67,7 +67,9 @@ class Aligner:
     files or ``[T, D]`` arrays. A run of ``vidalign finetune`` embeds videos with its own fine-tuned backbone and
     frame sampling unless ``weights`` / ``stride`` / ``target_fps`` are given (``docs/finetune.md``). ``band``:
     dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its radius in frames or, when < 1, a fraction
-    of the longer recording (``docs/methods.md``, Band)."""
+    of the longer recording (``docs/methods.md``, Band). ``standardize``: without a model, standardise each
+    recording's raw features over the recording first (:func:`vidalign.representation.standardize_recording`;
+    ``docs/methods.md``, Raw features of videos of people)."""
 
     def __init__(
         self,
@@ -83,11 +85,16 @@ class Aligner:
         sw: SWOptions | None = None,
         ot: OTOptions | None = None,
         band: float | None = None,
+        standardize: bool = False,
         progress: bool = False,
     ):
         check_method(method)
+        if standardize and model is not None:
+            raise InputError("standardize applies to raw features: a model scales its own inputs")
         self.method, self.sw, self.ot, self.band = method, sw or SWOptions(), ot or OTOptions(), band
-        self.representation = Representation(model if model is not None else "none", device)
+        self.standardize = standardize
+        raw = "standardized" if standardize else "none"
+        self.representation = Representation(model if model is not None else raw, device)
         self.model_name = None if model is None else self.representation.name
         tuned = self.representation.config.get("backbone")  # a fine-tuned run's own backbone and sampling
         if tuned is not None and str(weights) == "default":
@@ -149,6 +156,10 @@ class Aligner:
             message = collapse_message(f"model {self.model_name} on these recordings", spread)
             warnings.warn(CollapseWarning(message), stacklevel=3)
 
+    def described(self, source: AlignInput) -> dict:
+        """The input's description for the outputs, saying whether its raw features were standardised."""
+        return source.describe() | ({"standardized": True} if self.standardize else {})
+
     def checked(self, confidence: Confidence, first: AlignInput, second: AlignInput) -> Confidence:
         """``confidence`` of an alignment in this aligner's representation, checked against the recordings' own
         frames when a model made it (:func:`vidalign.confidence.with_frames`)."""
@@ -170,7 +181,7 @@ class Aligner:
         any_video = first.is_video or second.is_video
         return dataclasses.replace(
             result,
-            inputs={"a": first.describe(), "b": second.describe()},
+            inputs={"a": self.described(first), "b": self.described(second)},
             model=self.model_name,
             backbone=self.backbone_name if any_video else None,
             sources=(first, second),
@@ -280,7 +291,7 @@ def compare(
     aligner.warn_if_collapsed(embedded)
     if not result.alignment.confidence.trusted:
         warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
-    inputs = {"reference": first.describe(), "query": second.describe()}
+    inputs = {"reference": aligner.described(first), "query": aligner.described(second)}
     return dataclasses.replace(result, inputs=inputs, model=aligner.model_name, steps=findings, sources=(first, second))
 
 

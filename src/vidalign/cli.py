@@ -174,6 +174,7 @@ def _cmd_align(args: argparse.Namespace) -> None:
         sw=SWOptions(**_given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")),
         ot=OTOptions(**_given(args, n_iters="ot_iters")),
         band=args.band,
+        standardize=args.standardize,
         progress=not args.quiet,
     )
     result = aligner(args.a, args.b)
@@ -187,7 +188,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         args.reference, args.query, model=args.model, k=args.k, min_frames=args.min_frames, steps=args.steps,
         backbone=args.backbone,
         weights=args.weights, stride=args.stride, target_fps=args.fps, layout=args.layout, device=args.device,
-        progress=not args.quiet,
+        standardize=args.standardize, progress=not args.quiet,
     )  # fmt: skip
     print(format_comparison(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
@@ -338,6 +339,13 @@ def _add_viewer_option(p: argparse.ArgumentParser) -> None:
                    help="do not write the interactive page (index.html, media/) next to the results")  # fmt: skip
 
 
+def _add_standardize_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--standardize", action="store_true",
+                   help="without --model: standardise each recording's raw features over the recording first, which "
+                   "removes what stays constant in it (person, room, camera); recommended for videos of people "
+                   "(docs/methods.md, Raw features of videos of people)")  # fmt: skip
+
+
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
 
 
@@ -357,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="score a model (or raw features) on a feature folder")
     p.add_argument("--data", required=True, help="feature folder (features/, groundTruth/, mapping/, splits/)")
-    p.add_argument("--model", required=True, help="run directory of `vidalign train`, or none / time (references)")
+    p.add_argument("--model", required=True,
+                   help="run directory of `vidalign train`, or none / standardized / time (references)")  # fmt: skip
     p.add_argument("--task", choices=["alignment", "segmentation"], default="alignment")
     p.add_argument("--train-split", default="train", help="split the classifiers are fitted on (alignment)")
     p.add_argument("--eval-split", default="val", help="split that is scored")
@@ -490,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference", type=Path, help="the reference: " + INPUTS)
     p.add_argument("query", type=Path, help="the recording to check: " + INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
+    _add_standardize_option(p)
     p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
     p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval or gap in frames (3)")
     p.add_argument(
@@ -518,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", type=Path, metavar="A", help=INPUTS)
     p.add_argument("b", type=Path, metavar="B", help=INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
+    _add_standardize_option(p)
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
     _add_video_options(p)

@@ -6,6 +6,9 @@ One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by 
 - a run directory of ``vidalign train`` (or a loaded :class:`~vidalign.models.model.VidalignModel`): its encoder's
   embeddings (at the frame rate it was trained at), and its prototypes' segmentation for ASOT / VASOT;
 - ``none``: the raw features;
+- ``standardized``: the raw features standardised per recording (:func:`standardize_recording`: each channel less
+  its mean over the recording, over its standard deviation there), which removes what stays constant through a
+  recording - the person, the room, the camera (``docs/methods.md``, Raw features of videos of people);
 - ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (``docs/methods.md``,
   Time leakage).
 """
@@ -25,12 +28,21 @@ from vidalign.evaluation.spread import collapse_message
 if TYPE_CHECKING:
     from vidalign.models.model import VidalignModel
 
-REFERENCE_MODELS = ("none", "time")
+REFERENCE_MODELS = ("none", "standardized", "time")
 
 
 def time_features(n_frames: int) -> np.ndarray:
     """The time-only representation ``[t / T]`` of a video (``docs/methods.md`` "Time leakage")."""
     return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
+
+
+def standardize_recording(features: np.ndarray) -> np.ndarray:
+    """``[T, D]`` features, each channel less its mean over the ``T`` frames and over its standard deviation
+    there (a channel constant through the recording becomes 0)."""
+    features = np.asarray(features, dtype=np.float64)
+    spread = features.std(axis=0)
+    centred = features - features.mean(axis=0)
+    return np.divide(centred, spread, out=np.zeros_like(centred), where=np.broadcast_to(spread > 1e-12, centred.shape))
 
 
 def _is_model(model: object) -> bool:
@@ -41,7 +53,8 @@ def _is_model(model: object) -> bool:
 
 
 class Representation:
-    """``model``: a run directory, a loaded model, ``"none"`` (raw features) or ``"time"`` (time only);
+    """``model``: a run directory, a loaded model, ``"none"`` (raw features), ``"standardized"`` (raw features
+    standardised per recording) or ``"time"`` (time only);
     ``config`` is the run's ``config.json`` (empty for the references and for a model given as an object)."""
 
     def __init__(self, model: str | Path | VidalignModel, device: str = "cpu"):
@@ -77,6 +90,8 @@ class Representation:
         """``[T, D]`` features -> ``[T, d]`` representation."""
         if self.name == "none":
             return features
+        if self.name == "standardized":
+            return standardize_recording(features)
         if self.name == "time":
             return time_features(len(features))
         self.check_dim(features.shape[1], "the input holds")

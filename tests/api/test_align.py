@@ -13,6 +13,7 @@ from vidalign.alignment import AlignResult, OTOptions, SWOptions, cosine_similar
 from vidalign.confidence import MIN_PERIODICITY
 from vidalign.errors import InputError
 from vidalign.models.model import load_model
+from vidalign.representation import standardize_recording
 
 DESIGN_KEYS = ["pairs", "a_to_b", "score", "matched_a", "matched_b"]
 
@@ -212,3 +213,38 @@ def test_a_model_s_alignment_is_checked_against_the_recordings_own_frames(vaot_r
     assert align(a, b).confidence.frame_periodicity is None
     assert align(a, b, model=vaot_run).confidence.frame_periodicity >= MIN_PERIODICITY
     assert compare(a, b, model=vaot_run).alignment.confidence.frame_periodicity >= MIN_PERIODICITY
+
+
+def _offset_recordings(seed: int):
+    """A process in two recordings, each with its own large constant offset (the person and the room of a video),
+    B a warped copy of A: A's frame ``i`` is shown by B's frames ``{j: warp[j] == i}``."""
+    rng = np.random.default_rng(seed)
+    base = np.cumsum(rng.normal(size=(80, 16)), axis=0)
+    base = (base - base.mean(axis=0)) / base.std()
+    warp = np.sort(rng.integers(0, 80, 100))
+    warp[0], warp[-1] = 0, 79
+    a = base + 6 * rng.normal(size=16)
+    b = base[warp] + 6 * rng.normal(size=16) + 0.1 * rng.normal(size=(100, 16))
+    return a, b, warp
+
+
+def _frames_off(a_to_b: list, warp: np.ndarray) -> float:
+    """Mean distance, in frames of A, between each A frame and the A frame its matched B frame shows."""
+    return float(np.mean(np.abs(warp[np.asarray(a_to_b)] - np.arange(len(a_to_b)))))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_standardized_raw_features_see_past_each_recording_s_offset(seed):
+    a, b, warp = _offset_recordings(seed)
+    raw, standardized = align(a, b), align(a, b, standardize=True)
+    assert _frames_off(standardized.a_to_b, warp) < 0.5
+    assert _frames_off(raw.a_to_b, warp) > 1.0  # the offsets' cross terms pull the raw path off
+    assert standardized.inputs["a"]["standardized"] and "standardized" not in raw.inputs["a"]
+
+
+def test_standardize_is_for_raw_features(vaot_run):
+    features = standardize_recording(np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]]))
+    np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(features.std(axis=0), [1.0, 0.0, 1.0])  # a constant channel becomes 0
+    with pytest.raises(InputError, match="standardize applies to raw features"):
+        align(np.zeros((4, 16)), np.zeros((5, 16)), model=vaot_run, standardize=True)

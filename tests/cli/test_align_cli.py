@@ -145,3 +145,15 @@ def test_a_repeated_movement_is_trusted_by_its_phase_and_says_so(repeated_pair, 
     assert "note: both recordings repeat a movement (every ~18 / ~30 frames)" in out and "warning" not in err
     confidence = json.loads((tmp_path / "out" / "alignment.json").read_text())["confidence"]
     assert confidence["judged_by"] == "phase" and confidence["trusted"] and confidence["periods"] == [18, 30]
+
+
+def test_standardize_option(repeated_pair, vaot_run, tmp_path, capsys):
+    for name, features in zip("ab", repeated_pair, strict=True):
+        np.save(tmp_path / f"{name}.npy", features.astype(np.float32))
+    inputs = (tmp_path / "a.npy", tmp_path / "b.npy")
+    assert run_cli("align", *inputs, "--standardize", "--out", tmp_path / "out", "--quiet", "--no-viewer") == 0
+    assert json.loads((tmp_path / "out" / "alignment.json").read_text())["a"]["standardized"] is True
+    assert run_cli("compare", *inputs, "--standardize", "--out", tmp_path / "cmp", "--quiet", "--no-viewer") == 0
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["query"]["standardized"] is True
+    assert run_cli("align", *inputs, "--standardize", "--model", vaot_run, "--out", tmp_path / "o2") == 2
+    assert "standardize applies to raw features" in capsys.readouterr().err

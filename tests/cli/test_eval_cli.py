@@ -39,6 +39,12 @@ def test_time_only_reference_scores_near_perfect_tau(synthetic, tmp_path):
     np.testing.assert_allclose(time_features(4)[:, 0], [0, 0.25, 0.5, 0.75])
 
 
+def test_standardized_reference_is_scored(synthetic, tmp_path):
+    out = tmp_path / "standardized.json"
+    assert main(["eval", "--data", str(synthetic), "--model", "standardized", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["model"] == "standardized"
+
+
 def test_segmentation_json_has_full_and_per_for_every_metric(synthetic, tmp_path):
     out = tmp_path / "seg.json"
     assert (
