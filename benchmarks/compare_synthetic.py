@@ -15,12 +15,15 @@ person: appearance, speed profile, drift) with one deviation in the middle phase
 Every video goes through what a user runs: ``vidalign extract`` (efficientnet_lite0 frame features, raw: no
 model), then :func:`vidalign.compare` on two feature files of the folder with ``steps="labels"`` (the rendered
 labels), on the raw features or, with ``--train METHOD``, on the embeddings of a model trained self-supervised
-(no labels) for ``--epochs`` on all the benchmark's videos, as a user trains on their own collection. Per
+(no labels) for ``--epochs`` on all the benchmark's videos, as a user trains on their own collection, or, with
+``--standardize``, on the raw features standardised per recording (``docs/methods.md``, Raw features of videos of
+people). Per
 deviation and query it scores the frames ``compare`` reports - flagged intervals and gaps, on the side
 the truth is on - by precision and recall against the truth, and the step findings. Written to
 ``benchmarks/COMPARE_SYNTHETIC.md``.
 
-    python benchmarks/compare_synthetic.py [--queries 3] [--seed 0] [--train lac --epochs 20] [--work DIR]
+    python benchmarks/compare_synthetic.py [--queries 3] [--seed 0] [--train lac --epochs 20 | --standardize]
+        [--work DIR]
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def build(work: Path, queries: int, seed: int, k: int) -> dict[str, tuple[Synthe
     return made
 
 
-def score(work: Path, made: dict, k: int, model: Path | None) -> list[dict]:
+def score(work: Path, made: dict, k: int, model: Path | None, standardize: bool = False) -> list[dict]:
     features = work / "data" / "features"
     reference = made["reference"][0]
     step = f"phase_{k}"
@@ -135,8 +138,10 @@ def score(work: Path, made: dict, k: int, model: Path | None) -> list[dict]:
         if name == "reference":
             continue
         deviation = name.split("_", 1)[1]
-        result = va.compare(features / "reference.npy", features / f"{name}.npy", model=model, steps="labels")
-        result.write(work / "pages" / (model.name if model else "raw") / name, viewer=False)
+        result = va.compare(features / "reference.npy", features / f"{name}.npy", model=model, steps="labels",
+                            standardize=standardize)  # fmt: skip
+        pages = model.name if model else "standardized" if standardize else "raw"
+        result.write(work / "pages" / pages / name, viewer=False)
         n_query, n_reference = len(result.deviation), len(reference.phase)
         repeated = [r for r in result.steps["repeated"] if r["step"] == step]
         repetitions = [tuple(i) for r in repeated for i in r["query_intervals"]]
@@ -203,6 +208,7 @@ def main() -> None:
     parser.add_argument("--phase", type=int, default=2, help="the phase that deviates")
     parser.add_argument("--train", help="compare on the embeddings of this method trained on the videos (no labels)")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--standardize", action="store_true", help="raw features standardised per recording")
     parser.add_argument(  # renders are reused from --work: the suffix changes whenever the queries are built anew
         "--work", type=Path, default=Path(tempfile.gettempdir()) / f"vidalign-compare-synthetic-{QUERY_DESIGN}"
     )
@@ -215,9 +221,12 @@ def main() -> None:
         va.train(args.work / "data", args.train, model, split="all", epochs=args.epochs)
         representation = f"{args.train} trained {args.epochs} epochs on the benchmark's videos (no labels)"
         command += f" --train {args.train} --epochs {args.epochs}"
-    rows = score(args.work, made, args.phase, model)
+    elif args.standardize:
+        representation = "raw efficientnet_lite0 features of the rendered videos, standardized per recording"
+        command += " --standardize"
+    rows = score(args.work, made, args.phase, model, standardize=args.standardize and not args.train)
     text = table(rows, args.phase, command, representation)
-    suffix = f"_{args.train}" if args.train else ""
+    suffix = f"_{args.train}" if args.train else "_standardized" if args.standardize else ""
     Path(__file__).with_name(f"COMPARE_SYNTHETIC{suffix}.md").write_text(text, encoding="utf-8")
     print(text)
 
