@@ -38,16 +38,19 @@ def time_features(n_frames: int) -> np.ndarray:
 
 def standardize_recording(features: np.ndarray) -> np.ndarray:
     """``[T, D]`` features, each channel less its mean over the ``T`` frames and over its standard deviation
-    there (a channel constant through the recording becomes 0)."""
-    features = np.asarray(features, dtype=np.float64)
-    spread = features.std(axis=0)
-    centred = features - features.mean(axis=0)
-    return np.divide(centred, spread, out=np.zeros_like(centred), where=np.broadcast_to(spread > 1e-12, centred.shape))
+    there (a channel constant through the recording becomes 0); statistics in float64, the result in the
+    features' float type (float32 for others), so a long recording costs no more than its features."""
+    features = np.asarray(features)
+    dtype = features.dtype if np.issubdtype(features.dtype, np.floating) else np.dtype(np.float32)
+    spread = features.std(axis=0, dtype=np.float64)
+    scale = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 1e-12)
+    mean = features.mean(axis=0, dtype=np.float64)
+    return (features.astype(dtype, copy=False) - mean.astype(dtype)) * scale.astype(dtype)
 
 
 def _is_model(model: object) -> bool:
     """Whether ``model`` is a loaded :class:`~vidalign.models.model.VidalignModel` (none can exist before its
-    module, and torch, are imported: the references ``none`` / ``time`` never load them)."""
+    module, and torch, are imported: the references ``none`` / ``standardized`` / ``time`` never load them)."""
     module = sys.modules.get("vidalign.models.model")
     return module is not None and isinstance(model, module.VidalignModel)
 

@@ -248,3 +248,11 @@ def test_standardize_is_for_raw_features(vaot_run):
     np.testing.assert_allclose(features.std(axis=0), [1.0, 0.0, 1.0])  # a constant channel becomes 0
     with pytest.raises(InputError, match="standardize applies to raw features"):
         align(np.zeros((4, 16)), np.zeros((5, 16)), model=vaot_run, standardize=True)
+
+
+def test_standardized_features_keep_their_float_type():
+    features = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32) + 100.0
+    standardized = standardize_recording(features)
+    expected = (features - features.mean(axis=0)) / features.std(axis=0, dtype=np.float64)
+    assert standardized.dtype == np.float32
+    np.testing.assert_allclose(standardized, expected, atol=1e-4)
