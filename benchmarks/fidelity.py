@@ -122,7 +122,7 @@ ITEMS = (
             Variant("published: one Sinkhorn sweep", "vaot", overrides=("loss.solver=published",)),
             Variant("official preset (published, 20 frames)", "vaot", preset="official"),
             Variant("mirror descent, no regulariser (the paper's loss alone)", "vaot", overrides=("loss.idm=0",)),
-            Variant("mirror descent (default: + Contrastive-IDM 0.5 against collapse)", "vaot"),
+            Variant("mirror descent (default: + Contrastive-IDM against collapse, 0.5; video features 0.2)", "vaot"),
         ),
     ),
     Item(

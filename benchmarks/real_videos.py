@@ -202,7 +202,7 @@ def main() -> None:
         "backbone": args.backbone,
         "command": "python benchmarks/real_videos.py"
         + (f" --epochs {args.epochs}" if args.epochs else "")
-        + (f" --finetune {' '.join(args.finetune)}" if tuple(args.finetune) != FINETUNED else "")
+        + (" ".join(["", "--finetune", *args.finetune]) if tuple(args.finetune) != FINETUNED else "")
         + ("" if args.backbone == "efficientnet_lite0" else f" --backbone {args.backbone}"),
     }
     suffix = "" if args.backbone == "efficientnet_lite0" else f"_{args.backbone}"

@@ -32,10 +32,11 @@ def test_feature_families_have_one_section_each():
 
 @pytest.mark.parametrize("method", available_presets())
 def test_every_family_reaches_every_method_with_its_input_scaling(method):
-    expected = {"video": "global", "pose": "channel", "mocap": "channel", "synthetic": "channel", "fisher": "none"}
+    video = "video" if method == "vaot" else "global"  # VAOT's own video section scales per recording
+    expected = {"video": video, "pose": "channel", "mocap": "channel", "synthetic": "channel", "fisher": "none"}
     for family, standardize in expected.items():
         assert resolve_preset(method, family).settings["encoder"]["standardize"] == standardize, family
-    assert load_preset(method)["encoder"]["standardize"] == "global"  # no family known: video
+    assert load_preset(method)["encoder"]["standardize"] == video  # no family known: video
 
 
 @pytest.mark.parametrize("method", available_presets())
@@ -62,9 +63,12 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     # VAOT's video section (the default family) over its default section, and a named section over both
     assert load_preset("vaot", "synthetic")["sampling"]["loss_frames"] == 8
     video = load_preset("vaot", "default")
-    assert (video["sampling"]["loss_frames"], video["loss"]["rho"]) == (32, 0.0)
-    pouring = resolve_preset("vaot", "pouring").settings
-    assert (pouring["sampling"]["loss_frames"], pouring["loss"]["rho"]) == (20, 0.35)
+    assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (32, 0.0, 0.2)
+    assert (video["epochs"], video["encoder"]["standardize"]) == (10, "video")
+    pouring = resolve_preset("vaot", "pouring").settings  # a published configuration: the video section undone
+    assert (pouring["sampling"]["loss_frames"], pouring["loss"]["rho"], pouring["loss"]["idm"]) == (20, 0.35, 0.5)
+    assert (pouring["epochs"], pouring["encoder"]["standardize"]) == (30, "global")
+    assert resolve_preset("vaot", "pose+official").settings["encoder"]["standardize"] == "channel"
     assert resolve_preset("vaot", "official").settings["loss"]["solver"] == "published"
     with pytest.raises(ValueError, match="pose features, not mocap"):
         resolve_preset("vaot", "mocap+penn_action")
