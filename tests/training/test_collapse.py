@@ -65,6 +65,24 @@ def test_vaot_default_does_not_collapse(exercise, tmp_path):
     assert spread["within"] < 0.8 < COLLAPSED_WITHIN
 
 
+def test_the_video_section_spreads_the_clips_of_a_faint_movement(tmp_path):
+    """A fainter, noisier movement (``benchmarks/exercise_phase.py --harder``, dev seed 1): with the family's global
+    input scaling (the video section before: ``idm`` 0.5, 30 epochs) a clip's frames stay nearly together; the
+    video section's per-recording inputs spread them (``benchmarks/COLLAPSE.md``: within 0.80 and 0.03)."""
+    data = write_exercise_dataset(tmp_path / "faint", ExerciseConfig(seed=1, motion=0.12, noise=0.3))
+    videos = FeatureFolder(data).load_split("all")
+    within = {}
+    for name, assignments, epochs in (
+        ("global", ["encoder.standardize=global", "loss.idm=0.5"], 30),
+        ("video section", [], None),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = va.train(data, "vaot", tmp_path / name, assignments=assignments, split="all", epochs=epochs)
+        within[name] = embedding_spread([run.model.embed(v.features) for v in videos])["within"]
+    assert within["global"] > 0.7 and within["video section"] < 0.2, within
+
+
 def test_the_regulariser_penalises_a_collapsed_clip_and_not_a_spread_one():
     """Contrastive-IDM (mean over frame pairs): frames more than ``idm_sigma`` source frames apart must be at least
     ``idm_margin`` apart in squared distance; one point per clip pays for every such pair, orthogonal frames none."""
