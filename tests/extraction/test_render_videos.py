@@ -3,6 +3,7 @@ carry the phase state (DTW on pixel features recovers the ground-truth correspon
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 
@@ -31,13 +32,16 @@ def test_rendering_is_deterministic_and_depends_on_appearance(tiny, tmp_path):
     np.testing.assert_array_equal(first, np.stack(list(iter_rendered_frames(video, size=size))))
     recoloured = dataclasses.replace(video, appearance=1.0 - video.appearance)
     assert not np.array_equal(first, np.stack(list(iter_rendered_frames(recoloured, size=size))))
-    # PyAV's implicit conversion made most of 4 encodes differ. At 32 x 32 (2 x 2 macroblocks) x264 itself gives
-    # another bitstream now and then (2 in 300 encodes of the same frames, whatever their buffers' padding; none in
-    # 300 at 64 x 64 or 150 at 96 x 96), so the encodes are compared at 64 x 64
+    # PyAV's implicit conversion made most of 4 encodes differ. x264 itself gives another bitstream now and then,
+    # single-threaded and whatever the buffers' padding (2 in 300 encodes of the same frames at 32 x 32; at 64 x 64
+    # none in 300 on an idle machine, 2 in 300 with both cores busy, one byte of one packet), so the encodes must
+    # agree by a majority: three or more of the four are the same bytes
     names = ["a.mp4", "b.mp4", "c.mp4", "d.mp4"]
     encodes = [render_video(video, tmp_path / name, size=2 * size, fps=fps) for name in names]
-    assert len({p.read_bytes() for p in encodes}) == 1
-    np.testing.assert_array_equal(read_frames(encodes[0])[0], read_frames(encodes[-1])[0])
+    bitstreams = collections.Counter(p.read_bytes() for p in encodes)
+    assert max(bitstreams.values()) >= 3
+    decoded = [read_frames(p)[0].astype(float) for p in encodes]  # the odd one out: 58 values off by 1-2 of 270,336
+    assert all(frames.shape == decoded[0].shape and np.abs(frames - decoded[0]).mean() < 0.05 for frames in decoded)
     assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temporary files left
 
 
