@@ -143,6 +143,27 @@ def test_claim_folder_accepts_its_own_settings_and_refuses_others(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
+def test_a_folder_claimed_before_a_setting_existed_matches_its_default(tmp_path):
+    from vidalign.atomic import claim_folder
+    from vidalign.errors import ConfigError
+
+    claim_folder(tmp_path, "r.json", {"lr": 0.1, "augment": {"noise": 0.1}}, what="a run")
+    defaults = {"augment": {"noise": 0.0, "drift": 0.0}, "seed": 0}
+    newer = {"lr": 0.1, "augment": {"noise": 0.1, "drift": 0.0}, "seed": 0}
+    assert not claim_folder(tmp_path, "r.json", newer, what="a run", defaults=defaults)
+    with pytest.raises(ConfigError, match=r"augment: .*drift.*0.0.* held, .*drift.*0.25.* asked"):
+        claim_folder(tmp_path, "r.json", newer | {"augment": {"noise": 0.1, "drift": 0.25}}, what="a run",
+                     defaults=defaults)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"seed: 0 held, 1 asked"):
+        claim_folder(tmp_path, "r.json", newer | {"seed": 1}, what="a run", defaults=defaults)
+    with pytest.raises(ConfigError, match=r"noise.*0.1.* held, .*noise.*0.0.* asked"):  # held values win over defaults
+        claim_folder(tmp_path, "r.json", newer | {"augment": {"noise": 0.0, "drift": 0.0}}, what="a run",
+                     defaults=defaults)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"drift"):  # without defaults a missing setting differs
+        claim_folder(tmp_path, "r.json", newer, what="a run")
+    assert json.loads((tmp_path / "r.json").read_text()) == {"lr": 0.1, "augment": {"noise": 0.1}}
+
+
 def test_of_concurrent_claims_exactly_one_wins(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -150,6 +150,7 @@ def claim_folder(
     *,
     what: str,
     ignore: Collection[str] = (),
+    defaults: dict[str, Any] | None = None,
     before_claim: Callable[[], None] | None = None,
     error: type[VidalignError] = ConfigError,
 ) -> bool:
@@ -159,8 +160,9 @@ def claim_folder(
     written completely under a temporary name and hard-linked into place, so of concurrent first runs exactly one
     creates it. A claimed folder must hold an equal record, keys in ``ignore`` aside (settings that may differ, such
     as the number of epochs of a resumed run); otherwise ``error`` names ``what`` the folder holds and each differing
-    key with the value held and the value asked for. Returns True when this call claimed the folder, False when it
-    was claimed before.
+    key with the value held and the value asked for. ``defaults`` (key -> value, or section -> {key: value}) stand
+    in for what a record written before a setting existed lacks, so an older folder still matches a record that asks
+    for the new setting's default. Returns True when this call claimed the folder, False when it was claimed before.
     """
     folder = Path(folder)
     path = folder / record_name
@@ -186,12 +188,24 @@ def claim_folder(
         raise error(f"{path}: unreadable ({exc}); is {folder} an output folder of vidalign?") from exc
     if not isinstance(held, dict):
         raise error(f"{path}: not a record of {what} (expected a JSON object)")
+    held = _with_defaults(held, json.loads(json.dumps(defaults or {}, default=_to_json_native)))
     asked = json.loads(json.dumps(record, default=_to_json_native))
     differing = [k for k in sorted((set(held) | set(asked)) - set(ignore)) if held.get(k) != asked.get(k)]
     if differing:
         changes = "; ".join(f"{k}: {_short(held.get(k))} held, {_short(asked.get(k))} asked" for k in differing)
         raise error(f"{folder}: holds {what} with different settings ({changes}); choose another output folder")
     return claimed
+
+
+def _with_defaults(held: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``held`` with the keys it lacks taken from ``defaults``, one section level deep."""
+    merged = dict(held)
+    for key, value in defaults.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = {**value, **merged[key]}
+    return merged
 
 
 def _short(value: Any, width: int = 60) -> str:

@@ -44,11 +44,13 @@ class RunDir:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
 
-    def claim(self, settings: dict[str, Any]) -> bool:
+    def claim(self, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> bool:
         """Claim the directory for a run of ``settings`` (:func:`vidalign.atomic.claim_folder`; a directory of
         other settings is refused, the epochs, the directory's own path and the device aside: a run resumes with
-        more epochs, after being moved, and on another device); True when it holds a checkpoint to resume from."""
-        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=("epochs", "out", "device"))
+        more epochs, after being moved, and on another device; settings a run made by an earlier version lacks are
+        taken from ``defaults``); True when it holds a checkpoint to resume from."""
+        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=("epochs", "out", "device"),
+                     defaults=defaults)  # fmt: skip
         return (self.path / self.CHECKPOINT).is_file()
 
     def write_config(self, record: dict[str, Any]) -> None:

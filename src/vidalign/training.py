@@ -70,6 +70,11 @@ class TrainConfig:
         return {"encoder": EncoderConfig, "sampling": SamplingConfig, "augment": AugmentConfig}
 
     @classmethod
+    def section_defaults(cls) -> dict[str, dict]:
+        """Every section's settings at their defaults (what a run written before a setting existed had)."""
+        return {key: dataclasses.asdict(kind()) for key, kind in cls.sections().items()}
+
+    @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """Build from a settings dict, validated first (:func:`check_settings`): one-line ConfigError on any
         unknown key or mistyped value, before any data is read."""
@@ -324,7 +329,7 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
     (optimizer step, gradient clipping, a non-finite loss stops the run), a log row with the spread, the weights
     and a checkpoint; warn at the end when the model collapsed. Rank 0 writes the files."""
     model, optimizer, record = fitting.module, fitting.optimizer, fitting.record
-    resume = run.claim(config.to_dict())
+    resume = run.claim(config.to_dict(), defaults=config.section_defaults())
     start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
     if env.is_main:
         if resume:

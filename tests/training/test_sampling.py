@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidalign.data.augment import AugmentConfig, resample_speed, temporal_crop
+from vidalign.data.augment import AugmentConfig, add_slow_drift, augment_view, resample_speed, temporal_crop
 from vidalign.data.sampling import PairSampler, SamplingConfig, chunk_sample, gather_frames, stride_to
 
 
@@ -79,6 +79,30 @@ def test_speed_resampling_and_crop_positions():
     rng = np.random.default_rng(0)
     crop = temporal_crop(50, 0.5, rng)
     assert len(crop) == 25 and np.all(np.diff(crop) == 1)
+
+
+def test_slow_drift_is_slow_scaled_by_each_channel_and_new_in_each_view():
+    rng = np.random.default_rng(0)
+    scales = np.geomspace(0.1, 10.0, 400).astype(np.float32)
+    features = rng.standard_normal((120, 400)).astype(np.float32) * scales
+    assert add_slow_drift(features, 0.0, rng) is features
+    views = [add_slow_drift(features, 0.25, rng) - features for _ in range(2)]
+    for added in views:
+        assert added.dtype == np.float32
+        # each channel's drift in units of its own std: about the amplitude (unit expected variance, 400 channels)
+        relative = added.std(axis=0) / features.std(axis=0)
+        assert 0.15 < np.sqrt(np.mean(relative**2)) < 0.35
+        # slow: periods of at least half the view, so neighbouring frames carry almost the same drift
+        step = np.abs(np.diff(added, axis=0)).mean() / np.abs(added).mean()
+        assert step < 0.1
+    # drawn anew for each view: the two views' drifts are unrelated
+    assert abs(np.corrcoef(views[0].ravel(), views[1].ravel())[0, 1]) < 0.1
+    # augment_view applies it last, after speed, mirror and jitter (here all off)
+    plain, positions = augment_view(features, np.arange(120), AugmentConfig(), np.random.default_rng(1))
+    drifted, same = augment_view(features, np.arange(120), AugmentConfig(drift=0.25), np.random.default_rng(1))
+    np.testing.assert_array_equal(plain, features)
+    np.testing.assert_array_equal(positions, same)
+    np.testing.assert_allclose(drifted - features, add_slow_drift(features, 0.25, np.random.default_rng(1)) - features)
 
 
 def test_sampler_rejects_bad_inputs():

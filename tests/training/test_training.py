@@ -76,6 +76,15 @@ def test_a_run_directory_of_other_settings_is_refused(tiny_dataset, tmp_path):
         train(other, progress=False)
 
 
+def test_a_run_written_before_a_setting_existed_resumes(tiny_dataset, tmp_path):
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    settings = json.loads((run / "settings.json").read_text())
+    del settings["augment"]["drift"]  # as a run of the version before augment.drift was written it
+    (run / "settings.json").write_text(json.dumps(settings))
+    assert train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False).path == run
+    assert len((run / "log.csv").read_text().splitlines()) == 3
+
+
 def test_segmentation_methods_get_k_from_the_mapping_and_kmeans_prototypes(tiny_dataset, tmp_path):
     run = train(tiny_config(tiny_dataset, tmp_path / "asot", method="asot", epochs=1), progress=False).path
     model, config = load_model(run)

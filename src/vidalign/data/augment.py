@@ -12,6 +12,10 @@ training stays reproducible from the run's seed.
 - :func:`mirror` - negate a fixed set of channels with probability 1/2 per view. For 2-D poses centred on the body
   (Penn Action) negating the x coordinates is the view from the opposite side: under orthographic projection a
   180° camera rotation about the vertical axis maps x to -x and keeps every joint's label.
+- :func:`add_slow_drift` - a slow random change of every channel, drawn anew for each view: the feature-space
+  counterpart of a light or exposure that changes during a recording. Two views of one video then no longer share
+  their slow nuisance exactly, so a two-view method cannot match frames by it alone (docs/methods.md, "Two-view
+  methods and a drifting nuisance").
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+_SLOW_SINES = 3  # sinusoids summed per dimension by slow_waves
 
 
 @dataclasses.dataclass
@@ -31,6 +37,7 @@ class AugmentConfig:
     noise: float = 0.0  # std of additive Gaussian noise, in units of each channel's std over the video
     gain: float = 0.0  # per-channel multiplicative gain ~ 1 + U(-gain, gain)
     mirror_channels: list[int] | None = None  # channels negated together with probability 1/2 (None = off)
+    drift: float = 0.0  # amplitude of a slow random change per view, in units of each channel's std over the view
 
 
 def temporal_crop(length: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -86,9 +93,29 @@ def mirror(features: np.ndarray, channels: list[int] | None, rng: np.random.Gene
     return out
 
 
+def slow_waves(n_frames: int, n_dims: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n_frames, n_dims]``: per dimension a sum of 3 random sinusoids with periods of 0.5-2 times ``n_frames``,
+    random phases and standard-normal amplitudes, scaled to unit expected variance."""
+    t = np.arange(n_frames)[:, None, None] / max(n_frames, 1)
+    periods = rng.uniform(0.5, 2.0, (n_dims, _SLOW_SINES))
+    offsets = rng.uniform(0.0, 2.0 * np.pi, (n_dims, _SLOW_SINES))
+    amplitudes = rng.standard_normal((n_dims, _SLOW_SINES))
+    waves = amplitudes * np.sin(2.0 * np.pi * t / periods + offsets)
+    return waves.sum(axis=-1) / np.sqrt(_SLOW_SINES / 2.0)
+
+
+def add_slow_drift(features: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """``features`` plus :func:`slow_waves` scaled by ``amplitude`` times each channel's std over the view."""
+    if amplitude <= 0:
+        return features
+    scale = amplitude * (features.std(axis=0, keepdims=True) + 1e-6)
+    return features + (scale * slow_waves(len(features), features.shape[1], rng)).astype(features.dtype)
+
+
 def augment_view(
     features: np.ndarray, positions: np.ndarray, config: AugmentConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random speed, mirror, then jitter; returns features and their (fractional) source positions."""
+    """Random speed, mirror, jitter, then slow drift; returns features and their (fractional) source positions."""
     feats, pos = resample_speed(features, positions, draw_speed(config, rng))
-    return jitter(mirror(feats, config.mirror_channels, rng), config.noise, config.gain, rng), pos
+    feats = jitter(mirror(feats, config.mirror_channels, rng), config.noise, config.gain, rng)
+    return add_slow_drift(feats, config.drift, rng), pos

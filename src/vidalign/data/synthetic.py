@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from vidalign.atomic import atomic_write_text
+from vidalign.data.augment import slow_waves
 from vidalign.data.layout import (
     refuse_existing_features,
     write_dataset_info,
@@ -57,7 +58,6 @@ __all__ = [
 BACKGROUND = "background"
 SPLIT_FRACTIONS = {"val": 0.2, "test": 0.2}  # train gets the rest
 _WARP_PIECES = 4
-_DRIFT_SINES = 3
 _MIN_PHASE_FRAMES = 2
 
 
@@ -223,16 +223,6 @@ def _warped_progress(n_frames: int, warp: float, rng: np.random.Generator) -> np
     return np.interp(centres, np.linspace(0.0, 1.0, _WARP_PIECES + 1), knots)
 
 
-def _slow_drift(n_frames: int, n_dims: int, rng: np.random.Generator) -> np.ndarray:
-    """Sum of random sinusoids with periods of 0.5-2 video lengths; unit expected variance per dimension."""
-    t = np.arange(n_frames)[:, None, None] / n_frames
-    periods = rng.uniform(0.5, 2.0, (n_dims, _DRIFT_SINES))
-    offsets = rng.uniform(0.0, 2.0 * np.pi, (n_dims, _DRIFT_SINES))
-    amplitudes = rng.standard_normal((n_dims, _DRIFT_SINES))
-    waves = amplitudes * np.sin(2.0 * np.pi * t / periods + offsets)
-    return waves.sum(axis=-1) / np.sqrt(_DRIFT_SINES / 2.0)
-
-
 def _draw_video(config: SyntheticConfig, process: _Process, video_id: str, rng: np.random.Generator) -> SyntheticVideo:
     sequence = _phase_sequence(config, rng)
     n_frames = int(rng.integers(config.min_frames, config.max_frames + 1))
@@ -253,7 +243,7 @@ def _draw_video(config: SyntheticConfig, process: _Process, video_id: str, rng: 
 
     appearance = rng.random(config.n_appearance)
     offset = config.appearance * process.appearance_map @ ((appearance - 0.5) * np.sqrt(12.0))
-    drift = config.drift * _slow_drift(n_frames, config.dim - config.latent_dim, rng)
+    drift = config.drift * slow_waves(n_frames, config.dim - config.latent_dim, rng)
     clean = np.concatenate([latent, offset + drift], axis=1) @ process.rotation.T
     features = clean + config.noise * rng.standard_normal(clean.shape)
     labels = np.where(phase >= 0, phase, config.n_phases)
