@@ -176,3 +176,12 @@ def test_set_values_parse_as_yaml_and_exponent_numbers_as_numbers():
     assert parse_override("sampling.loss_frames=8") == {"sampling": {"loss_frames": 8}}
     assert parse_override("augment.mirror_channels=[0, 1]") == {"augment": {"mirror_channels": [0, 1]}}
     assert parse_override("name=nan") == {"name": "nan"}
+
+
+def test_lac_drifts_each_view_except_in_the_published_configuration(tmp_path):
+    ours = train_settings("lac", tmp_path / "data", tmp_path / "run")
+    assert ours["augment"]["drift"] == 0.25 and ours["loss"]["formulation"] == "ours"
+    assert ours["loss"]["alignment_sign"] == "reward" and ours["loss"]["gap_model"] == "transitions"
+    published = train_settings("lac", tmp_path / "data", tmp_path / "run", preset="official")
+    assert published["augment"]["drift"] == 0.0 and published["loss"]["formulation"] == "official"
+    assert train_settings("scl", tmp_path / "data", tmp_path / "run")["augment"].get("drift", 0.0) == 0.0
