@@ -61,6 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 PENN_ACTIONS = ["baseball_pitch", "baseball_swing", "golf_swing", "tennis_serve"]
 ALIGN = ("penn", "synthetic", "demo")
+ADDED_SETTINGS = (("augment", "drift", 0.0),)  # (section, name, default) of settings newer than the run keys
 SEGMENT = ("mocap6",)
 
 
@@ -88,8 +89,14 @@ class Variant:
               epochs=epochs)  # fmt: skip
 
     def key(self, folder: Path, split: str, seed: int, epochs: int | None) -> str:
-        """Names the run by everything it is trained with, so a changed default never reuses a stale run."""
-        text = json.dumps(self.settings(folder, split, seed, epochs), sort_keys=True)
+        """Names the run by everything it is trained with, so a changed default never reuses a stale run. A setting
+        of :data:`ADDED_SETTINGS` at its default is left out, so the runs cached before it existed keep their name
+        (``RunDir.claim`` accepts them the same way)."""
+        settings = self.settings(folder, split, seed, epochs)
+        for section, name, default in ADDED_SETTINGS:
+            if section in settings and settings[section].get(name, default) == default:
+                settings[section] = {k: v for k, v in settings[section].items() if k != name}
+        text = json.dumps(settings, sort_keys=True)
         return f"{self.method}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
@@ -104,7 +111,7 @@ class Item:
 
 # LAC's former default: local-window transformer, one-way contrastive, free gaps, 40 frames, 30 epochs, no mirror
 BEFORE_LAC = ("encoder.kind=transformer", "encoder.n_layers=2", "loss.contrastive=one_way", "loss.gap_model=free",
-              "sampling.loss_frames=40", "augment.mirror_channels=null", "epochs=30")  # fmt: skip
+              "sampling.loss_frames=40", "augment.mirror_channels=null", "augment.drift=0", "epochs=30")  # fmt: skip
 NO_AUGMENT = ("augment.noise=0", "augment.gain=0", "augment.speed_min=1", "augment.speed_max=1")
 ITEMS = (
     Item(
@@ -158,8 +165,9 @@ ITEMS = (
                 "before: transformer, one-way contrastive, free gaps, 40 frames, 30 epochs", "lac", overrides=BEFORE_LAC
             ),
             Variant("free gaps (otherwise after)", "lac", overrides=("loss.gap_model=free",)),
+            Variant("no slow drift per view (otherwise after)", "lac", overrides=("augment.drift=0",)),
             Variant("official preset", "lac", preset="official"),
-            Variant("after: ours (transition gaps, symmetric, conv, 100 epochs)", "lac"),
+            Variant("after: ours (transition gaps, symmetric, conv, 100 epochs, drift 0.25)", "lac"),
         ),
     ),
     Item(
