@@ -192,9 +192,17 @@ def claim_folder(
     asked = json.loads(json.dumps(record, default=_to_json_native))
     differing = [k for k in sorted((set(held) | set(asked)) - set(ignore)) if held.get(k) != asked.get(k)]
     if differing:
-        changes = "; ".join(f"{k}: {_short(held.get(k))} held, {_short(asked.get(k))} asked" for k in differing)
+        changes = "; ".join(change for k in differing for change in _changes(k, held.get(k), asked.get(k)))
         raise error(f"{folder}: holds {what} with different settings ({changes}); choose another output folder")
     return claimed
+
+
+def _changes(key: str, held: Any, asked: Any) -> list[str]:
+    """``key: held value held, asked value asked``, per differing entry when both values are sections (dicts)."""
+    if isinstance(held, dict) and isinstance(asked, dict):
+        names = sorted(n for n in set(held) | set(asked) if held.get(n) != asked.get(n))
+        return [f"{key}.{n}: {_short(held.get(n))} held, {_short(asked.get(n))} asked" for n in names]
+    return [f"{key}: {_short(held)} held, {_short(asked)} asked"]
 
 
 def _with_defaults(held: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
