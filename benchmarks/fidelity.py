@@ -61,8 +61,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 PENN_ACTIONS = ["baseball_pitch", "baseball_swing", "golf_swing", "tennis_serve"]
 ALIGN = ("penn", "synthetic", "demo")
-ADDED_SETTINGS = (("augment", "drift", 0.0),)  # (section, name, default) of settings newer than the run keys
 SEGMENT = ("mocap6",)
+ADDED_SETTINGS = (("augment", "drift", 0.0),)  # (section, name, default) of settings newer than the run keys
 
 
 @dataclasses.dataclass(frozen=True)
