@@ -157,6 +157,31 @@ def test_the_iteration_bars_count_every_iteration_and_change_nothing(monkeypatch
     np.testing.assert_array_equal(lean.objective, quiet_lean.objective)
 
 
+class _InstantThread:
+    """A thread that has finished its target by the time ``start`` returns (a solve faster than the bar's loop)."""
+
+    def __init__(self, target, **_):
+        self.target = target
+
+    def start(self):
+        self.target()
+
+    def join(self, timeout=None):
+        pass
+
+    def is_alive(self):
+        return False
+
+
+def test_the_bar_counts_every_iteration_of_a_solve_that_ends_before_it_looks(monkeypatch):
+    monkeypatch.setattr(fgw_dense, "tqdm", _Bar)
+    monkeypatch.setattr(fgw_dense.threading, "Thread", _InstantThread)
+    _Bar.ends = []
+    trace = np.full(13, np.nan)
+    fgw_dense._with_iteration_bar(lambda: trace.fill(1.0), trace, True)
+    assert _Bar.ends == [12]
+
+
 def test_a_failure_inside_the_threaded_solve_is_raised_in_the_caller():
     def solve():
         raise ValueError("inside")

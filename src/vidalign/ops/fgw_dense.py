@@ -133,8 +133,10 @@ def _with_iteration_bar(solve: Callable[[], None], trace: np.ndarray, progress: 
     worker = threading.Thread(target=run, name="fused-gw", daemon=True)
     with tqdm(total=len(trace) - 1, unit="iteration", desc="ot", leave=False) as bar:
         worker.start()
-        while worker.is_alive():
+        finished = False
+        while not finished:  # one update after the solve ended, however fast it was
             worker.join(0.25)
+            finished = not worker.is_alive()
             bar.update(int(np.count_nonzero(~np.isnan(trace[:-1]))) - bar.n)
     if failed:
         raise failed[0]
