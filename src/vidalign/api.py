@@ -32,7 +32,7 @@ from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, Untrus
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.frames import FrameSource, frame_source_of
-from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone
+from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone, video_or_pose_input
 from vidalign.representation import Representation
 from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
@@ -198,12 +198,28 @@ def band_edge_message(result: AlignResult) -> str:
     )
 
 
+# global alignments whose raw features of videos and poses are standardised per recording unless told otherwise
+# (docs/methods.md, Raw features of videos of people); a local one (sw) finds a clip in a longer recording better raw
+STANDARDIZED_METHODS = ("dtw", "ot")
+
+
+def standardizes_by_default(a: Source, b: Source, *, model: str | os.PathLike[str] | None, method: str) -> bool:
+    """Whether :func:`align` standardises the raw features when ``standardize`` is not given: without a model, for
+    a global ``method`` (:data:`STANDARDIZED_METHODS`), when both inputs are videos or poses
+    (:func:`vidalign.inputs.video_or_pose_input`)."""
+    return model is None and method in STANDARDIZED_METHODS and all(map(video_or_pose_input, (a, b)))
+
+
 def align(a: Source, b: Source, *, model: str | os.PathLike[str] | None = None, method: str = "dtw",
-          **options) -> AlignResult:  # fmt: skip
+          standardize: bool | None = None, **options) -> AlignResult:  # fmt: skip
     """Align recording ``a`` with ``b`` (videos, ``.npy`` files or ``[T, D]`` arrays) by ``method`` (dtw, sw or
     ot: ``docs/methods.md``) on the embeddings of ``model`` (a run directory; None: the raw features).
-    ``options``: those of :class:`Aligner` (backbone, stride, target_fps, device, sw, ot, band, ...)."""
-    return Aligner(model, method=method, **options)(a, b)
+    ``standardize``: standardise each recording's raw features first (:class:`Aligner`); None decides by
+    :func:`standardizes_by_default`. ``options``: those of :class:`Aligner` (backbone, stride, target_fps, device,
+    sw, ot, band, ...)."""
+    if standardize is None:
+        standardize = standardizes_by_default(a, b, model=model, method=method)
+    return Aligner(model, method=method, standardize=standardize, **options)(a, b)
 
 
 def train(

@@ -160,11 +160,14 @@ def _given(args: argparse.Namespace, **names: str) -> dict:
 
 def _cmd_align(args: argparse.Namespace) -> None:
     from vidalign.alignment import OTOptions, SWOptions
-    from vidalign.api import Aligner
+    from vidalign.api import align
 
-    aligner = Aligner(
-        args.model,
+    result = align(
+        args.a,
+        args.b,
+        model=args.model,
         method=args.method,
+        standardize=args.standardize,
         backbone=args.backbone,
         weights=args.weights,
         stride=args.stride,
@@ -174,10 +177,8 @@ def _cmd_align(args: argparse.Namespace) -> None:
         sw=SWOptions(**_given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")),
         ot=OTOptions(**_given(args, n_iters="ot_iters")),
         band=args.band,
-        standardize=args.standardize,
         progress=not args.quiet,
     )
-    result = aligner(args.a, args.b)
     print(format_alignment(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
 
@@ -252,12 +253,16 @@ def format_alignment(result, files) -> str:
     """A short summary: method and score, matched intervals (with times when known), unmatched frames, files."""
     a, b = result.inputs.get("a", {}), result.inputs.get("b", {})
     written = [files.json, files.plot] + [path for path in (files.video, files.page) if path]
+    standardized = ["raw features standardised per recording (--no-standardize: as they are)"]
+    if not a.get("standardized"):
+        standardized = []
     return "\n".join(
         [
             f"{result.method}: {result.score_kind} {result.score:.6g} | A {a.get('n_frames')} frames, "
             f"B {b.get('n_frames')} frames",
             f"matched A {_span(result.matched_a, a)}; B {_span(result.matched_b, b)}",
             f"unmatched A {result.n_unmatched_a} frames, B {result.n_unmatched_b} frames",
+            *standardized,
             *_confidence_note(result.confidence),
             "wrote " + ", ".join(str(p) for p in written),
         ]
@@ -337,13 +342,6 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
 def _add_viewer_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-viewer", dest="viewer", action="store_false",
                    help="do not write the interactive page (index.html, media/) next to the results")  # fmt: skip
-
-
-def _add_standardize_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--standardize", action="store_true",
-                   help="without --model: standardise each recording's raw features over the recording first, which "
-                   "removes what stays constant in it (person, room, camera); recommended for videos of people "
-                   "(docs/methods.md, Raw features of videos of people)")  # fmt: skip
 
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
@@ -499,7 +497,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference", type=Path, help="the reference: " + INPUTS)
     p.add_argument("query", type=Path, help="the recording to check: " + INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
-    _add_standardize_option(p)
+    p.add_argument("--standardize", action="store_true",
+                   help="without --model: standardise each recording's raw features over the recording first, which "
+                   "removes what stays constant in it (person, room, camera); recommended for videos of people "
+                   "(docs/methods.md, Raw features of videos of people)")  # fmt: skip
     p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
     p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval or gap in frames (3)")
     p.add_argument(
@@ -528,7 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", type=Path, metavar="A", help=INPUTS)
     p.add_argument("b", type=Path, metavar="B", help=INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
-    _add_standardize_option(p)
+    p.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                   help="without --model: standardise each recording's raw features over the recording first, which "
+                   "removes what stays constant in it (person, room, camera); the default for dtw / ot when both "
+                   "inputs are videos, pose keypoints or files of a video / pose feature folder (docs/methods.md, "
+                   "Raw features of videos of people)")  # fmt: skip
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
     _add_video_options(p)

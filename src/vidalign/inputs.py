@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from vidalign.models.backbones import Backbone
 
 FEATURE_SUFFIX = ".npy"
+VIDEO_OR_POSE_FAMILIES = ("video", "pose")  # of vidalign.data.layout.FEATURE_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,19 @@ def _load_features(path: Path, layout: str) -> AlignInput:
     except (OSError, ValueError, EOFError) as error:
         raise InputError(f"{path}: {one_line(error)} (layout={layout!r})") from None
     return AlignInput(path, features, is_video=False)
+
+
+def video_or_pose_input(source: str | os.PathLike[str] | np.ndarray) -> bool:
+    """Whether an input holds frames of a video or body poses by its kind alone: a video file, pose keypoints, or
+    a ``.npy`` file of a feature folder whose ``dataset.json`` records the video or pose family; not an array or
+    any other ``.npy`` file, whose kind is unknown."""
+    if isinstance(source, np.ndarray):
+        return False
+    path = Path(source)
+    if path.suffix.lower() != FEATURE_SUFFIX:
+        return True  # a video or keypoints (needs_backbone / is_keypoint_input)
+    in_folder = path.parent.name == "features" and path.is_file()  # its folder's dataset.json says what it is
+    return in_folder and FeatureFolder(path.parent.parent).feature_family in VIDEO_OR_POSE_FAMILIES
 
 
 def needs_backbone(path: str | os.PathLike[str]) -> bool:

@@ -10,7 +10,9 @@ import pytest
 
 from vidalign import align, compare
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, cosine_similarity
+from vidalign.api import standardizes_by_default
 from vidalign.confidence import MIN_PERIODICITY
+from vidalign.data.layout import write_dataset_info, write_video
 from vidalign.errors import InputError
 from vidalign.models.model import load_model
 from vidalign.representation import standardize_recording
@@ -248,6 +250,27 @@ def test_standardize_is_for_raw_features(vaot_run):
     np.testing.assert_allclose(features.std(axis=0), [1.0, 0.0, 1.0])  # a constant channel becomes 0
     with pytest.raises(InputError, match="standardize applies to raw features"):
         align(np.zeros((4, 16)), np.zeros((5, 16)), model=vaot_run, standardize=True)
+
+
+def test_raw_features_of_videos_and_poses_are_standardised_by_default_in_a_global_alignment(tmp_path, vaot_run):
+    files = {"clip": tmp_path / "clip.mp4", "keypoints": tmp_path / "pose.json", "bare": tmp_path / "x.npy"}
+    for family in ("video", "pose", "synthetic"):  # a feature file in a folder: its family decides
+        write_video(tmp_path / family, "x", np.eye(4, dtype=np.float32))
+        write_dataset_info(tmp_path / family, feature_family=family)
+        files[family] = tmp_path / family / "features" / "x.npy"
+    write_video(tmp_path / "unknown", "x", np.eye(4, dtype=np.float32))  # a folder without dataset.json
+    files["unknown"] = tmp_path / "unknown" / "features" / "x.npy"
+
+    def default(a, b, model=None, method="dtw") -> bool:
+        return standardizes_by_default(files.get(a, a), files.get(b, b), model=model, method=method)
+
+    assert default("clip", "keypoints") and default("clip", "clip", method="ot") and default("video", "pose")
+    assert not default("clip", "clip", method="sw")  # local: a clip found in a longer recording, raw
+    assert not default("clip", "video", model=vaot_run)  # a model scales its own inputs
+    for other in ("synthetic", "unknown", "bare"):
+        assert not default("clip", other) and not default(other, other)
+    arrays = np.zeros((4, 3)), np.zeros((5, 3))
+    assert not standardizes_by_default(*arrays, model=None, method="dtw")
 
 
 def test_standardized_features_keep_their_float_type():

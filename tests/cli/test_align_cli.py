@@ -157,3 +157,19 @@ def test_standardize_option(repeated_pair, vaot_run, tmp_path, capsys):
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["query"]["standardized"] is True
     assert run_cli("align", *inputs, "--standardize", "--model", vaot_run, "--out", tmp_path / "o2") == 2
     assert "standardize applies to raw features" in capsys.readouterr().err
+
+
+def test_videos_are_standardised_by_default_in_a_global_alignment_only(clips, tmp_path, capsys):
+    argv = ["align", clips.a, clips.b, "--backbone", "pixel", "--stride", "2", "--quiet", "--no-viewer", "--method"]
+    cases = {("dtw",): True, ("ot",): True, ("sw",): False, ("dtw", "--no-standardize"): False}
+    for extra, standardized in cases.items():
+        out = tmp_path / "-".join(extra)
+        assert run_cli(*argv, *extra, "--out", out) == 0
+        said = "raw features standardised per recording" in capsys.readouterr().out
+        result = json.loads((out / "alignment.json").read_text())
+        assert result["a"].get("standardized", False) is result["b"].get("standardized", False) is standardized
+        assert said is standardized
+    coded_a = np.asarray(clips.a_codes[::2])
+    coded_b = np.asarray(clips.b_codes[::2])
+    a_to_b = json.loads((tmp_path / "dtw" / "alignment.json").read_text())["a_to_b"]
+    assert np.abs(coded_b[a_to_b] - coded_a).max() <= 1  # standardised pixels still find the slowed-down frames
