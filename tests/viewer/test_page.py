@@ -89,6 +89,7 @@ def test_align_writes_the_page_and_no_viewer_leaves_it_out(clips, tmp_path):
     data = read_data(tmp_path / "with")
     assert files.page == tmp_path / "with" / "index.html"
     assert data["kind"] == "align" and data["alignment"]["a_to_b"] == result.a_to_b
+    assert data["title"] == "dtw alignment · raw features, standardised per recording"  # videos: the default
     assert data["a"]["video"] == "media/a.mp4" and (tmp_path / "with" / "media" / "b.mp4").is_file()
     assert len(data["alignment"]["b_to_a"]) == data["b"]["frames"] == 30
     assert result.write(tmp_path / "without", viewer=False).page is None
@@ -118,6 +119,13 @@ def test_features_without_a_video_give_a_page_without_players(tmp_path):
     result.write(tmp_path)
     data = read_data(tmp_path)
     assert data["a"]["video"] is None and data["b"]["sprite"] is None and not (tmp_path / "media").exists()
+    assert data["title"] == "dtw alignment · raw features"  # arrays: as they are
+
+
+def test_a_compare_page_names_the_model_it_was_computed_with(vaot_run, tmp_path):
+    rng = np.random.default_rng(2)
+    va.compare(rng.normal(size=(20, 16)), rng.normal(size=(25, 16)), model=vaot_run).write(tmp_path)
+    assert read_data(tmp_path)["title"] == "comparison with the reference · embeddings of vaot"
 
 
 def test_view_serves_the_folder_on_loopback(tmp_path):

@@ -100,13 +100,21 @@ def _alignment(result: AlignResult) -> dict[str, Any]:
     }
 
 
+def _representation(model: str | None, inputs: dict[str, dict]) -> str:
+    """What the similarities of a page were computed on, for its title."""
+    if model is not None:
+        return f"embeddings of {Path(model).name}"  # a run directory's name
+    standardized = any((described or {}).get("standardized") for described in inputs.values())
+    return "raw features, standardised per recording" if standardized else "raw features"
+
+
 def alignment_payload(result: AlignResult, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """The page of ``vidalign align``: two synced players, the matrix with the path."""
     loaded = result.sources or (None, None)
     a, b = (result.inputs.get(k) or {"n_frames": n} for k, n in zip("ab", _preview(result).frames, strict=True))
     return {
         "kind": "align",
-        "title": f"{result.method} alignment",
+        "title": f"{result.method} alignment · {_representation(result.model, result.inputs)}",
         "a": _input_recording("A", loaded[0], a, out, "a", progress),
         "b": _input_recording("B", loaded[1], b, out, "b", progress),
         "alignment": _alignment(result),
@@ -122,7 +130,7 @@ def comparison_payload(result: Comparison, out: Path, *, progress: bool = False)
     to_json = result.to_json()
     return {
         "kind": "compare",
-        "title": "comparison with the reference",
+        "title": f"comparison with the reference · {_representation(result.model, result.inputs)}",
         "a": _input_recording("reference", loaded[0], ref, out, "reference", progress),
         "b": _input_recording("query", loaded[1], query, out, "query", progress),
         "alignment": _alignment(result.alignment),
