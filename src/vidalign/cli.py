@@ -345,6 +345,10 @@ def _add_viewer_option(p: argparse.ArgumentParser) -> None:
 
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
+STANDARDIZE = (
+    "without --model: standardise each recording's raw features over the recording first, which removes what stays "
+    "constant in it (person, room, camera: docs/methods.md, Raw features of videos of people)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -497,10 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference", type=Path, help="the reference: " + INPUTS)
     p.add_argument("query", type=Path, help="the recording to check: " + INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
-    p.add_argument("--standardize", action="store_true",
-                   help="without --model: standardise each recording's raw features over the recording first, which "
-                   "removes what stays constant in it (person, room, camera); recommended for videos of people "
-                   "(docs/methods.md, Raw features of videos of people)")  # fmt: skip
+    p.add_argument("--standardize", action="store_true", help=STANDARDIZE + "; recommended for videos of people")
     p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
     p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval or gap in frames (3)")
     p.add_argument(
@@ -530,10 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=Path, metavar="B", help=INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction,
-                   help="without --model: standardise each recording's raw features over the recording first, which "
-                   "removes what stays constant in it (person, room, camera); the default for dtw / ot when both "
-                   "inputs are videos, pose keypoints or files of a video / pose feature folder (docs/methods.md, "
-                   "Raw features of videos of people)")  # fmt: skip
+                   help=STANDARDIZE + "; the default for dtw / ot when both inputs are videos, pose keypoints or files "
+                   "of a video / pose feature folder")  # fmt: skip
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
     _add_video_options(p)
