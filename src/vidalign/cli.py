@@ -442,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="videos -> feature folder (sharded, resumable)")
     p.add_argument("inputs", nargs="+", metavar="VIDEOS_OR_DIR", help="video files and/or folders (recursive)")
-    p.add_argument("--backbone", required=True, help="efficientnet_lite0 (offline), resnet50 or pixel")
+    p.add_argument("--backbone", default="efficientnet_lite0",
+                   help="efficientnet_lite0 (default, offline, as align uses), resnet50 or pixel")  # fmt: skip
     p.add_argument("--weights", default="default", help="default, none (random init) or a local state-dict file")
     p.add_argument("--out", required=True, type=Path, help="feature folder (re-running resumes)")
     sampling = p.add_mutually_exclusive_group()

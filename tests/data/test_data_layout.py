@@ -243,11 +243,19 @@ def test_split_naming_unknown_or_repeated_video(tmp_path):
 
 def test_missing_split_lists_available(tmp_path):
     make_folder(tmp_path)
-    with pytest.raises(DatasetError, match=r"split 'test' not found \(available: train, val\)") as error:
+    with pytest.raises(DatasetError, match=r"split 'test' not found \(available: train, val; 'all': every") as error:
         FeatureFolder(tmp_path).video_ids("test")
     assert_names(error, tmp_path / "splits" / "test.txt")
     with pytest.raises(ValueError, match="path separator"):
         FeatureFolder(tmp_path).video_ids("../train")
+
+
+def test_split_all_is_every_video_unless_the_folder_defines_it(tmp_path):
+    make_folder(tmp_path)
+    folder = FeatureFolder(tmp_path)
+    assert folder.video_ids("all") == folder.video_ids() and len(folder.video_ids()) > 1
+    (tmp_path / "splits" / "all.txt").write_text(folder.video_ids()[0] + "\n")
+    assert FeatureFolder(tmp_path).video_ids("all") == folder.video_ids()[:1]
 
 
 @pytest.mark.parametrize(("text", "message"), [("{not json", "invalid JSON"), ("[1, 2]", "JSON object")])

@@ -304,6 +304,12 @@ def test_sigkill_while_writing_features_then_restart(rendered, reference, tmp_pa
     assert_same_features(out, reference)
 
 
+def test_cli_extract_defaults_to_the_backbone_align_uses():
+    parse = cli.build_parser().parse_args
+    assert parse(["extract", "videos", "--out", "data"]).backbone == parse(["align", "a.mp4", "b.mp4"]).backbone
+    assert parse(["extract", "videos", "--out", "data"]).backbone == "efficientnet_lite0"
+
+
 def test_cli_render_then_extract_gives_a_labelled_feature_folder(tmp_path, capsys):
     raw, data = tmp_path / "raw", tmp_path / "data"
     render = ["render", "--out", str(raw), *"--videos 4 --phases 2 --size 32 --fps 8 --background 1 2".split()]

@@ -34,6 +34,7 @@ from vidalign.atomic import atomic_save_npy, atomic_write_json, atomic_write_tex
 from vidalign.errors import ConfigError, DataError, one_line
 
 __all__ = [
+    "ALL_SPLIT",
     "DatasetError",
     "FeatureFolder",
     "FEATURE_FAMILIES",
@@ -54,6 +55,7 @@ __all__ = [
 LAYOUTS = ("td", "dt")
 DATASET_INFO = "dataset.json"
 # Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
+ALL_SPLIT = "all"  # names every video of a folder that has no splits/all.txt
 FEATURE_FAMILIES = ("video", "pose", "mocap", "synthetic", "fisher")
 MIN_FRAMES = 2
 
@@ -237,13 +239,14 @@ class FeatureFolder:
         )
 
     def video_ids(self, split: str | None = None) -> list[str]:
-        """Video ids of ``split`` in file order, or all ``features/*.npy`` stems (sorted) for ``split=None``.
+        """Video ids of ``split`` in file order, or all ``features/*.npy`` stems (sorted) for ``split=None`` and
+        for ``"all"`` in a folder without ``splits/all.txt``.
 
         A split entry must name a video with features (an MS-TCN style ``<id>.txt`` / ``<id>.npy`` entry is
         read as ``<id>``); an unknown or repeated entry raises in strict mode, is skipped and recorded
         otherwise.
         """
-        if split is None:
+        if split is None or (split == ALL_SPLIT and not (self.root / "splits" / f"{ALL_SPLIT}.txt").is_file()):
             return list(self._ids)
         path = self._split_path(split)
         ids: list[str] = []
@@ -313,7 +316,8 @@ class FeatureFolder:
         path = self.root / "splits" / f"{split}.txt"
         if not path.is_file():
             available = ", ".join(self.splits()) or "none"
-            raise DatasetError(f"split {split!r} not found (available: {available})", path=path)
+            raise DatasetError(f"split {split!r} not found (available: {available}; {ALL_SPLIT!r}: every video)",
+                               path=path)  # fmt: skip
         return path
 
     def _resolve_split_entry(self, entry: str) -> str | None:
