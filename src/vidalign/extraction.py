@@ -85,6 +85,7 @@ __all__ = [
     "feature_folder_for",
     "features_rate",
     "find_videos",
+    "holds_videos",
     "sampled_batches",
     "sampling_record",
     "shard",
@@ -409,8 +410,9 @@ def extract_videos(
     return summary
 
 
-def _has_videos(directory: Path) -> bool:
-    return any(p.suffix.lower() in VIDEO_EXTENSIONS for p in directory.rglob("*") if p.is_file())
+def holds_videos(directory: Path) -> bool:
+    """Whether the folder ``directory`` (or one below it) holds a video file."""
+    return directory.is_dir() and any(p.suffix.lower() in VIDEO_EXTENSIONS for p in directory.rglob("*") if p.is_file())
 
 
 def feature_folder_for(
@@ -430,7 +432,7 @@ def feature_folder_for(
     data = Path(data)
     if (data / "features").is_dir():
         return data
-    if not data.is_dir() or not _has_videos(data):
+    if not holds_videos(data):
         raise InputError(f"{data}: neither a feature folder (no features/) nor a folder of videos")
     target = Path(out_dir) / EXTRACTED_FOLDER
     labels = data if (data / "groundTruth").is_dir() else None

@@ -250,6 +250,16 @@ def test_missing_split_lists_available(tmp_path):
         FeatureFolder(tmp_path).video_ids("../train")
 
 
+def test_a_folder_of_videos_is_not_a_feature_folder_and_says_what_to_do(tmp_path):
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "a.mp4").write_bytes(b"")
+    with pytest.raises(DatasetError, match="missing features/ directory \\(it holds videos: extract their features"):
+        FeatureFolder(tmp_path)
+    (tmp_path / "clips" / "a.mp4").unlink()
+    with pytest.raises(DatasetError, match="missing features/ directory$"):
+        FeatureFolder(tmp_path)
+
+
 def test_split_all_is_every_video_unless_the_folder_defines_it(tmp_path):
     make_folder(tmp_path)
     folder = FeatureFolder(tmp_path)

@@ -206,7 +206,11 @@ class FeatureFolder:
         self._features_dir = self.root / "features"
         self._labels_dir = self.root / "groundTruth"
         if not self._features_dir.is_dir():
-            raise DatasetError("missing features/ directory", path=self.root)
+            from vidalign.extraction import holds_videos  # extraction imports this module
+
+            videos = holds_videos(self.root)
+            hint = " (it holds videos: extract their features first, `vidalign extract`)" if videos else ""
+            raise DatasetError("missing features/ directory" + hint, path=self.root)
         self._ids = sorted(p.stem for p in self._features_dir.glob("*.npy") if not p.name.startswith("."))
         self._id_set = frozenset(self._ids)
         self.has_labels = self._labels_dir.is_dir() and any(
