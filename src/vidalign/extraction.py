@@ -67,7 +67,7 @@ from vidalign.data.layout import (
     write_split,
     write_video,
 )
-from vidalign.data.video import PartialDecodeWarning, VideoError, iter_frames, probe
+from vidalign.data.video import VIDEO_EXTENSIONS, PartialDecodeWarning, VideoError, holds_videos, iter_frames, probe
 from vidalign.errors import InputError, one_line
 
 if TYPE_CHECKING:
@@ -85,16 +85,12 @@ __all__ = [
     "feature_folder_for",
     "features_rate",
     "find_videos",
-    "holds_videos",
     "sampled_batches",
     "sampling_record",
     "shard",
 ]
 
 EXTRACTED_FOLDER = "extracted"  # feature folder written under --out when segment is given videos
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp", ".ts"}
-)
 EXTRACTOR_FILE = "extractor.json"
 MIN_FRAMES = 2
 
@@ -408,11 +404,6 @@ def extract_videos(
     bar.close()
     _write_dataset_files(out, [path.stem for path in all_videos], labels_dir, split)
     return summary
-
-
-def holds_videos(directory: Path) -> bool:
-    """Whether the folder ``directory`` (or one below it) holds a video file."""
-    return directory.is_dir() and any(p.suffix.lower() in VIDEO_EXTENSIONS for p in directory.rglob("*") if p.is_file())
 
 
 def feature_folder_for(

@@ -206,7 +206,7 @@ class FeatureFolder:
         self._features_dir = self.root / "features"
         self._labels_dir = self.root / "groundTruth"
         if not self._features_dir.is_dir():
-            from vidalign.extraction import holds_videos  # extraction imports this module
+            from vidalign.data.video import holds_videos  # PyAV only on this error's path
 
             videos = holds_videos(self.root)
             hint = " (it holds videos: extract their features first, `vidalign extract`)" if videos else ""

@@ -50,6 +50,7 @@ import numpy as np
 from vidalign.errors import ConfigError, DataError, InputError, one_line
 
 __all__ = [
+    "VIDEO_EXTENSIONS",
     "Frame",
     "PartialDecodeWarning",
     "SampledFrames",
@@ -57,15 +58,25 @@ __all__ = [
     "VideoInfo",
     "iter_frames",
     "probe",
+    "holds_videos",
     "read_frames",
     "write_video",
 ]
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp", ".ts"}
+)
 
 _GRID_TOLERANCE_S = 1e-6  # timestamps within this of a grid point count as on it (float pts rounding)
 _FALLBACK_CODEC = "mpeg4"
 _QSCALE_CODECS = {"mpeg4", "mjpeg"}  # encoders driven by a fixed quantiser instead of CRF
 _FALLBACK_QSCALE = 3
 _FF_QP2LAMBDA = 118  # FFmpeg's scale between a quantiser and `global_quality`
+
+
+def holds_videos(directory: Path) -> bool:
+    """Whether the folder ``directory`` (or one below it) holds a file with a :data:`VIDEO_EXTENSIONS` suffix."""
+    return directory.is_dir() and any(p.suffix.lower() in VIDEO_EXTENSIONS for p in directory.rglob("*") if p.is_file())
 
 
 class VideoError(DataError):
