@@ -54,8 +54,8 @@ __all__ = [
 
 LAYOUTS = ("td", "dt")
 DATASET_INFO = "dataset.json"
-# Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
 ALL_SPLIT = "all"  # names every video of a folder that has no splits/all.txt
+# Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
 FEATURE_FAMILIES = ("video", "pose", "mocap", "synthetic", "fisher")
 MIN_FRAMES = 2
 
