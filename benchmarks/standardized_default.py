@@ -73,6 +73,7 @@ def intel_rows(work: Path) -> list[dict]:
 
 
 def tau_row(name: str, folder: Path, train_split: str, default: bool) -> dict:
+    """Kendall's tau on ``val`` of the folder's raw features and of the same standardised per recording."""
     taus = {}
     for standardize in (False, True):
         model = "standardized" if standardize else "none"
@@ -82,6 +83,7 @@ def tau_row(name: str, folder: Path, train_split: str, default: bool) -> dict:
 
 
 def folder_rows(work: Path) -> list[dict]:
+    """The Penn Action, demo-video and synthetic rows (folders converted, rendered or generated into ``work``)."""
     rows = []
     if (SHARED / "penn_action" / "labels").is_dir():
         penn = work / "penn"
@@ -106,6 +108,7 @@ def folder_rows(work: Path) -> list[dict]:
 
 
 def row(name: str, measure: str, values: dict[bool, float], default: bool) -> dict:
+    """One table row: ``values`` by whether the features were standardised; ``default``: whether align would."""
     return {"name": name, "measure": measure, "raw": values[False], "standardized": values[True], "default": default}
 
 
