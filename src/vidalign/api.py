@@ -296,7 +296,9 @@ def compare(
     alignment, flagged intervals above ``median + k * 1.4826 * MAD``, local-alignment gaps) on the embeddings of
     ``model`` (None: the raw features). ``steps``: ``"model"`` (the model's action prototypes; the default when it
     has them), ``"labels"`` (the labels of two feature files inside labelled feature folders) or None for no
-    step-level findings (:mod:`vidalign.steps`). ``options``: those of :class:`Aligner` (backbone, stride, ...)."""
+    step-level findings (:mod:`vidalign.steps`). ``options``: those of :class:`Aligner` (backbone, stride, ...);
+    ``standardize=True`` is never the default here: a long stretch of foreign frames in the query shifts the
+    statistics its other frames are standardised with (``docs/methods.md``, Raw features of videos of people)."""
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
     embedded = aligner.embed(first, second)

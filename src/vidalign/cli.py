@@ -218,6 +218,8 @@ def format_comparison(result, files) -> str:
     query, reference = result.inputs.get("query", {}), result.inputs.get("reference", {})
     lines = [f"query {query.get('n_frames')} frames vs reference {reference.get('n_frames')} frames; "
              f"threshold {result.threshold:.4f} (median + {result.k} x 1.4826 x MAD, or the floor)"]  # fmt: skip
+    if query.get("standardized"):
+        lines.append(STANDARDIZED_NOTE)
     lines += [f"flagged: query {_span(i, query)}" for i in result.flagged] or ["flagged: nothing"]
     lines += [f"no reference counterpart: query {_span(i, query)}" for i in result.query_gaps]
     lines += [f"left out by the query: reference {_span(i, reference)}" for i in result.reference_gaps]
@@ -253,9 +255,7 @@ def format_alignment(result, files) -> str:
     """A short summary: method and score, matched intervals (with times when known), unmatched frames, files."""
     a, b = result.inputs.get("a", {}), result.inputs.get("b", {})
     written = [files.json, files.plot] + [path for path in (files.video, files.page) if path]
-    standardized = ["raw features standardised per recording (--no-standardize: as they are)"]
-    if not a.get("standardized"):
-        standardized = []
+    standardized = [STANDARDIZED_NOTE + " (--no-standardize: as they are)"] if a.get("standardized") else []
     return "\n".join(
         [
             f"{result.method}: {result.score_kind} {result.score:.6g} | A {a.get('n_frames')} frames, "
@@ -345,6 +345,7 @@ def _add_viewer_option(p: argparse.ArgumentParser) -> None:
 
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
+STANDARDIZED_NOTE = "raw features standardised per recording"
 STANDARDIZE = (
     "without --model: standardise each recording's raw features over the recording first, which removes what stays "
     "constant in it (person, room, camera: docs/methods.md, Raw features of videos of people)"
@@ -502,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference", type=Path, help="the reference: " + INPUTS)
     p.add_argument("query", type=Path, help="the recording to check: " + INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
-    p.add_argument("--standardize", action="store_true", help=STANDARDIZE + "; recommended for videos of people")
+    p.add_argument("--standardize", action="store_true", help=STANDARDIZE + "; fewer false flags on videos of people")
     p.add_argument("--k", type=float, default=3.0, help="flag deviations above median + k x 1.4826 x MAD (3)")
     p.add_argument("--min-frames", type=int, default=3, help="shortest flagged interval or gap in frames (3)")
     p.add_argument(

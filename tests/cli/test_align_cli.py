@@ -160,16 +160,24 @@ def test_standardize_option(repeated_pair, vaot_run, tmp_path, capsys):
 
 
 def test_videos_are_standardised_by_default_in_a_global_alignment_only(clips, tmp_path, capsys):
-    argv = ["align", clips.a, clips.b, "--backbone", "pixel", "--stride", "2", "--quiet", "--no-viewer", "--method"]
-    cases = {("dtw",): True, ("ot",): True, ("sw",): False, ("dtw", "--no-standardize"): False}
-    for extra, standardized in cases.items():
-        out = tmp_path / "-".join(extra)
-        assert run_cli(*argv, *extra, "--out", out) == 0
+    options = ["--backbone", "pixel", "--stride", "2", "--quiet", "--no-viewer"]
+    cases = {
+        ("align", "--method", "dtw"): True,
+        ("align", "--method", "ot"): True,
+        ("align", "--method", "sw"): False,
+        ("align", "--method", "dtw", "--no-standardize"): False,
+        ("compare",): False,  # only when asked: a long foreign stretch would shift the query's statistics
+        ("compare", "--standardize"): True,
+    }
+    for (command, *extra), standardized in cases.items():
+        out = tmp_path / "-".join([command, *extra])
+        assert run_cli(command, clips.a, clips.b, *options, *extra, "--out", out) == 0
         said = "raw features standardised per recording" in capsys.readouterr().out
-        result = json.loads((out / "alignment.json").read_text())
-        assert result["a"].get("standardized", False) is result["b"].get("standardized", False) is standardized
+        result = json.loads((out / f"{'alignment' if command == 'align' else 'compare'}.json").read_text())
+        first, second = (result["a"], result["b"]) if command == "align" else (result["reference"], result["query"])
+        assert first.get("standardized", False) is second.get("standardized", False) is standardized
         assert said is standardized
     coded_a = np.asarray(clips.a_codes[::2])
     coded_b = np.asarray(clips.b_codes[::2])
-    a_to_b = json.loads((tmp_path / "dtw" / "alignment.json").read_text())["a_to_b"]
+    a_to_b = json.loads((tmp_path / "align---method-dtw" / "alignment.json").read_text())["a_to_b"]
     assert np.abs(coded_b[a_to_b] - coded_a).max() <= 1  # standardised pixels still find the slowed-down frames
