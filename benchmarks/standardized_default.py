@@ -55,11 +55,11 @@ def clip_features(videos: Path, folder: Path) -> dict[str, np.ndarray]:
     return {r.video_id: r.features for r in va.load_features(folder).load_split("all")}
 
 
-def intel_rows(work: Path) -> list[dict]:
-    """Key-event error of each alignment method, raw and standardised (``real_videos.py``'s clips and measure)."""
+def intel_rows(features: dict[str, np.ndarray]) -> list[dict]:
+    """Key-event error of each alignment method on the intel clips' ``features``, raw and standardised
+    (``real_videos.py``'s measure)."""
     from real_videos import FPS, carried_events, read_events  # benchmarks/ is on the path of this script
 
-    features = clip_features(CLIPS, work / "intel")
     events = read_events(CLIPS / "events.csv")
     rows = []
     for method in METHODS:
@@ -161,9 +161,11 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="vidalign-standardized-"))
     started = time.perf_counter()
-    rows = intel_rows(work) if CLIPS.is_dir() else []
+    rows = []
     if CLIPS.is_dir():
-        rows.append(compare_row("intel people, 30 ordered pairs", clip_features(CLIPS, work / "intel")))
+        people = clip_features(CLIPS, work / "intel")
+        rows += intel_rows(people)
+        rows.append(compare_row("intel people, 30 ordered pairs", people))
     if CAMERAS.is_dir():
         rows.append(compare_row("one trial by 4 cameras, 12 ordered pairs", clip_features(CAMERAS, work / "cameras")))
     rows += folder_rows(work)
