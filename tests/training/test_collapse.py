@@ -55,7 +55,7 @@ def test_exercise_features_look_like_the_real_clips():
 
 def test_vaot_without_the_regulariser_collapses_within_each_clip(exercise, tmp_path):
     spread, loss = train_vaot(exercise, tmp_path / "old", "loss.idm=0", "sampling.loss_frames=8", "loss.rho=0.35",
-                              "encoder.standardize=global")  # fmt: skip
+                              "encoder.standardize=global", "loss.temperature=0.1")  # fmt: skip
     assert spread["within"] > COLLAPSED_WITHIN
     assert abs(loss - math.log(8)) < 0.05  # the uniform prediction over the preset's 8 loss frames
 
@@ -67,13 +67,14 @@ def test_vaot_default_does_not_collapse(exercise, tmp_path):
 
 def test_the_video_section_spreads_the_clips_of_a_faint_movement(tmp_path):
     """A fainter, noisier movement (``benchmarks/exercise_phase.py --harder``, dev seed 1): with the family's global
-    input scaling (the video section before: ``idm`` 0.5, 30 epochs) a clip's frames stay nearly together; the
-    video section's per-recording inputs spread them (``benchmarks/COLLAPSE.md``: within 0.80 and 0.03)."""
+    input scaling (the video section before: ``idm`` 0.5, 30 epochs, temperature 0.1) a clip's frames stay nearly
+    together; the video section's per-recording inputs spread them (``benchmarks/COLLAPSE.md``: within 0.80 and
+    0.03)."""
     data = write_exercise_dataset(tmp_path / "faint", ExerciseConfig(seed=1, motion=0.12, noise=0.3))
     videos = FeatureFolder(data).load_split("all")
     within = {}
     for name, assignments, epochs in (
-        ("global", ["encoder.standardize=global", "loss.idm=0.5"], 30),
+        ("global", ["encoder.standardize=global", "loss.idm=0.5", "loss.temperature=0.1"], 30),
         ("video section", [], None),
     ):
         with warnings.catch_warnings():

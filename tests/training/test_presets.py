@@ -64,10 +64,13 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     assert load_preset("vaot", "synthetic")["sampling"]["loss_frames"] == 8
     video = load_preset("vaot", "default")
     assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (32, 0.0, 0.2)
-    assert (video["epochs"], video["encoder"]["standardize"]) == (10, "video")
+    assert (video["epochs"], video["encoder"]["standardize"], video["loss"]["temperature"]) == (10, "video", 0.2)
+    assert load_preset("vaot", "synthetic")["loss"]["temperature"] == 0.1
     pouring = resolve_preset("vaot", "pouring").settings  # a published configuration: the video section undone
     assert (pouring["sampling"]["loss_frames"], pouring["loss"]["rho"], pouring["loss"]["idm"]) == (20, 0.35, 0.5)
     assert (pouring["epochs"], pouring["encoder"]["standardize"]) == (30, "global")
+    for named in ("pouring", "penn_action_video", "official"):  # the VAOT code's temperature
+        assert resolve_preset("vaot", named).settings["loss"]["temperature"] == 0.1, named
     assert resolve_preset("vaot", "pose+official").settings["encoder"]["standardize"] == "channel"
     assert resolve_preset("vaot", "official").settings["loss"]["solver"] == "published"
     with pytest.raises(ValueError, match="pose features, not mocap"):
