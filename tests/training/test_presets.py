@@ -63,7 +63,7 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     # VAOT's video section (the default family) over its default section, and a named section over both
     assert load_preset("vaot", "synthetic")["sampling"]["loss_frames"] == 8
     video = load_preset("vaot", "default")
-    assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (32, 0.0, 0.2)
+    assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (64, 0.0, 0.2)
     assert (video["epochs"], video["encoder"]["standardize"], video["loss"]["temperature"]) == (10, "video", 0.2)
     assert load_preset("vaot", "synthetic")["loss"]["temperature"] == 0.1
     pouring = resolve_preset("vaot", "pouring").settings  # a published configuration: the video section undone
