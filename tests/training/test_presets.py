@@ -63,14 +63,16 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     # VAOT's video section (the default family) over its default section, and a named section over both
     assert load_preset("vaot", "synthetic")["sampling"]["loss_frames"] == 8
     video = load_preset("vaot", "default")
-    assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (64, 0.0, 0.2)
+    assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (64, 1.0, 0.2)
+    assert video["loss"]["prior"] == "dtw" and "prior" not in load_preset("vaot", "synthetic")["loss"]
     assert (video["epochs"], video["encoder"]["standardize"], video["loss"]["temperature"]) == (10, "video", 0.2)
     assert load_preset("vaot", "synthetic")["loss"]["temperature"] == 0.1
     pouring = resolve_preset("vaot", "pouring").settings  # a published configuration: the video section undone
     assert (pouring["sampling"]["loss_frames"], pouring["loss"]["rho"], pouring["loss"]["idm"]) == (20, 0.35, 0.5)
     assert (pouring["epochs"], pouring["encoder"]["standardize"]) == (30, "global")
-    for named in ("pouring", "penn_action_video", "official"):  # the VAOT code's temperature
-        assert resolve_preset("vaot", named).settings["loss"]["temperature"] == 0.1, named
+    for named in ("pouring", "penn_action_video", "official"):  # the VAOT code's temperature and prior
+        loss = resolve_preset("vaot", named).settings["loss"]
+        assert (loss["temperature"], loss["rho"], loss["prior"]) == (0.1, 0.35, "diagonal"), named
     assert resolve_preset("vaot", "pose+official").settings["encoder"]["standardize"] == "channel"
     assert resolve_preset("vaot", "official").settings["loss"]["solver"] == "published"
     with pytest.raises(ValueError, match="pose features, not mocap"):

@@ -50,6 +50,7 @@ from vidalign.errors import ConfigError, InputError
 from vidalign.ops._masks import permute, prefix_order
 from vidalign.ops._numba.fgw import solve_batch
 from vidalign.ops.backends import Backend, select_backend
+from vidalign.ops.dtw import dtw
 from vidalign.ops.fgw_problem import (
     FusedGWProblem,
     Problem,
@@ -236,6 +237,22 @@ def temporal_prior(lengths_a: Tensor, lengths_b: Tensor, n: int, m: int, like: T
     rows = rows / lengths_a.to(like.dtype)[:, None, None]
     cols = cols / lengths_b.to(like.dtype)[:, None, None]
     return (rows - cols).abs()
+
+
+def path_prior(cost: Tensor, mask_a: Tensor, mask_b: Tensor) -> Tensor:
+    """``|j - c_i| / m_b`` ``[B, n, m]``: the temporal prior centred on the monotone alignment of the cost instead
+    of the diagonal (``docs/methods.md``, "VAOT on video features"). ``c_i`` is the mean column that the exact DTW
+    path of ``cost`` (:func:`vidalign.ops.dtw.dtw`, over each item's real frames in their order) matches to real
+    row ``i``; with ``c_i = i m_b / n_a`` it is :func:`temporal_prior`. Like VAVA's optimality prior it follows the
+    data, but stays ordered. Cells of padded frames are 0."""
+    prior = torch.zeros_like(cost)
+    for item in range(cost.shape[0]):
+        rows, cols = mask_a[item].nonzero()[:, 0], mask_b[item].nonzero()[:, 0]
+        path = dtw(cost[item][rows][:, cols]).path
+        centres = np.bincount(path[:, 0], weights=path[:, 1]) / np.bincount(path[:, 0])
+        distance = np.abs(np.arange(len(cols))[None, :] - centres[:, None]) / len(cols)
+        prior[item, rows[:, None], cols[None, :]] = torch.as_tensor(distance, dtype=cost.dtype, device=cost.device)
+    return prior
 
 
 def _append_dummy(log_weights: Tensor, lengths: Tensor) -> Tensor:
