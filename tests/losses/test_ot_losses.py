@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import vidalign.losses.asot as asot_module
+from vidalign.errors import ConfigError
 from vidalign.evaluation.segmentation import evaluate_segmentation
 from vidalign.losses import build_loss
 from vidalign.losses.asot import ASOTLoss
@@ -56,6 +57,24 @@ def test_vaot_pseudo_labels_follow_the_warp_and_the_loss_only_trains_the_predict
     out = VAOTLoss()(z_a, z_b)
     out.loss.backward()
     assert torch.isfinite(out.loss) and z_a.grad.abs().sum() > 0 and 0.5 < out.logs["matched_fraction"] <= 1.0
+
+
+def test_vaot_dtw_prior_follows_the_warp_where_the_diagonal_prior_pulls_off_it():
+    x, y = warped_pair()  # frame i of X <-> frame ~(i/23)^(1/1.3) * 29 of Y: not the diagonal
+    target = (torch.linspace(0, 1, 24) ** (1 / 1.3)) * 29
+    masks = torch.ones(1, 24, dtype=torch.bool), torch.ones(1, 30, dtype=torch.bool)
+
+    def error(**options) -> float:
+        plan = VAOTLoss(**options).pseudo_labels(x @ y.transpose(1, 2), *masks)[0]
+        expected_column = (plan / plan.sum(-1, keepdim=True)) @ torch.arange(30.0)
+        return float((expected_column - target).abs().mean())
+
+    without = error(rho=0.0)
+    assert error(rho=0.0, prior="dtw") == without  # rho 0: no prior of either kind
+    assert error(rho=1.0) > without  # the diagonal prior pulls the plan off the warp
+    assert error(rho=1.0, prior="dtw") < 0.5 * without  # the path prior sharpens it along the warp
+    with pytest.raises(ConfigError, match="prior"):
+        VAOTLoss(prior="diagnoal")
 
 
 def test_vaot_padding_equals_cropping():

@@ -16,7 +16,7 @@ import ot
 import pytest
 import torch
 
-from vidalign.ops.fgw import fgw_mirror_descent, fused_gw
+from vidalign.ops.fgw import fgw_mirror_descent, fused_gw, path_prior, temporal_prior
 from vidalign.ops.structure import band_radius, dense_cx, dense_cy
 
 VAOT = dict(alpha=0.3, eps=0.07, radius=0.02, rho=0.35)
@@ -207,3 +207,47 @@ def test_cuda_matches_cpu():
     gpu = fused_gw(cost.cuda(), dummy=0.5, **{k: v.cuda() for k, v in masks.items()}, **VAOT)
     assert gpu.plan.device.type == "cuda"
     torch.testing.assert_close(gpu.plan.cpu(), cpu.plan, rtol=2e-4, atol=1e-7)
+
+
+def _brute_force_dtw_centres(cost: np.ndarray) -> np.ndarray:
+    """Mean column of each row on the cheapest monotone path, found by enumerating every path."""
+    n, m = cost.shape
+    best: tuple[float, list] = (np.inf, [])
+
+    def walk(i: int, j: int, total: float, path: list) -> None:
+        nonlocal best
+        total, path = total + cost[i, j], [*path, (i, j)]
+        if (i, j) == (n - 1, m - 1):
+            best = min(best, (total, path), key=lambda entry: entry[0])
+            return
+        for di, dj in ((1, 1), (1, 0), (0, 1)):
+            if i + di < n and j + dj < m:
+                walk(i + di, j + dj, total, path)
+
+    walk(0, 0, 0.0, [])
+    return np.array([np.mean([j for i, j in best[1] if i == row]) for row in range(n)])
+
+
+def test_path_prior_is_the_distance_to_the_dtw_path_by_brute_force():
+    cost = np.random.default_rng(0).random((5, 6))
+    centres = _brute_force_dtw_centres(cost)
+    expected = np.abs(np.arange(6)[None, :] - centres[:, None]) / 6
+    ones_a, ones_b = torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 6, dtype=torch.bool)
+    prior = path_prior(torch.as_tensor(cost)[None], ones_a, ones_b)
+    np.testing.assert_allclose(prior[0].numpy(), expected, atol=1e-12)
+
+
+def test_path_prior_on_the_diagonal_path_is_the_diagonal_prior_and_ignores_padding():
+    cost = torch.tensor([[abs(i - j) for j in range(7)] for i in range(7)], dtype=torch.float64)[None]
+    ones = torch.ones(1, 7, dtype=torch.bool)
+    diagonal = temporal_prior(torch.tensor([7]), torch.tensor([7]), 7, 7, cost)
+    torch.testing.assert_close(path_prior(cost, ones, ones), diagonal)
+    keep_a, keep_b = [0, 2, 3, 5, 6], [1, 2, 4, 5]  # real frames, not a prefix
+    mask_a, mask_b = torch.zeros(1, 7, dtype=torch.bool), torch.zeros(1, 7, dtype=torch.bool)
+    mask_a[0, keep_a], mask_b[0, keep_b] = True, True
+    padded = cost + 100.0 * (~mask_a[:, :, None] | ~mask_b[:, None, :])  # padded cells must not steer the path
+    prior = path_prior(padded, mask_a, mask_b)
+    cropped = cost[:, keep_a][:, :, keep_b]
+    real = torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 4, dtype=torch.bool)
+    torch.testing.assert_close(prior[:, keep_a][:, :, keep_b], path_prior(cropped, *real))
+    assert prior[~(mask_a[:, :, None] & mask_b[:, None, :])].abs().max() == 0
