@@ -251,3 +251,12 @@ def test_path_prior_on_the_diagonal_path_is_the_diagonal_prior_and_ignores_paddi
     real = torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 4, dtype=torch.bool)
     torch.testing.assert_close(prior[:, keep_a][:, :, keep_b], path_prior(cropped, *real))
     assert prior[~(mask_a[:, :, None] & mask_b[:, None, :])].abs().max() == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_path_prior_on_cuda_matches_cpu():
+    cost = _costs(2, 50, 40, seed=12).float()
+    mask_a, mask_b = _masks([50, 31], 50), _masks([40, 22], 40)
+    gpu = path_prior(cost.cuda(), mask_a.cuda(), mask_b.cuda())
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), path_prior(cost, mask_a, mask_b))
