@@ -64,7 +64,11 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     assert load_preset("vaot", "synthetic")["sampling"]["loss_frames"] == 8
     video = load_preset("vaot", "default")
     assert (video["sampling"]["loss_frames"], video["loss"]["rho"], video["loss"]["idm"]) == (64, 1.0, 0.2)
-    assert video["loss"]["prior"] == "dtw" and "prior" not in load_preset("vaot", "synthetic")["loss"]
+    assert (video["loss"]["prior"], video["loss"]["eps"]) == ("dtw", 0.04)
+    assert (
+        "prior" not in load_preset("vaot", "synthetic")["loss"]
+        and load_preset("vaot", "synthetic")["loss"]["eps"] == 0.07
+    )
     assert (video["epochs"], video["encoder"]["standardize"], video["loss"]["temperature"]) == (10, "video", 0.2)
     assert load_preset("vaot", "synthetic")["loss"]["temperature"] == 0.1
     pouring = resolve_preset("vaot", "pouring").settings  # a published configuration: the video section undone
@@ -72,7 +76,7 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     assert (pouring["epochs"], pouring["encoder"]["standardize"]) == (30, "global")
     for named in ("pouring", "penn_action_video", "official"):  # the VAOT code's temperature and prior
         loss = resolve_preset("vaot", named).settings["loss"]
-        assert (loss["temperature"], loss["rho"], loss["prior"]) == (0.1, 0.35, "diagonal"), named
+        assert (loss["temperature"], loss["rho"], loss["prior"], loss["eps"]) == (0.1, 0.35, "diagonal", 0.07), named
     assert resolve_preset("vaot", "pose+official").settings["encoder"]["standardize"] == "channel"
     assert resolve_preset("vaot", "official").settings["loss"]["solver"] == "published"
     with pytest.raises(ValueError, match="pose features, not mocap"):
