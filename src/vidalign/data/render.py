@@ -196,9 +196,14 @@ def iter_rendered_frames(video: SyntheticVideo, *, size: int = 96) -> Iterator[n
 def render_video(video: SyntheticVideo, path: str | os.PathLike[str], *, size: int = 96, fps: float = 12.0) -> Path:
     """Encode ``video`` at ``fps`` (frame ``t`` at time ``t / fps``) into ``path`` (container from the
     extension) with :func:`vidalign.data.video.write_video`, atomically (:func:`vidalign.atomic.atomic_path`), so
-    a killed run never leaves a partial video under ``path``."""
+    a killed run never leaves a partial video under ``path``.
+
+    The encoding is lossless (x264 at ``crf`` 0): decoded, the video is exactly the rendered frames in yuv420p, on
+    every run. Lossy x264 does not give the same bitstream each time (one differing packet of 130 frames changed
+    117 decoded frames by up to 55 levels), so the demo's and the benchmarks' numbers moved from run to run. The
+    ``mpeg4`` fallback of an FFmpeg without H.264 stays lossy."""
     with atomic_path(path) as partial:
-        write_video(partial, iter_rendered_frames(video, size=size), fps)
+        write_video(partial, iter_rendered_frames(video, size=size), fps, crf=0)
     return Path(path)
 
 
