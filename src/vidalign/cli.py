@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_cmd_synth)
 
-    p = sub.add_parser("render", help="render the synthetic process as small mp4 videos with their labels")
+    p = sub.add_parser("render", help="render the synthetic process as small lossless mp4 videos with their labels")
     p.add_argument("--out", required=True, type=Path, help="writes videos/, groundTruth/, mapping/, splits/, truth/")
     p.add_argument("--videos", type=int, default=24)
     p.add_argument("--phases", type=int, default=5)
