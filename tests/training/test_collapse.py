@@ -4,8 +4,8 @@ On appearance-dominated video features of a repeated exercise (``vidalign.data.e
 ``efficientnet_lite0`` features of real push-up clips), VAOT's cross-entropy against its fused-GW pseudo-label maps
 every frame of a clip to nearly one point; the preset's Contrastive-IDM regulariser (``loss.idm``) prevents it.
 ``loss.idm=0`` with the default section's 8 loss frames, temporal prior ``rho = 0.35``, the family's global input
-scaling and the temperature 0.1 (the video section now takes 64 frames, no prior, per-recording scaling and 0.2) is
-the old behaviour (the paper and its code).
+scaling and the temperature 0.1 (the video section now takes 64 frames, a prior along the DTW path, ``eps`` 0.04,
+per-recording scaling and 0.2) is the old behaviour (the paper and its code).
 """
 
 from __future__ import annotations
