@@ -263,12 +263,12 @@ def finetune(
     **overrides: Any,
 ):
     """Fine-tune the frame backbone with ``method`` end to end on the video files ``videos`` into ``out``
-    (default ``runs/<method>-finetuned``; :mod:`vidalign.finetune`). ``preset``, ``assignments`` and
+    (default ``runs/<method>-finetuned``; :mod:`vidalign.finetuning`). ``preset``, ``assignments`` and
     ``overrides`` as :func:`train` (``epochs=5``, ``train_blocks=3``, ``target_fps=10``, ``device="cuda"``, ...).
     Returns :class:`vidalign.training.TrainedRun`; ``Aligner.from_run(run)`` then embeds videos with the
     fine-tuned backbone."""
-    from vidalign.finetune import FinetuneConfig, finetune_settings
-    from vidalign.finetune import finetune as run_finetuning
+    from vidalign.finetuning import FinetuneConfig, finetune_settings
+    from vidalign.finetuning import finetune as run_finetuning
     from vidalign.presets import deep_merge
 
     out = Path("runs") / f"{method}-finetuned" if out is None else out

@@ -6,7 +6,7 @@
   checkpoint and a log row after every epoch); re-running the same command resumes from the last checkpoint, and a
   directory of other settings is refused.
 - ``--epochs 0`` writes the untrained model (the reference row of every table).
-- The epoch loop (:func:`fit`) is shared with fine-tuning the backbone (:mod:`vidalign.finetune`).
+- The epoch loop (:func:`fit`) is shared with fine-tuning the backbone (:mod:`vidalign.finetuning`).
 - Under ``torchrun`` (``WORLD_SIZE`` > 1) it wraps the model in DistributedDataParallel (gloo on CPU, NCCL on CUDA);
   ranks draw disjoint anchors of the same epoch order; rank 0 writes the files.
 """
@@ -196,7 +196,7 @@ def parameter_groups(model: VidalignModel, lr: float) -> list[dict]:
 
 class PairForward(torch.nn.Module):
     """Encoder + criterion as a single module so DDP sees one forward per step. ``frontend`` (fine-tuning: the
-    trainable frame backbone, :class:`vidalign.finetune.backbone.FrameFrontend`) turns each side's inputs into
+    trainable frame backbone, :class:`vidalign.finetuning.backbone.FrameFrontend`) turns each side's inputs into
     features first; without one the inputs are the features."""
 
     def __init__(self, model: VidalignModel, frontend: torch.nn.Module | None = None):
@@ -268,7 +268,7 @@ class Fitting:
 @dataclasses.dataclass
 class TrainedRun:
     """What :func:`train` returns: the run directory, the trained model (this process's copy) and its config;
-    ``backbone``: the fine-tuned frame backbone of :func:`vidalign.finetune.finetune` (None otherwise)."""
+    ``backbone``: the fine-tuned frame backbone of :func:`vidalign.finetuning.finetune` (None otherwise)."""
 
     path: Path
     model: VidalignModel

@@ -1,4 +1,4 @@
-"""Fine-tuning the backbone (``vidalign.finetune``): frame cache, per-clip augmentation, the trained part of the
+"""Fine-tuning the backbone (``vidalign.finetuning``): frame cache, per-clip augmentation, the trained part of the
 network, and a tiny end-to-end run on CPU whose backbone ``align`` and ``extract`` then use."""
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from vidalign.data.sampling import SamplingConfig
 from vidalign.data.video import read_frames, write_video
 from vidalign.errors import ConfigError
 from vidalign.evaluation.spread import embedding_spread
-from vidalign.finetune import frame_cache
-from vidalign.finetune.backbone import FrameFrontend, TrainableBackbone
-from vidalign.finetune.clip_augment import ClipAugmentConfig, ClipParams, augment_clip, draw_clip_params
-from vidalign.finetune.frame_cache import cache_frames
-from vidalign.finetune.sampler import FramePairSampler
+from vidalign.finetuning import frame_cache
+from vidalign.finetuning.backbone import FrameFrontend, TrainableBackbone
+from vidalign.finetuning.clip_augment import ClipAugmentConfig, ClipParams, augment_clip, draw_clip_params
+from vidalign.finetuning.frame_cache import cache_frames
+from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.models.backbones import build_backbone
 from vidalign.models.model import load_model
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vidalign.bench import BenchRow, time_call
-from vidalign.finetune.backbone import TrainableBackbone
+from vidalign.finetuning.backbone import TrainableBackbone
 from vidalign.models.backbones import build_backbone
 
 BATCH, HEIGHT, WIDTH = 32, 432, 768

@@ -4,7 +4,7 @@
 features: the same pairings, epoch order, DDP sharding, encoder striding, temporal crops and loss-frame
 sampling, so a fine-tuning run sees its videos exactly as a feature run of the same method would. Each view then
 plays its frames at a random speed (nearest frame of :func:`vidalign.data.augment.speed_grid`; frames are not
-blended) and gets one spatial augmentation for all its frames (:mod:`vidalign.finetune.clip_augment`).
+blended) and gets one spatial augmentation for all its frames (:mod:`vidalign.finetuning.clip_augment`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from vidalign.data.augment import AugmentConfig, draw_speed, speed_grid
 from vidalign.data.sampling import PairSampler, SamplingConfig, View, chunk_sample
-from vidalign.finetune.clip_augment import ClipAugmentConfig, augment_clip, draw_clip_params
+from vidalign.finetuning.clip_augment import ClipAugmentConfig, augment_clip, draw_clip_params
 
 __all__ = ["FramePairSampler"]
 

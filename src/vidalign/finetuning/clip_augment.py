@@ -4,7 +4,7 @@ The seeds train on spatio-temporally augmented videos (LAC, CARL: Chen et al. 20
 gets the *same* random resized crop, horizontal flip and colour jitter, so the view changes how the scene looks
 but not how the movement goes, and the two views of a pair are drawn independently. The temporal half (crops
 and speed changes) is :mod:`vidalign.data.augment`'s, applied to frame indices by
-:class:`vidalign.finetune.sampler.FramePairSampler`.
+:class:`vidalign.finetuning.sampler.FramePairSampler`.
 
 :func:`draw_clip_params` draws the parameters from a ``numpy.random.Generator`` (so runs are reproducible from
 their seed); :func:`augment_clip` applies them to uint8 frames and returns floats in [0, 1].

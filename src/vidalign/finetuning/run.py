@@ -2,9 +2,9 @@
 people", item 2b).
 
 :func:`finetune` trains, on video files and without labels, the last blocks of an EfficientNet-Lite0 backbone
-(:class:`~vidalign.finetune.backbone.TrainableBackbone`) together with the method's temporal encoder and loss,
-on views augmented in space and time as the seeds train (:class:`~vidalign.finetune.sampler.FramePairSampler`).
-Frames are decoded once into a cache (:mod:`vidalign.finetune.frame_cache`). It runs the epoch loop of
+(:class:`~vidalign.finetuning.backbone.TrainableBackbone`) together with the method's temporal encoder and loss,
+on views augmented in space and time as the seeds train (:class:`~vidalign.finetuning.sampler.FramePairSampler`).
+Frames are decoded once into a cache (:mod:`vidalign.finetuning.frame_cache`). It runs the epoch loop of
 ``vidalign train`` (:func:`vidalign.training.fit`): the same resume, log, spread check and torchrun / DDP path,
 with bfloat16 autocast of the backbone on CUDA.
 
@@ -27,10 +27,10 @@ from torch import nn
 from vidalign.atomic import atomic_save_tensors
 from vidalign.errors import ConfigError
 from vidalign.extraction import sampling_record
-from vidalign.finetune.backbone import FrameFrontend, TrainableBackbone
-from vidalign.finetune.clip_augment import ClipAugmentConfig
-from vidalign.finetune.frame_cache import cache_frames
-from vidalign.finetune.sampler import FramePairSampler
+from vidalign.finetuning.backbone import FrameFrontend, TrainableBackbone
+from vidalign.finetuning.clip_augment import ClipAugmentConfig
+from vidalign.finetuning.frame_cache import cache_frames
+from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.losses import loss_class
 from vidalign.models.backbones import build_backbone
 from vidalign.run_dir import RunDir
