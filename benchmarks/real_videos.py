@@ -149,7 +149,7 @@ def finetuned_rows(name: str, videos: Path, events, work: Path, args) -> list[di
         options = {"loss": {"n_clusters": 4}} if method == "vasot" else {}
         run = va.finetune(sorted(p for p in videos.iterdir() if p.suffix in (".mp4", ".avi")), method,
                           work / "runs" / f"{method}-finetuned", epochs=args.finetune_epochs, progress=True,
-                          **options)  # fmt: skip
+                          backbone=args.backbone, **options)  # fmt: skip
         with (run.path / "log.csv").open() as log:  # a finished run found under --work is reused
             minutes = sum(float(r["seconds"]) for r in csv.DictReader(log)) / 60
         weights = run.path / "backbone.safetensors"

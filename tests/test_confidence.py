@@ -9,11 +9,12 @@ import pytest
 from vidalign.alignment import align_arrays, cosine_similarity
 from vidalign.confidence import (
     MIN_CONTRAST,
-    MIN_ORDER_EVIDENCE,
+    MIN_ORDER_MARGIN,
     MIN_PERIODICITY,
     MIN_PHASE_EVIDENCE,
     alignment_confidence,
     order_evidence,
+    order_margin,
     repetition_period,
     with_frames,
 )
@@ -46,7 +47,7 @@ def test_warped_copies_are_trusted_and_unrelated_recordings_are_not(seed):
     warped = base[np.sort(rng.integers(0, 80, 100))] + 0.3 * rng.normal(size=(100, 32))
     for method in ("dtw", "sw", "ot"):
         related = align_arrays(base, warped, method=method).confidence
-        assert related.trusted and related.order_evidence > 1.2 * MIN_ORDER_EVIDENCE, related
+        assert related.trusted and related.order_margin > 1.2 * MIN_ORDER_MARGIN, related
         frames_without_order = rng.normal(size=(80, 32)), rng.normal(size=(100, 32))
         unrelated = align_arrays(*frames_without_order, method=method).confidence
         assert not unrelated.trusted and "no better in their own order" in unrelated.reasons[-1]
@@ -67,6 +68,27 @@ def test_order_evidence_against_a_plain_dynamic_programme():
     scrambled = [_plain_dtw_path_mean(np.roll(s, k, axis=1)) for s in (sim, sim[:, ::-1]) for k in shifts]
     expected = (_plain_dtw_path_mean(sim) - np.mean(scrambled)) / np.std(scrambled)
     assert order_evidence(sim) == pytest.approx(expected, abs=1e-9)
+    low, high = np.percentile(sim, [5, 95])
+    margin = (_plain_dtw_path_mean(sim) - np.max(scrambled)) / (high - low)
+    assert order_margin(sim) == pytest.approx(margin, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [1, 7, 10])
+def test_an_order_that_beats_every_scrambled_one_is_trusted_however_widely_they_spread(seed):
+    """Two recordings along one smooth curve at different speeds (what a model that encodes progress makes of
+    them): B reversed aligns far worse than B rotated, the 16 scrambled orders spread widely and the z-score stays
+    below 3, but the own order beats the best of them by more than the margin."""
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(size=(3, 16))
+
+    def curve(t: np.ndarray) -> np.ndarray:
+        return np.stack([np.cos(np.pi * k * t) for k in (1, 2, 3)], axis=1) @ loadings
+
+    a = curve(np.sort(rng.random(60))) + 0.05 * rng.normal(size=(60, 16))
+    b = curve(np.sort(rng.random(90)) ** 1.3) + 0.05 * rng.normal(size=(90, 16))
+    confidence = align_arrays(a, b).confidence
+    assert confidence.order_evidence < 3.0 and confidence.order_margin >= MIN_ORDER_MARGIN, confidence
+    assert confidence.trusted and confidence.judged_by == "order", confidence
 
 
 def test_path_statistics_by_hand():
@@ -89,7 +111,7 @@ def test_a_repeated_movement_is_judged_by_its_phase(repeated_pair):
     a, b = repeated_pair
     result = align_arrays(a, b)
     confidence = result.confidence
-    assert confidence.order_evidence < MIN_ORDER_EVIDENCE, confidence  # the order alone would distrust it
+    assert confidence.order_margin < MIN_ORDER_MARGIN, confidence  # the order alone would distrust it
     assert confidence.trusted and confidence.judged_by == "phase", confidence
     assert abs(confidence.periods[0] - 18) <= 1 and abs(confidence.periods[1] - 30) <= 1
     assert confidence.periodicity >= MIN_PERIODICITY and confidence.phase_evidence > 1.5 * MIN_PHASE_EVIDENCE
@@ -160,7 +182,7 @@ def test_a_representation_that_hides_the_repetition_is_not_trusted(repeated_pair
 
 
 def test_many_short_repetitions_of_long_recordings_keep_their_period(repetitions):
-    """100 repetitions of 20 frames against 100 of 24: the order evidence's sample (128 frames a side) would hold
+    """100 repetitions of 20 frames against 100 of 24: the order statistics' sample (128 frames a side) would hold
     barely one frame per repetition; the period is read from the contrast's (1,024)."""
     rng = np.random.default_rng(5)
     basis = np.linalg.qr(rng.normal(size=(16, 4)))[0].T

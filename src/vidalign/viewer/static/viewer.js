@@ -334,7 +334,8 @@
 
   function confidenceView(confidence) {
     if (!confidence) return null;
-    const rows = [["contrast", confidence.contrast], ["order evidence (z)", confidence.order_evidence],
+    const rows = [["contrast", confidence.contrast], ["order margin", confidence.order_margin],
+                  ["order evidence (z)", confidence.order_evidence],
                   ["path margin", confidence.path_margin], ["gain over uniform time", confidence.time_gain],
                   ["deviation from the diagonal", confidence.diagonal_deviation]];
     if (confidence.phase_evidence !== null && confidence.phase_evidence !== undefined) {
