@@ -10,7 +10,7 @@ its representation. Per representation:
 - **event error**: each key event of A carried to B through the alignment (the mean B frame matched to the event's
   frame), minus B's own event, in seconds, averaged over the 4 events and the 30 ordered pairs;
 - **spread**: the collapse check (``docs/evaluation.md``, Collapse) on the six clips;
-- **trusted**: the share of pairs whose alignment passes :mod:`vidalign.confidence`, and the mean order evidence;
+- **trusted**: the share of pairs whose alignment passes :mod:`vidalign.confidence`, and the mean order margin;
 - **unrelated trusted**: the same share for every clip paired with each of the 20 ASL sign clips of
   ``intel_one_by_one/asl_gestures`` (one signer, other content: pairs the check should distrust), in the same
   representation.
@@ -76,7 +76,7 @@ def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=N
     """The row of one representation; ``events`` None: spread and trust only; ``unrelated`` (clip features, or
     None): pairs of every clip with each of them, for the share trusted."""
     ids = sorted(features)
-    errors, trusted, evidence = [], [], []
+    errors, trusted, margins = [], [], []
     standardize = model == "standardized"  # as `vidalign align [--model RUN | --standardize]` aligns
     aligner = None if model == "uniform" else va.Aligner(None if standardize else model, standardize=standardize)
 
@@ -93,14 +93,14 @@ def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=N
             result = aligned(features[a], features[b])
             predicted = None if events is None else carried_events(result.pairs, events[a])
             trusted.append(result.confidence.trusted)
-            evidence.append(result.confidence.order_evidence)
+            margins.append(result.confidence.order_margin)
         if events is not None:
             errors.append(np.abs(predicted - events[b]) / FPS)
     row = {"name": name}
     if errors:
         row.update(event_error_s=float(np.mean(errors)), per_event_s=np.mean(errors, axis=0).tolist())
     if trusted:
-        row.update(trusted=float(np.mean(trusted)), order_evidence=float(np.mean(evidence)))
+        row.update(trusted=float(np.mean(trusted)), order_margin=float(np.mean(margins)))
         row.update(embedding_spread([aligner.representation.embed(features[v]) for v in ids]))
     if trusted and unrelated:
         pairs = [(features[a], other) for a in ids for other in unrelated.values()]
@@ -116,12 +116,12 @@ def markdown(rows: list[dict], info: dict, finetuned: str) -> str:
         "trained on the six clips without labels; DTW alignment of the 30 ordered pairs. `event error`: key "
         "events of A carried to B, seconds (mean over enter / arrive / leave / exit); `within` / `across`: mean "
         "cosine similarity of frames of one clip / of two clips (collapse: within > 0.95); `trusted`: share of "
-        "pairs passing the alignment-confidence check, with the mean order evidence (z); `unrelated`: share "
+        "pairs passing the alignment-confidence check, with the mean order margin; `unrelated`: share "
         "trusted of the pairs of each clip with each of 20 ASL sign clips (one signer; should be distrusted).",
         "",
         finetuned,
         "",
-        "| representation | event error (s) | enter | arrive | leave | exit | within | across | trusted | evidence "
+        "| representation | event error (s) | enter | arrive | leave | exit | within | across | trusted | margin "
         "| unrelated |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -129,14 +129,14 @@ def markdown(rows: list[dict], info: dict, finetuned: str) -> str:
         cells = [f"{r['event_error_s']:.2f}", *(f"{x:.2f}" for x in r["per_event_s"])]
         lines.append(f"| {r['name']} | " + " | ".join(cells + _trust_cells(r)) + " |")
     lines += ["", "## 8 people waving (BIISC), no event labels", "",
-              "| representation | within | across | trusted | evidence | unrelated |",
+              "| representation | within | across | trusted | margin | unrelated |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {r['name']} | " + " | ".join(_trust_cells(r)) + " |" for r in rows["waving"]]
     return "\n".join(lines) + "\n"
 
 
 def _trust_cells(row: dict) -> list[str]:
-    keys = ("within", "across", "trusted", "order_evidence", "unrelated_trusted")
+    keys = ("within", "across", "trusted", "order_margin", "unrelated_trusted")
     return [f"{row[k]:.2f}" if k in row else "-" for k in keys]
 
 
