@@ -311,7 +311,7 @@ def confidence_from(
     contrast_sample, evidence_sample = samples
     low, high = _contrast_bounds(contrast_sample)
     contrast, (own, scrambled) = high - low, _own_and_scrambled(evidence_sample)
-    evidence, order = _z_score(own, scrambled), _margin(own, scrambled, high - low)
+    evidence, order = _z_score(own, scrambled), _margin(own, scrambled, contrast)
     periods, periodicity = _periods(contrast_sample, sample_strides(shape)[0])
     half_period = int(round(periods[1] / 2)) if periodicity >= MIN_PERIODICITY and periods[1] >= 2 else 0
     margin, gain, deviation, phase_margin = (
