@@ -58,7 +58,7 @@ FPS = 10.0
 METHODS = ("vaot", "vasot", "lac", "scl", "tcc")
 FINETUNED = ("lac", "vaot")  # rows with the backbone fine-tuned (vidalign finetune)
 FINETUNE_EPOCHS = 10  # ours: the budget, <= 10 minutes per exercise on a 2-core CPU (10 epochs on the six
-# intel clips: about 8 min with one thread)
+# intel clips: 8-10 min with one thread)
 
 
 def read_events(path: Path) -> dict[str, np.ndarray]:
