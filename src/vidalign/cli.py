@@ -330,7 +330,7 @@ def _threshold(text: str) -> str | float:
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
     """Decoding and embedding options of commands that accept videos."""
-    p.add_argument("--backbone", default="efficientnet_lite0", help="frame features of videos (default: offline)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="frame features of videos: " + BACKBONES)
     p.add_argument("--weights", default="default", help="backbone weights: default, none or a local file")
     sampling = p.add_mutually_exclusive_group()
     sampling.add_argument("--stride", type=int, help="keep every k-th frame of videos (default: every frame)")
@@ -345,6 +345,10 @@ def _add_viewer_option(p: argparse.ArgumentParser) -> None:
 
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
+BACKBONES = (
+    "efficientnet_lite0 (default, offline), efficientnet_lite0_grid, pose (body keypoints found by MediaPipe: "
+    "pip install 'vidalign[pose]'; for movements of the body, docs/methods.md), resnet50 (downloads) or pixel"
+)
 STANDARDIZED_NOTE = "raw features standardised per recording"
 STANDARDIZE = (
     "without --model: standardise each recording's raw features over the recording first, which removes what stays "
@@ -443,8 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="videos -> feature folder (sharded, resumable)")
     p.add_argument("inputs", nargs="+", metavar="VIDEOS_OR_DIR", help="video files and/or folders (recursive)")
-    p.add_argument("--backbone", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (default, offline, as align uses), resnet50 or pixel")  # fmt: skip
+    p.add_argument("--backbone", default="efficientnet_lite0", help=BACKBONES)
     p.add_argument("--weights", default="default", help="default, none (random init) or a local state-dict file")
     p.add_argument("--out", required=True, type=Path, help="feature folder (re-running resumes)")
     sampling = p.add_mutually_exclusive_group()

@@ -5,7 +5,7 @@ Every class is a ``ValueError`` (existing ``except ValueError`` code keeps worki
 
 - :class:`DataError` - a file or folder's content: a feature folder, a video, a label file, a run directory;
 - :class:`ConfigError` - settings: a method, preset, protocol, hyper-parameter or option that does not exist or
-  does not fit;
+  does not fit (:class:`BackboneError`: a frame backbone that cannot be built);
 - :class:`InputError` - arguments that do not fit each other: shapes, feature dimensions, a frame index out of
   range, a metric undefined on the given videos;
 - :class:`DeviceError` - a requested device that this machine does not have.
@@ -33,6 +33,10 @@ class DataError(VidalignError):
 
 class ConfigError(VidalignError):
     """A setting or option that does not exist or does not fit."""
+
+
+class BackboneError(ConfigError):
+    """A frame backbone cannot be built (unknown name, weights or an optional package unavailable); one line."""
 
 
 class InputError(VidalignError):

@@ -68,7 +68,7 @@ from vidalign.data.layout import (
     write_video,
 )
 from vidalign.data.video import VIDEO_EXTENSIONS, PartialDecodeWarning, VideoError, holds_videos, iter_frames, probe
-from vidalign.errors import InputError, one_line
+from vidalign.errors import DataError, InputError, one_line
 
 if TYPE_CHECKING:
     from vidalign.models.backbones import Backbone
@@ -277,6 +277,7 @@ def embed_video(
         disable=not progress,
     )
     chunks, timestamps, sources = [], [], []
+    backbone.start_video()
     with bar:
         for images, batch_times, batch_sources in sampled_batches(path, sampling, batch_size):
             chunks.append(backbone.embed(images, batch_size=batch_size))
@@ -285,7 +286,11 @@ def embed_video(
             bar.update(len(batch_sources))
     if len(sources) < MIN_FRAMES:
         raise VideoError(f"{path}: {len(sources)} sampled frame(s), at least {MIN_FRAMES} needed")
-    return EmbeddedVideo(np.concatenate(chunks), timestamps, sources, info.fps, features_rate(info.fps, sampling))
+    try:
+        features = backbone.video_features(np.concatenate(chunks))
+    except DataError as error:
+        raise VideoError(f"{path}: {one_line(error)}") from None
+    return EmbeddedVideo(features, timestamps, sources, info.fps, features_rate(info.fps, sampling))
 
 
 def _sampled_labels(labels_dir: Path, video_id: str, source_indices: list[int]) -> list[str]:
@@ -328,10 +333,12 @@ def _extract_one(
     return len(video.source_indices), decode_warnings
 
 
-def _write_dataset_files(out_dir: Path, video_ids: list[str], labels_dir: Path | None, split: str | None) -> None:
-    """Record the feature family (``dataset.json``), copy the label folder's mapping and splits (restricted to
+def _write_dataset_files(
+    out_dir: Path, video_ids: list[str], labels_dir: Path | None, split: str | None, family: str
+) -> None:
+    """Record the feature ``family`` (``dataset.json``), copy the label folder's mapping and splits (restricted to
     ``video_ids``); write ``split``."""
-    write_dataset_info(out_dir, feature_family="video")
+    write_dataset_info(out_dir, feature_family=family)
     if labels_dir is not None:
         mapping = labels_dir / "mapping" / "mapping.txt"
         if mapping.is_file():
@@ -402,7 +409,7 @@ def extract_videos(
         summary.extracted.append(path.stem)
         summary.warnings += [(str(path), message) for message in decode_warnings]
     bar.close()
-    _write_dataset_files(out, [path.stem for path in all_videos], labels_dir, split)
+    _write_dataset_files(out, [path.stem for path in all_videos], labels_dir, split, model.feature_family)
     return summary
 
 

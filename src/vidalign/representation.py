@@ -15,6 +15,7 @@ One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by 
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -82,12 +83,23 @@ class Representation:
         return None if self.model is None else self.model.encoder.config.in_dim
 
     def check_dim(self, dim: int, origin: str) -> None:
-        """One-line InputError when ``origin`` (e.g. ``"a.npy holds"``) gives features the model cannot take."""
+        """One-line InputError when ``origin`` (e.g. ``"a.npy holds"``) gives features the model cannot take; it
+        names the backbone of the model's training features when their folder records one."""
         if self.in_dim is not None and dim != self.in_dim:
+            trained_on = self._training_backbone()
+            hint = f"--backbone {trained_on}" if trained_on else "the backbone (--backbone)"
             raise InputError(
                 f"model {self.name} takes {self.in_dim}-d features but {origin} {dim}-d; "
-                "use the backbone (--backbone) or feature files the model was trained on"
+                f"use {hint} or feature files the model was trained on"
             )
+
+    def _training_backbone(self) -> str | None:
+        """The backbone recorded in the ``extractor.json`` of the folder the model was trained on, if any."""
+        data = (self.config.get("train") or {}).get("data")
+        try:
+            return json.loads((Path(data) / "extractor.json").read_text())["backbone"] if data else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def embed(self, features: np.ndarray) -> np.ndarray:
         """``[T, D]`` features -> ``[T, d]`` representation."""

@@ -128,6 +128,20 @@ def test_missing_joints_stay_missing(tmp_path):
     assert (features[:5, [wrist_l, 13 + wrist_l]] == 0).all() and np.isfinite(features).all()
 
 
+def test_a_frame_without_a_person_takes_the_features_of_the_frame_before(tmp_path):
+    x, y = _motion()
+    array = _in_skeleton(x, y, "coco17")
+    array[[0, 12, 13], :, 2] = 0.0  # nobody found in frames 0, 12 and 13
+    np.save(tmp_path / "k.npy", array)
+    features = keypoint_features(read_keypoints(tmp_path / "k.npy"))
+    found = np.ones(len(x), dtype=bool)
+    found[[0, 12, 13]] = False
+    present = np.repeat(found[:, None], 13, axis=1)
+    expected, _ = pose_features(x, y, present, annotated=present)  # with the body scale of the found frames
+    np.testing.assert_allclose(features[found], expected[found], rtol=1e-6)
+    np.testing.assert_array_equal(features[[0, 12, 13]], features[[1, 11, 11]])
+
+
 def test_an_unknown_skeleton_is_refused(tmp_path):
     np.save(tmp_path / "k.npy", np.zeros((4, 11, 2)))
     with pytest.raises(InputError, match="11 joints match no known skeleton"):

@@ -323,3 +323,15 @@ def test_cli_render_then_extract_gives_a_labelled_feature_folder(tmp_path, capsy
     assert [r.video_id for r in records] == ["video_000", "video_001", "video_002", "video_003"]
     assert all(r.labels is not None and len(r.labels) == len(r.features) for r in records)
     assert sorted(folder.video_ids("train") + folder.video_ids("val") + folder.video_ids("test")) == folder.video_ids()
+
+
+def test_a_model_given_videos_of_another_backbone_names_the_backbone_it_was_trained_on(reference, rendered, tmp_path):
+    import vidalign as va
+    from vidalign.errors import InputError
+
+    run = va.train(reference, "vaot", tmp_path / "run", split="all", epochs=0).path  # on pixel features
+    videos = sorted((rendered / "videos").iterdir())
+    with pytest.raises(InputError, match="takes 240-d features but backbone efficientnet_lite0 gives 1280-d; use "
+                       "--backbone pixel or feature files"):  # fmt: skip
+        va.align(videos[0], videos[1], model=run)
+    assert va.align(videos[0], videos[1], model=run, backbone="pixel").pairs.shape[1] == 2

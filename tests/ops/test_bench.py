@@ -1,5 +1,7 @@
 """``vidalign bench``: the suites run and report what they measure (speed itself is never asserted here)."""
 
+import importlib.util
+
 from vidalign.bench import format_table, long, run_suites
 
 
@@ -27,7 +29,9 @@ def test_dp_suite_rows_carry_a_same_run_reference(capsys):
 
 def test_frames_suite_reports_frames_per_second_of_extraction_and_fine_tuning():
     rows = run_suites(["frames"], quick=True)
-    assert [r.op for r in rows] == ["efficientnet_lite0", "efficientnet_lite0_grid", "finetune efficientnet_lite0"]
+    pose = ["pose"] if importlib.util.find_spec("mediapipe") is not None else []  # the optional vidalign[pose]
+    backbones = ["efficientnet_lite0", "efficientnet_lite0_grid", *pose]
+    assert [r.op for r in rows] == [*backbones, "finetune efficientnet_lite0"]
     for row in rows:
         assert row.speedup is not None and row.speedup > 0
         assert f"{1e3 * 8 / row.ours_ms:.1f} frames/s" in row.note

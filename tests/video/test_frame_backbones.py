@@ -24,7 +24,7 @@ def efficientnet():
 
 
 def test_registry_and_unknown_name():
-    assert available_backbones() == ["efficientnet_lite0", "efficientnet_lite0_grid", "pixel", "resnet50"]
+    assert available_backbones() == ["efficientnet_lite0", "efficientnet_lite0_grid", "pixel", "pose", "resnet50"]
     with pytest.raises(BackboneError, match="available: efficientnet_lite0, efficientnet_lite0_grid, pixel") as caught:
         build_backbone("vgg16")
     assert "\n" not in str(caught.value)

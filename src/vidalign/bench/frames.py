@@ -5,7 +5,9 @@ are decoded.
 Rows: ``efficientnet_lite0`` (the default, pooled) and ``efficientnet_lite0_grid`` (whole frame, 2 x 2 grid) on a
 batch of 32 random 432 x 768 RGB frames (a 16:9 phone or web clip at 432p), each against torchvision's ResNet-50
 (``weights="none"``: the same arithmetic as the ImageNet weights, nothing downloaded) timed in the same run. The
-note gives frames per second; the ratio is ResNet-50's time over ours. Decoding is not included.
+note gives frames per second; the ratio is ResNet-50's time over ours. Decoding is not included. With MediaPipe
+installed (``vidalign[pose]``), a ``pose`` row too: on random frames nobody is found, so its person detector runs on
+every frame, its slowest case (on real clips, where a found person is tracked: ``docs/data.md``, Keypoints).
 
 Fine-tuning row (``vidalign finetune``): one optimizer step (forward, backward, AdamW) on 32 augmented 224 x 224
 crops through EfficientNet-Lite0 with its last 2 blocks and head trained (the default ``train_blocks``), against
@@ -13,6 +15,8 @@ the same step with every block trained, timed in the same run.
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import torch
@@ -31,7 +35,8 @@ def run(quick: bool) -> list[BenchRow]:
     reference = build_backbone("resnet50", weights="none")
     reference_ms = time_call(lambda: reference.embed(frames), repeats=repeats)
     rows = []
-    for name in ("efficientnet_lite0", "efficientnet_lite0_grid"):
+    pose = ("pose",) if importlib.util.find_spec("mediapipe") is not None else ()
+    for name in ("efficientnet_lite0", "efficientnet_lite0_grid", *pose):
         backbone = build_backbone(name)
         ms = time_call(lambda backbone=backbone: backbone.embed(frames), repeats=repeats)
         note = f"{1e3 * len(frames) / ms:.1f} frames/s (ResNet-50 {1e3 * len(frames) / reference_ms:.1f})"

@@ -40,6 +40,7 @@ __all__ = [
     "convert_keypoints",
     "is_keypoint_input",
     "keypoint_features",
+    "keypoints_from_array",
     "read_keypoints",
 ]
 
@@ -139,12 +140,21 @@ def read_keypoints(path: str | os.PathLike[str], *, skeleton: str | None = None)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     array, fps = (_read_openpose(path), None) if path.is_dir() else _read_array(path)
+    return keypoints_from_array(array, skeleton=skeleton, fps=fps, source=str(path))
+
+
+def keypoints_from_array(
+    array: np.ndarray, *, skeleton: str | None = None, fps: float | None = None, source: str = "keypoints"
+) -> Keypoints:
+    """Keypoints ``[T, J, 2]`` or ``[T, J, 3]`` (x, y and optionally a confidence) of the skeleton ``skeleton``
+    (default: recognised by ``J``) mapped onto the Penn Action joints; ``source`` names them in errors."""
+    array = np.asarray(array, dtype=np.float64)
     if array.ndim != 3 or array.shape[2] not in (2, 3) or len(array) == 0:
-        raise DataError(f"{path}: keypoints must be [T, J, 2] or [T, J, 3], got shape {array.shape}")
+        raise DataError(f"{source}: keypoints must be [T, J, 2] or [T, J, 3], got shape {array.shape}")
     name = skeleton or _BY_COUNT.get(array.shape[1])
     if name not in SKELETONS:
         known = ", ".join(f"{k} ({n} joints)" for n, k in sorted(_BY_COUNT.items()))
-        raise InputError(f"{path}: {array.shape[1]} joints match no known skeleton; known: {known}")
+        raise InputError(f"{source}: {array.shape[1]} joints match no known skeleton; known: {known}")
     joints = array[:, list(SKELETONS[name])]
     x, y = joints[..., 0], joints[..., 1]
     confidence = joints[..., 2] if joints.shape[2] == 3 else np.ones_like(x)
@@ -153,9 +163,13 @@ def read_keypoints(path: str | os.PathLike[str], *, skeleton: str | None = None)
 
 
 def keypoint_features(keypoints: Keypoints) -> np.ndarray:
-    """Penn Action pose features ``[T, 26]`` of ``keypoints`` (:func:`vidalign.data.penn_action.pose_features`)."""
+    """Penn Action pose features ``[T, 26]`` of ``keypoints`` (:func:`vidalign.data.penn_action.pose_features`).
+    A frame with fewer than 2 joints (no person found) takes the features of the closest earlier frame with a
+    person (the first such frame for those before it), not the zero vector of a body without joints."""
     features, _ = pose_features(keypoints.x, keypoints.y, keypoints.present, annotated=keypoints.present)
-    return features
+    with_person = np.flatnonzero(keypoints.present.sum(axis=1) >= 2)
+    earlier = np.searchsorted(with_person, np.arange(len(features)), side="right") - 1
+    return features[with_person[np.maximum(earlier, 0)]]
 
 
 def _recordings(inputs: list[Path]) -> list[Path]:

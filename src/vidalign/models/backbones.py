@@ -18,6 +18,10 @@ Registry (``build_backbone(name, weights, device)``):
   longer side at most 448, no crop: a person at the edge of a wide frame stays in view), its head feature map
   average-pooled on a 2 x 2 grid (channel-major: 1280 values per cell, top-left, top-right, bottom-left,
   bottom-right) so that the layout of the body, not only what is in the frame, reaches the features.
+* ``pose`` (26-d): body keypoints by MediaPipe Pose (:mod:`vidalign.models.mediapipe_pose`, the optional
+  ``vidalign[pose]``), mapped onto Penn Action's 13 joints and turned, per recording, into the pose features of a
+  keypoint file (:func:`vidalign.data.keypoints.keypoint_features`): a model trained on either takes both. Its
+  features are of the ``pose`` family (the pose presets). CPU only (MediaPipe's own runtime).
 * ``pixel`` (240-d): a no-learning baseline: the frame area-downsampled to 8x8 RGB in [0, 1] (192 values,
   aspect ratio not kept) followed by a 16-bin histogram per RGB channel normalised to sum 1 (48 values).
 
@@ -42,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidalign.device import torch_device
-from vidalign.errors import ConfigError, InputError, one_line
+from vidalign.errors import BackboneError, InputError, one_line
 
 __all__ = [
     "Backbone",
@@ -50,6 +54,7 @@ __all__ = [
     "EfficientNetLite0Backbone",
     "EfficientNetLite0GridBackbone",
     "PixelBackbone",
+    "PoseBackbone",
     "ResNet50Backbone",
     "available_backbones",
     "build_backbone",
@@ -58,10 +63,6 @@ __all__ = [
 RANDOM_INIT_SEED = 0
 DOWNLOAD_TIMEOUT_S = 60.0
 _OFFLINE_HINT = "use --weights none or a local file or --backbone efficientnet_lite0"
-
-
-class BackboneError(ConfigError):
-    """A backbone cannot be built (unknown name, weights unavailable or not matching); one-line message."""
 
 
 def _sha256_prefix(path: Path, n_chars: int = 12) -> str:
@@ -127,10 +128,14 @@ def _resize_centre_crop(batch: torch.Tensor, shorter_side: int, crop: int) -> to
 
 class Backbone(ABC):
     """A frame feature extractor. Subclasses set ``name``/``dim`` and implement ``preprocess`` (uint8
-    ``[B, 3, H, W]`` on ``device`` -> network input) and ``features`` (network input -> ``[B, dim]``)."""
+    ``[B, 3, H, W]`` on ``device`` -> network input) and ``features`` (network input -> ``[B, frame_dim]``).
+    A recording is embedded as ``start_video()``, ``embed`` of its frames in order, then ``video_features`` of
+    their rows (:func:`vidalign.extraction.embed_video`): ``[T, dim]`` features of ``feature_family``."""
 
     name: ClassVar[str]
     dim: ClassVar[int]
+    frame_dim: ClassVar[int | None] = None  # what ``embed`` gives per frame when not ``dim``
+    feature_family: ClassVar[str] = "video"  # vidalign.data.layout.FEATURE_FAMILIES
 
     def __init__(self, weights_id: str, device: str | torch.device) -> None:
         self.weights_id = weights_id
@@ -152,7 +157,7 @@ class Backbone(ABC):
         """Features of RGB uint8 frames ``[T, H, W, 3]`` (numpy or torch) as ``np.float32 [T, dim]``,
         computed in batches of ``batch_size`` under ``torch.inference_mode`` on ``self.device``."""
         _check_frames(frames)
-        out = np.empty((frames.shape[0], self.dim), dtype=np.float32)
+        out = np.empty((frames.shape[0], self.frame_dim or self.dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, frames.shape[0], batch_size):
                 chunk = frames[start : start + batch_size]
@@ -160,6 +165,14 @@ class Backbone(ABC):
                 batch = chunk.to(self.device).permute(0, 3, 1, 2)
                 out[start : start + batch_size] = self.features(self.preprocess(batch)).float().cpu().numpy()
         return out
+
+    def start_video(self) -> None:
+        """Forget the previous recording (a backbone that follows a recording frame by frame starts afresh)."""
+        return None
+
+    def video_features(self, frame_rows: np.ndarray) -> np.ndarray:
+        """The ``[T, dim]`` features of a recording from what ``embed`` gave for its frames (default: as given)."""
+        return frame_rows
 
 
 class _NetworkBackbone(Backbone):
@@ -313,8 +326,52 @@ class PixelBackbone(Backbone):
         return torch.cat([thumbnail, histogram.flatten(1)], dim=1)
 
 
+class PoseBackbone(Backbone):
+    """Body keypoints by MediaPipe Pose -> Penn Action pose features (module docstring, ``pose``). ``embed`` gives
+    the 33 landmarks per frame (x, y in pixels, visibility; NaN without a person), ``video_features`` the 26-d
+    features of the recording (frames without a person take an earlier frame's)."""
+
+    name = "pose"
+    dim = 26
+    frame_dim = 33 * 3
+    feature_family = "pose"
+
+    def __init__(self, weights: str | Path = "default", device: str | torch.device = "cpu") -> None:
+        from vidalign.models.mediapipe_pose import LANDMARK_MODEL, mediapipe_version
+
+        if str(weights) != "default":
+            raise BackboneError(f"pose uses the models shipped with MediaPipe; got weights={weights}")
+        if str(device).split(":")[0] != "cpu":
+            raise BackboneError(f"pose runs on the CPU (MediaPipe's own runtime); got device={device}")
+        super().__init__(f"mediapipe-{mediapipe_version()}-pose-complexity{LANDMARK_MODEL}", device)
+        self._tracker = None
+
+    def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        from vidalign.models.mediapipe_pose import PoseTracker
+
+        if self._tracker is None:
+            self._tracker = PoseTracker()
+        images = inputs.permute(0, 2, 3, 1).cpu().numpy()
+        return torch.from_numpy(np.stack([self._tracker.keypoints(image).ravel() for image in images]))
+
+    def start_video(self) -> None:
+        if self._tracker is not None:
+            self._tracker.close()
+        self._tracker = None
+
+    def video_features(self, frame_rows: np.ndarray) -> np.ndarray:
+        from vidalign.data.keypoints import keypoint_features, keypoints_from_array
+
+        landmarks = frame_rows.reshape(len(frame_rows), -1, 3)
+        return keypoint_features(keypoints_from_array(landmarks, skeleton="mediapipe33", source="pose backbone"))
+
+
 _REGISTRY: dict[str, type[Backbone]] = {
-    cls.name: cls for cls in (ResNet50Backbone, EfficientNetLite0Backbone, EfficientNetLite0GridBackbone, PixelBackbone)
+    cls.name: cls
+    for cls in (ResNet50Backbone, EfficientNetLite0Backbone, EfficientNetLite0GridBackbone, PoseBackbone, PixelBackbone)
 }
 
 
