@@ -87,7 +87,7 @@ def test_embed_video_starts_every_recording_afresh(make_video):
 def test_a_video_without_a_person_is_a_failed_video_not_a_crash(make_video, tmp_path):
     summary = extract_videos([make_video("empty.mp4", "libx264", n_frames=12)], tmp_path / "out", backbone="pose")
     assert summary.extracted == [] and len(summary.failed) == 1
-    assert "no visible joint" in summary.failed[0][1]
+    assert summary.failed[0][1] == "MediaPipe found no person in any frame"
 
 
 def test_weights_device_and_a_missing_mediapipe_are_one_line_errors(monkeypatch):

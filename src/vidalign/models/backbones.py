@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidalign.device import torch_device
-from vidalign.errors import BackboneError, InputError, one_line
+from vidalign.errors import BackboneError, DataError, InputError, one_line
 
 __all__ = [
     "Backbone",
@@ -154,7 +154,7 @@ class Backbone(ABC):
         return {"backbone": self.name, "dim": self.dim, "weights": self.weights_id}
 
     def embed(self, frames: np.ndarray | torch.Tensor, *, batch_size: int = 32) -> np.ndarray:
-        """Features of RGB uint8 frames ``[T, H, W, 3]`` (numpy or torch) as ``np.float32 [T, dim]``,
+        """Features of RGB uint8 frames ``[T, H, W, 3]`` (numpy or torch) as ``np.float32 [T, frame_dim or dim]``,
         computed in batches of ``batch_size`` under ``torch.inference_mode`` on ``self.device``."""
         _check_frames(frames)
         out = np.empty((frames.shape[0], self.frame_dim or self.dim), dtype=np.float32)
@@ -366,6 +366,8 @@ class PoseBackbone(Backbone):
         from vidalign.data.keypoints import keypoint_features, keypoints_from_array
 
         landmarks = frame_rows.reshape(len(frame_rows), -1, 3)
+        if np.isnan(landmarks[..., 0]).all():
+            raise DataError("MediaPipe found no person in any frame")
         return keypoint_features(keypoints_from_array(landmarks, skeleton="mediapipe33", source="pose backbone"))
 
 
