@@ -47,8 +47,9 @@ def mediapipe_version() -> str:
 
 @contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
-    """Send the process's stderr (file descriptor 2) to the null device: MediaPipe's native code writes two
-    warnings per recording there when its first frame starts the graph, past Python's warning filters."""
+    """Send the process's stderr (file descriptor 2) to the null device: MediaPipe's native code writes a few
+    lines of start-up chatter there for every recording (building the graph, its first frame), past Python's
+    warning filters."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -65,7 +66,8 @@ class PoseTracker:
 
     def __init__(self) -> None:
         solution = _mediapipe().solutions.pose
-        self._pose = solution.Pose(static_image_mode=False, model_complexity=LANDMARK_MODEL, enable_segmentation=False)
+        with _native_stderr_silenced():
+            self._pose = solution.Pose(static_image_mode=False, model_complexity=LANDMARK_MODEL)
         self._started = False
 
     def keypoints(self, image: np.ndarray) -> np.ndarray:
