@@ -26,18 +26,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import vidalign as va
+from _header import generation_info
 from vidalign.data.exercise import ExerciseConfig, generate_exercise, write_exercise_dataset
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.repetition import repetition_phase_error
@@ -172,11 +170,8 @@ def main() -> None:
     work = args.work / "harder" if args.harder else args.work
     started = time.perf_counter()
     by_seed = {seed: seed_rows(seed, work, args.methods, args.epochs, signal) for seed in args.seeds}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
-        "commit": commit.stdout.strip() or "unknown",
-        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min (runs found trained under --work are reused)",
-        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        **generation_info(started, reuses_runs=True),
         "command": "python benchmarks/exercise_phase.py"
         + (" --harder" if args.harder else "")
         + (f" --epochs {args.epochs}" if args.epochs else ""),

@@ -31,9 +31,7 @@ import dataclasses
 import hashlib
 import json
 import math
-import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _header import generation_info
 from vidalign.api import train
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
@@ -531,12 +530,9 @@ def main() -> None:
         "",
     ]
     diagnostics += convergence_diagnostics(args.seed) + [""]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
-        "commit": commit.stdout.strip() or "unknown",
+        **generation_info(started),
         "seed": args.seed,
-        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min",
-        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
         "command": "python benchmarks/fidelity.py"
         + (" --quick" if args.quick else "")
         + (" --cached-only" if args.cached_only else "")

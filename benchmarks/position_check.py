@@ -21,19 +21,17 @@ Seeds: the reported ones of ``SYNTHETIC_SEEDS.md`` (0, 5-9); every method traine
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import vidalign as va
+from _header import generation_info
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.evaluation.folder import evaluate_folder
 
@@ -132,11 +130,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     by_seed = {seed: seed_scores(seed, args.work) for seed in args.seeds}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
-        "commit": commit.stdout.strip() or "unknown",
-        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min (runs found trained under --work are reused)",
-        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        **generation_info(started, reuses_runs=True),
         "command": "python benchmarks/position_check.py"
         + ("" if tuple(args.seeds) == DEFAULT_SEEDS else " --seeds " + " ".join(map(str, args.seeds))),
     }

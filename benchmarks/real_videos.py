@@ -37,17 +37,15 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import platform
-import subprocess
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import vidalign as va
+from _header import generation_info
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.spread import embedding_spread
 
@@ -217,11 +215,8 @@ def main() -> None:
     events = read_events(WAVING_EVENTS, WAVING_EVENT_NAMES)
     rows["waving"] = rows_of("waving", features, events, data, work / "waving-runs", args, unrelated)
     rows["waving"] += finetuned_rows("waving", WAVING, events, work / "waving-finetuned", args)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
-        "commit": commit.stdout.strip() or "unknown",
-        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min",
-        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        **generation_info(started),
         "backbone": args.backbone,
         "command": "python benchmarks/real_videos.py"
         + (f" --epochs {args.epochs}" if args.epochs else "")
