@@ -118,7 +118,8 @@ def markdown(by_seed: dict[int, dict], info: dict) -> str:
         cut = statistics.mean(by_seed[s][name][1] for s in seeds)
         per_seed = " ".join(f"{by_seed[s][name][1]:.2f}" for s in seeds)
         lost = whole - cut
-        lines.append(f"| {name} | {whole:.3f} | {cut:.3f} | {lost:.3f} | {lost - raw_lost:+.3f} | {per_seed} |")
+        beyond = round(lost - raw_lost, 3) + 0.0  # no "-0.000"
+        lines.append(f"| {name} | {whole:.3f} | {cut:.3f} | {lost:.3f} | {beyond:+.3f} | {per_seed} |")
     return "\n".join(lines) + "\n"
 
 
