@@ -34,6 +34,8 @@ def _mediapipe():
     try:
         import mediapipe
     except ImportError:
+        if sys.version_info >= (3, 13):
+            raise BackboneError("the pose backbone needs MediaPipe 0.10.14, whose wheels stop at Python 3.12") from None
         raise BackboneError(f"the pose backbone needs MediaPipe: {INSTALL_HINT}") from None
     if not hasattr(getattr(mediapipe, "solutions", None), "pose"):
         raise BackboneError(f"mediapipe {mediapipe.__version__} has no Pose solution; {INSTALL_HINT}")
