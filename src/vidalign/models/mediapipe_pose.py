@@ -30,7 +30,6 @@ def _mediapipe():
     """The ``mediapipe`` module, or a one-line :class:`~vidalign.errors.BackboneError` naming the
     install command when it is missing or has no Pose solution (only the 0.10 series up to 0.10.14 ships one that
     works with numpy 2)."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter on stderr
     try:
         import mediapipe
     except ImportError:
