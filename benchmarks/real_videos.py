@@ -202,6 +202,8 @@ def main() -> None:
     parser.add_argument("--no-finetune", action="store_true", help="no fine-tuned rows (tens of minutes on a CPU)")
     parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS)
     args = parser.parse_args()
+    if args.backbone == "pose" and not args.no_finetune:
+        parser.error("the pose backbone has no network to fine-tune: add --no-finetune")
     if not CLIPS.is_dir():
         raise SystemExit(f"{CLIPS}: not found (the dev clips live in ../shared/data)")
     started = time.perf_counter()
