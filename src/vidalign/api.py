@@ -33,7 +33,7 @@ from vidalign.evaluation.spread import collapse_message, embedding_spread, is_co
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.frames import FrameSource, frame_source_of
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone, video_or_pose_input
-from vidalign.representation import Representation
+from vidalign.representation import DEFAULT_BACKBONE, Representation, training_backbone
 from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
 from vidalign.steps import step_findings
@@ -65,7 +65,9 @@ class Aligner:
     """Aligns pairs of recordings with one representation: ``Aligner.from_run(run)`` loads the model (and, for
     videos, the frame backbone) once; ``aligner(a, b)`` aligns a pair. Inputs are video files, ``.npy`` feature
     files or ``[T, D]`` arrays. A run of ``vidalign finetune`` embeds videos with its own fine-tuned backbone and
-    frame sampling unless ``weights`` / ``stride`` / ``target_fps`` are given (``docs/finetune.md``). ``band``:
+    frame sampling unless ``weights`` / ``stride`` / ``target_fps`` are given (``docs/finetune.md``); without
+    ``backbone``, any other run embeds them with the backbone its training folder was extracted with, and raw
+    features use ``efficientnet_lite0`` (:func:`vidalign.representation.frame_backbone`). ``band``:
     dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its radius in frames or, when < 1, a fraction
     of the longer recording (``docs/methods.md``, Band). ``standardize``: without a model, standardise each
     recording's raw features over the recording first (:func:`vidalign.representation.standardize_recording`;
@@ -76,7 +78,7 @@ class Aligner:
         model: str | os.PathLike[str] | VidalignModel | None = None,
         *,
         method: str = "dtw",
-        backbone: str = "efficientnet_lite0",
+        backbone: str | None = None,
         weights: str | os.PathLike[str] = "default",
         stride: int | None = None,
         target_fps: float | None = None,
@@ -102,6 +104,7 @@ class Aligner:
             if stride is None and target_fps is None:
                 frames = self.representation.config["frames"]
                 stride, target_fps = frames["stride"], frames["fps"]
+        backbone = backbone or training_backbone(self.representation.config) or DEFAULT_BACKBONE
         self.backbone_name, self.weights, self.device = backbone, weights, device
         self.sampling = {"layout": layout, "stride": stride, "target_fps": target_fps, "progress": progress}
         self._backbone: Backbone | None = None

@@ -198,9 +198,10 @@ def _cmd_retrieve(args: argparse.Namespace) -> None:
     from vidalign.api import retrieve
     from vidalign.data.layout import FeatureFolder
     from vidalign.extraction import feature_folder_for
+    from vidalign.representation import frame_backbone
 
-    video_options = {"backbone": args.backbone, "weights": args.weights, "stride": args.stride,
-                     "target_fps": args.fps, "device": args.device}  # fmt: skip
+    video_options = {"backbone": frame_backbone(args.model, args.backbone), "weights": args.weights,
+                     "stride": args.stride, "target_fps": args.fps, "device": args.device}  # fmt: skip
     data = feature_folder_for(args.within, args.out, progress=not args.quiet, **video_options)
     folder = FeatureFolder(data, layout=args.layout)
     result = retrieve(args.query, args.frame, folder, model=args.model, k=args.k, layout=args.layout,
@@ -279,11 +280,12 @@ def _cmd_segment(args: argparse.Namespace) -> None:
     from vidalign.api import segment
     from vidalign.data.layout import FeatureFolder
     from vidalign.extraction import feature_folder_for
+    from vidalign.representation import frame_backbone
 
     data = feature_folder_for(
         args.data,
         args.out,
-        backbone=args.backbone,
+        backbone=frame_backbone(args.model, args.backbone),
         weights=args.weights,
         stride=args.stride,
         target_fps=args.fps,
@@ -330,7 +332,8 @@ def _threshold(text: str) -> str | float:
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
     """Decoding and embedding options of commands that accept videos."""
-    p.add_argument("--backbone", default="efficientnet_lite0", help="frame features of videos: " + BACKBONES)
+    p.add_argument("--backbone", help="frame features of videos: " + BACKBONES + "; default: the one the model's "
+                   "training features came from, else efficientnet_lite0")  # fmt: skip
     p.add_argument("--weights", default="default", help="backbone weights: default, none or a local file")
     sampling = p.add_mutually_exclusive_group()
     sampling.add_argument("--stride", type=int, help="keep every k-th frame of videos (default: every frame)")

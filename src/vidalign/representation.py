@@ -11,6 +11,8 @@ One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by 
   recording - the person, the room, the camera (``docs/methods.md``, Raw features of videos of people);
 - ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (``docs/methods.md``,
   Time leakage).
+
+Videos reach a model through the frame backbone its features came from (:func:`frame_backbone`).
 """
 
 from __future__ import annotations
@@ -30,11 +32,38 @@ if TYPE_CHECKING:
     from vidalign.models.model import VidalignModel
 
 REFERENCE_MODELS = ("none", "standardized", "time")
+DEFAULT_BACKBONE = "efficientnet_lite0"  # embeds videos when nothing says which backbone (offline, docs/data.md)
 
 
 def time_features(n_frames: int) -> np.ndarray:
     """The time-only representation ``[t / T]`` of a video (``docs/methods.md`` "Time leakage")."""
     return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
+
+
+def training_backbone(config: dict) -> str | None:
+    """The frame backbone a run's features came from: a fine-tuned run's own (``vidalign finetune``), else the one
+    in the ``extractor.json`` of the folder it was trained on (``vidalign extract``); None when neither is known
+    (a folder of converted or synthetic features, or one that has moved)."""
+    tuned = config.get("backbone")
+    if tuned:
+        return tuned["name"]
+    data = (config.get("train") or {}).get("data")
+    try:
+        return json.loads((Path(data) / "extractor.json").read_text())["backbone"] if data else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def frame_backbone(model: str | Path | None, backbone: str | None = None) -> str:
+    """The backbone that embeds videos for ``model``: ``backbone`` when given, else the one the run's features came
+    from (:func:`training_backbone`; read from its ``config.json``, nothing loaded), else :data:`DEFAULT_BACKBONE`."""
+    if backbone is not None:
+        return backbone
+    if model is None or str(model) in REFERENCE_MODELS or not Path(model).is_dir():
+        return DEFAULT_BACKBONE
+    from vidalign.run_dir import RunDir
+
+    return training_backbone(RunDir(model).read_config()) or DEFAULT_BACKBONE
 
 
 def standardize_recording(features: np.ndarray) -> np.ndarray:
@@ -84,22 +113,14 @@ class Representation:
 
     def check_dim(self, dim: int, origin: str) -> None:
         """One-line InputError when ``origin`` (e.g. ``"a.npy holds"``) gives features the model cannot take; it
-        names the backbone of the model's training features when their folder records one."""
+        names the backbone of the model's training features when it is known (:func:`training_backbone`)."""
         if self.in_dim is not None and dim != self.in_dim:
-            trained_on = self._training_backbone()
+            trained_on = training_backbone(self.config)
             hint = f"--backbone {trained_on}" if trained_on else "the backbone (--backbone)"
             raise InputError(
                 f"model {self.name} takes {self.in_dim}-d features but {origin} {dim}-d; "
                 f"use {hint} or feature files the model was trained on"
             )
-
-    def _training_backbone(self) -> str | None:
-        """The backbone recorded in the ``extractor.json`` of the folder the model was trained on, if any."""
-        data = (self.config.get("train") or {}).get("data")
-        try:
-            return json.loads((Path(data) / "extractor.json").read_text())["backbone"] if data else None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
 
     def embed(self, features: np.ndarray) -> np.ndarray:
         """``[T, D]`` features -> ``[T, d]`` representation."""

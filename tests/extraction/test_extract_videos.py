@@ -305,9 +305,11 @@ def test_sigkill_while_writing_features_then_restart(rendered, reference, tmp_pa
 
 
 def test_cli_extract_defaults_to_the_backbone_align_uses():
+    from vidalign.representation import frame_backbone
+
     parse = cli.build_parser().parse_args
-    assert parse(["extract", "videos", "--out", "data"]).backbone == parse(["align", "a.mp4", "b.mp4"]).backbone
-    assert parse(["extract", "videos", "--out", "data"]).backbone == "efficientnet_lite0"
+    extract_default = parse(["extract", "videos", "--out", "data"]).backbone
+    assert extract_default == frame_backbone(None, parse(["align", "a.mp4", "b.mp4"]).backbone) == "efficientnet_lite0"
 
 
 def test_cli_render_then_extract_gives_a_labelled_feature_folder(tmp_path, capsys):
@@ -325,13 +327,23 @@ def test_cli_render_then_extract_gives_a_labelled_feature_folder(tmp_path, capsy
     assert sorted(folder.video_ids("train") + folder.video_ids("val") + folder.video_ids("test")) == folder.video_ids()
 
 
-def test_a_model_given_videos_of_another_backbone_names_the_backbone_it_was_trained_on(reference, rendered, tmp_path):
+def test_a_model_embeds_videos_with_the_backbone_its_training_folder_was_extracted_with(
+    reference, rendered, tmp_path, capsys
+):
     import vidalign as va
     from vidalign.errors import InputError
 
     run = va.train(reference, "vaot", tmp_path / "run", split="all", epochs=0).path  # on pixel features
     videos = sorted((rendered / "videos").iterdir())
+    result = va.align(videos[0], videos[1], model=run)  # no backbone named: the folder's extractor.json says pixel
+    assert result.inputs["a"]["kind"] == "video" and result.backbone == "pixel"
+    assert cli.main(["align", str(videos[0]), str(videos[1]), "--model", str(run), "--out", str(tmp_path / "o"),
+                     "--quiet", "--no-viewer"]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "o" / "alignment.json").read_text())["backbone"] == "pixel"
     with pytest.raises(InputError, match="takes 240-d features but backbone efficientnet_lite0 gives 1280-d; use "
                        "--backbone pixel or feature files"):  # fmt: skip
-        va.align(videos[0], videos[1], model=run)
-    assert va.align(videos[0], videos[1], model=run, backbone="pixel").pairs.shape[1] == 2
+        va.align(videos[0], videos[1], model=run, backbone="efficientnet_lite0")
+    from vidalign.representation import frame_backbone  # what segment / retrieve extract a folder of videos with
+
+    assert frame_backbone(run) == "pixel" and frame_backbone(run, "resnet50") == "resnet50"
+    assert frame_backbone(None) == frame_backbone("none") == "efficientnet_lite0"
