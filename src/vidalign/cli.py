@@ -349,7 +349,7 @@ def _add_viewer_option(p: argparse.ArgumentParser) -> None:
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
 BACKBONES = (
-    "efficientnet_lite0 (default, offline), efficientnet_lite0_grid, pose (body keypoints found by MediaPipe: "
+    "efficientnet_lite0 (offline), efficientnet_lite0_grid, pose (body keypoints found by MediaPipe: "
     "pip install 'vidalign[pose]'; for movements of the body, docs/methods.md), resnet50 (downloads) or pixel"
 )
 STANDARDIZED_NOTE = "raw features standardised per recording"
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="videos -> feature folder (sharded, resumable)")
     p.add_argument("inputs", nargs="+", metavar="VIDEOS_OR_DIR", help="video files and/or folders (recursive)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help=BACKBONES)
+    p.add_argument("--backbone", default="efficientnet_lite0", help=BACKBONES + "; default: efficientnet_lite0")
     p.add_argument("--weights", default="default", help="default, none (random init) or a local state-dict file")
     p.add_argument("--out", required=True, type=Path, help="feature folder (re-running resumes)")
     sampling = p.add_mutually_exclusive_group()
