@@ -20,7 +20,8 @@ A second set, ``../shared/data/biisc`` (8 people waving at the camera, different
 only; 31-61 frames at 10 fps), is scored the same way on key events we marked by eye on its frames, no tool
 involved (``biisc_waving_events.csv``, 0-based frames, about +-1 frame): the first frame the waving arm leaves the
 body, the first with the hand raised to the shoulder or above it, the first of the hand going down after the last
-wave, the first with the arm back at the side. This is a development check, not a benchmark to tune on: a few
+wave, the first with the arm back at the side; and the person's hand that waves (``waving_hand``: S002 waves with
+the left, the others with the right). This is a development check, not a benchmark to tune on: a few
 short clips.
 
 Rows ``<method>, backbone fine-tuned`` (``--finetune``, default LAC and VAOT; ``--no-finetune`` skips them):
@@ -75,15 +76,17 @@ def carried_events(a_to_b_pairs: np.ndarray, events_a: np.ndarray) -> np.ndarray
     return np.array([a_to_b_pairs[a_to_b_pairs[:, 0] == e, 1].mean() for e in events_a])
 
 
-def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=None) -> dict:
-    """The row of one representation; ``events`` None: spread and trust only; ``unrelated`` (clip features, or
-    None): pairs of every clip with each of them, for the share trusted."""
-    ids = sorted(features)
+def score(name: str, files: dict[str, Path], events, model, unrelated=None) -> dict:
+    """The row of one representation; ``files``: each clip's feature file (aligned as files, as `vidalign align`
+    takes them: a pose folder's clips get the mirror check); ``events`` None: spread and trust only; ``unrelated``
+    (feature files, or None): pairs of every clip with each of them, for the share trusted."""
+    ids = sorted(files)
+    features = {v: np.load(files[v]) for v in ids}
     errors, trusted, margins = [], [], []
     standardize = model == "standardized"  # as `vidalign align [--model RUN | --standardize]` aligns
     aligner = None if model == "uniform" else va.Aligner(None if standardize else model, standardize=standardize)
 
-    def aligned(a: np.ndarray, b: np.ndarray):
+    def aligned(a: Path, b: Path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TrustWarning)  # counted below instead
             return aligner(a, b)
@@ -93,7 +96,7 @@ def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=N
         if model == "uniform":
             predicted = events[a] * (m - 1) / (n - 1)
         else:
-            result = aligned(features[a], features[b])
+            result = aligned(files[a], files[b])
             predicted = None if events is None else carried_events(result.pairs, events[a])
             trusted.append(result.confidence.trusted)
             margins.append(result.confidence.order_margin)
@@ -106,7 +109,7 @@ def score(name: str, features: dict[str, np.ndarray], events, model, unrelated=N
         row.update(trusted=float(np.mean(trusted)), order_margin=float(np.mean(margins)))
         row.update(embedding_spread([aligner.representation.embed(features[v]) for v in ids]))
     if trusted and unrelated:
-        pairs = [(features[a], other) for a in ids for other in unrelated.values()]
+        pairs = [(files[a], other) for a in ids for other in unrelated.values()]
         row["unrelated_trusted"] = float(np.mean([aligned(a, b).confidence.trusted for a, b in pairs]))
     return row
 
@@ -131,7 +134,10 @@ def markdown(rows: list[dict], info: dict, finetuned: str) -> str:
     lines += [_event_row(r) for r in rows["people"]]
     lines += ["", "## 8 people waving (BIISC)", "",
               "The same on 8 people waving at the camera (56 ordered pairs), with the events marked by eye "
-              "(`biisc_waving_events.csv`: the script's docstring says how).", "",
+              "(`biisc_waving_events.csv`: the script's docstring says how)."
+              + (" Pairs are aligned as `vidalign align` aligns pose files: B mirrored left-right when it aligns "
+                 "better so (S002 waves with the other hand; `docs/methods.md`, Mirror images of poses)."
+                 if info["backbone"] == "pose" else ""), "",
               "| representation | event error (s) | arm leaves | hand up | hand down | arm back | within | across "
               "| trusted | margin | unrelated |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -170,7 +176,7 @@ def finetuned_rows(name: str, videos: Path, events, work: Path, args) -> list[di
     return rows
 
 
-def rows_of(name: str, features: dict[str, np.ndarray], events, data: Path, runs: Path, args, unrelated) -> list[dict]:
+def rows_of(name: str, features: dict[str, Path], events, data: Path, runs: Path, args, unrelated) -> list[dict]:
     """The reference rows, then one row per method trained on all of ``data`` without labels."""
     rows = [score("uniform time", features, events, "uniform")] if events is not None else []
     rows.append(score("raw features", features, events, None, unrelated))
@@ -185,9 +191,10 @@ def rows_of(name: str, features: dict[str, np.ndarray], events, data: Path, runs
     return rows
 
 
-def features_of(videos: Path, out: Path, backbone: str, weights="default") -> tuple[Path, dict[str, np.ndarray]]:
+def features_of(videos: Path, out: Path, backbone: str, weights="default") -> tuple[Path, dict[str, Path]]:
+    """The feature folder of ``videos`` and its clips' feature files."""
     va.extract(videos, out, backbone=backbone, weights=weights, split="all", progress=True)
-    return out, {r.video_id: r.features for r in va.load_features(out).load_split("all")}
+    return out, {v: out / "features" / f"{v}.npy" for v in va.load_features(out).video_ids("all")}
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ RED_STEP = 9
 HEIGHT, WIDTH = 48, 64
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only real data folder; skips the test where it is absent."""
     if not SHARED_DATA.is_dir():

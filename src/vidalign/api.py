@@ -33,6 +33,7 @@ from vidalign.evaluation.spread import collapse_message, embedding_spread, is_co
 from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.frames import FrameSource, frame_source_of
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone, video_or_pose_input
+from vidalign.orientation import choose_mirror
 from vidalign.representation import DEFAULT_BACKBONE, Representation, training_backbone
 from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 Source = str | os.PathLike[str] | np.ndarray
+MIRROR_MODES = ("auto", "off")  # Aligner(mirror=...)
 
 
 class Aligner:
@@ -71,7 +73,9 @@ class Aligner:
     dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its radius in frames or, when < 1, a fraction
     of the longer recording (``docs/methods.md``, Band). ``standardize``: without a model, standardise each
     recording's raw features over the recording first (:func:`vidalign.representation.standardize_recording`;
-    ``docs/methods.md``, Raw features of videos of people)."""
+    ``docs/methods.md``, Raw features of videos of people). ``mirror``: ``"auto"`` aligns the second recording
+    mirrored left-right when both are poses (keypoints, videos embedded as poses, files of a pose feature folder)
+    and it aligns better so (:mod:`vidalign.orientation`); ``"off"`` takes it as recorded."""
 
     def __init__(
         self,
@@ -88,11 +92,15 @@ class Aligner:
         ot: OTOptions | None = None,
         band: float | None = None,
         standardize: bool = False,
+        mirror: str = "auto",
         progress: bool = False,
     ):
         check_method(method)
         if standardize and model is not None:
             raise InputError("standardize applies to raw features: a model scales its own inputs")
+        if mirror not in MIRROR_MODES:
+            raise InputError(f"mirror must be one of {MIRROR_MODES}, got {mirror!r}")
+        self.mirror = mirror
         self.method, self.sw, self.ot, self.band = method, sw or SWOptions(), ot or OTOptions(), band
         self.standardize = standardize
         raw = "standardized" if standardize else "none"
@@ -145,6 +153,13 @@ class Aligner:
             _ = self.backbone  # checks the model's input dimension before decoding
         return [self.load(source, name) for name, source in sources.items()]
 
+    def oriented(self, first: AlignInput, second: AlignInput) -> AlignInput:
+        """``second``, mirrored when it is ``first``'s mirror image (``mirror="auto"``, both poses; ``mirror``
+        records the check): :func:`vidalign.orientation.choose_mirror` in this aligner's representation."""
+        if self.mirror == "off" or not (first.is_pose and second.is_pose):
+            return second
+        return second.mirrored(choose_mirror(self.representation.embed, first.features, second.features))
+
     def embed(self, *inputs: AlignInput) -> list[np.ndarray]:
         """The inputs' features in this aligner's representation."""
         return [self.representation.embed(source.features) for source in inputs]
@@ -170,6 +185,7 @@ class Aligner:
 
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         first, second = self.load_all({"A": a, "B": b})
+        second = self.oriented(first, second)
         embedded = self.embed(first, second)
         progress = self.sampling["progress"]
         result = align_arrays(
@@ -304,6 +320,7 @@ def compare(
     statistics its other frames are standardised with (``docs/methods.md``, Raw features of videos of people)."""
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
+    second = aligner.oriented(first, second)
     embedded = aligner.embed(first, second)
     findings = _step_findings(aligner.representation, first, second, steps)
     result = compare_embeddings(*embedded, k=k, min_frames=min_frames, sw=aligner.sw)

@@ -177,6 +177,7 @@ def _cmd_align(args: argparse.Namespace) -> None:
         sw=SWOptions(**_given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")),
         ot=OTOptions(**_given(args, n_iters="ot_iters")),
         band=args.band,
+        mirror=args.mirror,
         progress=not args.quiet,
     )
     print(format_alignment(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
@@ -189,7 +190,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         args.reference, args.query, model=args.model, k=args.k, min_frames=args.min_frames, steps=args.steps,
         backbone=args.backbone,
         weights=args.weights, stride=args.stride, target_fps=args.fps, layout=args.layout, device=args.device,
-        standardize=args.standardize, progress=not args.quiet,
+        standardize=args.standardize, mirror=args.mirror, progress=not args.quiet,
     )  # fmt: skip
     print(format_comparison(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
@@ -221,6 +222,7 @@ def format_comparison(result, files) -> str:
              f"threshold {result.threshold:.4f} (median + {result.k} x 1.4826 x MAD, or the floor)"]  # fmt: skip
     if query.get("standardized"):
         lines.append(STANDARDIZED_NOTE)
+    lines += _mirror_note(query, "the query", "the reference")
     lines += [f"flagged: query {_span(i, query)}" for i in result.flagged] or ["flagged: nothing"]
     lines += [f"no reference counterpart: query {_span(i, query)}" for i in result.query_gaps]
     lines += [f"left out by the query: reference {_span(i, reference)}" for i in result.reference_gaps]
@@ -231,6 +233,18 @@ def format_comparison(result, files) -> str:
             spans = ", ".join(f"query {_span(tuple(i), query)}" for i in repeat["query_intervals"])
             lines.append(f"step {repeat['step']} performed {repeat['times']} times: the repetitions are {spans}")
     return "\n".join([*lines, *_confidence_note(result.alignment.confidence), "wrote " + ", ".join(map(str, files))])
+
+
+def _mirror_note(source: dict, name: str, other: str) -> list[str]:
+    """A line when ``source`` was aligned as the mirror image of ``other`` (docs/methods.md, Mirror images of
+    poses)."""
+    mirror = source.get("mirror") or {}
+    if not mirror.get("mirrored"):
+        return []
+    mirrored, as_recorded = (mirror["path_similarity"][k] for k in ("mirrored", "as_recorded"))
+    return [f"{name} is the mirror image of {other} (filmed from the other side, or the other hand): its poses were "
+            f"flipped left-right (path similarity {mirrored:.3f} mirrored, {as_recorded:.3f} as recorded; "
+            "--mirror off: as recorded)"]  # fmt: skip
 
 
 def _confidence_note(confidence) -> list[str]:
@@ -264,6 +278,7 @@ def format_alignment(result, files) -> str:
             f"matched A {_span(result.matched_a, a)}; B {_span(result.matched_b, b)}",
             f"unmatched A {result.n_unmatched_a} frames, B {result.n_unmatched_b} frames",
             *standardized,
+            *_mirror_note(b, "B", "A"),
             *_confidence_note(result.confidence),
             "wrote " + ", ".join(str(p) for p in written),
         ]
@@ -340,6 +355,12 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     sampling.add_argument("--fps", type=float, help="resample videos to this rate (never upsamples)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_mirror_option(p: argparse.ArgumentParser, second: str) -> None:
+    p.add_argument("--mirror", choices=["auto", "off"], default="auto",
+                   help=f"auto (default): when both inputs are poses, align {second} mirrored left-right if it aligns "
+                   "better so (filmed from the other side, or the other hand); off: as recorded")  # fmt: skip
 
 
 def _add_viewer_option(p: argparse.ArgumentParser) -> None:
@@ -518,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("compare"), help="output folder (default: ./compare)")
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    _add_mirror_option(p, "the query")
     _add_video_options(p)
     _add_viewer_option(p)
     p.set_defaults(handler=_cmd_compare)
@@ -543,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "of a video / pose feature folder")  # fmt: skip
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
+    _add_mirror_option(p, "B")
     _add_video_options(p)
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="layout of .npy inputs ([T, D] or [D, T])")
     p.add_argument(

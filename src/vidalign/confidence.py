@@ -68,6 +68,7 @@ __all__ = [
     "Confidence",
     "alignment_confidence",
     "confidence_from",
+    "dtw_path_mean",
     "frame_repetition",
     "order_margin",
     "repetition_period",
@@ -146,7 +147,8 @@ def sample_strides(shape: tuple[int, int]) -> list[tuple[int, int]]:
     return [(-(-n // CONTRAST_FRAMES), -(-m // CONTRAST_FRAMES)), (-(-n // EVIDENCE_FRAMES), -(-m // EVIDENCE_FRAMES))]
 
 
-def _dtw_path_mean(sim: np.ndarray) -> float:
+def dtw_path_mean(sim: np.ndarray) -> float:
+    """The mean of ``sim`` along the path of the DTW of ``-sim`` (the most similar monotone path)."""
     path = dtw(-sim).path
     return float(sim[path[:, 0], path[:, 1]].mean())
 
@@ -175,9 +177,9 @@ def _own_and_scrambled(sim: np.ndarray) -> tuple[float, np.ndarray]:
     """The mean similarity along the DTW path of ``sim`` and along those of its 16 scrambled orders."""
     shifts = sorted({int(round(f * sim.shape[1])) for f in ROTATIONS})
     scrambled = [
-        _dtw_path_mean(np.ascontiguousarray(np.roll(s, k, axis=1))) for s in (sim, sim[:, ::-1]) for k in shifts
+        dtw_path_mean(np.ascontiguousarray(np.roll(s, k, axis=1))) for s in (sim, sim[:, ::-1]) for k in shifts
     ]
-    return _dtw_path_mean(sim), np.array(scrambled)
+    return dtw_path_mean(sim), np.array(scrambled)
 
 
 def _z_score(own: float, scrambled: np.ndarray) -> float:

@@ -9,7 +9,7 @@ backbone (:func:`vidalign.extraction.embed_video`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,10 @@ import numpy as np
 
 from vidalign.data.keypoints import is_keypoint_input, keypoint_features, read_keypoints
 from vidalign.data.layout import FeatureFolder, validate_features
+from vidalign.data.mirror import is_pose_width, mirror_pose_features
 from vidalign.errors import InputError, one_line
 from vidalign.extraction import embed_video
+from vidalign.orientation import MirrorChoice
 
 if TYPE_CHECKING:
     from vidalign.models.backbones import Backbone
@@ -29,8 +31,11 @@ VIDEO_OR_POSE_FAMILIES = ("video", "pose")  # of vidalign.data.layout.FEATURE_FA
 
 @dataclass(frozen=True)
 class AlignInput:
-    """One input of ``align``: its features, when known the sampled frames' rate and times, and for a video the
-    sampling it was decoded with (``stride`` / ``target_fps``: the side-by-side video decodes it again)."""
+    """One input of ``align``: its features, when known the sampled frames' rate and times and the features' family
+    (``"pose"`` for keypoints and videos embedded as poses; :data:`vidalign.data.layout.FEATURE_FAMILIES`), for a
+    video the sampling it was decoded with (``stride`` / ``target_fps``: the side-by-side video decodes it again),
+    and whether it was checked for being the other's mirror image (``mirror``: :mod:`vidalign.orientation`; when
+    ``mirror.mirrored``, ``features`` are the mirrored ones)."""
 
     path: Path
     features: np.ndarray
@@ -38,6 +43,18 @@ class AlignInput:
     fps: float | None = None
     timestamps: list[float] | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None
+    mirror: MirrorChoice | None = None
+
+    @property
+    def is_pose(self) -> bool:
+        """Whether the features are known to be Penn Action pose features (which can be mirrored)."""
+        return self.family == "pose" and is_pose_width(self.features)
+
+    def mirrored(self, choice: MirrorChoice) -> AlignInput:
+        """This input with ``choice`` recorded, and its features mirrored when the choice says so."""
+        features = mirror_pose_features(self.features) if choice.mirrored else self.features
+        return replace(self, features=features, mirror=choice)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -46,7 +63,7 @@ class AlignInput:
             "n_frames": len(self.features),
             "fps": self.fps,
             "timestamps": self.timestamps,
-        }
+        } | ({} if self.mirror is None else {"mirror": self.mirror.to_json()})
 
 
 def meta_timestamps(meta: dict[str, Any], n_frames: int) -> list[float] | None:
@@ -59,9 +76,10 @@ def _load_features(path: Path, layout: str) -> AlignInput:
     :class:`~vidalign.data.layout.FeatureFolder` to get its fps and frame timestamps too."""
     root = path.parent.parent
     if path.parent.name == "features" and (root / "meta").is_dir():
-        record = FeatureFolder(root, layout=layout).load(path.stem)
+        folder = FeatureFolder(root, layout=layout)
+        record = folder.load(path.stem)
         fps, timestamps = record.meta.get("fps"), meta_timestamps(record.meta, len(record.features))
-        return AlignInput(path, record.features, is_video=False, fps=fps, timestamps=timestamps)
+        return AlignInput(path, record.features, False, fps, timestamps, family=folder.feature_family)
     try:
         array = np.load(path, allow_pickle=False)
         if not isinstance(array, np.ndarray):
@@ -108,9 +126,9 @@ def load_input(
     if is_keypoint_input(path):
         keypoints = read_keypoints(path)
         timestamps = None if not keypoints.fps else [t / keypoints.fps for t in range(len(keypoints.x))]
-        return AlignInput(path, keypoint_features(keypoints), False, keypoints.fps, timestamps)
+        return AlignInput(path, keypoint_features(keypoints), False, keypoints.fps, timestamps, family="pose")
     if backbone is None:
         raise InputError(f"{path}: a video input needs a backbone")
     video = embed_video(path, backbone, stride=stride, target_fps=target_fps, progress=progress)
     sampling = {"stride": stride, "target_fps": target_fps}
-    return AlignInput(path, video.features, True, video.fps, video.timestamps, sampling)
+    return AlignInput(path, video.features, True, video.fps, video.timestamps, sampling, backbone.feature_family)

@@ -6,6 +6,7 @@ events marked by eye (``benchmarks/biisc_waving_events.csv``) for what the track
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vidalign as va
 from vidalign.data.keypoints import keypoint_features, read_keypoints
 from vidalign.data.penn_action import JOINT_NAMES
 from vidalign.extraction import embed_video, extract_videos
@@ -101,20 +103,49 @@ def test_weights_device_and_a_missing_mediapipe_are_one_line_errors(monkeypatch)
     assert "\n" not in str(caught.value)
 
 
-def test_on_real_people_waving_the_wrist_rises_above_the_elbow_between_the_marked_events(shared_data, tmp_path):
-    """Extract the 8 BIISC clips (`vidalign extract --backbone pose`): a pose folder, a person in every frame, and
-    a wrist above its elbow in the frames between "hand up" and "hand down" marked by eye, in none before the
-    arm leaves the body."""
-    out = tmp_path / "pose"
+@pytest.fixture(scope="module")
+def waving_poses(shared_data, tmp_path_factory):
+    """The 8 BIISC clips extracted as poses (`vidalign extract --backbone pose`), and their rows of events marked
+    by eye."""
+    out = tmp_path_factory.mktemp("biisc") / "pose"
     summary = extract_videos([shared_data / "biisc"], out, backbone="pose", progress=False)
     assert len(summary.extracted) == 8 and not summary.failed
+    with WAVING_EVENTS.open() as f:
+        return out, list(csv.DictReader(f))
+
+
+def test_on_real_people_waving_the_wrist_rises_above_the_elbow_between_the_marked_events(waving_poses):
+    """A pose folder, a person in every frame, and a wrist above its elbow in the frames between "hand up" and
+    "hand down" marked by eye, in none before the arm leaves the body."""
+    out, rows = waving_poses
     assert json.loads((out / "dataset.json").read_text())["feature_family"] == "pose"
     joint = {name: i for i, name in enumerate(JOINT_NAMES)}
-    with WAVING_EVENTS.open() as f:
-        for row in csv.DictReader(f):
-            features = np.load(out / "features" / f"{Path(row['clip']).stem}.npy")
-            y = features[:, 13:]  # image y grows downwards
-            raised = np.minimum(*(y[:, joint[f"{s}_wrist"]] - y[:, joint[f"{s}_elbow"]] for s in ("left", "right")))
-            up, down, leaves = int(row["hand_up"]), int(row["hand_down"]), int(row["arm_leaves"])
-            assert np.mean(raised[up:down] < 0) >= 0.9, row["clip"]
-            assert np.mean(raised[:leaves] < 0) <= 0.1, row["clip"]
+    for row in rows:
+        features = np.load(out / "features" / f"{Path(row['clip']).stem}.npy")
+        y = features[:, 13:]  # image y grows downwards
+        raised = np.minimum(*(y[:, joint[f"{s}_wrist"]] - y[:, joint[f"{s}_elbow"]] for s in ("left", "right")))
+        up, down, leaves = int(row["hand_up"]), int(row["hand_down"]), int(row["arm_leaves"])
+        assert np.mean(raised[up:down] < 0) >= 0.9, row["clip"]
+        assert np.mean(raised[:leaves] < 0) <= 0.1, row["clip"]
+
+
+@pytest.mark.filterwarnings("ignore::vidalign.errors.TrustWarning")
+def test_a_person_waving_with_the_other_hand_is_aligned_mirrored(waving_poses):
+    """Each clip aligned with every other as pose files of the folder (``mirror="auto"``): mirrored exactly when
+    the two people wave with different hands (marked by eye), and the marked events then land closer."""
+    out, rows = waving_poses
+    path = {row["clip"]: out / "features" / f"{Path(row['clip']).stem}.npy" for row in rows}
+    event_names = ("arm_leaves", "hand_up", "hand_down", "arm_back")
+    errors = {"auto": [], "off": []}
+    for a, b in itertools.permutations(rows, 2):
+        other_hand = a["waving_hand"] != b["waving_hand"]
+        for mode in errors:
+            result = va.align(path[a["clip"]], path[b["clip"]], mirror=mode)
+            if mode == "auto":
+                assert result.inputs["b"]["mirror"]["mirrored"] is other_hand, (a["clip"], b["clip"])
+            if other_hand:
+                pairs = np.asarray(result.pairs)
+                carried = [pairs[pairs[:, 0] == int(a[e]), 1].mean() for e in event_names]
+                errors[mode].append(np.abs(np.array(carried) - [int(b[e]) for e in event_names]).mean())
+    assert len(errors["auto"]) == 14  # S002 waves with the left hand, the others with the right
+    assert np.mean(errors["auto"]) < 0.5 * np.mean(errors["off"])

@@ -12,6 +12,8 @@ training stays reproducible from the run's seed.
 - :func:`mirror` - negate a fixed set of channels with probability 1/2 per view. For 2-D poses centred on the body
   (Penn Action) negating the x coordinates is the view from the opposite side: under orthographic projection a
   180° camera rotation about the vertical axis maps x to -x and keeps every joint's label.
+- :func:`mirror_image` - with probability 1/2 per view, the mirror image of pose features: the same movement
+  filmed from the person's other side or done with the other hand (:mod:`vidalign.data.mirror`).
 - :func:`add_slow_drift` - a slow random change of every channel, drawn anew for each view: the feature-space
   counterpart of a light or exposure that changes during a recording. Two views of one video then no longer share
   their slow nuisance exactly, so a two-view method cannot match frames by it alone (docs/methods.md, "Two-view
@@ -23,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from vidalign.data.mirror import mirror_pose_features
 
 _SLOW_SINES = 3  # sinusoids summed per dimension by slow_waves
 
@@ -37,6 +41,7 @@ class AugmentConfig:
     noise: float = 0.0  # std of additive Gaussian noise, in units of each channel's std over the video
     gain: float = 0.0  # per-channel multiplicative gain ~ 1 + U(-gain, gain)
     mirror_channels: list[int] | None = None  # channels negated together with probability 1/2 (None = off)
+    mirror_image: bool = False  # pose features: their mirror image with probability 1/2 (vidalign.data.mirror)
     drift: float = 0.0  # amplitude of a slow random change per view, in units of each channel's std over the view
 
 
@@ -93,6 +98,14 @@ def mirror(features: np.ndarray, channels: list[int] | None, rng: np.random.Gene
     return out
 
 
+def mirror_image(features: np.ndarray, enabled: bool, rng: np.random.Generator) -> np.ndarray:
+    """With probability 1/2 when ``enabled``, the mirror image of pose features
+    (:func:`vidalign.data.mirror.mirror_pose_features`: x negated, left and right joints swapped)."""
+    if not enabled or rng.random() < 0.5:
+        return features
+    return mirror_pose_features(features)
+
+
 def slow_waves(n_frames: int, n_dims: int, rng: np.random.Generator) -> np.ndarray:
     """``[n_frames, n_dims]``: per dimension a sum of 3 random sinusoids with periods of 0.5-2 times ``n_frames``,
     random phases and standard-normal amplitudes, scaled to unit expected variance."""
@@ -115,7 +128,9 @@ def add_slow_drift(features: np.ndarray, amplitude: float, rng: np.random.Genera
 def augment_view(
     features: np.ndarray, positions: np.ndarray, config: AugmentConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random speed, mirror, jitter, then slow drift; returns features and their (fractional) source positions."""
+    """Random speed, mirror (channels, then the image), jitter, then slow drift; returns features and their
+    (fractional) source positions."""
     feats, pos = resample_speed(features, positions, draw_speed(config, rng))
-    feats = jitter(mirror(feats, config.mirror_channels, rng), config.noise, config.gain, rng)
+    feats = mirror_image(mirror(feats, config.mirror_channels, rng), config.mirror_image, rng)
+    feats = jitter(feats, config.noise, config.gain, rng)
     return add_slow_drift(feats, config.drift, rng), pos

@@ -101,11 +101,14 @@ def _alignment(result: AlignResult) -> dict[str, Any]:
 
 
 def _representation(model: str | None, inputs: dict[str, dict]) -> str:
-    """What the similarities of a page were computed on, for its title."""
+    """What the similarities of a page were computed on, and which recording was mirrored, for its title."""
+    mirrored = [role.upper() if len(role) == 1 else role for role, described in inputs.items()
+                if ((described or {}).get("mirror") or {}).get("mirrored")]  # fmt: skip
+    mirror_note = "".join(f" · {role} mirrored left-right" for role in mirrored)
     if model is not None:
-        return f"embeddings of {Path(model).name}"  # a run directory's name
+        return f"embeddings of {Path(model).name}{mirror_note}"  # a run directory's name
     standardized = any((described or {}).get("standardized") for described in inputs.values())
-    return "raw features, standardised per recording" if standardized else "raw features"
+    return ("raw features, standardised per recording" if standardized else "raw features") + mirror_note
 
 
 def alignment_payload(result: AlignResult, out: Path, *, progress: bool = False) -> dict[str, Any]:
