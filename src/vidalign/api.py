@@ -375,7 +375,8 @@ def retrieve(
 ) -> Retrieval:
     """The ``k`` moments of every other recording of the feature folder ``folder`` that best match frame
     ``frame`` of ``query`` (:mod:`vidalign.retrieval`), on the embeddings of ``model`` (None: raw features).
-    ``options``: those of :class:`Aligner` (backbone, stride, layout, device, ...)."""
+    ``options``: those of :class:`Aligner` (backbone, stride, layout, device, ``mirror``: a pose query searches a
+    pose folder's recordings each as recorded or mirrored, :meth:`Aligner.oriented`)."""
     aligner = Aligner(model, **options)
     (source,) = aligner.load_all({"query": query})
     folder = folder if isinstance(folder, FeatureFolder) else FeatureFolder(folder)
@@ -385,8 +386,11 @@ def retrieve(
         raise InputError(f"{folder.root}: no recording other than the query to search")
     for record in records:
         aligner.representation.check_dim(record.features.shape[1], f"{folder.root}/{record.video_id} holds")
+    family = folder.feature_family
+    searched = {r.video_id: aligner.oriented(source, AlignInput(Path(r.video_id), r.features, False, family=family))
+                for r in records}  # fmt: skip
     embed = aligner.representation.embed
-    others = {r.video_id: embed(r.features) for r in records}
+    others = {video: embed(found.features) for video, found in searched.items()}
     times = {r.video_id: meta_timestamps(r.meta, len(r.features)) for r in records}
     matches, profiles = retrieve_frame(embed(source.features), frame, others, k=k, min_gap=min_gap, times=times)
     query_time = source.timestamps[frame] if source.timestamps else None
@@ -394,12 +398,8 @@ def retrieve(
     frame_sources["query"] = frame_source_of(source)
     known = {name: found for name, found in frame_sources.items() if found is not None}
     recordings = {"query": source.describe()} | {
-        r.video_id: {
-            "path": r.video_id,
-            "n_frames": len(r.features),
-            "fps": r.meta.get("fps"),
-            "timestamps": times[r.video_id],
-        }  # fmt: skip
+        r.video_id: searched[r.video_id].describe()
+        | {"path": r.video_id, "fps": r.meta.get("fps"), "timestamps": times[r.video_id]}  # fmt: skip
         for r in records
     }
     return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known, recordings)

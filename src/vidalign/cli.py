@@ -206,12 +206,13 @@ def _cmd_retrieve(args: argparse.Namespace) -> None:
     data = feature_folder_for(args.within, args.out, progress=not args.quiet, **video_options)
     folder = FeatureFolder(data, layout=args.layout)
     result = retrieve(args.query, args.frame, folder, model=args.model, k=args.k, layout=args.layout,
-                      progress=not args.quiet, **video_options)  # fmt: skip
+                      mirror=args.mirror, progress=not args.quiet, **video_options)  # fmt: skip
     files = result.write(args.out, progress=not args.quiet, viewer=args.viewer)
     for video, found in result.matches.items():
+        mirrored = " (mirrored)" if (result.recordings[video].get("mirror") or {}).get("mirrored") else ""
         best = ", ".join(f"{m.frame}" + (f" ({m.time:.2f} s)" if m.time is not None else "") + f" {m.similarity:.3f}"
                          for m in found)  # fmt: skip
-        print(f"{video}: {best}")
+        print(f"{video}{mirrored}: {best}")
     print("wrote " + ", ".join(str(p) for p in files))
 
 
@@ -552,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="matches per recording (default 5)")
     p.add_argument("--out", type=Path, default=Path("retrieval"), help="output folder (default: ./retrieval)")
     p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    _add_mirror_option(p, "each searched recording")
     _add_video_options(p)
     _add_viewer_option(p)
     p.set_defaults(handler=_cmd_retrieve)

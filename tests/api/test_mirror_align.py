@@ -111,3 +111,23 @@ def test_inputs_not_known_to_be_poses_are_taken_as_recorded(waving_pair):
     assert "mirror" not in result.inputs["b"]
     with pytest.raises(InputError, match="mirror must be one of"):
         va.Aligner(mirror="always")
+
+
+def test_retrieve_searches_each_recording_of_a_pose_folder_in_its_own_orientation(waving_pair, tmp_path, capsys):
+    paths, times_a, times_b = waving_pair
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("b", "b_mirrored"):
+        (clips / f"{name}.json").write_text(paths[name].read_text())
+    assert main(["convert", "keypoints", str(clips), "--out", str(tmp_path / "poses")]) == 0
+    frame = 9  # the arm on its way up: a moment no other frame repeats
+    found = va.retrieve(paths["a"], frame, tmp_path / "poses", k=1)
+    assert found.recordings["b"]["mirror"]["mirrored"] is False
+    assert found.recordings["b_mirrored"]["mirror"]["mirrored"] is True
+    for name in ("b", "b_mirrored"):
+        assert abs(times_b[found.matches[name][0].frame] - times_a[frame]) < 0.03
+    assert "mirror" not in va.retrieve(paths["a"], frame, tmp_path / "poses", mirror="off").recordings["b"]
+    argv = ["retrieve", str(paths["a"]), "--frame", str(frame), "--in", str(tmp_path / "poses"), "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "found")]) == 0
+    out = capsys.readouterr().out
+    assert "b_mirrored (mirrored):" in out and "b (mirrored)" not in out
