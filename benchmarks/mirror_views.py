@@ -12,13 +12,15 @@ sets, each scored by how far a key event of A lands from B's own after DTW:
   carves per action: the first 8 clips of each view with such an event (file order), and the next 8 (not for
   pull-ups: 9 filmed from the right). Pairs of one view (2 x 56 ordered pairs) and of opposite views (128); error
   in frames (30 fps). Representations: uniform
-  time, the standardised pose features (``vidalign align``'s default for two pose files), VAOT trained on the
-  action's ``train`` videos without labels (every clip, both views) with the pose preset (which mirrors each
-  training view with probability 1/2: ``augment.mirror_image``), and the same without that augmentation. Each
-  aligned with ``--mirror off`` and ``auto``.
+  time, the pose features as they are and standardised (``vidalign align``'s default for two pose files), the
+  default encoder untrained, VAOT trained on the action's ``train`` videos without labels (every clip, both views)
+  with the pose preset (which mirrors each training view with probability 1/2: ``augment.mirror_image``), and the
+  same without that augmentation. Each aligned with ``--mirror off`` and ``auto``; ``within``: the mean cosine
+  similarity of a clip's own frames in the representation (collapse: near 1).
 - **BIISC** waving clips (8 people facing the camera; S002 waves with the left hand, marked by eye in
   ``biisc_waving_events.csv``), extracted with the ``pose`` backbone (MediaPipe, ``vidalign[pose]``; skipped
-  without it): the four marked events, seconds (10 fps), over all 56 ordered pairs and over the 14 with S002.
+  without it): the four marked events, seconds (10 fps), over all 56 ordered pairs and over the 14 with S002;
+  the reference representations and the untrained encoder (models trained on these clips: ``REAL_VIDEOS_pose.md``).
 
 The events are dev checks, not targets: the mirror check and the augmentation were chosen on the Penn Action
 carve 0 and the BIISC clips, and carve 8 is their check on clips they did not see.
@@ -43,6 +45,7 @@ import vidalign as va
 from _header import generation_info, table_head
 from vidalign.data.penn_action import JOINT_NAMES, convert_penn_action, read_penn_action_mat
 from vidalign.errors import TrustWarning
+from vidalign.evaluation.spread import embedding_spread
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -107,12 +110,35 @@ def event_error(aligner, files: dict[str, Path], events: dict[str, np.ndarray], 
     return float(np.mean(errors))
 
 
-def aligners(model) -> dict[str, object | None]:
-    """``mode -> aligner`` of one representation (None: uniform time)."""
-    if model == "uniform":
+REFERENCES = {"uniform time": "uniform", "raw pose features": "raw", "standardised pose features": "standardized"}
+
+
+def aligners(representation) -> dict[str, object | None]:
+    """``mode -> aligner`` of one representation: a :data:`REFERENCES` value or a run directory (None: uniform
+    time)."""
+    if representation == "uniform":
         return {mode: None for mode in MODES}
-    standardize = model is None
+    model = None if representation in ("raw", "standardized") else representation
+    standardize = representation == "standardized"
     return {mode: va.Aligner(model, standardize=standardize, mirror=mode) for mode in MODES}
+
+
+def within(aligner, files: dict[str, Path]) -> float | None:
+    """The mean cosine similarity of a clip's own frames in the aligner's representation (collapse: near 1)."""
+    if aligner is None:
+        return None
+    return embedding_spread([aligner.representation.embed(np.load(f)) for f in files.values()])["within"]
+
+
+def representations_of(folder: Path, runs: Path, split: str, trained: bool) -> dict[str, object]:
+    """The reference representations, the untrained encoder and, when ``trained``, VAOT trained on ``split`` with
+    and without mirrored views."""
+    found = dict(REFERENCES)
+    found["untrained encoder"] = va.train(folder, "vaot", runs / "untrained", split=split, epochs=0).path
+    for name, mirror_image in (("VAOT, augment.mirror_image false", False), ("VAOT", True)) if trained else ():
+        out = runs / f"vaot{'' if mirror_image else '-no-mirror-image'}"
+        found[name] = va.train(folder, "vaot", out, split=split, seed=0, augment={"mirror_image": mirror_image}).path
+    return found
 
 
 def penn_rows(work: Path) -> list[dict]:
@@ -123,11 +149,7 @@ def penn_rows(work: Path) -> list[dict]:
     rows = []
     for action in ACTIONS:
         folder, clips = folders[action], penn_clips(action)
-        representations = {"uniform time": "uniform", "standardised pose features": None}
-        for name, mirror_image in (("VAOT, augment.mirror_image false", False), ("VAOT", True)):
-            out = work / "runs" / f"{action}-vaot{'' if mirror_image else '-no-mirror-image'}"
-            augment = {"mirror_image": mirror_image}
-            representations[name] = va.train(folder, "vaot", out, split="train", seed=0, augment=augment).path
+        representations = representations_of(folder, work / "runs" / action, "train", trained=True)
         for carve in CARVES:
             if any(len(clips[view]) < carve + CLIPS_PER_VIEW for view in VIEWS):
                 continue  # pull-ups: 9 clips filmed from the right
@@ -138,9 +160,10 @@ def penn_rows(work: Path) -> list[dict]:
             pairs = list(itertools.permutations(sorted(view), 2))
             same = [(a, b) for a, b in pairs if view[a] == view[b]]
             opposite = [(a, b) for a, b in pairs if view[a] != view[b]]
-            for name, model in representations.items():
-                for mode, aligner in aligners(model).items():
+            for name, representation in representations.items():
+                for mode, aligner in aligners(representation).items():
                     row = {"set": f"{action}, carve {carve}", "representation": name, "mirror": mode}
+                    row["within"] = within(aligner, files)
                     row["same"] = event_error(aligner, files, events, same, 1.0)
                     row["opposite"] = event_error(aligner, files, events, opposite, 1.0)
                     rows.append(row)
@@ -163,14 +186,18 @@ def waving_rows(work: Path) -> list[dict]:
     pairs = list(itertools.permutations(sorted(marked), 2))
     other_hand = [(a, b) for a, b in pairs if marked[a]["waving_hand"] != marked[b]["waving_hand"]]
     rows = []
-    for name, model in (("uniform time", "uniform"), ("standardised pose features", None)):
-        for mode, aligner in aligners(model).items():
-            row = {"representation": name, "mirror": mode}
+    for name, representation in representations_of(folder, work / "runs" / "biisc", "all", trained=False).items():
+        for mode, aligner in aligners(representation).items():
+            row = {"representation": name, "mirror": mode, "within": within(aligner, files)}
             row["all"] = event_error(aligner, files, events, pairs, 10.0)
             row["other_hand"] = event_error(aligner, files, events, other_hand, 10.0)
             rows.append(row)
             print(row, flush=True)
     return rows
+
+
+def _within(row: dict) -> str:
+    return "-" if row["within"] is None else f"{row['within']:.2f}"
 
 
 def markdown(penn: list[dict], waving: list[dict], info: dict) -> str:
@@ -182,13 +209,14 @@ def markdown(penn: list[dict], waving: list[dict], info: dict) -> str:
         "the events and carves are made). `mirror auto`: B aligned mirrored left-right when it aligns better so "
         "(`vidalign align`'s default for poses); `off`: as recorded. VAOT rows: trained on the action's `train` "
         "videos (both views), without labels, with and without the pose preset's `augment.mirror_image`. Each "
-        "carve: 8 clips filmed from the left and 8 from the right, 112 ordered pairs of one side, 128 of two.",
+        "carve: 8 clips filmed from the left and 8 from the right, 112 ordered pairs of one side, 128 of two. "
+        "`within`: mean cosine similarity of a clip's own frames (collapse: near 1).",
         "",
-        "| clips | representation | mirror | same side | opposite sides |",
-        "|---|---|---|---|---|",
+        "| clips | representation | mirror | same side | opposite sides | within |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r['set']} | {r['representation']} | {r['mirror']} | {r['same']:.2f} | {r['opposite']:.2f} |"
-              for r in penn]  # fmt: skip
+    lines += [f"| {r['set']} | {r['representation']} | {r['mirror']} | {r['same']:.2f} | {r['opposite']:.2f} | "
+              f"{_within(r)} |" for r in penn]  # fmt: skip
     lines += ["", "## 8 people waving (BIISC), pose backbone", ""]
     if not waving:
         return "\n".join(lines + ["Not generated: MediaPipe is not installed (`pip install 'vidalign[pose]'`)."]) + "\n"
@@ -196,10 +224,11 @@ def markdown(penn: list[dict], waving: list[dict], info: dict) -> str:
         "The four events marked by eye, seconds (10 fps), over the 56 ordered pairs and over the 14 pairs of S002 "
         "(the one waving with the left hand) with another clip.",
         "",
-        "| representation | mirror | all pairs | other hand |",
-        "|---|---|---|---|",
+        "| representation | mirror | all pairs | other hand | within |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r['representation']} | {r['mirror']} | {r['all']:.3f} | {r['other_hand']:.3f} |" for r in waving]
+    lines += [f"| {r['representation']} | {r['mirror']} | {r['all']:.3f} | {r['other_hand']:.3f} | {_within(r)} |"
+              for r in waving]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
