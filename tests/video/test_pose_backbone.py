@@ -116,7 +116,7 @@ def waving_poses(shared_data, tmp_path_factory):
 
 def test_on_real_people_waving_the_wrist_rises_above_the_elbow_between_the_marked_events(waving_poses):
     """A pose folder, a person in every frame, and a wrist above its elbow in the frames between "hand up" and
-    "hand down" marked by eye, in none before the arm leaves the body."""
+    "hand down" marked by eye, in none before the arm leaves the body; the higher wrist is the waving hand's."""
     out, rows = waving_poses
     assert json.loads((out / "dataset.json").read_text())["feature_family"] == "pose"
     joint = {name: i for i, name in enumerate(JOINT_NAMES)}
@@ -127,6 +127,8 @@ def test_on_real_people_waving_the_wrist_rises_above_the_elbow_between_the_marke
         up, down, leaves = int(row["hand_up"]), int(row["hand_down"]), int(row["arm_leaves"])
         assert np.mean(raised[up:down] < 0) >= 0.9, row["clip"]
         assert np.mean(raised[:leaves] < 0) <= 0.1, row["clip"]
+        higher = min(("left", "right"), key=lambda s: y[up:down, joint[f"{s}_wrist"]].mean())
+        assert higher == row["waving_hand"], row["clip"]  # the tracker's left and right are the person's
 
 
 @pytest.mark.filterwarnings("ignore::vidalign.errors.TrustWarning")
