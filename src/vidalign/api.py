@@ -158,7 +158,7 @@ class Aligner:
         records the check): :func:`vidalign.orientation.choose_mirror` in this aligner's representation."""
         if self.mirror == "off" or not (first.is_pose and second.is_pose):
             return second
-        return second.mirrored(choose_mirror(self.representation.embed, first.features, second.features))
+        return second.with_mirror_choice(choose_mirror(self.representation.embed, first.features, second.features))
 
     def embed(self, *inputs: AlignInput) -> list[np.ndarray]:
         """The inputs' features in this aligner's representation."""

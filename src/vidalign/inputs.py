@@ -51,7 +51,7 @@ class AlignInput:
         """Whether the features are known to be Penn Action pose features (which can be mirrored)."""
         return self.family == "pose" and is_pose_width(self.features)
 
-    def mirrored(self, choice: MirrorChoice) -> AlignInput:
+    def with_mirror_choice(self, choice: MirrorChoice) -> AlignInput:
         """This input with ``choice`` recorded, and its features mirrored when the choice says so."""
         features = mirror_pose_features(self.features) if choice.mirrored else self.features
         return replace(self, features=features, mirror=choice)
