@@ -32,7 +32,7 @@ def test_feature_families_have_one_section_each():
 
 @pytest.mark.parametrize("method", available_presets())
 def test_every_family_reaches_every_method_with_its_input_scaling(method):
-    video = "video" if method == "vaot" else "global"  # VAOT's own video section scales per recording
+    video = "video" if method in ("vaot", "vasot") else "global"  # their own video sections scale per recording
     expected = {"video": video, "pose": "channel", "mocap": "channel", "synthetic": "channel", "fisher": "none"}
     for family, standardize in expected.items():
         assert resolve_preset(method, family).settings["encoder"]["standardize"] == standardize, family
@@ -142,6 +142,20 @@ def test_vasot_benchmark_presets_train_as_the_published_code_without_augmentatio
     assert settings["sampling"]["loss_frames"] == 256
     assert settings["augment"] == {"noise": 0.0, "gain": 0.0, "speed_min": 1.0, "speed_max": 1.0}
     assert settings["loss"]["vaot"]["idm"] == 0.0  # the published loss, without our regulariser
+    # a folder without dataset.json: the preset's own family, not the video section's settings
+    assert resolve_preset("vasot", dataset, folder).family == "fisher"
+    assert settings["loss"]["beta"] == 1.0 and settings["loss"]["align_ot"] == "shared"
+
+
+def test_vasot_video_section_takes_vaots_video_values_for_its_alignment_half(tmp_path):
+    vaot, vasot = load_preset("vaot", "video"), load_preset("vasot", "video")
+    for key in ("rho", "prior", "eps", "idm", "temperature"):
+        assert vasot["loss"]["vaot"][key] == vaot["loss"][key]
+    assert vasot["loss"]["align_ot"] == "vaot" and vasot["loss"]["beta"] == 2.0
+    assert vasot["encoder"]["standardize"] == "video" and vasot["sampling"]["loss_frames"] == 64
+    assert vasot["loss"]["asot"] == load_preset("vasot", "synthetic")["loss"]["asot"]  # ASOT's half as elsewhere
+    with pytest.raises(ConfigError, match="is for fisher features, not video"):
+        resolve_preset("vasot", "video+breakfast", tmp_path / "coffee")
 
 
 def test_a_preset_reference_must_name_an_existing_mapping_and_not_loop(monkeypatch):
