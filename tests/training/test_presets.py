@@ -142,8 +142,11 @@ def test_vasot_benchmark_presets_train_as_the_published_code_without_augmentatio
     assert settings["sampling"]["loss_frames"] == 256
     assert settings["augment"] == {"noise": 0.0, "gain": 0.0, "speed_min": 1.0, "speed_max": 1.0}
     assert settings["loss"]["vaot"]["idm"] == 0.0  # the published loss, without our regulariser
-    # a folder without dataset.json: the preset's own family, not the video section's settings
+    # the preset's own family, not the video section's settings, with or without a dataset.json saying video
     assert resolve_preset("vasot", dataset, folder).family == "fisher"
+    folder.mkdir(parents=True)
+    write_dataset_info(folder, feature_family="video")
+    assert load_preset("vasot", dataset, folder) == settings
     assert settings["loss"]["beta"] == 1.0 and settings["loss"]["align_ot"] == "shared"
 
 
