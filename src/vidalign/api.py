@@ -258,6 +258,7 @@ def train(
     With ``progress``, the preset used is printed and a progress bar shown. Returns
     :class:`vidalign.training.TrainedRun` (``path``, ``model``, ``config``)."""
     from vidalign.presets import deep_merge, train_settings
+    from vidalign.presets.repeats import preset_line
     from vidalign.training import TrainConfig
     from vidalign.training import train as run_training
 
@@ -267,7 +268,7 @@ def train(
     settings = train_settings(method, data, out, preset=preset, overrides=list(assignments), **fields)
     config = TrainConfig.from_dict(deep_merge(settings, sections))
     if progress:
-        print(f"preset: {config.preset}", flush=True)
+        print(preset_line(config.preset), flush=True)
     return run_training(config, progress=progress)
 
 
@@ -289,6 +290,7 @@ def finetune(
     from vidalign.finetuning import FinetuneConfig, finetune_settings
     from vidalign.finetuning import finetune as run_finetuning
     from vidalign.presets import deep_merge
+    from vidalign.presets.repeats import preset_line
 
     out = Path("runs") / f"{method}-finetuned" if out is None else out
     sections = {k: v for k, v in overrides.items() if isinstance(v, dict)}
@@ -297,7 +299,7 @@ def finetune(
                                  **fields)  # fmt: skip
     config = FinetuneConfig.from_dict(deep_merge(settings, sections))
     if progress:
-        print(f"preset: {config.preset}", flush=True)
+        print(preset_line(config.preset), flush=True)
     return run_finetuning(config, progress=progress)
 
 

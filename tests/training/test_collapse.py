@@ -105,8 +105,8 @@ def test_vasot_on_video_features_aligns_the_repetitions(tmp_path):
     ):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run = va.train(data, "vasot", tmp_path / name, preset=preset, assignments=[*assignments, "loss.n_clusters=4"],
-                           split="all")  # fmt: skip
+            assignments = [*assignments, "loss.n_clusters=4"]
+            run = va.train(data, "vasot", tmp_path / name, preset=preset, assignments=assignments, split="all")
             aligner = va.Aligner(run.path)
             errors = [
                 repetition_phase_error(a.psi, b.psi, aligner(a.features, b.features).a_to_b)

@@ -18,7 +18,8 @@ given), updated by the mapping's other entries (``vasot.yaml`` takes its segment
 family is the one a named preset declares, else the one recorded in the data folder's ``dataset.json``
 (:mod:`vidalign.data.layout`), else ``video``. Without any names, the folder's recorded dataset is used as a
 named preset when the method has a section of that name (so ``vidalign train --data penn/golf_swing`` picks
-``penn_action`` by itself).
+``penn_action`` by itself), and the method's ``repeated`` section is added before it when the training split's
+recordings repeat a movement (:mod:`vidalign.presets.repeats`; naming any preset turns the check off).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import yaml
 
 from vidalign.data.layout import FEATURE_FAMILIES, read_dataset_info
 from vidalign.errors import ConfigError
+from vidalign.presets.repeats import REPEATED, median_periodicity, repeats
 
 DEFAULT_FAMILY = "video"
 _SECTION_KEYS = ("family", "clusters_per_activity")  # consumed here, never passed on to the training config
@@ -110,6 +112,7 @@ class ResolvedPreset:
     family: str
     sections: list[str]  # named presets applied after the family, in order
     family_source: str  # "given", "preset <name>", "<data>/dataset.json" or "default"
+    periodicity: float | None = None  # the recordings' median periodicity, when it was measured (repeats.py)
 
     @property
     def label(self) -> str:
@@ -135,9 +138,12 @@ def _activity_clusters(section: dict, name: str, data: str | Path | None) -> int
     return int(table[activity])
 
 
-def resolve_preset(method: str, names: str | list[str] | None = None, data: str | Path | None = None) -> ResolvedPreset:
+def resolve_preset(
+    method: str, names: str | list[str] | None = None, data: str | Path | None = None, split: str = "train"
+) -> ResolvedPreset:
     """Merge the preset sections for ``method`` (module docstring); ``names``: ``"breakfast"``,
-    ``"pose+official"``, a list of such names, or None / ``"auto"`` (chosen from ``data``'s ``dataset.json``)."""
+    ``"pose+official"``, a list of such names, or None / ``"auto"`` (chosen from ``data``'s ``dataset.json``, and
+    the method's ``repeated`` section added when ``split``'s recordings repeat a movement: :mod:`.repeats`)."""
     sections = method_sections(method)
     families = _yaml("_families.yaml")
     requested = _split_names(names)
@@ -151,6 +157,10 @@ def resolve_preset(method: str, names: str | list[str] | None = None, data: str 
     info = read_dataset_info(data) if data is not None and Path(data).is_dir() else {}
     if not requested and info.get("dataset") in sections:
         named = [info["dataset"]]
+    periodicity = None
+    if not requested and REPEATED in sections and data is not None and Path(data).is_dir():
+        periodicity = median_periodicity(data, split)
+        named = [REPEATED, *named] if repeats(periodicity) else named
     declared = [sections[n]["family"] for n in named if "family" in sections[n]]
     if given_families:
         family, source = given_families[0], "given"
@@ -172,7 +182,7 @@ def resolve_preset(method: str, names: str | list[str] | None = None, data: str 
         if "clusters_per_activity" in section:
             clusters = {"n_clusters": _activity_clusters(section, name, data)}
             settings = deep_merge(settings, {"loss": clusters})
-    return ResolvedPreset(settings, family, named, source)
+    return ResolvedPreset(settings, family, named, source, periodicity)
 
 
 def load_preset(method: str, names: str | list[str] | None = "default", data: str | Path | None = None) -> dict:
@@ -212,7 +222,7 @@ def train_settings(
 ) -> dict:
     """The one preset -> training-config merge (CLI, demo, benchmarks): resolved preset, then ``overrides``
     (``"KEY=VALUE"`` strings), then ``explicit`` fields (``split``, ``seed``, ``epochs``, ...; None = unset)."""
-    resolved = resolve_preset(method, preset, data)
+    resolved = resolve_preset(method, preset, data, explicit.get("split") or "train")
     settings = resolved.settings
     for text in overrides:
         settings = deep_merge(settings, parse_override(text))
