@@ -30,10 +30,8 @@ carve 0 and the BIISC clips, and carve 8 is their check on clips they did not se
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,7 +40,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 import vidalign as va
-from _header import generation_info, table_head
+from _header import generation_info, table_head, work_and_out
 from vidalign.data.penn_action import JOINT_NAMES, convert_penn_action, read_penn_action_mat
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.spread import embedding_spread
@@ -232,13 +230,14 @@ def markdown(penn: list[dict], waving: list[dict], info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-mirror-views")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "MIRROR_VIEWS.md")
-    args = parser.parse_args()
+def require_penn_labels() -> None:
     if not PENN_LABELS.is_dir():
         raise SystemExit(f"{PENN_LABELS}: not found (the real data lives in ../shared/data)")
+
+
+def main() -> None:
+    args = work_and_out(__doc__.splitlines()[0], "vidalign-mirror-views", "MIRROR_VIEWS.md")
+    require_penn_labels()
     started = time.perf_counter()
     penn, waving = penn_rows(args.work), waving_rows(args.work)
     info = {**generation_info(started, reuses_runs=True), "command": "python benchmarks/mirror_views.py"}

@@ -18,9 +18,7 @@ cosine similarity of a clip's own frames (collapse: near 1). Dev numbers, not ta
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -28,15 +26,14 @@ from pathlib import Path
 import numpy as np
 
 import vidalign as va
-from _header import generation_info, table_head
-from mirror_views import PENN_LABELS, bottom_event
+from _header import generation_info, table_head, work_and_out
+from mirror_views import PENN_LABELS, bottom_event, require_penn_labels
 from vidalign.data.layout import FeatureFolder, write_dataset_info, write_mapping, write_split, write_video
 from vidalign.data.penn_action import convert_penn_action, read_penn_action_mat
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.repetition import repetition_phase_error
 from vidalign.evaluation.spread import embedding_spread
 
-REPO = Path(__file__).resolve().parents[1]
 ACTIONS = ("pushup", "squat", "pullup")
 CARVES = (0, 10)
 CLIPS = 10
@@ -169,12 +166,8 @@ def markdown(table: dict[str, dict[str, dict]], info: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-repeated-poses")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "REPEATED_POSES.md")
-    args = parser.parse_args()
-    if not PENN_LABELS.is_dir():
-        raise SystemExit(f"{PENN_LABELS}: not found (the real data lives in ../shared/data)")
+    args = work_and_out(__doc__.splitlines()[0], "vidalign-repeated-poses", "REPEATED_POSES.md")
+    require_penn_labels()
     started = time.perf_counter()
     table = rows(args.work)
     info = {**generation_info(started, reuses_runs=True), "command": "python benchmarks/repeated_poses.py"}
