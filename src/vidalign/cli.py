@@ -502,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         help="feature family and/or named presets joined by '+', e.g. breakfast, pose+official (default: what the "
-        "data folder's dataset.json records, else video)",
+        "data folder's dataset.json records, else video; VAOT and VASOT add 'repeated' when the recordings repeat a "
+        "movement)",
     )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. loss.eps=0.05")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

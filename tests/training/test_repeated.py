@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import vidalign as va
+from vidalign.cli import main
 from vidalign.confidence import MIN_PERIODICITY
 from vidalign.data.layout import write_dataset_info, write_mapping, write_split, write_video
 from vidalign.data.penn_action import JOINT_NAMES, pose_features
@@ -79,6 +80,15 @@ def test_the_section_is_added_by_itself_and_only_when_no_preset_is_named(squatti
     assert resolve_preset("lac", None, data, "all").periodicity is None  # no such section: no check
     assert preset_line("pose+repeated").endswith("(the recordings repeat a movement: docs/presets.md)")
     assert preset_line("pose") == "preset: pose"
+
+
+def test_train_says_why_it_took_the_section(squatting, tmp_path, capsys):
+    data, _ = squatting
+    main(["train", "--data", str(data), "--split", "all", "--method", "vaot", "--epochs", "0",
+          "--out", str(tmp_path / "run")])  # fmt: skip
+    assert "preset: pose+repeated (the recordings repeat a movement: docs/presets.md)" in capsys.readouterr().out
+    assert va.Aligner(tmp_path / "run").representation is not None
+    assert '"preset": "pose+repeated"' in (tmp_path / "run" / "config.json").read_text()
 
 
 def _trained(data, clips, preset, out):
