@@ -100,12 +100,11 @@ def test_vasot_on_video_features_aligns_the_repetitions(tmp_path):
     clips = generate_exercise(config)
     found = {}
     for name, preset, assignments in (
-        ("default section", "fisher", ["encoder.standardize=global"]),
-        ("video section", None, []),
+        ("default section", "fisher", ["encoder.standardize=global", "loss.n_clusters=4"]),
+        ("video section", None, ["loss.n_clusters=4"]),
     ):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            assignments = [*assignments, "loss.n_clusters=4"]
             run = va.train(data, "vasot", tmp_path / name, preset=preset, assignments=assignments, split="all")
             aligner = va.Aligner(run.path)
             errors = [
