@@ -68,7 +68,7 @@ def test_named_sections_declare_their_family_and_merge_after_it():
     assert (video["loss"]["prior"], video["loss"]["eps"]) == ("dtw", 0.04)
     assert "prior" not in synthetic["loss"]
     assert (synthetic["loss"]["eps"], synthetic["loss"]["temperature"]) == (0.07, 0.1)
-    assert (video["epochs"], video["encoder"]["standardize"], video["loss"]["temperature"]) == (10, "video", 0.2)
+    assert (video["epochs"], video["encoder"]["standardize"], video["loss"]["temperature"]) == (4, "video", 0.2)
     pouring = resolve_preset("vaot", "pouring").settings  # a published configuration: the video section undone
     assert (pouring["sampling"]["loss_frames"], pouring["loss"]["rho"], pouring["loss"]["idm"]) == (20, 0.35, 0.5)
     assert (pouring["epochs"], pouring["encoder"]["standardize"]) == (30, "global")
