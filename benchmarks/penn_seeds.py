@@ -60,7 +60,7 @@ def method_taus(method: str, seeds: list[int], work: Path) -> tuple[dict[int, di
     return found, statistics.mean(withins)
 
 
-def spread(values: list[float]) -> str:
+def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f}" + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
 
 
@@ -82,9 +82,9 @@ def markdown(rows: dict[str, tuple[dict, float]], references: dict[str, dict[str
         mean = statistics.mean(by_action.values())
         lines.append(f"| {name} | {' | '.join(cells)} | **{mean:.3f}** | {' | '.join('-' for _ in seeds)} | - |")
     for name, (by_seed, mean_within) in rows.items():
-        cells = [spread([by_seed[s][a] for s in seeds]) for a in PENN_ACTIONS]
+        cells = [mean_sd([by_seed[s][a] for s in seeds]) for a in PENN_ACTIONS]
         means = [statistics.mean(by_seed[s].values()) for s in seeds]
-        lines.append(f"| {name} | {' | '.join(cells)} | **{spread(means)}** | "
+        lines.append(f"| {name} | {' | '.join(cells)} | **{mean_sd(means)}** | "
                      f"{' | '.join(f'{m:.3f}' for m in means)} | {mean_within:.2f} |")  # fmt: skip
     if "vaot" in rows and "vasot" in rows:
         vaot = [statistics.mean(rows["vaot"][0][s].values()) for s in seeds]
