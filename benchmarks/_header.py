@@ -4,6 +4,7 @@ what machine."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import platform
 import subprocess
 import tempfile
@@ -12,17 +13,22 @@ from pathlib import Path
 
 import torch
 
+import vidalign
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def generation_info(started: float, *, reuses_runs: bool = False) -> dict[str, str]:
-    """``commit``, ``wall time`` since ``started`` (``time.perf_counter()``; ``reuses_runs``: the script reuses
-    runs found trained under its work folder, which the wall time then leaves out) and ``machine``."""
+    """``commit``, ``source digest`` (:func:`source_digest`), ``wall time`` since ``started``
+    (``time.perf_counter()``; ``reuses_runs``: the script reuses runs found trained under its work folder, which the
+    wall time then leaves out) and ``machine``."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=REPO, capture_output=True, text=True)
     minutes = f"{(time.perf_counter() - started) / 60:.1f} min"
     return {
-        "commit": commit.stdout.strip() or "unknown",
-        "wall time": minutes + (" (runs found trained under --work are reused)" if reuses_runs else ""),
+        "commit": (commit.stdout.strip() or "unknown") + (" with uncommitted changes to src" if changed.stdout else ""),
+        "source digest": source_digest(),
+        "wall time": minutes + (" (runs this source trained under --work before are reused)" if reuses_runs else ""),
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
     }
 
@@ -35,9 +41,28 @@ def table_head(title: str, script: str, info: dict[str, str]) -> list[str]:
 
 
 def work_and_out(description: str, work: str, table: str) -> argparse.Namespace:
-    """The ``--work DIR`` (default: ``<tmp>/<work>``) and ``--out FILE`` (default: ``benchmarks/<table>``) of a
-    script that only has those two options."""
+    """The ``--work DIR`` (default: ``<tmp>/<work>``; used as :func:`for_this_code` of it) and ``--out FILE``
+    (default: ``benchmarks/<table>``) of a script that only has those two options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / work)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / table)
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.work = for_this_code(args.work)
+    return args
+
+
+def source_digest() -> str:
+    """A short SHA-1 of the imported ``vidalign`` package's code and presets (``*.py``, ``*.yaml``): two runs of a
+    script that agree on it trained with the same code."""
+    package = Path(vidalign.__file__).parent
+    digest = hashlib.sha1()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def for_this_code(work: Path) -> Path:
+    """``work/source-<digest>`` (:func:`source_digest`): what a script keeps under its ``--work`` folder to reuse
+    (trained runs, extracted features, cached scores) is found again by a rerun of the same code - an interrupted
+    run resumes - and never by a run of changed code, whose tables would otherwise mix in stale runs."""
+    return work / f"source-{source_digest()}"

@@ -23,15 +23,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
-import subprocess
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import torch
-
+from _header import for_this_code, generation_info
 from vidalign.api import train
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
@@ -272,6 +269,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one Penn Action action, 2 epochs, no variants")
     parser.add_argument("--skip", nargs="*", default=[], choices=["penn", "synthetic", "mocap"])
     args = parser.parse_args()
+    args.work = for_this_code(args.work)
     if args.quick and args.epochs is None:
         args.epochs = 2
     started = time.perf_counter()
@@ -307,13 +305,9 @@ def main() -> None:
             run = args.work / f"mocap6-{method}"
             secs = run_training(method, data, "mocap6", "train", run, args.seed, [], args.epochs)
             segmentation_rows.append(segmentation_row(method, "mocap6", data, run, "all", secs))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     info = {
-        "commit": commit.stdout.strip() or "unknown",
+        **generation_info(started, reuses_runs=True),
         "seed": args.seed,
-        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min (runs found trained under --work are reused)",
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads",
         "command": "python benchmarks/accuracy.py" + (" --quick" if args.quick else ""),
     }
     args.out.write_text(markdown(penn_rows, synthetic_rows, segmentation_rows, info))

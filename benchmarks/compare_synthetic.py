@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import vidalign as va
+from _header import for_this_code
 from vidalign.data.layout import write_mapping, write_split
 from vidalign.data.render import render_video
 from vidalign.data.synthetic import SyntheticConfig, SyntheticVideo, class_names, generate_videos
@@ -213,6 +214,7 @@ def main() -> None:
         "--work", type=Path, default=Path(tempfile.gettempdir()) / f"vidalign-compare-synthetic-{QUERY_DESIGN}"
     )
     args = parser.parse_args()
+    args.work = for_this_code(args.work)
     made = build(args.work, args.queries, args.seed, args.phase)
     model, representation = None, "raw efficientnet_lite0 features of the rendered videos (no model)"
     command = f"python benchmarks/compare_synthetic.py --queries {args.queries} --seed {args.seed}"

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import vidalign as va
-from _header import generation_info, table_head
+from _header import for_this_code, generation_info, table_head
 from vidalign.data.exercise import ExerciseConfig, generate_exercise, write_exercise_dataset
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.repetition import repetition_phase_error
@@ -165,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     signal = HARDER if args.harder else {}
     out = args.out or REPO / "benchmarks" / f"EXERCISE_PHASE{'_harder' if args.harder else ''}.md"
-    work = args.work / "harder" if args.harder else args.work
+    work = for_this_code(args.work / "harder" if args.harder else args.work)
     started = time.perf_counter()
     by_seed = {seed: seed_rows(seed, work, args.methods, args.epochs, signal) for seed in args.seeds}
     info = {

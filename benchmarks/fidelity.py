@@ -15,8 +15,8 @@ same seed on the same data and scored on the same videos:
 
 Reference rows (raw features, the default conv encoder untrained, time-only features) head each dataset's table.
 The structure-term diagnostics of item 1 (pseudo-label entropy, plan change from 25 to 100 iterations at the
-presets' sizes) are computed directly. Runs are cached in ``--work`` by their configuration, so an interrupted run
-resumes. Usage::
+presets' sizes) are computed directly. Runs are cached in ``--work`` by their configuration, under a folder named
+by the package's source digest, so an interrupted run resumes and changed code trains afresh. Usage::
 
     python benchmarks/fidelity.py                 # -> benchmarks/FIDELITY.md (+ .json), about 1.5 h on 2 cores
     python benchmarks/fidelity.py --quick         # 2 epochs, golf_swing only: a smoke run
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _header import generation_info
+from _header import for_this_code, generation_info
 from vidalign.api import train
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.mocap6 import convert_mocap6
@@ -493,7 +493,7 @@ def main() -> None:
     benches: dict[Path, Bench] = {}
 
     def bench_for(number: str) -> Bench:
-        work = Path(item_work.get(number, args.work))
+        work = for_this_code(Path(item_work.get(number, args.work)))
         if work not in benches:
             work.mkdir(parents=True, exist_ok=True)
             benches[work] = Bench(work, args.quick, args.seed, 2 if args.quick else None, args.cached_only)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _header import for_this_code
 from long_alignment import command, timed
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-long-videos")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "LONG_VIDEOS.md")
     args = parser.parse_args()
+    args.work = for_this_code(args.work)
     data = args.work / f"synthetic-{args.frames}"
     if not (data / "dataset.json").is_file():
         write_synthetic_dataset(data, SyntheticConfig(n_videos=8, min_frames=args.frames, max_frames=args.frames))

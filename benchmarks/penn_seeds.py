@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _header import generation_info, table_head
+from _header import for_this_code, generation_info, table_head
 from accuracy import PENN_ACTIONS, SHARED, protocol_scores, run_training
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.penn_action import convert_penn_action
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-penn-seeds")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "PENN_SEEDS.md")
     args = parser.parse_args()
+    args.work = for_this_code(args.work)
     if not (SHARED / "penn_action" / "labels").is_dir():
         raise SystemExit(f"Penn Action labels not found under {SHARED}: nothing to measure")
     started = time.perf_counter()

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import vidalign as va
-from _header import generation_info, table_head
+from _header import for_this_code, generation_info, table_head
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.evaluation.folder import evaluate_folder
 
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidalign-position-check")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "POSITION_CHECK.md")
     args = parser.parse_args()
+    args.work = for_this_code(args.work)
     started = time.perf_counter()
     by_seed = {seed: seed_scores(seed, args.work) for seed in args.seeds}
     info = {

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 import vidalign as va
-from _header import generation_info
+from _header import for_this_code, generation_info
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.spread import embedding_spread
 
@@ -214,7 +214,7 @@ def main() -> None:
     if not CLIPS.is_dir():
         raise SystemExit(f"{CLIPS}: not found (the dev clips live in ../shared/data)")
     started = time.perf_counter()
-    work = args.work / args.backbone
+    work = for_this_code(args.work / args.backbone)
     data, features = features_of(CLIPS, work / "features", args.backbone)
     events = read_events(CLIPS / "events.csv")
     unrelated = features_of(UNRELATED, work / "unrelated", args.backbone)[1]

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import vidalign as va
-from _header import table_head
+from _header import for_this_code, table_head
 from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where features are kept (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "STANDARDIZED_DEFAULT.md")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="vidalign-standardized-"))
+    work = for_this_code(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidalign-standardized-"))
     started = time.perf_counter()
     rows = []
     if CLIPS.is_dir():
