@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 import vidalign
 from vidalign.data.augment import AugmentConfig
-from vidalign.data.layout import FeatureFolder
+from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
 from vidalign.device import torch_device
 from vidalign.errors import CollapseWarning, ConfigError, DataError, unknown_keys_message
@@ -48,7 +48,7 @@ class TrainConfig:
     method: str
     data: str
     out: str
-    split: str = "train"
+    split: str = TRAIN_SPLIT
     epochs: int = 50
     lr: float = 1e-3
     weight_decay: float = 1e-4

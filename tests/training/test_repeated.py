@@ -21,7 +21,7 @@ from vidalign.data.layout import write_dataset_info, write_mapping, write_split,
 from vidalign.data.penn_action import JOINT_NAMES, pose_features
 from vidalign.evaluation.repetition import repetition_phase_error
 from vidalign.evaluation.spread import COLLAPSED_WITHIN, embedding_spread
-from vidalign.presets import resolve_preset
+from vidalign.presets import resolve_preset, train_settings
 from vidalign.presets.repeats import median_periodicity, preset_line
 
 JOINT = {name: k for k, name in enumerate(JOINT_NAMES)}
@@ -81,6 +81,14 @@ def test_the_section_is_added_by_itself_and_only_when_no_preset_is_named(squatti
     assert resolve_preset("lac", None, data, "all").periodicity is None  # no such section: no check
     assert preset_line("pose+repeated").endswith("(the recordings repeat a movement: docs/presets.md)")
     assert preset_line("pose") == "preset: pose"
+
+
+def test_a_split_given_as_an_override_is_the_split_checked(squatting, tmp_path):
+    """``--set split=all`` names the trained split as ``--split all`` does (the folder has no ``train`` split)."""
+    data, _ = squatting
+    settings = train_settings("vaot", data, tmp_path / "run", overrides=["split=all"])
+    assert settings["split"] == "all" and settings["preset"] == "pose+repeated"
+    assert train_settings("vaot", data, tmp_path / "run", overrides=["split=all"], split="x")["preset"] == "pose"
 
 
 def test_train_says_why_it_took_the_section(squatting, tmp_path, capsys):

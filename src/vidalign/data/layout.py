@@ -35,6 +35,7 @@ from vidalign.errors import ConfigError, DataError, one_line
 
 __all__ = [
     "ALL_SPLIT",
+    "TRAIN_SPLIT",
     "DatasetError",
     "FeatureFolder",
     "FEATURE_FAMILIES",
@@ -55,6 +56,7 @@ __all__ = [
 LAYOUTS = ("td", "dt")
 DATASET_INFO = "dataset.json"
 ALL_SPLIT = "all"  # names every video of a folder that has no splits/all.txt
+TRAIN_SPLIT = "train"  # the split a model is trained (and a classifier fitted) on unless told otherwise
 # Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
 FEATURE_FAMILIES = ("video", "pose", "mocap", "synthetic", "fisher")
 MIN_FRAMES = 2

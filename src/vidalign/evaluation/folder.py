@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from vidalign.data.layout import FeatureFolder, VideoRecord
+from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, VideoRecord
 from vidalign.errors import ConfigError, DataError
 from vidalign.evaluation.alignment import evaluate_alignment
 from vidalign.evaluation.protocols import Protocol, check_fit_on_scored, get_protocol
@@ -61,7 +61,7 @@ def evaluate_folder(
     model: str | Path,
     task: str,
     *,
-    train_split: str = "train",
+    train_split: str = TRAIN_SPLIT,
     eval_split: str = "val",
     protocol: Protocol | str = "ours",
     fit_on_scored: bool = False,

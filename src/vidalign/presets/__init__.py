@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from vidalign.data.layout import FEATURE_FAMILIES, read_dataset_info
+from vidalign.data.layout import FEATURE_FAMILIES, TRAIN_SPLIT, read_dataset_info
 from vidalign.errors import ConfigError
 from vidalign.presets.repeats import REPEATED, median_periodicity, repeats
 
@@ -139,7 +139,7 @@ def _activity_clusters(section: dict, name: str, data: str | Path | None) -> int
 
 
 def resolve_preset(
-    method: str, names: str | list[str] | None = None, data: str | Path | None = None, split: str = "train"
+    method: str, names: str | list[str] | None = None, data: str | Path | None = None, split: str = TRAIN_SPLIT
 ) -> ResolvedPreset:
     """Merge the preset sections for ``method`` (module docstring); ``names``: ``"breakfast"``,
     ``"pose+official"``, a list of such names, or None / ``"auto"`` (chosen from ``data``'s ``dataset.json``, and
@@ -221,11 +221,14 @@ def train_settings(
     **explicit,
 ) -> dict:
     """The one preset -> training-config merge (CLI, demo, benchmarks): resolved preset, then ``overrides``
-    (``"KEY=VALUE"`` strings), then ``explicit`` fields (``split``, ``seed``, ``epochs``, ...; None = unset)."""
-    resolved = resolve_preset(method, preset, data, explicit.get("split") or "train")
+    (``"KEY=VALUE"`` strings), then ``explicit`` fields (``split``, ``seed``, ``epochs``, ...; None = unset). The
+    preset is resolved for the split that will be trained (``explicit``'s, else the last ``split=`` override's)."""
+    parsed = [parse_override(text) for text in overrides]
+    split = next((p["split"] for p in reversed(parsed) if isinstance(p.get("split"), str)), TRAIN_SPLIT)
+    resolved = resolve_preset(method, preset, data, explicit.get("split") or split)
     settings = resolved.settings
-    for text in overrides:
-        settings = deep_merge(settings, parse_override(text))
+    for override in parsed:
+        settings = deep_merge(settings, override)
     fields = {"method": method, "data": str(data), "out": str(out), "preset": resolved.label}
     fields.update({k: v for k, v in explicit.items() if v is not None})
     return deep_merge(settings, fields)
