@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("videos", nargs="+", help="video files or folders (searched recursively)")
     p.add_argument("--method", required=True)
     p.add_argument("--out", required=True, help="run directory (re-running resumes from its checkpoint)")
-    p.add_argument("--epochs", type=int, help="default: the preset's")
+    p.add_argument("--epochs", type=int, help="default: the preset's, at most 10 (docs/finetune.md)")
     p.add_argument("--stride", type=int, help="keep every k-th frame (default: every frame)")
     p.add_argument("--fps", type=float, help="sample frames at this rate instead of --stride")
     p.add_argument(

@@ -24,9 +24,11 @@ from vidalign.finetuning import frame_cache
 from vidalign.finetuning.backbone import FrameFrontend, TrainableBackbone
 from vidalign.finetuning.clip_augment import ClipAugmentConfig, ClipParams, augment_clip, draw_clip_params
 from vidalign.finetuning.frame_cache import cache_frames
+from vidalign.finetuning.run import FINETUNE_EPOCHS, finetune_settings
 from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.models.backbones import build_backbone
 from vidalign.models.model import load_model
+from vidalign.presets import load_preset
 
 TINY = ["frame_size=32", "input_size=32", "sampling.batch_size=2", "encoder.max_frames=8", "encoder.hidden=16",
         "encoder.out_dim=8", "encoder.n_layers=1", "train_blocks=1"]  # fmt: skip
@@ -157,6 +159,20 @@ def test_a_tiny_finetuning_run_trains_the_backbone_that_align_then_uses(videos, 
 
     resumed = finetune(videos, "lac", tmp_path / "run", assignments=TINY, epochs=2, stride=1).path
     assert len((resumed / "log.csv").read_text().splitlines()) == 3  # one more epoch, from the checkpoint
+
+
+def test_fine_tuning_takes_at_most_its_epoch_budget_unless_told():
+    """LAC's preset trains 100 epochs on extracted features, about 1.5 h of fine-tuning on a CPU: capped; VAOT's
+    video section trains fewer and keeps them; ``--epochs`` and ``--set epochs=`` are obeyed."""
+    assert load_preset("lac", "video")["epochs"] > FINETUNE_EPOCHS
+    assert finetune_settings("lac", ["a.mp4"], "run")["epochs"] == FINETUNE_EPOCHS
+    assert (
+        finetune_settings("vaot", ["a.mp4"], "run")["epochs"]
+        == load_preset("vaot", "video")["epochs"]
+        < FINETUNE_EPOCHS
+    )
+    assert finetune_settings("lac", ["a.mp4"], "run", epochs=20)["epochs"] == 20
+    assert finetune_settings("lac", ["a.mp4"], "run", overrides=["epochs=30"])["epochs"] == 30
 
 
 def test_the_cli_fine_tunes_and_aligns_with_the_run(videos, tmp_path, capsys):

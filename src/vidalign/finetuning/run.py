@@ -48,11 +48,15 @@ from vidalign.training import (
     run_record,
 )
 
-__all__ = ["BACKBONE_FILE", "FINETUNE_MAX_FRAMES", "FinetuneConfig", "finetune", "finetune_settings"]
+__all__ = ["BACKBONE_FILE", "FINETUNE_EPOCHS", "FINETUNE_MAX_FRAMES", "FinetuneConfig", "finetune", "finetune_settings"]
 
 BACKBONE_FILE = "backbone.safetensors"
 FRAME_CACHE = "frames"
 FINETUNE_MAX_FRAMES = 32  # frames the encoder (and the backbone's backward pass) sees per view
+# ours: the most epochs a fine-tuning run takes unless told (the presets' epochs are for extracted features, LAC's and
+# SCL's 100 about 1.5 h on a 2-core CPU for six clips): the issue's budget of about 10 minutes a set of clips on a
+# CPU (docs/finetune.md, Measured on real clips: 10 epochs 7-10 min; VAOT's video section trains 4, as well)
+FINETUNE_EPOCHS = 10
 MONITORED_VIDEOS = 4  # the spread check embeds these whole through the trained part after every epoch
 
 
@@ -82,12 +86,13 @@ class FinetuneConfig(TrainConfig):
 def finetune_settings(method: str, videos: list[str], out: str | Path, *, preset: str | list[str] | None = None,
                       overrides: list[str] | tuple[str, ...] = (), **explicit) -> dict:  # fmt: skip
     """Settings of a fine-tuning run: the method's preset for video features (:func:`vidalign.presets.
-    train_settings`), the encoder's ``max_frames`` at :data:`FINETUNE_MAX_FRAMES` unless set, then
-    ``overrides`` (``"KEY=VALUE"``) and ``explicit`` fields."""
+    train_settings`) with at most :data:`FINETUNE_EPOCHS` epochs and the encoder's ``max_frames`` at
+    :data:`FINETUNE_MAX_FRAMES`, then ``overrides`` (``"KEY=VALUE"``) and ``explicit`` fields."""
     from vidalign.presets import deep_merge, parse_override, train_settings
 
     cache = explicit.pop("data", None) or str(Path(out) / FRAME_CACHE)
     settings = train_settings(method, cache, out, preset=preset, videos=[str(v) for v in videos])
+    settings["epochs"] = min(settings["epochs"], FINETUNE_EPOCHS)
     settings = deep_merge(settings, {"encoder": {"max_frames": FINETUNE_MAX_FRAMES}})
     for text in overrides:
         settings = deep_merge(settings, parse_override(text))
