@@ -531,7 +531,7 @@ def main() -> None:
     ]
     diagnostics += convergence_diagnostics(args.seed) + [""]
     info = {
-        **generation_info(started),
+        **generation_info(started, reuses_runs=True),
         "seed": args.seed,
         "command": "python benchmarks/fidelity.py"
         + (" --quick" if args.quick else "")
