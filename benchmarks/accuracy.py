@@ -8,8 +8,9 @@ Tables (``docs/evaluation.md``, ``docs/methods.md``):
    column is null with its reason. Methods that need a positional encoding (LAC's paper encoder) are reported with
    and without it, and with their untrained counterpart.
 2. The synthetic processes: every alignment metric for every method; segmentation of ASOT and VASOT (the same
-   VASOT model as in the alignment table) next to k-means.
-3. mocap6: MoF / F1@k / mIoU of ASOT and VASOT next to the k-means baseline (full and per-video Hungarian).
+   VASOT model as in the alignment table) next to three reference rows - k-means on raw features, k-means on
+   time-only features, and ASOT's decoding of the untrained encoder.
+3. mocap6: MoF / F1@k / mIoU of ASOT and VASOT next to the same reference rows (full and per-video Hungarian).
 
 Hyper-parameters come from ``vidalign/presets`` (family ``penn_action``, ``synthetic``, ``mocap``); nothing here
 is tuned on the reported validation videos. Usage::
@@ -102,6 +103,18 @@ def alignment_row(name, dataset, data, model, train_split, seconds=None, note=""
 def segmentation_row(name, dataset, data, model, eval_split, seconds=None) -> Row:
     result = evaluate_folder(data, model, "segmentation", eval_split=eval_split)
     return Row(name, dataset, {k: result[k] for k in SEG_KEYS}, seconds, result.get("segmenter", ""))
+
+
+def segmentation_references(kmeans: str, dataset: str, data: Path, family: str, splits: tuple[str, str], args):
+    """The reference rows of a segmentation table: k-means (named ``kmeans``) on raw features and on time-only
+    features, and ASOT's decoding of the untrained encoder's embeddings (its prototypes initialised, no epoch),
+    trained on ``splits[0]`` and scored on ``splits[1]``."""
+    fit_split, scored = splits
+    untrained = args.work / f"{dataset}-asot-untrained"
+    run_training("asot", data, family, fit_split, untrained, args.seed, [], epochs=0)
+    return [segmentation_row(kmeans, dataset, data, "none", scored),
+            segmentation_row("k-means on time only t/T", dataset, data, "time", scored),
+            segmentation_row("asot decoding, untrained encoder", dataset, data, untrained, scored)]  # fmt: skip
 
 
 def alignment_table(dataset: str, data: Path, family: str, train_split: str, work: Path, args) -> list[Row]:
@@ -289,7 +302,8 @@ def main() -> None:
         if not data.exists():
             write_synthetic_dataset(data, SyntheticConfig(seed=args.seed))
         synthetic_rows = alignment_table("synthetic", data, "synthetic", "train", args.work, args)
-        segmentation_rows.append(segmentation_row("k-means on raw features", "synthetic", data, "none", "val"))
+        segmentation_rows += segmentation_references("k-means on raw features", "synthetic", data, "synthetic",
+                                                     ("train", "val"), args)  # fmt: skip
         asot = args.work / "synthetic-asot"
         secs = run_training("asot", data, "synthetic", "train", asot, args.seed, [], args.epochs)
         segmentation_rows.append(segmentation_row("asot", "synthetic", data, asot, "val", secs))
@@ -300,7 +314,8 @@ def main() -> None:
         data = args.work / "mocap6"
         if not data.exists():
             convert_mocap6(SHARED / "mocap6" / "mocap6.mat", data)
-        segmentation_rows.append(segmentation_row("k-means (K = 12) on raw features", "mocap6", data, "none", "all"))
+        segmentation_rows += segmentation_references("k-means (K = 12) on raw features", "mocap6", data, "mocap6",
+                                                     ("train", "all"), args)  # fmt: skip
         for method in SEGMENTATION_METHODS:
             run = args.work / f"mocap6-{method}"
             secs = run_training(method, data, "mocap6", "train", run, args.seed, [], args.epochs)
