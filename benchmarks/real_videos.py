@@ -26,7 +26,8 @@ short clips.
 
 Rows ``<method>, backbone fine-tuned`` (``--finetune``, default LAC and VAOT; ``--no-finetune`` skips them):
 ``vidalign finetune`` on the clips, then the clips (and the unrelated ones) re-extracted with the fine-tuned backbone
-(``docs/finetune.md``); the row names the epochs and the fine-tuning's time.
+(``docs/finetune.md``), with ``vidalign finetune``'s own epochs unless ``--finetune-epochs``; the row names the
+epochs and the fine-tuning's time.
 
     python benchmarks/real_videos.py [--backbone efficientnet_lite0] [--work DIR] [--epochs N]
                                     [--finetune M [M ...] | --no-finetune] [--finetune-epochs N]
@@ -61,8 +62,6 @@ WAVING_EVENT_NAMES = ("arm_leaves", "hand_up", "hand_down", "arm_back")
 FPS = 10.0
 METHODS = ("vaot", "vasot", "lac", "scl", "tcc")
 FINETUNED = ("lac", "vaot")  # rows with the backbone fine-tuned (vidalign finetune)
-FINETUNE_EPOCHS = 10  # ours: the issue's budget, <= 10 minutes per exercise on a 2-core CPU (10 epochs on the six
-# intel clips: 8-10 min with one thread)
 
 
 def read_events(path: Path, names: tuple[str, ...] = EVENTS) -> dict[str, np.ndarray]:
@@ -170,7 +169,7 @@ def finetuned_rows(name: str, videos: Path, events, work: Path, args) -> list[di
         weights = run.path / "backbone.safetensors"
         features, unrelated = (features_of(clips, work / f"{folder}-{method}-finetuned", args.backbone, weights)[1]
                                for clips, folder in ((videos, "features"), (UNRELATED, "unrelated")))  # fmt: skip
-        label = f"{method}, backbone fine-tuned ({args.finetune_epochs} epochs, {minutes:.0f} min)"
+        label = f"{method}, backbone fine-tuned ({run.config.epochs} epochs, {minutes:.0f} min)"
         rows.append(score(label, features, events, run.path, unrelated))
         print(name, rows[-1], flush=True)
     return rows
@@ -207,7 +206,8 @@ def main() -> None:
     parser.add_argument("--finetune", nargs="+", default=list(FINETUNED), metavar="METHOD",
                         help="methods fine-tuning the backbone (default: %(default)s)")  # fmt: skip
     parser.add_argument("--no-finetune", action="store_true", help="no fine-tuned rows (tens of minutes on a CPU)")
-    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS)
+    parser.add_argument("--finetune-epochs", type=int,
+                        help="default: vidalign finetune's (the method's video section, at most 10)")  # fmt: skip
     args = parser.parse_args()
     if args.backbone == "pose" and not args.no_finetune:
         parser.error("the pose backbone has no network to fine-tune: add --no-finetune")
@@ -231,7 +231,7 @@ def main() -> None:
         + (f" --epochs {args.epochs}" if args.epochs else "")
         + (" --no-finetune" if args.no_finetune else "")
         + (" ".join(["", "--finetune", *args.finetune]) if tuple(args.finetune) != FINETUNED else "")
-        + (f" --finetune-epochs {args.finetune_epochs}" if args.finetune_epochs != FINETUNE_EPOCHS else "")
+        + (f" --finetune-epochs {args.finetune_epochs}" if args.finetune_epochs else "")
         + ("" if args.backbone == "efficientnet_lite0" else f" --backbone {args.backbone}"),
     }
     finetuned = (
