@@ -146,6 +146,20 @@ def test_vasot_is_the_sum_of_its_parts():
     assert vasot.segment(x[0]).shape == (24,)
 
 
+def test_vasot_regulariser_counts_source_frames():
+    """The alignment half's Contrastive-IDM window is in source frames: VASOT passes the sampled frames' indices
+    on (it once dropped them, and the window then counted loss frames)."""
+    x, y = warped_pair()
+    idx_x, idx_y = torch.arange(24)[None] * 5, torch.arange(30)[None] * 4  # every 5th / 4th source frame
+    vasot = VASOTLoss(n_clusters=3, dim=8, vaot={"idm": 0.5})
+    seg = vasot.asot.video_loss(x, torch.ones(1, 24, dtype=torch.bool))
+    seg = seg + vasot.asot.video_loss(y, torch.ones(1, 30, dtype=torch.bool))
+    align = VAOTLoss(alpha=vasot.asot.alpha, eps=vasot.asot.eps, radius=vasot.asot.radius, rho=vasot.asot.rho, idm=0.5)
+    with_idx = vasot(x, y, idx_a=idx_x, idx_b=idx_y).loss
+    torch.testing.assert_close(with_idx, seg + align(x, y, idx_a=idx_x, idx_b=idx_y).loss)
+    assert not torch.allclose(with_idx, vasot(x, y).loss)  # the indices change the window
+
+
 def test_vasot_alignment_half_shares_the_segmentation_ot_values_unless_asked_otherwise():
     """The published VASOT passes one rho / radius / alpha / eps to both solvers; align_ot='vaot' keeps VAOT's."""
     shared = VASOTLoss(n_clusters=3, dim=8, asot={"rho": 0.2, "radius": 0.05, "alpha": 0.4})

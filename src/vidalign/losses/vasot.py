@@ -63,7 +63,7 @@ class VASOTLoss(PairLoss):
     def forward(self, z_a, z_b, mask_a=None, mask_b=None, *, idx_a=None, idx_b=None) -> LossOutput:
         mask_a, mask_b = full_mask(z_a, mask_a), full_mask(z_b, mask_b)
         seg = self.asot.video_loss(z_a, mask_a) + self.asot.video_loss(z_b, mask_b)
-        align = self.vaot(z_a, z_b, mask_a, mask_b)
+        align = self.vaot(z_a, z_b, mask_a, mask_b, idx_a=idx_a, idx_b=idx_b)
         logs = {"segmentation": float(seg.detach()), "alignment": float(align.loss.detach()), **align.logs}
         return LossOutput(seg + self.beta * align.loss, logs)
 
