@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -146,18 +148,26 @@ def test_vasot_is_the_sum_of_its_parts():
     assert vasot.segment(x[0]).shape == (24,)
 
 
-def test_vasot_regulariser_counts_source_frames():
-    """The alignment half's Contrastive-IDM window is in source frames: VASOT passes the sampled frames' indices
-    on (it once dropped them, and the window then counted loss frames)."""
+def test_vasot_regulariser_window_counts_what_idm_unit_says():
+    """VASOT passes the sampled frames' source indices on (it once dropped them): with ``idm_unit="source_frames"``
+    the Contrastive-IDM window counts frames of the recording, with ``"loss_frames"`` (VASOT's preset) the ranks of
+    the loss frames, whatever the indices."""
     x, y = warped_pair()
     idx_x, idx_y = torch.arange(24)[None] * 5, torch.arange(30)[None] * 4  # every 5th / 4th source frame
-    vasot = VASOTLoss(n_clusters=3, dim=8, vaot={"idm": 0.5})
-    seg = vasot.asot.video_loss(x, torch.ones(1, 24, dtype=torch.bool))
-    seg = seg + vasot.asot.video_loss(y, torch.ones(1, 30, dtype=torch.bool))
-    align = VAOTLoss(alpha=vasot.asot.alpha, eps=vasot.asot.eps, radius=vasot.asot.radius, rho=vasot.asot.rho, idm=0.5)
-    with_idx = vasot(x, y, idx_a=idx_x, idx_b=idx_y).loss
-    torch.testing.assert_close(with_idx, seg + align(x, y, idx_a=idx_x, idx_b=idx_y).loss)
-    assert not torch.allclose(with_idx, vasot(x, y).loss)  # the indices change the window
+    ones_x, ones_y = torch.ones(1, 24, dtype=torch.bool), torch.ones(1, 30, dtype=torch.bool)
+    losses = {}
+    for unit in ("source_frames", "loss_frames"):
+        vasot = VASOTLoss(n_clusters=3, dim=8, vaot={"idm": 0.5, "idm_unit": unit})
+        seg = vasot.asot.video_loss(x, ones_x) + vasot.asot.video_loss(y, ones_y)
+        shared = {key: getattr(vasot.asot, key) for key in ("alpha", "eps", "radius", "rho")}
+        align = VAOTLoss(**shared, idm=0.5)
+        positions = (idx_x, idx_y) if unit == "source_frames" else (None, None)
+        losses[unit] = vasot(x, y, idx_a=idx_x, idx_b=idx_y).loss
+        expected = seg + align(x, y, idx_a=positions[0], idx_b=positions[1]).loss
+        torch.testing.assert_close(losses[unit], expected)
+    assert not torch.allclose(losses["source_frames"], losses["loss_frames"])
+    with pytest.raises(ValueError, match="idm_unit"):
+        VAOTLoss(idm_unit="seconds")
 
 
 def test_vasot_alignment_half_shares_the_segmentation_ot_values_unless_asked_otherwise():
@@ -230,3 +240,15 @@ def test_published_vaot_loss_weighs_rows_by_their_mass_and_pads_like_it_crops():
     torch.testing.assert_close(loss(x, y).loss, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="balanced"):
         VAOTLoss(solver="published", unbalanced="b")
+
+
+def test_published_solver_warns_where_the_official_code_would_have_a_structure_term():
+    """Its radius int(r (N + 1)) is 0 below 49 loss frames at r = 0.02; from there on the plan is no longer the
+    official one, and the user is told."""
+    loss = VAOTLoss(solver="published")
+    short, long = (F.normalize(torch.randn(1, n, 4), dim=-1) for n in (48, 49))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(short, short)
+    with pytest.warns(UserWarning, match="structure term"):
+        loss(long, long)

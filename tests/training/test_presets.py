@@ -123,7 +123,8 @@ def test_vasot_composes_the_asot_and_vaot_sections_instead_of_copying_them():
     vasot = method_sections("vasot")
     assert vasot["default"]["loss"]["asot"] == asot["default"]["loss"]
     keys = ("dummy", "temperature", "idm")
-    assert vasot["default"]["loss"]["vaot"] == {k: vaot["default"]["loss"][k] for k in keys}
+    own = {"idm_unit": "loss_frames"}  # the one value VAOT's section does not have
+    assert vasot["default"]["loss"]["vaot"] == {**{k: vaot["default"]["loss"][k] for k in keys}, **own}
     assert vasot["default"]["augment"] == vaot["default"]["augment"]
     assert vasot["mocap6"]["sampling"] == asot["mocap6"]["sampling"]
     assert vasot["desktop_assembly"]["encoder"] == asot["desktop_assembly"]["encoder"]

@@ -20,9 +20,12 @@ For two videos with L2-normalised frame embeddings ``x_i``, ``y_j``:
 3. prediction ``P = softmax_j(x_i . y_j / temperature)``;
 4. loss = cross-entropy of ``P`` against the rows of ``T*`` (:func:`plan_cross_entropy`);
 5. plus ``idm`` times LAV's Contrastive-IDM of each video's own loss frames (:func:`vidalign.losses.lav.temporal_idm`,
-   as a mean over frame pairs; window ``idm_sigma`` source frames, margin ``idm_margin``): the regulariser the VAOT
+   as a mean over frame pairs; window ``idm_sigma`` frames, margin ``idm_margin``): the regulariser the VAOT
    authors' follow-up (RGWOT, Mahmood et al. 2025) adds to the same fused-GW pseudo-label loss because it "may lead
    to degenerate solutions, where all frames are mapped to a small cluster". ``idm = 0`` is the paper and its code.
+   ``idm_unit`` says what the window counts: ``"source_frames"`` (default, as LAV: frames of the recording) or
+   ``"loss_frames"`` (ours, VASOT's choice: the sampled frames' ranks, so the window is a share of the sampled
+   span; ``docs/methods.md``, VASOT: the regulariser's window).
 
 Why the loss alone collapses (``docs/methods.md``, "Collapse of VAOT"): the balanced plan ignores any constant added
 to a column of the cost, the row softmax does not, so the cross-entropy pushes down each frame's *average*
@@ -39,6 +42,8 @@ from the end it was appended to (both in :func:`vidalign.ops.fgw.fused_gw`).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from vidalign.errors import ConfigError
@@ -49,6 +54,7 @@ from vidalign.ops.fgw import fused_gw, path_prior, temporal_prior
 from vidalign.ops.sinkhorn import sinkhorn
 
 SOLVERS = ("mirror_descent", "published")
+IDM_UNITS = ("source_frames", "loss_frames")
 PRIORS = ("diagonal", "dtw")
 
 
@@ -70,6 +76,19 @@ def published_plan(
     return plan[:, :n, :m]
 
 
+def warn_if_structured(radius: float, frames: int) -> None:
+    """Warn when the official code would have had a structure term: its radius ``int(r (N + 1))`` (with the dummy)
+    is 0 only below ``1 / r - 1`` loss frames (19 at 20 frames, r 0.02), and ``solver="published"`` always leaves
+    the term out (``docs/methods.md``, VAOT: two solvers)."""
+    if int(radius * (frames + 1)) >= 1:
+        warnings.warn(
+            f"solver='published' leaves out the structure term, as the official code does below {1 / radius - 1:.0f} "
+            f"loss frames; at {frames} it would have one (radius int({radius} * {frames + 1}) >= 1), so this is not "
+            "the official pseudo-label: use fewer loss frames (the official preset: 20) or solver='mirror_descent'",
+            stacklevel=3,
+        )
+
+
 class VAOTLoss(PairLoss):
     pairing = "cross_video"
 
@@ -89,6 +108,7 @@ class VAOTLoss(PairLoss):
         idm: float = 0.0,
         idm_sigma: float = 10.0,
         idm_margin: float = 2.0,
+        idm_unit: str = "source_frames",
         prior: str = "diagonal",
     ):
         super().__init__()
@@ -103,7 +123,9 @@ class VAOTLoss(PairLoss):
         self.unbalanced, self.lam, self.solver, self.cx_weight = unbalanced, lam, solver, cx_weight
         if idm < 0:
             raise ConfigError(f"VAOT idm weight must be >= 0, got {idm}")
-        self.idm, self.idm_sigma, self.idm_margin = idm, idm_sigma, idm_margin
+        if idm_unit not in IDM_UNITS:
+            raise ConfigError(f"VAOT idm_unit must be one of {IDM_UNITS}, got {idm_unit!r}")
+        self.idm, self.idm_sigma, self.idm_margin, self.idm_unit = idm, idm_sigma, idm_margin, idm_unit
         self.prior = prior
 
     def pseudo_labels(self, sim: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor) -> torch.Tensor:
@@ -114,6 +136,7 @@ class VAOTLoss(PairLoss):
             if self.prior == "dtw" and rho:  # the prior goes into the cost here, not as the diagonal one
                 cost, rho = cost + rho * path_prior(cost, mask_a, mask_b), 0.0
             if self.solver == "published":
+                warn_if_structured(self.radius, max(cost.shape[1:]))
                 return published_plan(cost, mask_a, mask_b, alpha=self.alpha, eps=self.eps, rho=rho, dummy=self.dummy)
             return fused_gw(
                 cost,
@@ -148,6 +171,6 @@ class VAOTLoss(PairLoss):
 
     def regulariser(self, z: torch.Tensor, mask: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
         """Contrastive-IDM of each item's real frames, averaged over its frame pairs ``[B]`` (module docstring)."""
-        pos = frame_indices(z, idx).masked_fill(~mask, 0.0)
+        pos = frame_indices(z, idx if self.idm_unit == "source_frames" else None).masked_fill(~mask, 0.0)
         total = temporal_idm(z, pos, mask, sigma=self.idm_sigma, margin=self.idm_margin)
         return total / (mask.sum(1).to(total.dtype) ** 2).clamp_min(1.0)
