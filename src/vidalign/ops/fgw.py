@@ -22,10 +22,13 @@ error 0.2 on a 12 x 10 example). Projections:
 Step ``s = 4 / max(g)``, computed per item at the first iteration and then fixed (ASOT), capped at ``1 / eps``:
 ``s = 4 / max(max g, 4 eps)``. ``s = 1 / eps`` is the entropic-GW fixed-point iteration (Peyre et al. 2016);
 larger steps flip the sign of ``1 - s eps`` and diverge when ``max g`` is small or negative. The cap is inactive
-at the papers' settings. Fixed points satisfy ``T = diag(u) exp(-(alpha Cx T Cy + (1 - alpha) C) / eps) diag(v)``:
-the stationary points of POT's entropic FGW with ``C1 = Cx``, ``C2 = -Cy / 4`` (square loss; the mapping is
-derived in ``tests/ops/test_fgw.py``). Everything is in log space, so float32 stays finite at eps = 0.05 where
-``exp(-C / eps)`` underflows (POT's float32 torch backend returns a zero plan there).
+at the papers' settings. With both sides relaxed (``"both"``) no projection holds the mass and the KL terms add
+their curvature to the entropy's: the cap is ``1 / (eps + lam_a + lam_b)`` (capped at ``1 / eps``, tiny problems
+diverged: mass 1e30 and more after 10 iterations at eps 0.07, lam 0.1). Fixed points satisfy
+``T = diag(u) exp(-(alpha Cx T Cy + (1 - alpha) C) / eps) diag(v)``: the stationary points of POT's entropic FGW
+with ``C1 = Cx``, ``C2 = -Cy / 4`` (square loss; the mapping is derived in ``tests/ops/test_fgw.py``). Everything
+is in log space, so float32 stays finite at eps = 0.05 where ``exp(-C / eps)`` underflows (POT's float32 torch
+backend returns a zero plan there).
 
 ``fused_gw`` adds the video parts: banded structure matrices (:mod:`vidalign.ops.structure`, O(N*M) products),
 the temporal prior ``rho |i/n - j/m|``, VAOT's dummy frame and masks. On CPU it runs a numba kernel
@@ -59,6 +62,7 @@ from vidalign.ops.fgw_problem import (
     masked,
     objective_value,
     potential,
+    step_curvature,
 )
 from vidalign.ops.structure import CxWeight, StructureKind, band_radii, cx_weights, structure_product
 from vidalign.ops.unbalanced import DEFAULT_LAM, RELAXED_CODE, Unbalanced, fixed_sides, kl_weights
@@ -104,7 +108,8 @@ def mirror_descent_torch(problem: Problem, *, alpha, eps, relaxed, lams, n_iters
         if not cols_fixed:
             gradient = gradient + kl_gradient(plan.sum(dim=1, keepdim=True), problem.log_b, lams[1])
         if step is None:
-            step = initial_step(gradient + eps * (kernel + u + v), problem.valid, eps)
+            curvature = step_curvature(eps, rows_fixed, cols_fixed, lams)
+            step = initial_step(gradient + eps * (kernel + u + v), problem.valid, curvature)
         kernel = masked((1.0 - step * eps) * kernel - step * gradient, problem.valid)
         if rows_fixed:
             u = potential(kernel + v, problem.log_a, 2)

@@ -82,7 +82,13 @@ def masked(values: Tensor, valid: Tensor | None) -> Tensor:
     return values if valid is None else torch.where(valid, values, torch.full_like(values, float("-inf")))
 
 
-def initial_step(gradient: Tensor, valid: Tensor | None, eps: float) -> Tensor:
-    """Per-item ``s = 4 / max(max g, 4 eps)`` over the real entries, ``[B, 1, 1]``."""
-    peak = masked(gradient, valid).flatten(1).amax(dim=1).clamp(min=4.0 * eps)
+def step_curvature(eps: float, rows_fixed: bool, cols_fixed: bool, lams: tuple[float, float]) -> float:
+    """What caps the step (``s <= 1 / curvature``, :mod:`vidalign.ops.fgw`): ``eps``, plus both KL weights when
+    neither side is projected (nothing else then holds the mass)."""
+    return eps + (lams[0] + lams[1] if not (rows_fixed or cols_fixed) else 0.0)
+
+
+def initial_step(gradient: Tensor, valid: Tensor | None, curvature: float) -> Tensor:
+    """Per-item ``s = 4 / max(max g, 4 curvature)`` over the real entries, ``[B, 1, 1]``."""
+    peak = masked(gradient, valid).flatten(1).amax(dim=1).clamp(min=4.0 * curvature)
     return (4.0 / peak).view(-1, 1, 1)

@@ -455,7 +455,8 @@ def _iterate(linear, la, lb, n, m, radius_x, radius_y, options, p, plan, kernel,
         if iteration == 0 and not p[5] > 0:
             peak = _sweep(_PEAK, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters, ring,
                           prefix, row_mass, mass_prefix, band_mass, windows, p, False, la, unused)  # fmt: skip
-            p[5] = 4.0 / max(peak, 4.0 * p[1])
+            curvature = p[1] + (p[3] + p[4] if relaxed == 3 else 0.0)  # fgw_problem.step_curvature
+            p[5] = 4.0 / max(peak, 4.0 * curvature)
         if last:
             value = _sweep(_VALUE, plan, kernel, linear, u, v, row_kl, col_kl, n, m, radius_x, radius_y, clusters,
                            ring, prefix, row_mass, mass_prefix, band_mass, windows, p, False, la, unused)  # fmt: skip

@@ -25,7 +25,14 @@ import torch
 import triton
 import triton.language as tl
 
-from vidalign.ops.fgw_problem import Problem, initial_step, kl_gradient, masked, objective_value
+from vidalign.ops.fgw_problem import (
+    Problem,
+    initial_step,
+    kl_gradient,
+    masked,
+    objective_value,
+    step_curvature,
+)
 
 STEP_TILE = 4096  # entries of Z per tile of _step_rows (rows x column chunk)
 STEP_MAX_COLUMNS = 1024  # column chunk of _step_rows (longer rows are swept in chunks)
@@ -144,7 +151,8 @@ def mirror_descent(problem: Problem, *, alpha, eps, relaxed, lams, n_iters, step
         if step is None:
             gradient = alpha * structure + (1.0 - alpha) * cost + row_kl[:, :, None] + col_kl[:, None, :]
             log_plan = kernel + u[:, :, None] + v[:, None, :]
-            step = initial_step(gradient + eps * log_plan, problem.valid, eps).flatten()
+            curvature = step_curvature(eps, rows_fixed, cols_fixed, lams)
+            step = initial_step(gradient + eps * log_plan, problem.valid, curvature).flatten()
         _step_rows[(batch, triton.cdiv(rows, step_rows))](
             kernel, cost, structure.contiguous(), log_a, log_b, row_kl.contiguous(), col_kl.contiguous(), u, v, step,
             params, rows, cols, ROWS_FIXED=rows_fixed, BLOCK_R=step_rows, BLOCK_C=step_columns, num_warps=NUM_WARPS,
