@@ -34,7 +34,7 @@ from vidalign.extraction import ExtractionSummary, extract_videos
 from vidalign.frames import FrameSource, frame_source_of
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone, video_or_pose_input
 from vidalign.orientation import choose_mirror
-from vidalign.representation import DEFAULT_BACKBONE, Representation, training_backbone
+from vidalign.representation import Representation, frontend_of
 from vidalign.retrieval import Retrieval, retrieve_frame
 from vidalign.segmentation import segment
 from vidalign.steps import step_findings
@@ -66,10 +66,11 @@ MIRROR_MODES = ("auto", "off")  # Aligner(mirror=...)
 class Aligner:
     """Aligns pairs of recordings with one representation: ``Aligner.from_run(run)`` loads the model (and, for
     videos, the frame backbone) once; ``aligner(a, b)`` aligns a pair. Inputs are video files, ``.npy`` feature
-    files or ``[T, D]`` arrays. A run of ``vidalign finetune`` embeds videos with its own fine-tuned backbone and
-    frame sampling unless ``weights`` / ``stride`` / ``target_fps`` are given (``docs/finetune.md``); without
-    ``backbone``, any other run embeds them with the backbone its training folder was extracted with, and raw
-    features use ``efficientnet_lite0`` (:func:`vidalign.representation.frame_backbone`). ``band``:
+    files or ``[T, D]`` arrays. A run of ``vidalign finetune`` embeds videos with its own fine-tuned backbone
+    unless ``weights`` is given (``docs/finetune.md``); without ``backbone``, any other run embeds them with the
+    backbone its training folder was extracted with, and raw features use ``efficientnet_lite0``
+    (:func:`vidalign.representation.frontend_of`). Without ``stride`` / ``target_fps`` a run's videos are
+    decoded at the sampling of its training frames, raw features' at every frame. ``band``:
     dtw / sw within a Sakoe-Chiba band around the scaled diagonal, its radius in frames or, when < 1, a fraction
     of the longer recording (``docs/methods.md``, Band). ``standardize``: without a model, standardise each
     recording's raw features over the recording first (:func:`vidalign.representation.standardize_recording`;
@@ -106,15 +107,12 @@ class Aligner:
         raw = "standardized" if standardize else "none"
         self.representation = Representation(model if model is not None else raw, device)
         self.model_name = None if model is None else self.representation.name
-        tuned = self.representation.config.get("backbone")  # a fine-tuned run's own backbone and sampling
-        if tuned is not None and str(weights) == "default":
-            backbone, weights = tuned["name"], Path(model) / tuned["weights"]
-            if stride is None and target_fps is None:
-                frames = self.representation.config["frames"]
-                stride, target_fps = frames["stride"], frames["fps"]
-        backbone = backbone or training_backbone(self.representation.config) or DEFAULT_BACKBONE
-        self.backbone_name, self.weights, self.device = backbone, weights, device
-        self.sampling = {"layout": layout, "stride": stride, "target_fps": target_fps, "progress": progress}
+        run = model if isinstance(model, (str, os.PathLike)) else None
+        frontend = frontend_of(self.representation.config, run, backbone=backbone, weights=weights, stride=stride,
+                               fps=target_fps)  # fmt: skip
+        self.backbone_name, self.weights, self.device = frontend["backbone"], frontend["weights"], device
+        self.sampling = {"layout": layout, "stride": frontend["stride"], "target_fps": frontend["target_fps"],
+                         "progress": progress}  # fmt: skip
         self._backbone: Backbone | None = None
 
     @classmethod

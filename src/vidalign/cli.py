@@ -199,10 +199,10 @@ def _cmd_retrieve(args: argparse.Namespace) -> None:
     from vidalign.api import retrieve
     from vidalign.data.layout import FeatureFolder
     from vidalign.extraction import feature_folder_for
-    from vidalign.representation import frame_backbone
+    from vidalign.representation import video_frontend
 
-    video_options = {"backbone": frame_backbone(args.model, args.backbone), "weights": args.weights,
-                     "stride": args.stride, "target_fps": args.fps, "device": args.device}  # fmt: skip
+    video_options = video_frontend(args.model, backbone=args.backbone, weights=args.weights, stride=args.stride,
+                                   fps=args.fps) | {"device": args.device}  # fmt: skip
     data = feature_folder_for(args.within, args.out, progress=not args.quiet, **video_options)
     folder = FeatureFolder(data, layout=args.layout)
     result = retrieve(args.query, args.frame, folder, model=args.model, k=args.k, layout=args.layout,
@@ -296,15 +296,14 @@ def _cmd_segment(args: argparse.Namespace) -> None:
     from vidalign.api import segment
     from vidalign.data.layout import FeatureFolder
     from vidalign.extraction import feature_folder_for
-    from vidalign.representation import frame_backbone
+    from vidalign.representation import video_frontend
 
+    frontend = video_frontend(args.model, backbone=args.backbone, weights=args.weights, stride=args.stride,
+                              fps=args.fps)  # fmt: skip
     data = feature_folder_for(
         args.data,
         args.out,
-        backbone=frame_backbone(args.model, args.backbone),
-        weights=args.weights,
-        stride=args.stride,
-        target_fps=args.fps,
+        **frontend,
         device=args.device,
         progress=not args.quiet,
     )
@@ -352,8 +351,10 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
                    "training features came from, else efficientnet_lite0")  # fmt: skip
     p.add_argument("--weights", default="default", help="backbone weights: default, none or a local file")
     sampling = p.add_mutually_exclusive_group()
-    sampling.add_argument("--stride", type=int, help="keep every k-th frame of videos (default: every frame)")
-    sampling.add_argument("--fps", type=float, help="resample videos to this rate (never upsamples)")
+    sampling.add_argument("--stride", type=int, help="keep every k-th frame of videos (default: as the model's "
+                          "training frames were sampled, else every frame)")  # fmt: skip
+    sampling.add_argument("--fps", type=float, help="resample videos to this rate (never upsamples; default: as "
+                          "--stride)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -12,7 +12,8 @@ One object used by ``vidalign eval`` (:mod:`vidalign.evaluation.folder`) and by 
 - ``time``: the normalised frame position ``t / T`` alone - the time-leakage reference row (``docs/methods.md``,
   Time leakage).
 
-Videos reach a model through the frame backbone its features came from (:func:`frame_backbone`).
+Videos reach a model through the frame backbone its features came from, sampled as its training frames were
+(:func:`video_frontend`).
 """
 
 from __future__ import annotations
@@ -40,30 +41,62 @@ def time_features(n_frames: int) -> np.ndarray:
     return (np.arange(n_frames, dtype=np.float32) / n_frames)[:, None]
 
 
+def training_extraction(config: dict) -> dict:
+    """The ``extractor.json`` of the folder a run was trained on (``vidalign extract``: backbone, weights, dim,
+    sampling); empty when there is none (a folder of converted or synthetic features, or one that has moved)."""
+    data = (config.get("train") or {}).get("data")
+    try:
+        record = json.loads((Path(data) / "extractor.json").read_text()) if data else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def training_backbone(config: dict) -> str | None:
     """The frame backbone a run's features came from: a fine-tuned run's own (``vidalign finetune``), else the one
-    in the ``extractor.json`` of the folder it was trained on (``vidalign extract``); None when neither is known
-    (a folder of converted or synthetic features, or one that has moved)."""
+    in the ``extractor.json`` of the folder it was trained on; None when neither is known."""
     tuned = config.get("backbone")
     if tuned:
         return tuned["name"]
-    data = (config.get("train") or {}).get("data")
-    try:
-        return json.loads((Path(data) / "extractor.json").read_text())["backbone"] if data else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return training_extraction(config).get("backbone")
 
 
-def frame_backbone(model: str | Path | None, backbone: str | None = None) -> str:
-    """The backbone that embeds videos for ``model``: ``backbone`` when given, else the one the run's features came
-    from (:func:`training_backbone`; read from its ``config.json``, nothing loaded), else :data:`DEFAULT_BACKBONE`."""
-    if backbone is not None:
-        return backbone
+def training_sampling(config: dict) -> tuple[int | None, float | None]:
+    """``(stride, fps)`` of the frames a run was trained on: a fine-tuned run's own, else the sampling recorded
+    in its training folder's ``extractor.json``; ``(None, None)`` (every frame) when neither is known. A temporal
+    encoder must see videos at the rate it was trained at (``docs/methods.md``, Frame rate)."""
+    sampling = config.get("frames") if config.get("backbone") else training_extraction(config).get("sampling")
+    if not isinstance(sampling, dict):
+        return None, None
+    return sampling.get("stride"), sampling.get("fps")
+
+
+def frontend_of(
+    config: dict, run: str | Path | None, *, backbone: str | None = None, weights: str | Path = "default",
+    stride: int | None = None, fps: float | None = None,
+) -> dict:  # fmt: skip
+    """How videos are embedded for the run ``run`` with ``config.json`` ``config`` (``{}`` and None for raw
+    features): ``{"backbone", "weights", "stride", "target_fps"}``. A fine-tuned run's own backbone and weights
+    unless ``weights`` is given; else ``backbone``, else the one its training features came from
+    (:func:`training_backbone`), else :data:`DEFAULT_BACKBONE`. ``stride`` / ``fps`` when either is given, else the
+    sampling of the run's training frames (:func:`training_sampling`), else every frame."""
+    tuned = config.get("backbone")
+    if tuned and str(weights) == "default" and run is not None:
+        backbone, weights = tuned["name"], Path(run) / tuned["weights"]
+    if stride is None and fps is None:
+        stride, fps = training_sampling(config)
+    backbone = backbone or training_backbone(config) or DEFAULT_BACKBONE
+    return {"backbone": backbone, "weights": weights, "stride": stride, "target_fps": fps}
+
+
+def video_frontend(model: str | Path | None, **options) -> dict:
+    """:func:`frontend_of` for ``model`` (a run directory, a reference name or None), reading the run's
+    ``config.json`` without loading the model; ``options`` as there."""
     if model is None or str(model) in REFERENCE_MODELS or not Path(model).is_dir():
-        return DEFAULT_BACKBONE
+        return frontend_of({}, None, **options)
     from vidalign.run_dir import RunDir
 
-    return training_backbone(RunDir(model).read_config()) or DEFAULT_BACKBONE
+    return frontend_of(RunDir(model).read_config(), model, **options)
 
 
 def standardize_recording(features: np.ndarray) -> np.ndarray:

@@ -305,11 +305,12 @@ def test_sigkill_while_writing_features_then_restart(rendered, reference, tmp_pa
 
 
 def test_cli_extract_defaults_to_the_backbone_align_uses():
-    from vidalign.representation import frame_backbone
+    from vidalign.representation import video_frontend
 
     parse = cli.build_parser().parse_args
     extract_default = parse(["extract", "videos", "--out", "data"]).backbone
-    assert extract_default == frame_backbone(None, parse(["align", "a.mp4", "b.mp4"]).backbone) == "efficientnet_lite0"
+    align_default = video_frontend(None, backbone=parse(["align", "a.mp4", "b.mp4"]).backbone)["backbone"]
+    assert extract_default == align_default == "efficientnet_lite0"
 
 
 def test_cli_render_then_extract_gives_a_labelled_feature_folder(tmp_path, capsys):
@@ -343,7 +344,33 @@ def test_a_model_embeds_videos_with_the_backbone_its_training_folder_was_extract
     with pytest.raises(InputError, match="takes 240-d features but backbone efficientnet_lite0 gives 1280-d; use "
                        "--backbone pixel or feature files"):  # fmt: skip
         va.align(videos[0], videos[1], model=run, backbone="efficientnet_lite0")
-    from vidalign.representation import frame_backbone  # what segment / retrieve extract a folder of videos with
+    from vidalign.representation import video_frontend  # what segment / retrieve extract a folder of videos with
 
-    assert frame_backbone(run) == "pixel" and frame_backbone(run, "resnet50") == "resnet50"
-    assert frame_backbone(None) == frame_backbone("none") == "efficientnet_lite0"
+    assert video_frontend(run)["backbone"] == "pixel"
+    assert video_frontend(run, backbone="resnet50")["backbone"] == "resnet50"
+    assert video_frontend(None)["backbone"] == video_frontend("none")["backbone"] == "efficientnet_lite0"
+
+
+def test_a_model_decodes_videos_at_the_sampling_of_its_training_frames(rendered, tmp_path, capsys):
+    """A temporal encoder trained on every 2nd frame meets every 2nd frame of a video it is given, unless told
+    otherwise (align / compare through the Aligner, retrieve / segment through the folder they extract)."""
+    import vidalign as va
+    from vidalign.representation import video_frontend
+
+    data = tmp_path / "data"
+    extract_videos([rendered / "videos"], data, backbone="pixel", stride=2, progress=False)
+    run = va.train(data, "vaot", tmp_path / "run", split="all", epochs=0).path
+    videos = sorted((rendered / "videos").iterdir())
+    n_frames = len(read_frames(videos[0])[0])
+    assert va.align(videos[0], videos[1], model=run).inputs["a"]["n_frames"] == (n_frames + 1) // 2
+    assert va.align(videos[0], videos[1], model=run, stride=1).inputs["a"]["n_frames"] == n_frames
+    assert va.align(videos[0], videos[1]).inputs["a"]["n_frames"] == n_frames  # raw features: every frame
+    sampling = {"stride": 2, "target_fps": None}
+    assert video_frontend(run).items() >= sampling.items()
+    assert video_frontend(run, fps=5.0).items() >= {"stride": None, "target_fps": 5.0}.items()
+    assert video_frontend("none").items() >= {"stride": None, "target_fps": None}.items()
+    out = tmp_path / "segments"
+    assert cli.main(["segment", "--data", str(rendered / "videos"), "--model", str(run), "--kmeans", "2",
+                     "--out", str(out), "--quiet", "--no-viewer"]) == 0  # fmt: skip
+    extracted = json.loads(next(out.rglob("extractor.json")).read_text())
+    assert extracted["sampling"] == {"stride": 2, "fps": None}

@@ -29,6 +29,7 @@ from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.models.backbones import build_backbone
 from vidalign.models.model import load_model
 from vidalign.presets import load_preset
+from vidalign.representation import video_frontend
 
 TINY = ["frame_size=32", "input_size=32", "sampling.batch_size=2", "encoder.max_frames=8", "encoder.hidden=16",
         "encoder.out_dim=8", "encoder.n_layers=1", "train_blocks=1"]  # fmt: skip
@@ -154,6 +155,8 @@ def test_a_tiny_finetuning_run_trains_the_backbone_that_align_then_uses(videos, 
 
     aligner = Aligner.from_run(run)
     assert aligner.weights == run / "backbone.safetensors"
+    frontend = {"backbone": "efficientnet_lite0", "weights": run / "backbone.safetensors", "stride": 1}
+    assert video_frontend(run).items() >= frontend.items()  # what segment / retrieve extract videos with
     frames = read_frames(videos[0])[0]
     np.testing.assert_allclose(aligner.load(videos[0], "a").features, tuned.embed(frames), rtol=1e-4, atol=1e-5)
 
