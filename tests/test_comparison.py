@@ -12,6 +12,7 @@ import pytest
 import vidalign as va
 from vidalign.cli import main
 from vidalign.comparison import MAD_TO_SD, compare_embeddings, deviation_threshold
+from vidalign.errors import InputError
 
 
 def _process(n: int, seed: int = 0, dim: int = 32) -> np.ndarray:
@@ -82,3 +83,12 @@ def test_compare_cli_writes_its_findings(tmp_path, capsys):
     assert (out / "compare.png").stat().st_size > 10_000
     again = va.compare(reference, query)
     assert again.to_json()["flagged"] == record["flagged"]
+
+
+@pytest.mark.parametrize("option", [{"band": 0.1}, {"method": "ot"}])
+def test_compare_refuses_the_align_options_it_cannot_honour(option):
+    """A comparison is DTW then SW over the whole matrix: a band or another method would be ignored, so it is
+    refused instead (align takes them)."""
+    reference = np.random.default_rng(0).normal(size=(40, 8))
+    with pytest.raises(InputError, match=f"{next(iter(option))} do not apply"):
+        va.compare(reference, reference[5:], **option)

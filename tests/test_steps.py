@@ -84,6 +84,18 @@ def test_a_repeated_step_is_told_from_a_slowed_one(speeds):
         assert abs(intervals[0][0] - len(performances[0])) <= 2
 
 
+def test_the_length_test_compares_durations_when_the_frame_rates_differ():
+    """A reference step of 60 frames at 30 fps (2 s) performed twice in 40 frames at 10 fps (4 s): two
+    performances; the same 40 frames at 30 fps (1.3 s, half the reference's time per performance) are too short."""
+    reference = _movement(np.linspace(0, 1, 60))
+    query = _movement(np.concatenate([np.linspace(0, 1, 20), np.linspace(0, 1, 20)]), noise=1)
+    assert step_performances(reference, query, rate_ratio=10 / 30)[0] == 2
+    assert step_performances(reference, query)[0] == 1
+    steps_r, steps_q = np.zeros(60, dtype=int), np.zeros(40, dtype=int)
+    found = step_findings(steps_r, steps_q, fps=(30.0, 10.0), features=(reference, query))
+    assert [(r["times"], r["query_intervals"][0][1]) for r in found["repeated"]] == [(2, 39)]
+
+
 def test_a_long_repeated_step_is_scored_on_strided_frames():
     """Steps of thousands of frames (an hour-long recording) are strided to at most MAX_STEP_FRAMES first: the
     same answer, the second performance's start within one stride."""

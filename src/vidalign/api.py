@@ -301,6 +301,9 @@ def finetune(
     return run_finetuning(config, progress=progress)
 
 
+COMPARE_FIXED = {"method", "band", "ot"}  # Aligner options a comparison cannot honour (compare_embeddings)
+
+
 def compare(
     reference: Source,
     query: Source,
@@ -317,7 +320,12 @@ def compare(
     has them), ``"labels"`` (the labels of two feature files inside labelled feature folders) or None for no
     step-level findings (:mod:`vidalign.steps`). ``options``: those of :class:`Aligner` (backbone, stride, ...);
     ``standardize=True`` is never the default here: a long stretch of foreign frames in the query shifts the
-    statistics its other frames are standardised with (``docs/methods.md``, Raw features of videos of people)."""
+    statistics its other frames are standardised with (``docs/methods.md``, Raw features of videos of people).
+    ``method``, ``band`` and ``ot`` are refused: a comparison is always DTW then SW over the whole matrix."""
+    fixed = sorted(set(options) & COMPARE_FIXED)
+    if fixed:
+        raise InputError(f"compare aligns by DTW, then locally by SW, over the whole similarity matrix: "
+                         f"{', '.join(fixed)} do not apply (align takes them)")  # fmt: skip
     aligner = Aligner(model, **options)
     first, second = aligner.load_all({"reference": reference, "query": query})
     second = aligner.oriented(first, second)

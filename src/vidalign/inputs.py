@@ -67,8 +67,13 @@ class AlignInput:
 
 
 def meta_timestamps(meta: dict[str, Any], n_frames: int) -> list[float] | None:
+    """A recording's frame times in seconds from its feature-folder meta: the ``frame_timestamps`` that ``vidalign
+    extract`` records, else ``i / fps`` when only the rate is known (converted folders), else None."""
     times = meta.get("frame_timestamps")
-    return times if isinstance(times, list) and len(times) == n_frames else None
+    if isinstance(times, list) and len(times) == n_frames:
+        return times
+    fps = meta.get("fps")
+    return [i / fps for i in range(n_frames)] if isinstance(fps, (int, float)) and fps > 0 else None
 
 
 def _load_features(path: Path, layout: str) -> AlignInput:

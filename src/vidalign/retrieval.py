@@ -65,6 +65,9 @@ class Retrieval:
             "time": self.query_time,
             "model": self.model,
             "matches": {v: [vars(m) for m in found] for v, found in self.matches.items()},
+            "mirror": {
+                v: found["mirror"] for v, found in self.recordings.items() if v != "query" and "mirror" in found
+            },
         }
 
     def write(

@@ -18,7 +18,8 @@ all its runs as its duration. With ``R`` and ``Q`` the reference's and the query
   scale. A step's periodicity at ``k`` (:func:`periodicity`) is that rise - the best similarity at lags within
   ``PERIOD_TOLERANCE`` of ``M / k`` over the lowest at shorter lags - as a share of the whole fall from lag 1;
   the query performs the step ``k`` times for the ``k`` of highest periodicity of at least ``MIN_PERIODICITY``,
-  provided the query's step lasts at least ``MIN_COPY_FRACTION`` of the reference's per performance and the
+  provided the query's step lasts at least ``MIN_COPY_FRACTION`` of the reference's per performance (in time
+  when both frame rates are known, else in frames) and the
   reference's own frames of the step are not periodic at that ``k`` (a step of two strokes is periodic in every
   recording); a step that does not move beyond its frame noise (``MIN_MOVEMENT``) has no periodicity. The
   repetitions (``query_intervals``, inclusive) run from where the step's opening frames recur, near ``M / k``, to
@@ -150,17 +151,20 @@ def _second_start(frames: np.ndarray, times: int) -> int:
     return low + int(np.argmax(recurrence))
 
 
-def step_performances(reference: np.ndarray, query: np.ndarray) -> tuple[int, list[tuple[int, int]], list[float]]:
+def step_performances(
+    reference: np.ndarray, query: np.ndarray, rate_ratio: float = 1.0
+) -> tuple[int, list[tuple[int, int]], list[float]]:
     """How many times the query's frames ``query [M, D]`` of one step perform the reference's frames of it
     ``reference [N, D]`` (module docstring, **repeated**): ``(k, intervals, scores)`` with the query frames of
-    performances 2..k as inclusive intervals and the query's periodicity at ``k = 2 .. MAX_PERFORMANCES``. Steps
-    of more than ``MAX_STEP_FRAMES`` frames are scored on every ``s``-th frame of both (one ``s`` for the two), and
-    the second performance's start is then found within ``s`` frames."""
-    stride = -(-max(len(reference), len(query)) // MAX_STEP_FRAMES)  # ceil: both at one frame rate
+    performances 2..k as inclusive intervals and the query's periodicity at ``k = 2 .. MAX_PERFORMANCES``.
+    ``rate_ratio``: the query's frame rate over the reference's, so that the length test compares durations. Steps
+    of more than ``MAX_STEP_FRAMES`` frames are scored on every ``s``-th frame of both (one ``s`` for the two: the
+    periodicities are each recording's own), and the second performance's start is then found within ``s`` frames."""
+    stride = -(-max(len(reference), len(query)) // MAX_STEP_FRAMES)  # ceil
     ref, qry = reference[::stride], query[::stride]
     scores = []
     for times in range(2, MAX_PERFORMANCES + 1):
-        too_short = len(query) < MIN_COPY_FRACTION * times * len(reference)
+        too_short = len(query) < MIN_COPY_FRACTION * times * len(reference) * rate_ratio
         periodic_anyway = not too_short and periodicity(ref, times) >= MIN_PERIODICITY
         scores.append(0.0 if too_short or periodic_anyway else periodicity(qry, times))
     best = int(np.argmax(scores))
@@ -196,7 +200,8 @@ def step_findings(
         ref_frames, query_frames = _single_run(reference, step), _single_run(query, step)
         if ref_frames is None or query_frames is None or len(ref_frames) < 2:
             continue
-        times, intervals, _ = step_performances(features[0][ref_frames], features[1][query_frames])
+        rate_ratio = fps[1] / fps[0] if all(fps) else 1.0
+        times, intervals, _ = step_performances(features[0][ref_frames], features[1][query_frames], rate_ratio)
         if times > 1:
             shifted = [(start + int(query_frames[0]), end + int(query_frames[0])) for start, end in intervals]
             repeated.append({"step": step, "times": times, "query_intervals": shifted})

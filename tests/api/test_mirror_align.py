@@ -131,3 +131,9 @@ def test_retrieve_searches_each_recording_of_a_pose_folder_in_its_own_orientatio
     assert main([*argv, "--out", str(tmp_path / "found")]) == 0
     out = capsys.readouterr().out
     assert "b_mirrored (mirrored):" in out and "b (mirrored)" not in out
+    written = json.loads((tmp_path / "found" / "retrieval.json").read_text())
+    assert {name: choice["mirrored"] for name, choice in written["mirror"].items()} == {"b": False, "b_mirrored": True}
+    match = written["matches"]["b"][0]  # the converted folder records only a frame rate: times from it
+    assert match["time"] == pytest.approx(
+        match["frame"] / json.loads((tmp_path / "poses" / "meta" / "b.json").read_text())["fps"]
+    )

@@ -182,6 +182,8 @@ def retrieval_payload(result: Retrieval, out: Path, *, progress: bool = False) -
     for number, video in enumerate(ranked):
         source = result.frame_sources.get(video) if number < MAX_VIDEOS else None
         recording = _recording(video, described[video], source, out, f"match{number}", progress)
-        results.append({"video": video, "recording": recording, "matches": [vars(m) for m in result.matches[video]]})
+        mirrored = bool((described[video].get("mirror") or {}).get("mirrored"))
+        results.append({"video": video, "recording": recording, "mirrored": mirrored,
+                        "matches": [vars(m) for m in result.matches[video]]})  # fmt: skip
     return {"kind": "retrieve", "title": f"frame {result.frame} of {Path(result.query).name}",
             "query": query, "frame": result.frame, "time": result.query_time, "results": results}  # fmt: skip

@@ -427,7 +427,8 @@
         });
         return card;
       });
-      app.append(el("h2", { text: result.video }), el("div", { class: "matches" }, ...cards));
+      const heading = result.mirrored ? `${result.video} (searched mirrored left-right)` : result.video;
+      app.append(el("h2", { text: heading }), el("div", { class: "matches" }, ...cards));
     }
   }
 
