@@ -331,6 +331,9 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
     model, optimizer, record = fitting.module, fitting.optimizer, fitting.record
     resume = run.claim(config.to_dict(), defaults=config.section_defaults())
     start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
+    if start_epoch > config.epochs:  # its config.json would name epochs its weights do not have
+        raise ConfigError(f"{run.path} holds a model trained {start_epoch} epochs; {config.epochs} need a fresh run "
+                          "directory (another --out)")  # fmt: skip
     if env.is_main:
         if resume:
             run.truncate_log(start_epoch)

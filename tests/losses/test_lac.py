@@ -155,6 +155,15 @@ def test_official_formulation_matches_its_formula():
     }
 
 
+@pytest.mark.parametrize("setting", [{"alpha": 0.5}, {"margin": 0.2}, {"gap_model": "free"}])
+def test_official_formulation_refuses_the_settings_it_has_no_use_for(setting):
+    """The published loss weighs its alignment by a constant 0.01 and has no margin or gap model: a user's
+    value would be silently ignored, so it is refused."""
+    with pytest.raises(ValueError, match=f"official' has no {next(iter(setting))}"):
+        LACLoss(formulation="official", **setting)
+    LACLoss(formulation="official", alpha=1.0)  # the defaults, as the preset's default section gives them
+
+
 def test_padding_equals_cropping():
     z_a, z_b, pos_a, pos_b = views(dtype=torch.float32)
     loss = LACLoss()

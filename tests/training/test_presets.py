@@ -101,6 +101,10 @@ def test_the_data_folder_picks_its_family_and_dataset_preset(tmp_path):
     resolved = resolve_preset("vaot", "official", other)
     assert (resolved.family, resolved.family_source) == ("mocap", f"{other}/dataset.json")
     assert train_settings("vaot", other, tmp_path / "r", preset="official")["preset"] == "mocap+official"
+    # the family's source and a clash name the presets that declare a family, not their neighbours in the list
+    assert resolve_preset("vaot", "official+penn_action").family_source == "preset penn_action"
+    with pytest.raises(ValueError, match="preset 'pouring' is for video features, not pose"):
+        resolve_preset("vaot", "official+penn_action+pouring")
 
 
 def test_clusters_per_activity_come_from_the_folder_name(tmp_path):

@@ -68,6 +68,18 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_dataset, tmp_pa
     assert (straight / "log.csv").read_text().splitlines()[0] == rows[0]
 
 
+def test_a_run_is_not_relabelled_with_fewer_epochs_than_its_weights_have(tiny_dataset, tmp_path):
+    """``--epochs 0`` into a trained run's directory would have handed back the trained model named as the
+    untrained reference; the same epochs again reuse the finished run."""
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False).path
+    before = (run / "config.json").read_text()
+    with pytest.raises(ValueError, match="trained 2 epochs; 0 need a fresh run directory"):
+        train(tiny_config(tiny_dataset, tmp_path / "run", epochs=0), progress=False)
+    assert (run / "config.json").read_text() == before
+    train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False)
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
+
+
 def test_a_run_directory_of_other_settings_is_refused(tiny_dataset, tmp_path):
     train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False)
     other = tiny_config(tiny_dataset, tmp_path / "run", epochs=1)

@@ -41,6 +41,7 @@ it is left out: the gradient is the same. Unlike the published code, the gradien
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -146,6 +147,15 @@ class LACLoss(PairLoss):
             raise ConfigError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         if contrastive not in CONTRASTIVE:
             raise ConfigError(f"contrastive must be one of {CONTRASTIVE}, got {contrastive!r}")
+        if formulation == "official":
+            given = {"alpha": alpha, "margin": margin, "gap_model": gap_model, "contrastive": contrastive}
+            defaults = inspect.signature(LACLoss.__init__).parameters
+            unused = sorted(key for key, value in given.items() if value != defaults[key].default)
+            if unused:
+                raise ConfigError(
+                    f"formulation='official' has no {', '.join(unused)} (the published loss: contrastive + "
+                    f"{OFFICIAL_ALIGNMENT_WEIGHT} x alignment); leave them unset"
+                )
         self.contrastive = contrastive
         self.variance, self.temperature, self.alpha = variance, temperature, alpha
         self.sw_temperature, self.margin, self.alignment_sign = sw_temperature, margin, alignment_sign

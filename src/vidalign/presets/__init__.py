@@ -161,16 +161,16 @@ def resolve_preset(
     if not requested and REPEATED in sections and data is not None and Path(data).is_dir():
         periodicity = median_periodicity(data, split)
         named = [REPEATED, *named] if repeats(periodicity) else named
-    declared = [sections[n]["family"] for n in named if "family" in sections[n]]
+    declared = [(n, sections[n]["family"]) for n in named if "family" in sections[n]]  # (preset, its family)
     if given_families:
         family, source = given_families[0], "given"
     elif declared:
-        family, source = declared[0], f"preset {named[0]}"
+        family, source = declared[0][1], f"preset {declared[0][0]}"
     elif info.get("feature_family"):
         family, source = info["feature_family"], f"{data}/dataset.json"
     else:
         family, source = DEFAULT_FAMILY, "default"
-    for name, wanted in zip(named, declared, strict=False):
+    for name, wanted in declared:
         if wanted != family:
             raise ConfigError(f"preset {name!r} is for {wanted} features, not {family}")
     settings = deep_merge(families[family], sections["default"])
