@@ -189,3 +189,15 @@ def test_many_short_repetitions_of_long_recordings_keep_their_period(repetitions
     confidence = align_arrays(repetitions(2000, 100, basis, rng), repetitions(2400, 100, basis, rng)).confidence
     assert confidence.trusted and confidence.judged_by == "phase", confidence
     assert abs(confidence.periods[0] - 20) <= 2 and abs(confidence.periods[1] - 24) <= 3  # strides 2 and 3
+
+
+def test_the_decision_is_taken_on_the_numbers_alignment_json_records():
+    """A contrast of 0.04996 is recorded as 0.05 and judged as 0.05 (not refused as "0.050 < 0.05")."""
+    n = 40
+    sim = 0.5 + 0.04996 * (np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 2)  # a band 0.04996 brighter
+    sim = sim + np.linspace(0.0, 1e-9, n * n).reshape(n, n)  # ties broken, the percentiles unchanged to 1e-9
+    pairs = np.stack([np.arange(n), np.arange(n)], axis=1)
+    low, high = np.percentile(sim, [5, 95])
+    assert round(high - low, 4) == 0.05 and high - low < 0.05
+    confidence = alignment_confidence(sim, pairs)
+    assert confidence.contrast == 0.05 and not any("contrast" in reason for reason in confidence.reasons)

@@ -95,6 +95,7 @@ MIN_PERIOD_SAMPLES = 3  # the shortest period looked for, in frames of the strid
 EVIDENCE_FRAMES = 128
 CONTRAST_FRAMES = 1024
 ROTATIONS = np.linspace(0.25, 0.75, 8)
+DIGITS = 4  # the statistics are rounded to these decimals, then decided on: alignment.json holds what was judged
 
 
 @dataclass(frozen=True)
@@ -323,8 +324,9 @@ def confidence_from(
     )
     phase = None
     if phase_margin is not None:
-        phase = phase_margin / contrast if contrast > 0 else 0.0
-    reasons = []
+        phase = round(phase_margin / contrast, DIGITS) if contrast > 0 else 0.0
+    contrast, order, periodicity = round(contrast, DIGITS), round(order, DIGITS), round(periodicity, DIGITS)
+    reasons = []  # decided on the values alignment.json records
     if contrast < MIN_CONTRAST:
         reasons.append(
             f"the frames are nearly indistinguishable (similarity contrast {contrast:.3f} < {MIN_CONTRAST}: "
@@ -344,17 +346,17 @@ def confidence_from(
             f"enough to be judged by its phase instead (periodicity {periodicity:.2f}, {MIN_PERIODICITY} needed)"
         )
     return Confidence(
-        contrast=round(contrast, 4),
-        order_margin=round(order, 4),
-        order_evidence=round(evidence, 4),
-        path_margin=round(margin, 4),
-        time_gain=round(gain, 4),
-        diagonal_deviation=round(deviation, 4),
-        similarity_range=(round(value_range[0], 4), round(value_range[1], 4)),
+        contrast=contrast,
+        order_margin=order,
+        order_evidence=round(evidence, DIGITS),
+        path_margin=round(margin, DIGITS),
+        time_gain=round(gain, DIGITS),
+        diagonal_deviation=round(deviation, DIGITS),
+        similarity_range=(round(value_range[0], DIGITS), round(value_range[1], DIGITS)),
         trusted=not reasons,
         reasons=reasons,
         periods=periods,
-        periodicity=round(periodicity, 4),
-        phase_evidence=None if phase is None else round(phase, 4),
+        periodicity=periodicity,
+        phase_evidence=phase,
         judged_by="phase" if by_phase else "order",
     )
