@@ -24,7 +24,7 @@ from vidalign.finetuning import frame_cache
 from vidalign.finetuning.backbone import FrameFrontend, TrainableBackbone
 from vidalign.finetuning.clip_augment import ClipAugmentConfig, ClipParams, augment_clip, draw_clip_params
 from vidalign.finetuning.frame_cache import cache_frames
-from vidalign.finetuning.run import FINETUNE_EPOCHS, finetune_settings
+from vidalign.finetuning.run import FINETUNE_EPOCHS, finetune_settings, training_shape
 from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.models.backbones import build_backbone
 from vidalign.models.model import load_model
@@ -78,7 +78,7 @@ def test_one_draw_for_every_frame_of_a_clip():
     image = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
     frames = np.stack([image] * 5)
     params = draw_clip_params(40, 60, ClipAugmentConfig(), rng)
-    clip = augment_clip(frames, params, 16)
+    clip = augment_clip(frames, params, (16, 16))
     assert clip.shape == (5, 3, 16, 16) and 0 <= float(clip.min()) and float(clip.max()) <= 1
     assert all(torch.equal(clip[0], clip[t]) for t in range(1, 5))  # the same crop, flip and colours
 
@@ -87,9 +87,29 @@ def test_the_crop_and_flip_are_those_drawn():
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, size=(2, 20, 30, 3), dtype=np.uint8)
     params = ClipParams(top=4, left=6, height=8, width=8, flip=True, brightness=1, contrast=1, saturation=1, hue=0)
-    clip = augment_clip(frames, params, 8)  # no resize: the crop itself
+    clip = augment_clip(frames, params, (8, 8))  # no resize: the crop itself
     expected = frames[:, 4:12, 6:14][:, :, ::-1].transpose(0, 3, 1, 2) / 255.0
     np.testing.assert_allclose(clip.numpy(), expected, atol=1e-6)
+
+
+def test_the_grid_backbone_trains_on_crops_of_the_whole_frames_layout():
+    """Its cells pool where in the frame a body part is, and inference embeds the whole frame at its aspect: the
+    crops it fine-tunes on keep that aspect (the pooled backbone's stay square, as its centre crop)."""
+    grid = build_backbone("efficientnet_lite0_grid", "none")
+    assert grid.training_shape(256, 455, 224) == (224, 398)  # a 16:9 frame, as preprocess gives it
+    assert tuple(grid.preprocess(torch.zeros(1, 3, 256, 455, dtype=torch.uint8)).shape[-2:]) == (224, 398)
+    assert build_backbone("efficientnet_lite0", "none").training_shape(256, 455, 224) == (224, 224)
+    assert training_shape(grid, [np.zeros((3, 256, 455, 3), np.uint8)] * 2 + [np.zeros((3, 256, 256, 3))], 160) == (
+        160,
+        284,
+    )
+    rng = np.random.default_rng(0)
+    boxes = [draw_clip_params(256, 455, ClipAugmentConfig(), rng, aspect=398 / 224) for _ in range(200)]
+    ratios = np.array([box.width / box.height for box in boxes])
+    assert 0.75 * 398 / 224 - 0.02 <= ratios.min() and ratios.max() <= 455 / 256 * 4 / 3  # around the frame's
+    whole = ClipAugmentConfig(crop_scale_min=1.0, crop_ratio_max=1.0)
+    box = draw_clip_params(256, 455, whole, rng, aspect=455 / 256)
+    assert (box.top, box.left, box.height, box.width) == (0, 0, 256, 455)
 
 
 def test_views_play_source_frames_and_differ_between_the_two_views(coded):
@@ -97,8 +117,8 @@ def test_views_play_source_frames_and_differ_between_the_two_views(coded):
     augment = AugmentConfig(crop_min=0.5, speed_min=0.5, speed_max=2.0)
     clip = ClipAugmentConfig(crop_scale_min=1.0, crop_ratio_max=1.0, flip=0, brightness=0, contrast=0,
                              saturation=0, hue=0)  # fmt: skip
-    sampler = FramePairSampler(frames, "two_views", SamplingConfig(batch_size=2), augment, clip, input_size=16,
-                               seed=0, max_frames=None)  # fmt: skip
+    sampler = FramePairSampler(frames, "two_views", SamplingConfig(batch_size=2), augment, clip,
+                               input_shape=(16, 16), seed=0, max_frames=None)  # fmt: skip
     batch = next(sampler.epoch(0))
     for side in (batch.a, batch.b):
         assert side.x.shape[2:] == (3, 16, 16)

@@ -48,21 +48,27 @@ class ClipParams:
     hue: float
 
 
-def _crop_box(height: int, width: int, config: ClipAugmentConfig, rng: np.random.Generator) -> tuple[int, ...]:
-    """A random box of area fraction U(scale_min, 1) and log-uniform aspect ratio that fits the frame (the
-    whole frame after 10 misses, as torchvision's ``RandomResizedCrop``)."""
+def _crop_box(
+    height: int, width: int, config: ClipAugmentConfig, rng: np.random.Generator, aspect: float
+) -> tuple[int, ...]:
+    """A random box of area fraction U(scale_min, 1) and aspect ratio ``aspect`` (width / height of the crops
+    trained on) times a log-uniform factor that fits the frame (the whole frame after 10 misses, as torchvision's
+    ``RandomResizedCrop``)."""
     for _ in range(10):
         area = height * width * rng.uniform(config.crop_scale_min, 1.0)
-        ratio = math.exp(rng.uniform(-math.log(config.crop_ratio_max), math.log(config.crop_ratio_max)))
+        ratio = aspect * math.exp(rng.uniform(-math.log(config.crop_ratio_max), math.log(config.crop_ratio_max)))
         w, h = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
         if 0 < w <= width and 0 < h <= height:
             return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
     return 0, 0, height, width
 
 
-def draw_clip_params(height: int, width: int, config: ClipAugmentConfig, rng: np.random.Generator) -> ClipParams:
-    """Parameters for one view of frames ``height x width``."""
-    box = _crop_box(height, width, config, rng)
+def draw_clip_params(
+    height: int, width: int, config: ClipAugmentConfig, rng: np.random.Generator, aspect: float = 1.0
+) -> ClipParams:
+    """Parameters for one view of frames ``height x width``, to be resized to crops of width / height
+    ``aspect``."""
+    box = _crop_box(height, width, config, rng, aspect)
 
     def factor(strength: float) -> float:
         return float(rng.uniform(1 - strength, 1 + strength)) if strength > 0 else 1.0
@@ -73,11 +79,11 @@ def draw_clip_params(height: int, width: int, config: ClipAugmentConfig, rng: np
     return ClipParams(*box, flip, brightness, contrast, saturation, hue)
 
 
-def augment_clip(frames: np.ndarray, params: ClipParams, size: int) -> torch.Tensor:
-    """uint8 ``[T, H, W, 3]`` -> float ``[T, 3, size, size]`` in [0, 1]: the crop resized to ``size`` (bilinear,
+def augment_clip(frames: np.ndarray, params: ClipParams, shape: tuple[int, int]) -> torch.Tensor:
+    """uint8 ``[T, H, W, 3]`` -> float ``[T, 3, *shape]`` in [0, 1]: the crop resized to ``shape`` (bilinear,
     antialiased), flipped, then brightness, contrast, saturation and hue adjusted, all by ``params``."""
     clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
-    clip = TF.resized_crop(clip, params.top, params.left, params.height, params.width, [size, size], antialias=True)
+    clip = TF.resized_crop(clip, params.top, params.left, params.height, params.width, list(shape), antialias=True)
     if params.flip:
         clip = TF.horizontal_flip(clip)
     clip = TF.adjust_brightness(clip, params.brightness)

@@ -18,8 +18,10 @@ features.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -32,7 +34,7 @@ from vidalign.finetuning.clip_augment import ClipAugmentConfig
 from vidalign.finetuning.frame_cache import cache_frames
 from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.losses import loss_class
-from vidalign.models.backbones import build_backbone
+from vidalign.models.backbones import Backbone, build_backbone
 from vidalign.run_dir import RunDir
 from vidalign.training import (
     Fitting,
@@ -72,7 +74,8 @@ class FinetuneConfig(TrainConfig):
     train_blocks: int = 2  # last MBConv blocks trained (with the head convolution); 0 = only the head conv
     backbone_lr: float = 1e-4
     frame_size: int = 256  # cached frames' shorter side
-    input_size: int = 224  # side of the square augmented crops the backbone trains on
+    input_size: int = 224  # side of the square augmented crops the backbone trains on (the grid backbone's: their
+    # shorter side, the frame's layout kept; Backbone.training_shape)
     stride: int | None = None
     target_fps: float | None = None
     amp: bool = True  # bfloat16 autocast of the backbone on CUDA
@@ -97,6 +100,13 @@ def finetune_settings(method: str, videos: list[str], out: str | Path, *, preset
     for text in overrides:
         settings = deep_merge(settings, parse_override(text))
     return deep_merge(settings, {k: v for k, v in explicit.items() if v is not None})
+
+
+def training_shape(backbone: Backbone, frames: list[np.ndarray], size: int) -> tuple[int, int]:
+    """The crops' ``(height, width)`` for the whole run (batches stack them): the backbone's for the most common
+    frame shape of the cached videos (``docs/finetune.md``, Augmentation)."""
+    shapes = Counter(clip.shape[1:3] for clip in frames)
+    return backbone.training_shape(*shapes.most_common(1)[0][0], size)
 
 
 def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
@@ -131,7 +141,7 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
         config.sampling,
         config.augment,
         config.clip,
-        input_size=config.input_size,
+        input_shape=training_shape(backbone.backbone, frames, config.input_size),
         seed=config.seed,
         max_frames=config.encoder.max_frames,
         rank=env.rank,

@@ -21,7 +21,8 @@ __all__ = ["FramePairSampler"]
 
 
 class FramePairSampler(PairSampler):
-    """Pairs of views ``[t, 3, input_size, input_size]`` (floats in [0, 1]) of uint8 frame arrays ``[T, H, W, 3]``."""
+    """Pairs of views ``[t, 3, *input_shape]`` (floats in [0, 1]) of uint8 frame arrays ``[T, H, W, 3]``; every
+    crop has the aspect of ``input_shape`` (up to the augmentation's jitter) before it is resized to it."""
 
     def __init__(
         self,
@@ -31,16 +32,17 @@ class FramePairSampler(PairSampler):
         augment: AugmentConfig,
         clip: ClipAugmentConfig,
         *,
-        input_size: int,
+        input_shape: tuple[int, int],
         **options,
     ):
         super().__init__(videos, pairing, sampling, augment, **options)
-        self.clip, self.input_size = clip, input_size
+        self.clip, self.input_shape = clip, tuple(input_shape)
 
     def view(self, v: int, keep: np.ndarray, rng: np.random.Generator) -> View:
         grid = speed_grid(len(keep), draw_speed(self.augment, rng)) if len(keep) > 1 else np.zeros(1)
         rows = keep[np.rint(grid).astype(int)]
         frames = np.asarray(self.videos[v][rows])
-        params = draw_clip_params(frames.shape[1], frames.shape[2], self.clip, rng)
-        clip = augment_clip(frames, params, self.input_size).numpy()
+        aspect = self.input_shape[1] / self.input_shape[0]
+        params = draw_clip_params(frames.shape[1], frames.shape[2], self.clip, rng, aspect)
+        clip = augment_clip(frames, params, self.input_shape).numpy()
         return View(clip, rows.astype(np.float64), chunk_sample(len(clip), self.sampling.loss_frames, rng))

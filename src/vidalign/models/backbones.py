@@ -145,6 +145,11 @@ class Backbone(ABC):
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
         """Map a uint8 ``[B, 3, H, W]`` batch to the network's input (its own transforms)."""
 
+    def training_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
+        """The ``(height, width)`` of the crops fine-tuning trains on for frames ``height x width``, at the scale
+        ``size`` (``docs/finetune.md``, Augmentation): squares, as the centre crop of inference."""
+        return size, size
+
     @abstractmethod
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Map preprocessed inputs to ``[B, dim]`` features."""
@@ -289,11 +294,15 @@ class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
     max_longer_side = 448  # the whole field of view at the network's resolution, 16:9 frames -> 224 x 398
 
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
-        height, width = batch.shape[-2:]
-        scale = min(self.input_size / min(height, width), self.max_longer_side / max(height, width))
-        size = (max(32, round(height * scale)), max(32, round(width * scale)))
+        size = self.training_shape(*batch.shape[-2:], self.input_size)
         resized = F.interpolate(batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
         return (resized - self.pixel_mean) / self.pixel_std
+
+    def training_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
+        """The whole frame's shape with its shorter side ``size`` and its longer one at most ``2 size`` (inference
+        at ``size = input_size``): fine-tuning keeps the frame's layout in the grid's cells."""
+        scale = min(size / min(height, width), size * self.max_longer_side / self.input_size / max(height, width))
+        return max(32, round(height * scale)), max(32, round(width * scale))
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(feature_map, self.grid).flatten(1)
