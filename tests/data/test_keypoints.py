@@ -13,7 +13,7 @@ from vidalign.cli import main
 from vidalign.data.keypoints import convert_keypoints, keypoint_features, read_keypoints
 from vidalign.data.layout import FeatureFolder, read_dataset_info
 from vidalign.data.penn_action import JOINT_NAMES, pose_features
-from vidalign.errors import InputError
+from vidalign.errors import DataError, InputError
 
 # Joint indices from each format's own documentation (COCO keypoints, MediaPipe Pose landmarks, OpenPose output).
 LIMBS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
@@ -112,6 +112,66 @@ def test_every_file_format_reads_the_same_recording(tmp_path):
     assert read_keypoints(tmp_path / "k.json").fps == 25
     for source in ("bare.json", "k.csv", "openpose"):
         np.testing.assert_allclose(keypoint_features(read_keypoints(tmp_path / source)), reference, rtol=1e-6)
+
+
+def test_openpose_follows_one_person_through_frames_numbered_without_padding(tmp_path):
+    """Two people in view, the other one more confident in every second frame: the person first seen most
+    confident is followed; files ``f2`` ... ``f10`` are read in frame order, not as text."""
+    x, y = _motion(n_frames=12, seed=4)
+    person = _in_skeleton(x, y, "body25")
+    other = person.copy()
+    other[..., 0] += 400.0  # someone else, further right
+    openpose = tmp_path / "openpose"
+    openpose.mkdir()
+    for t in range(12):
+        confident = 0.95 if t % 2 else 0.5  # the other person wins the confidence contest in odd frames
+        people = [{"pose_keypoints_2d": (person[t] * [1, 1, 0.6 / 0.9]).ravel().tolist()},
+                  {"pose_keypoints_2d": (other[t] * [1, 1, confident / 0.9]).ravel().tolist()}]  # fmt: skip
+        (openpose / f"f{t}_keypoints.json").write_text(json.dumps({"people": people}))
+    keypoints = read_keypoints(openpose)
+    np.testing.assert_allclose(keypoints.x, x)  # always the first person, in frame order
+
+
+def test_normalised_coordinates_are_refused_unless_the_image_size_is_given(tmp_path):
+    x, y = _motion(seed=5)
+    pixels = _in_skeleton(x, y, "mediapipe33")
+    width, height = 1920.0, 1080.0
+    normalised = pixels / [width, height, 1.0]
+    (tmp_path / "n.json").write_text(json.dumps(normalised.tolist()))
+    with pytest.raises(DataError, match="every coordinate lies in"):
+        read_keypoints(tmp_path / "n.json")
+    (tmp_path / "sized.json").write_text(json.dumps({"keypoints": normalised.tolist(), "image_size": [width, height]}))
+    (tmp_path / "p.json").write_text(json.dumps(pixels.tolist()))
+    expected = keypoint_features(read_keypoints(tmp_path / "p.json"))
+    np.testing.assert_allclose(keypoint_features(read_keypoints(tmp_path / "sized.json")), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fps", ["30", -30, 0])
+def test_a_frame_rate_that_is_no_positive_number_is_refused(fps, tmp_path):
+    x, y = _motion()
+    (tmp_path / "k.json").write_text(json.dumps({"keypoints": _in_skeleton(x, y, "coco17").tolist(), "fps": fps}))
+    with pytest.raises(DataError, match="fps must be a positive number"):
+        read_keypoints(tmp_path / "k.json")
+
+
+def test_a_depth_channel_is_not_taken_for_a_confidence(tmp_path):
+    x, y = _motion()
+    array = _in_skeleton(x, y, "mediapipe33")
+    array[..., 2] = np.random.default_rng(0).uniform(-0.3, 0.1, size=array.shape[:2])  # MediaPipe's z
+    np.save(tmp_path / "k.npy", array)
+    with pytest.raises(DataError, match="a depth"):
+        read_keypoints(tmp_path / "k.npy")
+
+
+def test_convert_checks_every_recording_before_writing_any(tmp_path):
+    x, y = _motion()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    np.save(clips / "a.npy", _in_skeleton(x, y, "coco17"))
+    np.save(clips / "b.npy", np.zeros((30, 17, 3)))  # no joint seen
+    with pytest.raises(DataError, match="b.npy: no visible joint"):
+        convert_keypoints([clips], tmp_path / "out")
+    assert not (tmp_path / "out" / "features").exists()
 
 
 def test_missing_joints_stay_missing(tmp_path):

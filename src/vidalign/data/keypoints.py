@@ -3,12 +3,16 @@
 Readers (:func:`read_keypoints`), one recording per call:
 
 - **OpenPose JSON**: a directory of per-frame ``*_keypoints.json`` files (``{"people": [{"pose_keypoints_2d":
-  [x, y, c, ...]}]}``), in file-name order; in every frame the person with the highest summed confidence is kept,
-  a frame without people has no joints;
+  [x, y, c, ...]}]}``), in the order of the frame number in their names; one person is followed: the most
+  confident where people first appear, then in each frame the one nearest to the person kept the frame before (so
+  a second person in view does not take over), and a frame without people has no joints;
 - **arrays** ``[T, J, 2]`` or ``[T, J, 3]`` (x, y and optionally a confidence / visibility) in a ``.npy`` file
   (for the converter only: ``vidalign align`` reads ``.npy`` as features), a ``.json`` file (the array itself,
-  or an object with the array under ``"keypoints"`` and optionally ``"fps"``), or a ``.csv`` file with one row
-  per frame and ``x_0, y_0[, c_0], x_1, ...`` columns (a header row is allowed).
+  or an object with the array under ``"keypoints"`` and optionally ``"fps"`` and ``"image_size": [width,
+  height]`` for coordinates normalised by the image), or a ``.csv`` file with one row per frame and ``x_0, y_0[,
+  c_0], x_1, ...`` columns (a header row is allowed). Coordinates are pixels: all of them within ``[0, 1]`` (normalised
+  by the image without its size) are refused, since one body scale would squeeze the body by the image's aspect,
+  and so is a third channel with negative values (a depth, not a confidence).
 
 The skeleton is recognised by its joint count (or given): COCO-17 (17), MediaPipe Pose (33), OpenPose BODY_25
 (25) and OpenPose COCO-18 (18), Penn Action (13). Every skeleton is mapped onto Penn Action's 13 joints (head =
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,19 +83,50 @@ def is_keypoint_input(path: str | os.PathLike[str]) -> bool:
     return path.suffix.lower() in KEYPOINT_SUFFIXES
 
 
-def _openpose_frame(path: Path) -> np.ndarray | None:
-    """``[J, 3]`` of the most confident person in one OpenPose frame file, or None without people."""
+def _openpose_people(path: Path) -> list[np.ndarray]:
+    """``[J, 3]`` of every person in one OpenPose frame file."""
     try:
         people = json.loads(path.read_text(encoding="utf-8")).get("people", [])
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         raise DataError(f"{path}: not an OpenPose keypoint file ({exc})") from None
     poses = [np.asarray(p.get("pose_keypoints_2d", []), dtype=np.float64).reshape(-1, 3) for p in people]
-    poses = [p for p in poses if len(p)]
-    return max(poses, key=lambda p: p[:, 2].sum()) if poses else None
+    return [p for p in poses if len(p)]
+
+
+def _distance(pose: np.ndarray, previous: np.ndarray) -> float:
+    """Mean distance of the joints two poses both have (``inf`` when they share none)."""
+    both = (pose[:, 2] > MIN_CONFIDENCE) & (previous[:, 2] > MIN_CONFIDENCE) if len(pose) == len(previous) else []
+    if not np.any(both):
+        return float("inf")
+    return float(np.linalg.norm(pose[both, :2] - previous[both, :2], axis=1).mean())
+
+
+def _followed_person(frames: list[list[np.ndarray]]) -> list[np.ndarray | None]:
+    """One person through the frames: the most confident where first seen, then in each frame the person nearest
+    to the one kept last (:func:`_distance`; the most confident when none shares a joint with it)."""
+    kept: list[np.ndarray | None] = []
+    previous = None
+    for people in frames:
+        if not people:
+            kept.append(None)
+            continue
+        nearest = min(people, key=lambda p: _distance(p, previous)) if previous is not None else None
+        if nearest is None or not np.isfinite(_distance(nearest, previous)):
+            nearest = max(people, key=lambda p: p[:, 2].sum())
+        kept.append(nearest)
+        previous = nearest
+    return kept
+
+
+def _frame_number(path: Path) -> tuple[int, str]:
+    """Sort key of an OpenPose frame file: the last number in its name (``f2`` before ``f10``), then the name."""
+    numbers = re.findall(r"\d+", path.name)
+    return (int(numbers[-1]) if numbers else -1, path.name)
 
 
 def _read_openpose(directory: Path) -> np.ndarray:
-    frames = [_openpose_frame(p) for p in sorted(directory.glob("*_keypoints.json"))]
+    files = sorted(directory.glob("*_keypoints.json"), key=_frame_number)
+    frames = _followed_person([_openpose_people(p) for p in files])
     counts = {len(f) for f in frames if f is not None}
     if len(counts) != 1:
         raise DataError(f"{directory}: frames with {sorted(counts) or 'no'} joints; expected one skeleton")
@@ -127,11 +164,36 @@ def _read_array(path: Path) -> tuple[np.ndarray, float | None]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataError(f"{path}: not a keypoint JSON file ({exc})") from None
+        size = None
         if isinstance(data, dict):
-            fps = data.get("fps")
+            fps, size = _positive(data.get("fps"), "fps", path), data.get("image_size")
             data = data.get("keypoints")
         array = np.asarray(data, dtype=np.float64)
+        if size is not None:
+            array = _to_pixels(array, size, path)
     return np.asarray(array, dtype=np.float64), fps
+
+
+def _positive(value: object, name: str, path: Path) -> float | None:
+    """``value`` as a positive finite number (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise DataError(f"{path}: {name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _to_pixels(array: np.ndarray, size: object, path: Path) -> np.ndarray:
+    """Coordinates normalised by the image (``[0, 1]``) times ``image_size = [width, height]``."""
+    if not (isinstance(size, (list, tuple)) and len(size) == 2):
+        raise DataError(f"{path}: image_size must be [width, height], got {size!r}")
+    width, height = (_positive(v, "image_size", path) for v in size)
+    if array.ndim != 3 or array.shape[2] < 2:
+        return array  # keypoints_from_array names the shape
+    scaled = array.copy()
+    scaled[..., 0] *= width
+    scaled[..., 1] *= height
+    return scaled
 
 
 def read_keypoints(path: str | os.PathLike[str], *, skeleton: str | None = None) -> Keypoints:
@@ -158,7 +220,15 @@ def keypoints_from_array(
     joints = array[:, list(SKELETONS[name])]
     x, y = joints[..., 0], joints[..., 1]
     confidence = joints[..., 2] if joints.shape[2] == 3 else np.ones_like(x)
+    if np.nanmin(confidence, initial=0.0) < 0.0:
+        raise DataError(f"{source}: the third channel has negative values: a depth (z), not a confidence; give x, y "
+                        "or x, y and a visibility / confidence in [0, 1]")  # fmt: skip
     present = np.isfinite(x) & np.isfinite(y) & (np.nan_to_num(confidence) > MIN_CONFIDENCE)
+    seen = np.concatenate([x[present], y[present]])
+    if seen.size and seen.min() >= 0.0 and seen.max() <= 1.0:
+        raise DataError(f"{source}: every coordinate lies in [0, 1]: normalised by the image's width and height, "
+                        "which squeezes the body by the image's aspect; give pixel coordinates, or a JSON object "
+                        'with "image_size": [width, height] next to "keypoints"')  # fmt: skip
     return Keypoints(np.where(present, x, 0.0), np.where(present, y, 0.0), present, name, fps)
 
 
@@ -197,11 +267,18 @@ def convert_keypoints(
     if len(set(names)) != len(names):
         raise InputError("two recordings have the same name; give each its own file or folder name")
     refuse_existing_features(out_dir)
-    for path, name in zip(recordings, names, strict=True):
-        keypoints = read_keypoints(path, skeleton=skeleton)
+    converted = []
+    for path in recordings:  # every recording first: a bad one leaves no half-written folder
+        try:
+            keypoints = read_keypoints(path, skeleton=skeleton)
+            converted.append((keypoints, keypoint_features(keypoints)))
+        except DataError as error:
+            message = str(error)
+            raise DataError(message if str(path) in message else f"{path}: {message}") from None
+    for path, name, (keypoints, features) in zip(recordings, names, converted, strict=True):
         meta = {"source": str(path), "skeleton": keypoints.skeleton, "fps": keypoints.fps,
                 "features": feature_description()}  # fmt: skip
-        write_video(out_dir, name, keypoint_features(keypoints), meta=meta)
+        write_video(out_dir, name, features, meta=meta)
     write_split(out_dir, "all", names)
     write_dataset_info(out_dir, feature_family="pose")
     return Path(out_dir)
