@@ -106,6 +106,17 @@ class SWOptions:
     gap_open: float = 0.5
     gap_extend: float = 0.1
 
+    def __post_init__(self) -> None:
+        if isinstance(self.threshold, str):
+            if self.threshold not in ("median", "mean"):
+                raise InputError(f"sw threshold must be median, mean or a number, got {self.threshold!r}")
+        elif not math.isfinite(self.threshold):
+            raise InputError(f"sw threshold must be a finite number, got {self.threshold}")
+        for name in ("gap_open", "gap_extend"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):  # a negative penalty would reward gaps
+                raise InputError(f"sw {name} must be a finite number >= 0, got {value}")
+
 
 @dataclass(frozen=True)
 class OTOptions:

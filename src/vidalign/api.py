@@ -30,7 +30,7 @@ from vidalign.confidence import Confidence, with_frames
 from vidalign.data.layout import FeatureFolder
 from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
-from vidalign.extraction import ExtractionSummary, extract_videos
+from vidalign.extraction import ExtractionSummary, extract_videos, sampling_record
 from vidalign.frames import FrameSource, frame_source_of
 from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone, video_or_pose_input
 from vidalign.orientation import choose_mirror
@@ -107,6 +107,7 @@ class Aligner:
         raw = "standardized" if standardize else "none"
         self.representation = Representation(model if model is not None else raw, device)
         self.model_name = None if model is None else self.representation.name
+        sampling_record(stride, target_fps)  # a stride or rate that cannot be is refused, whatever the inputs
         run = model if isinstance(model, (str, os.PathLike)) else None
         frontend = frontend_of(self.representation.config, run, backbone=backbone, weights=weights, stride=stride,
                                fps=target_fps)  # fmt: skip

@@ -8,6 +8,7 @@ bad data, settings, inputs, a missing device; missing or existing files) print o
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -162,6 +163,12 @@ def _cmd_align(args: argparse.Namespace) -> None:
     from vidalign.alignment import OTOptions, SWOptions
     from vidalign.api import align
 
+    sw = _given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")
+    ot = _given(args, n_iters="ot_iters")
+    for options, method, flags in ((sw, "sw", "--sw-threshold / --gap-open / --gap-extend"), (ot, "ot", "--ot-iters")):
+        if options and args.method != method:
+            raise InputError(f"{flags} set {method}'s scoring: add --method {method}")
+
     result = align(
         args.a,
         args.b,
@@ -174,8 +181,8 @@ def _cmd_align(args: argparse.Namespace) -> None:
         target_fps=args.fps,
         layout=args.layout,
         device=args.device,
-        sw=SWOptions(**_given(args, threshold="sw_threshold", gap_open="gap_open", gap_extend="gap_extend")),
-        ot=OTOptions(**_given(args, n_iters="ot_iters")),
+        sw=SWOptions(**sw),
+        ot=OTOptions(**ot),
         band=args.band,
         mirror=args.mirror,
         progress=not args.quiet,
@@ -340,9 +347,12 @@ def _threshold(text: str) -> str | float:
     if text in ("median", "mean"):
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected median, mean or a number, got {text!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected median, mean or a finite number, got {text!r}")
+    return value
 
 
 def _add_video_options(p: argparse.ArgumentParser) -> None:
@@ -635,13 +645,13 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(args.command)
             status = args.handler(args) or 0
-    except (VidalignError, FileNotFoundError, FileExistsError) as exc:
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+    except (VidalignError, OSError) as exc:  # OSError: a path the user gave (missing, a file, not writable)
         if os.environ.get("VIDALIGN_DEBUG"):
             raise
         print(f"vidalign {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # output piped into `head` and closed early
-        sys.stderr.close()
     return status
 
 

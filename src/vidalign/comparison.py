@@ -134,7 +134,7 @@ def compare_embeddings(
     sw: SWOptions | None = None,
 ) -> Comparison:
     """Compare ``query [M, D]`` with ``reference [N, D]`` (module docstring)."""
-    if k < 0 or min_frames < 1:
+    if not k >= 0 or min_frames < 1:  # NaN too
         raise InputError(f"k must be >= 0 and min_frames >= 1, got k={k}, min_frames={min_frames}")
     alignment = align_arrays(reference, query, method="dtw")
     local = decode(alignment.matrix, method="sw", sw=sw or SWOptions())  # the same matrix, locally

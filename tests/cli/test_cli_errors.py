@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,32 @@ def test_compare_and_retrieve_name_the_bad_input_in_one_line(tiny_folder, vaot_r
         assert cli.main([*flags, "--out", str(tmp_path / "out"), "--quiet"]) == 2
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1 and expected in error, error
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--method", "sw", "--sw-threshold", "nan"], "finite number"),
+        (["--method", "sw", "--gap-open", "-1"], "gap_open must be a finite number >= 0"),
+        (["--method", "sw", "--gap-extend", "inf"], "gap_extend must be a finite number >= 0"),
+        (["--gap-open", "0.3"], "add --method sw"),
+        (["--method", "sw", "--ot-iters", "5"], "add --method ot"),
+        (["--stride", "0"], "stride must be a positive integer"),
+        (["--fps", "-1"], "fps must be positive"),
+    ],
+)
+def test_align_refuses_options_it_would_ignore_or_could_not_use(extra, message, tmp_path, capsys):
+    a = np.random.default_rng(0).normal(size=(20, 4))
+    np.save(tmp_path / "a.npy", a)
+    argv = ["align", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--out", str(tmp_path / "o"), "--no-viewer"]
+    with pytest.raises(SystemExit) if message == "finite number" else contextlib.nullcontext():
+        assert cli.main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_path_that_is_a_file_is_one_line(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(20, 4)))
+    (tmp_path / "afile").write_text("")
+    argv = ["align", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--out", str(tmp_path / "afile" / "sub")]
+    assert cli.main([*argv, "--no-viewer"]) == 2
+    assert "vidalign align: error:" in capsys.readouterr().err
