@@ -161,6 +161,10 @@ def test_a_depth_channel_is_not_taken_for_a_confidence(tmp_path):
     np.save(tmp_path / "k.npy", array)
     with pytest.raises(DataError, match="a depth"):
         read_keypoints(tmp_path / "k.npy")
+    array[..., 2] = 0.9
+    array[:3, :5, 2] = -1.0  # a "missing" mark, not a depth
+    np.save(tmp_path / "k.npy", array)
+    assert not read_keypoints(tmp_path / "k.npy").present[:3, 0].any()
 
 
 def test_convert_checks_every_recording_before_writing_any(tmp_path):

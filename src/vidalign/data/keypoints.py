@@ -12,7 +12,8 @@ Readers (:func:`read_keypoints`), one recording per call:
   height]`` for coordinates normalised by the image), or a ``.csv`` file with one row per frame and ``x_0, y_0[,
   c_0], x_1, ...`` columns (a header row is allowed). Coordinates are pixels: all of them within ``[0, 1]`` (normalised
   by the image without its size) are refused, since one body scale would squeeze the body by the image's aspect,
-  and so is a third channel with negative values (a depth, not a confidence).
+  and so is a third channel with several negative values (a depth, not a confidence; one value, such as -1, marks
+  missing joints).
 
 The skeleton is recognised by its joint count (or given): COCO-17 (17), MediaPipe Pose (33), OpenPose BODY_25
 (25) and OpenPose COCO-18 (18), Penn Action (13). Every skeleton is mapped onto Penn Action's 13 joints (head =
@@ -220,7 +221,7 @@ def keypoints_from_array(
     joints = array[:, list(SKELETONS[name])]
     x, y = joints[..., 0], joints[..., 1]
     confidence = joints[..., 2] if joints.shape[2] == 3 else np.ones_like(x)
-    if np.nanmin(confidence, initial=0.0) < 0.0:
+    if np.unique(confidence[confidence < 0.0]).size > 1:  # one negative value is a "missing" mark (e.g. -1)
         raise DataError(f"{source}: the third channel has negative values: a depth (z), not a confidence; give x, y "
                         "or x, y and a visibility / confidence in [0, 1]")  # fmt: skip
     present = np.isfinite(x) & np.isfinite(y) & (np.nan_to_num(confidence) > MIN_CONFIDENCE)
