@@ -96,9 +96,9 @@ def test_the_grid_backbone_trains_on_crops_of_the_whole_frames_layout():
     """Its cells pool where in the frame a body part is, and inference embeds the whole frame at its aspect: the
     crops it fine-tunes on keep that aspect (the pooled backbone's stay square, as its centre crop)."""
     grid = build_backbone("efficientnet_lite0_grid", "none")
-    assert grid.training_shape(256, 455, 224) == (224, 398)  # a 16:9 frame, as preprocess gives it
+    assert grid.input_shape(256, 455, 224) == (224, 398)  # a 16:9 frame, as preprocess gives it
     assert tuple(grid.preprocess(torch.zeros(1, 3, 256, 455, dtype=torch.uint8)).shape[-2:]) == (224, 398)
-    assert build_backbone("efficientnet_lite0", "none").training_shape(256, 455, 224) == (224, 224)
+    assert build_backbone("efficientnet_lite0", "none").input_shape(256, 455, 224) == (224, 224)
     assert training_shape(grid, [np.zeros((3, 256, 455, 3), np.uint8)] * 2 + [np.zeros((3, 256, 256, 3))], 160) == (
         160,
         284,

@@ -75,7 +75,7 @@ class FinetuneConfig(TrainConfig):
     backbone_lr: float = 1e-4
     frame_size: int = 256  # cached frames' shorter side
     input_size: int = 224  # side of the square augmented crops the backbone trains on (the grid backbone's: their
-    # shorter side, the frame's layout kept; Backbone.training_shape)
+    # shorter side, the frame's layout kept; Backbone.input_shape)
     stride: int | None = None
     target_fps: float | None = None
     amp: bool = True  # bfloat16 autocast of the backbone on CUDA
@@ -106,7 +106,7 @@ def training_shape(backbone: Backbone, frames: list[np.ndarray], size: int) -> t
     """The crops' ``(height, width)`` for the whole run (batches stack them): the backbone's for the most common
     frame shape of the cached videos (``docs/finetune.md``, Augmentation)."""
     shapes = Counter(clip.shape[1:3] for clip in frames)
-    return backbone.training_shape(*shapes.most_common(1)[0][0], size)
+    return backbone.input_shape(*shapes.most_common(1)[0][0], size)
 
 
 def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:

@@ -145,9 +145,9 @@ class Backbone(ABC):
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
         """Map a uint8 ``[B, 3, H, W]`` batch to the network's input (its own transforms)."""
 
-    def training_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
-        """The ``(height, width)`` of the crops fine-tuning trains on for frames ``height x width``, at the scale
-        ``size`` (``docs/finetune.md``, Augmentation): squares, as the centre crop of inference."""
+    def input_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
+        """The network's input ``(height, width)`` for frames ``height x width`` at the scale ``size``, which
+        fine-tuning's crops take (``docs/finetune.md``, Augmentation): squares, as the centre crop of inference."""
         return size, size
 
     @abstractmethod
@@ -294,11 +294,11 @@ class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
     max_longer_side = 448  # the whole field of view at the network's resolution, 16:9 frames -> 224 x 398
 
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
-        size = self.training_shape(*batch.shape[-2:], self.input_size)
+        size = self.input_shape(*batch.shape[-2:], self.input_size)
         resized = F.interpolate(batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
         return (resized - self.pixel_mean) / self.pixel_std
 
-    def training_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
+    def input_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
         """The whole frame's shape with its shorter side ``size`` and its longer one at most ``2 size`` (inference
         at ``size = input_size``): fine-tuning keeps the frame's layout in the grid's cells."""
         scale = min(size / min(height, width), size * self.max_longer_side / self.input_size / max(height, width))
