@@ -24,13 +24,14 @@ from vidalign.atomic import claim_folder
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig
-from vidalign.errors import DataError
+from vidalign.errors import ConfigError, DataError
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.extraction import extract_videos
 
 METHODS = ("lac", "vaot", "vasot")
 ALIGN_COLUMNS = ("kendall_tau", "ap@5", "ap@15", "phase_progression")
 SEG_COLUMNS = ("mof", "f1@25", "edit", "miou")
+MIN_VIDEOS = 8  # the smallest count whose seeded split (vidalign.data.synthetic.split_assignment) has 2 val videos
 
 
 @dataclasses.dataclass
@@ -44,6 +45,13 @@ class DemoConfig:
     stride: int = 2  # every 2nd frame of the 12 fps renders
     epochs: int | None = None  # None: the presets' own budget
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_videos < MIN_VIDEOS:
+            raise ConfigError(
+                f"the demo needs at least {MIN_VIDEOS} videos (--videos {self.n_videos}): a fifth of them, at least "
+                "2, are the val videos it aligns, and the train videos must outnumber them"
+            )
 
 
 @dataclasses.dataclass

@@ -3,8 +3,11 @@ README's first command, minus the backbone and the training budget."""
 
 import json
 
+import pytest
+
 from vidalign.cli import main
-from vidalign.demo import METHODS, DemoConfig, run_demo
+from vidalign.data.synthetic import SyntheticConfig, split_assignment
+from vidalign.demo import METHODS, MIN_VIDEOS, DemoConfig, run_demo
 
 
 def test_demo_writes_report_tables_and_outputs(tmp_path):
@@ -35,3 +38,15 @@ def test_demo_rerun_reuses_finished_steps(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main([*argv[:4], "12", *argv[5:]]) == 2  # other data in the same folder: refused, nothing overwritten
     assert "different settings (n_videos: 10 held, 12 asked)" in capsys.readouterr().err
+
+
+def test_too_few_videos_are_refused_before_any_work(tmp_path, capsys):
+    """With fewer than 8 videos the val split holds fewer than the 2 videos the demo aligns; such a demo used to
+    fail only after rendering, extracting and training."""
+    for n in (MIN_VIDEOS, MIN_VIDEOS - 1, 3):
+        splits = split_assignment(SyntheticConfig(n_videos=n))
+        assert (len(splits["val"]) >= 2 and len(splits["train"]) > len(splits["val"])) == (n == MIN_VIDEOS)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--videos", "7", "--backbone", "pixel"]) == 2
+    assert "at least 8 videos" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    with pytest.raises(ValueError, match="at least 8 videos"):
+        DemoConfig(n_videos=2)

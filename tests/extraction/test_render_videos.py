@@ -21,6 +21,7 @@ from vidalign.data.synthetic import (
     write_synthetic_dataset,
 )
 from vidalign.data.video import _encoder_available, probe, read_frames
+from vidalign.errors import ConfigError
 from vidalign.ops.dtw import dtw
 
 
@@ -93,8 +94,41 @@ def test_render_dataset_writes_labels_truth_and_the_synthetic_splits(tiny, rende
         assert (rendered / "splits" / f"{split}.txt").read_text() == (
             features_folder / "splits" / f"{split}.txt"
         ).read_text()
+    with pytest.raises(ConfigError, match="fps: 10.0 held, 12.0 asked"):
+        render_dataset(config, rendered, size=tiny.size)
+    unrecorded = tmp_path / "unrecorded"
+    (unrecorded / "videos").mkdir(parents=True)
+    (unrecorded / "videos" / "other.mp4").write_bytes(b"")
     with pytest.raises(FileExistsError, match="already holds videos"):
-        render_dataset(config, rendered)
+        render_dataset(config, unrecorded)
+
+
+def test_an_interrupted_render_resumes_where_it_stopped(tiny, monkeypatch, tmp_path):
+    """The demo's first step: a render killed after its first video is finished by a rerun of the same call,
+    which keeps the finished video and writes the rest."""
+    import vidalign.data.render as render_module
+
+    calls = []
+
+    def render_once(video, path, **options):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(video.video_id)
+        return render_video(video, path, **options)
+
+    monkeypatch.setattr(render_module, "render_video", render_once)
+    out = tmp_path / "raw"
+    with pytest.raises(KeyboardInterrupt):
+        render_dataset(tiny.config, out, size=tiny.size, fps=tiny.fps)
+    first = out / "videos" / f"{calls[0]}.mp4"
+    assert [p.name for p in (out / "videos").iterdir()] == [first.name] and not (out / "splits").exists()
+    kept = first.stat().st_mtime_ns
+    monkeypatch.setattr(render_module, "render_video", render_video)
+    render_dataset(tiny.config, out, size=tiny.size, fps=tiny.fps)
+    assert first.stat().st_mtime_ns == kept
+    for video in generate_videos(tiny.config):
+        assert probe(out / "videos" / f"{video.video_id}.mp4").n_frames == len(video.phase)
+    assert sorted(p.name for p in (out / "splits").iterdir()) == ["test.txt", "train.txt", "val.txt"]
 
 
 def test_pose_alone_lets_dtw_on_pixel_features_recover_the_correspondence():

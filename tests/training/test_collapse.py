@@ -45,10 +45,12 @@ def train_vaot(data, out, *assignments):
 
 
 def test_exercise_features_look_like_the_real_clips():
-    """Raw features: frames of one clip alike (~0.9), clips of different people ~0.5 apart on average."""
+    """Raw features: frames of one clip alike (~0.9), clips of different people ~0.5 apart on average (over ten
+    processes: one process's ten clips vary, 0.46-0.59 between the 10th and 90th percentile of 60)."""
+    spreads = [embedding_spread([v.features for v in generate_exercise(ExerciseConfig(seed=s))]) for s in range(10)]
+    assert 0.86 <= np.mean([s["within"] for s in spreads]) <= 0.95
+    assert 0.45 <= np.mean([s["across"] for s in spreads]) <= 0.6
     videos = generate_exercise(ExerciseConfig(seed=1))
-    spread = embedding_spread([v.features for v in videos])
-    assert 0.86 <= spread["within"] <= 0.95 and 0.4 <= spread["across"] <= 0.6
     again = generate_exercise(ExerciseConfig(seed=1))
     assert all(np.array_equal(a.features, b.features) for a, b in zip(videos, again, strict=True))
     assert {v.n_reps for v in videos} != {videos[0].n_reps}  # clips differ in their number of repetitions

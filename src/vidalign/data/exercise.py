@@ -3,7 +3,9 @@
 Models what ``efficientnet_lite0`` pooled features of real exercise clips look like (``docs/methods.md``, "Collapse
 of VAOT"): the person and the room dominate every frame, the movement shows only as a faint periodic signal, and
 each clip holds several repetitions at its own tempo. All draws come from ``numpy.random.default_rng(seed)`` (the
-process) and ``default_rng([seed, v])`` (video ``v``), so video ``v`` does not depend on ``n_videos``.
+process) and from the ``v``-th child of ``SeedSequence(seed)`` (video ``v``, as ``SeedSequence.spawn`` makes it), so
+video ``v`` does not depend on ``n_videos`` and no video shares the process's stream (``default_rng([seed, 0])``
+would: a trailing 0 of a seed adds no entropy).
 
 Features of frame ``t`` of video ``v`` (``D = dim`` channels):
 
@@ -18,8 +20,10 @@ Features of frame ``t`` of video ``v`` (``D = dim`` channels):
   factor subspace; ``d_v(t)``: a slow drift of the appearance (camera, lighting) over the clip;
 * ``m(psi)``: the movement, a smooth periodic curve of the phase ``psi`` in [0, 1) of the current repetition
   (harmonics 1..``harmonics`` with 1/k amplitudes, mixed into the factors by one process-wide map);
-* every clip has ``U{reps}`` repetitions of jittered durations (``tempo_jitter``: std of the log duration) and rest
-  frames at the top position at both ends (``U{rest}`` each).
+* every clip has ``U{reps}`` repetitions of jittered durations (``tempo_jitter``: std of the log duration; where a
+  repetition would get fewer than 4 frames, the durations are blended toward equal ones just enough that none does)
+  and rest frames at the top position at both ends (``U{rest}`` each). A frame belongs to the repetition its centre
+  falls in, a centre on a boundary to the later one, so ``psi`` is in [0, 1).
 
 ``appearance``, ``motion`` and ``noise`` are the root-mean-square sizes of the three parts relative to ``|mu|``;
 the defaults give raw clips a within-clip cosine similarity of ~0.92 and across clips ~0.2-0.75 (mean ~0.54), as
@@ -74,7 +78,9 @@ class ExerciseConfig:
     def __post_init__(self) -> None:
         self.reps, self.frames, self.rest = tuple(self.reps), tuple(self.frames), tuple(self.rest)
         checks = {
-            "n_videos >= 2": self.n_videos >= 2,
+            "0 <= val_fraction < 1": 0 <= self.val_fraction < 1,
+            "n_videos >= 3, and at least one clip outside the val split": self.n_videos >= 3
+            and self.n_videos > self.n_val,
             "1 <= reps[0] <= reps[1]": 1 <= self.reps[0] <= self.reps[1],
             "0 <= rest[0] <= rest[1]": 0 <= self.rest[0] <= self.rest[1],
             "frames[0] - 2 rest[1] >= 4 reps[1] (4 frames per repetition)": (
@@ -89,6 +95,11 @@ class ExerciseConfig:
         failed = [rule for rule, ok in checks.items() if not ok]
         if failed:
             raise ConfigError(f"invalid ExerciseConfig: need {'; '.join(failed)}")
+
+    @property
+    def n_val(self) -> int:
+        """Clips of the ``val`` split: ``val_fraction`` of them, rounded, at least 2."""
+        return max(2, int(round(self.val_fraction * self.n_videos)))
 
 
 @dataclass
@@ -108,6 +119,16 @@ def _harmonics(psi: np.ndarray, count: int) -> np.ndarray:
     """``[cos 2 pi k psi / k, sin 2 pi k psi / k]`` for k = 1..count -> ``[T, 2 count]``."""
     cols = [f(2 * np.pi * k * psi) / k for k in range(1, count + 1) for f in (np.cos, np.sin)]
     return np.stack(cols, axis=1)
+
+
+def _at_least(shares: np.ndarray, floor: float) -> np.ndarray:
+    """``shares`` (summing to 1) blended toward equal shares just enough that none is below ``floor``
+    (``floor <= 1 / len(shares)``); unchanged where none is."""
+    low, equal = shares.min(), 1.0 / len(shares)
+    if low >= floor:
+        return shares
+    weight = (floor - low) / (equal - low)
+    return (1.0 - weight) * shares + weight * equal
 
 
 def _rms(x: np.ndarray) -> float:
@@ -137,15 +158,15 @@ def generate_exercise(config: ExerciseConfig) -> list[ExerciseVideo]:
 
     videos = []
     for v in range(config.n_videos):
-        r = np.random.default_rng([config.seed, v])
+        r = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(v,)))
         n_frames = int(r.integers(config.frames[0], config.frames[1] + 1))
         n_reps = int(r.integers(config.reps[0], config.reps[1] + 1))
         rest = r.integers(config.rest[0], config.rest[1] + 1, size=2)
         active = n_frames - int(rest.sum())
         durations = np.exp(config.tempo_jitter * r.standard_normal(n_reps))
-        edges = np.concatenate([[0.0], np.cumsum(durations) / durations.sum()]) * active
+        edges = np.concatenate([[0.0], np.cumsum(_at_least(durations / durations.sum(), 4 / active))]) * active
         t = np.arange(active) + 0.5
-        rep = np.clip(np.searchsorted(edges, t) - 1, 0, n_reps - 1)
+        rep = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, n_reps - 1)
         psi = (t - edges[rep]) / (edges[rep + 1] - edges[rep])
         psi = np.concatenate([np.zeros(rest[0]), psi, np.zeros(rest[1])])
         rep = np.concatenate([np.full(rest[0], -1), rep, np.full(rest[1], -1)])
@@ -184,7 +205,7 @@ def write_exercise_dataset(out_dir: str | Path, config: ExerciseConfig) -> Path:
     write_mapping(out_dir, list(EXERCISE_PHASES))
     write_dataset_info(out_dir, feature_family="video")
     ids = [video.video_id for video in videos]
-    n_val = max(2, int(round(config.val_fraction * len(ids))))
+    n_val = config.n_val
     write_split(out_dir, "all", ids)
     write_split(out_dir, "train", ids[:-n_val])
     write_split(out_dir, "val", ids[-n_val:])

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidalign.atomic import atomic_path, atomic_write_json, atomic_write_text
+from vidalign.atomic import atomic_path, atomic_write_json, atomic_write_text, claim_folder
 from vidalign.data.layout import write_mapping, write_split
 from vidalign.data.synthetic import (
     SyntheticConfig,
@@ -223,15 +223,27 @@ def render_dataset(
         OUT/mapping/mapping.txt     :func:`vidalign.data.synthetic.class_names`
         OUT/splits/<split>.txt      train / val / test, the same seeded split as the feature-folder generator
 
-    Refuses an ``out_dir`` whose ``videos/`` already holds files. Returns ``out_dir``.
+    ``OUT/render.json`` records ``config``, ``size`` and ``fps``. A re-run with the same record resumes: a video
+    whose file exists is complete (its labels were written before it, the file atomically), so only the missing
+    ones are rendered. A different record raises :class:`~vidalign.errors.ConfigError` naming what differs, and an
+    unrecorded ``out_dir`` whose ``videos/`` already holds files raises ``FileExistsError``. Returns ``out_dir``.
     """
     out_dir = Path(out_dir)
     videos_dir = out_dir / "videos"
-    if videos_dir.is_dir() and any(videos_dir.iterdir()):
-        raise FileExistsError(f"{videos_dir}: already holds videos; choose a new directory or delete it")
+
+    def refuse_unrecorded_videos() -> None:
+        if videos_dir.is_dir() and any(videos_dir.iterdir()):
+            raise FileExistsError(f"{videos_dir}: already holds videos; choose a new directory or delete it")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"config": dataclasses.asdict(config), "size": size, "fps": fps}
+    claim_folder(out_dir, "render.json", record, what="rendered videos", before_claim=refuse_unrecorded_videos)
     names = class_names(config)
-    config_json = dataclasses.asdict(config)
+    config_json = record["config"]
     for video in generate_videos(config):
+        path = videos_dir / f"{video.video_id}.mp4"
+        if path.exists():
+            continue
         labels = "".join(f"{names[c]}\n" for c in video.labels)
         atomic_write_text(out_dir / "groundTruth" / f"{video.video_id}.txt", labels)
         truth = {
@@ -246,7 +258,7 @@ def render_dataset(
             "config": config_json,
         }
         atomic_write_json(out_dir / "truth" / f"{video.video_id}.json", truth)
-        render_video(video, videos_dir / f"{video.video_id}.mp4", size=size, fps=fps)
+        render_video(video, path, size=size, fps=fps)
     write_mapping(out_dir, names)
     for split, ids in split_assignment(config).items():
         write_split(out_dir, split, ids)
