@@ -87,7 +87,7 @@ class Aligner:
         weights: str | os.PathLike[str] = "default",
         stride: int | None = None,
         target_fps: float | None = None,
-        layout: str = "td",
+        layout: str | None = None,
         device: str = "cpu",
         sw: SWOptions | None = None,
         ot: OTOptions | None = None,
@@ -467,7 +467,7 @@ def extract(
     return extract_videos(inputs, out, backbone=backbone, **options)
 
 
-def load_features(path: str | os.PathLike[str], *, layout: str = "td") -> FeatureFolder | np.ndarray:
+def load_features(path: str | os.PathLike[str], *, layout: str | None = None) -> FeatureFolder | np.ndarray:
     """A feature folder (a directory with ``features/``) or one ``.npy`` feature file as a validated array."""
     path = Path(path)
     if path.is_dir():

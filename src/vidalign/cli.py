@@ -381,6 +381,7 @@ def _add_viewer_option(p: argparse.ArgumentParser) -> None:
 
 
 INPUTS = "video, .npy features [T, D], or pose keypoints (.json, .csv, OpenPose directory)"
+LAYOUT_HELP = "feature files hold [T, D] (td) or [D, T] (dt); default: as the folder's dataset.json records, else td"
 BACKBONES = (
     "efficientnet_lite0 (offline), efficientnet_lite0_grid, pose (body keypoints found by MediaPipe: "
     "pip install 'vidalign[pose]'; for movements of the body, docs/methods.md), resnet50 (downloads) or pixel"
@@ -430,7 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["svm_linear", "svm_rbf", "svm_rbf_ovo", "logreg"],
         help="phase classifier (default: the protocol's)",
     )
-    p.add_argument("--background", default=None, help="background label name (default: 'background' if mapped)")
+    p.add_argument(
+        "--background",
+        default=None,
+        help="background label name, or none (default: 'background', 'bg' or 'SIL' if mapped)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--lenient", action="store_true", help="skip bad videos (listed) instead of stopping")
@@ -551,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="step-level findings from the model's prototypes (default when it has them) or the folders' labels",
     )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("compare"), help="output folder (default: ./compare)")
-    p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    p.add_argument("--layout", choices=["td", "dt"], help=LAYOUT_HELP)
     _add_mirror_option(p, "the query")
     _add_video_options(p)
     _add_viewer_option(p)
@@ -564,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("-k", type=int, default=5, help="matches per recording (default 5)")
     p.add_argument("--out", type=Path, default=Path("retrieval"), help="output folder (default: ./retrieval)")
-    p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    p.add_argument("--layout", choices=["td", "dt"], help=LAYOUT_HELP)
     _add_mirror_option(p, "each searched recording")
     _add_video_options(p)
     _add_viewer_option(p)
@@ -581,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
     _add_mirror_option(p, "B")
     _add_video_options(p)
-    p.add_argument("--layout", choices=["td", "dt"], default="td", help="layout of .npy inputs ([T, D] or [D, T])")
+    p.add_argument("--layout", choices=["td", "dt"], help=LAYOUT_HELP)
     p.add_argument(
         "--sw-threshold",
         type=_threshold,
@@ -601,11 +606,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment", help="per-video action segments of a feature folder (json, timelines)")
     p.add_argument("--data", required=True, type=Path, help="feature folder, or a folder of videos (extracted first)")
-    p.add_argument("--model", required=True, help="run directory of an asot / vasot `vidalign train`")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="run directory of an asot / vasot `vidalign train` (with --kmeans: any run, or none for the raw features)",
+    )
     p.add_argument("--out", type=Path, default=Path("segments"), help="output folder (default: ./segments)")
     p.add_argument("--split", help="only the videos of this split (default: all)")
     p.add_argument("--kmeans", type=int, metavar="K", help="k-means with K clusters on the model's embeddings")
-    p.add_argument("--layout", choices=["td", "dt"], default="td", help="feature files hold [T, D] or [D, T]")
+    p.add_argument("--layout", choices=["td", "dt"], help=LAYOUT_HELP)
     _add_video_options(p)
     _add_viewer_option(p)
     p.set_defaults(handler=_cmd_segment)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vidalign.data.keypoints import is_keypoint_input, keypoint_features, read_keypoints
-from vidalign.data.layout import FeatureFolder, validate_features
+from vidalign.data.layout import FeatureFolder, read_dataset_info, validate_features
 from vidalign.data.mirror import is_pose_width, mirror_pose_features
 from vidalign.errors import InputError, one_line
 from vidalign.extraction import embed_video
@@ -76,15 +76,18 @@ def meta_timestamps(meta: dict[str, Any], n_frames: int) -> list[float] | None:
     return [i / fps for i in range(n_frames)] if isinstance(fps, (int, float)) and fps > 0 else None
 
 
-def _load_features(path: Path, layout: str) -> AlignInput:
+def _load_features(path: Path, layout: str | None) -> AlignInput:
     """A ``.npy`` file; one of a feature folder (``features/<id>.npy`` next to ``meta/``) is read through
-    :class:`~vidalign.data.layout.FeatureFolder` to get its fps and frame timestamps too."""
+    :class:`~vidalign.data.layout.FeatureFolder` to get its fps and frame timestamps too. ``layout`` None: the
+    folder's recorded layout (``dataset.json``), else ``"td"``."""
     root = path.parent.parent
-    if path.parent.name == "features" and (root / "meta").is_dir():
+    in_folder = path.parent.name == "features"
+    if in_folder and (root / "meta").is_dir():
         folder = FeatureFolder(root, layout=layout)
         record = folder.load(path.stem)
         fps, timestamps = record.meta.get("fps"), meta_timestamps(record.meta, len(record.features))
         return AlignInput(path, record.features, False, fps, timestamps, family=folder.feature_family)
+    layout = layout or (read_dataset_info(root).get("layout") if in_folder else None) or "td"
     try:
         array = np.load(path, allow_pickle=False)
         if not isinstance(array, np.ndarray):
@@ -117,14 +120,15 @@ def load_input(
     path: str | os.PathLike[str],
     backbone: Backbone | None,
     *,
-    layout: str = "td",
+    layout: str | None = None,
     stride: int | None = None,
     target_fps: float | None = None,
     progress: bool = False,
 ) -> AlignInput:
-    """A ``.npy`` feature file ``[T, D]`` (``layout="dt"``: ``[D, T]``; the fps and timestamps of a feature folder's
-    ``meta/`` when it has one), a pose keypoint file or OpenPose directory (:mod:`vidalign.data.keypoints`: Penn
-    Action pose features), or a video decoded with the sampling and embedded by ``backbone``."""
+    """A ``.npy`` feature file ``[T, D]`` (``layout="dt"``: ``[D, T]``; None: as its feature folder's
+    ``dataset.json`` records, else ``[T, D]``; the fps and timestamps of a feature folder's ``meta/`` when it has
+    one), a pose keypoint file or OpenPose directory (:mod:`vidalign.data.keypoints`: Penn Action pose features),
+    or a video decoded with the sampling and embedded by ``backbone``."""
     path = Path(path)
     if path.suffix.lower() == FEATURE_SUFFIX:
         return _load_features(path, layout)

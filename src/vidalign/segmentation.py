@@ -106,14 +106,16 @@ def segment(
     seed: int = 0,
 ) -> Segmentation:
     """Segment every video of ``split`` (all videos when None) of a feature folder with the prototypes of the
-    ASOT / VASOT run ``model`` or, with ``kmeans=K``, k-means on the run's embeddings (module docstring)."""
+    ASOT / VASOT run ``model`` or, with ``kmeans=K``, k-means on the run's embeddings, or on a reference
+    representation (``"none"``: the raw features, ``"standardized"``, ``"time"``; module docstring)."""
     folder = data if isinstance(data, FeatureFolder) else FeatureFolder(data)
     trained = Representation(model, device)
-    method = trained.model.method
+    method = trained.model.method if trained.model is not None else None
     if kmeans is None and not trained.segments_with_prototypes:
+        what = f"model {model} ({method})" if method else f"the reference representation {model!r}"
         raise InputError(
-            f"model {model} ({method}) has no action prototypes; segment with an asot or vasot run, "
-            "or cluster its embeddings with --kmeans K"
+            f"{what} has no action prototypes; segment with an asot or vasot run, or cluster its embeddings "
+            "with --kmeans K"
         )
     if kmeans is not None and kmeans < 1:
         raise InputError(f"--kmeans needs K >= 1, got {kmeans}")
@@ -126,7 +128,8 @@ def segment(
         segmenter = f"{method} prototypes, evaluation OT parameters, whole videos"
     else:
         predicted = kmeans_baseline([trained.embed(r.features) for r in records], kmeans, seed=seed)
-        segmenter = f"k-means (K={kmeans}) on the {method} embeddings of all videos"
+        embedded = f"the {method} embeddings" if method else f"the {model!r} reference representation"
+        segmenter = f"k-means (K={kmeans}) on {embedded} of all videos"
     labels = {r.video_id: np.asarray(p, dtype=np.int64) for r, p in zip(records, predicted, strict=True)}
     ground_truth = {r.video_id: r.labels for r in records} if folder.has_labels else None
     names, names_from = _names(labels, folder, ground_truth, trained.config, by_index=kmeans is None)

@@ -76,6 +76,24 @@ def test_a_model_without_prototypes_needs_kmeans(tiny_folder, vaot_run, tmp_path
         assert set(labels) <= {0, 1, 2}
 
 
+def test_raw_features_are_clustered_with_kmeans(tiny_folder, tmp_path, capsys):
+    """``--model none`` (as ``vidalign eval`` takes it) used to fail with an AttributeError."""
+    from vidalign.labels.kmeans import kmeans_baseline
+
+    assert run_cli("segment", "--data", tiny_folder, "--model", "none", "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err.strip()
+    assert "reference representation 'none' has no action prototypes" in err and "\n" not in err
+    out = tmp_path / "raw"
+    assert run_cli("segment", "--data", tiny_folder, "--model", "none", "--kmeans", "3", "--out", out) == 0
+    result = json.loads((out / "segments.json").read_text())
+    assert "raw" in result["segmenter"] or "'none'" in result["segmenter"]
+    folder = FeatureFolder(tiny_folder)
+    ids = folder.video_ids()
+    expected = kmeans_baseline([folder.load(v).features for v in ids], 3, seed=0)
+    for video_id, labels in zip(ids, expected, strict=True):
+        assert frame_labels(result["videos"][video_id], len(labels)) == list(labels)
+
+
 def test_a_folder_of_videos_is_extracted_first(clips, tmp_path):
     folder = feature_folder_for(clips.a.parent, tmp_path / "out", backbone="pixel", stride=2, progress=False)
     assert folder == tmp_path / "out" / "extracted"

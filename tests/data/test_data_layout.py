@@ -86,6 +86,41 @@ def test_dt_layout_read_only_when_asked(tmp_path):
         FeatureFolder(tmp_path, layout="auto")
 
 
+def test_a_folder_records_its_layout_so_train_eval_and_align_read_it(tmp_path):
+    """MS-TCN / ASOT features stored [D, T]: ``"layout": "dt"`` in ``dataset.json`` is read by every command
+    (``train`` and ``eval`` have no ``--layout``); an explicit layout still wins; an unknown one is refused."""
+    from vidalign.api import evaluate, load_features, train
+
+    rng = np.random.default_rng(1)
+    written = {}
+    for i in range(6):
+        features = rng.standard_normal((12 + i, 5)).astype(np.float32)
+        write_video(tmp_path, f"v{i}", features, [CLASSES[t * 3 // (12 + i)] for t in range(12 + i)])
+        np.save(tmp_path / "features" / f"v{i}.npy", features.T)  # as MS-TCN stores them
+        written[f"v{i}"] = features
+    write_split(tmp_path, "train", ["v0", "v1", "v2", "v3"])
+    write_split(tmp_path, "val", ["v4", "v5"])
+    (tmp_path / "dataset.json").write_text(json.dumps({"feature_family": "synthetic", "layout": "dt"}))
+
+    folder = FeatureFolder(tmp_path)
+    assert folder.layout == "dt"
+    np.testing.assert_array_equal(folder.load("v2").features, written["v2"])
+    np.testing.assert_array_equal(load_features(tmp_path / "features" / "v2.npy"), written["v2"])
+    with pytest.raises(DatasetError, match="frames"):
+        FeatureFolder(tmp_path, layout="td").load("v2")
+    run = train(tmp_path, "vaot", tmp_path / "run", epochs=0)
+    as_dt = evaluate(tmp_path, run.path).result
+    for video_id, features in written.items():  # the same folder stored [T, D]
+        np.save(tmp_path / "features" / f"{video_id}.npy", features)
+    (tmp_path / "dataset.json").write_text(json.dumps({"feature_family": "synthetic"}))
+    as_td = evaluate(tmp_path, run.path).result
+    for key in ("kendall_tau", "phase_classification", "ap@5"):
+        assert as_dt[key] == as_td[key] and as_dt[key] is not None, key
+    (tmp_path / "dataset.json").write_text(json.dumps({"layout": "DT"}))
+    with pytest.raises(DatasetError, match="unknown layout 'DT'"):
+        FeatureFolder(tmp_path)
+
+
 def test_derived_mapping_and_extensionless_labels(tmp_path):
     write_video(tmp_path, "a", np.zeros((3, 2)), ["stir", "pour", "stir"])
     write_video(tmp_path, "b", np.ones((2, 2)))

@@ -3,12 +3,14 @@
 ::
 
     DATASET/
-      features/<video_id>.npy      float32 [T, D] (MS-TCN's [D, T]: read with layout="dt"; never guessed)
+      features/<video_id>.npy      float32 [T, D] (MS-TCN's [D, T]: "layout": "dt" in dataset.json, or
+                                   layout="dt"; never guessed)
       groundTruth/<video_id>.txt   optional; one label name per line, T lines (extension-less file accepted)
       mapping/mapping.txt          optional; "<id> <name>" per line, ids exactly 0..K-1
       splits/<split>.txt           optional; one video_id per line (may be empty)
       meta/<video_id>.json         optional; a JSON object (fps, source, extractor, ...)
-      dataset.json                 optional; {"feature_family": ..., "dataset": ...}: what kind of features these are
+      dataset.json                 optional; {"feature_family": ..., "dataset": ..., "layout": ...}: what kind of
+                                   features these are ("layout": "dt" for MS-TCN's [D, T] files)
                                    (written by the converters and ``vidalign extract``; training picks its preset
                                    from it, ``docs/data.md``)
 
@@ -184,8 +186,8 @@ class FeatureFolder:
     Parameters
     ----------
     root: the dataset directory (must contain ``features/``).
-    layout: ``"td"`` (files hold ``[T, D]``, the default) or ``"dt"`` (MS-TCN ``[D, T]``, transposed on
-        load). The layout is never inferred from shapes.
+    layout: ``"td"`` (files hold ``[T, D]``) or ``"dt"`` (MS-TCN ``[D, T]``, transposed on load); ``None`` (the
+        default): the ``"layout"`` that ``dataset.json`` records, else ``"td"``. Never inferred from shapes.
     strict: ``True`` raises on the first bad video; ``False`` skips bad videos in :meth:`load_split` and
         unknown or duplicate split entries in :meth:`video_ids`, recording ``(video_id, reason)`` in
         :attr:`skipped` (filled as videos are read). :meth:`load` raises for a bad video in both modes.
@@ -198,11 +200,10 @@ class FeatureFolder:
     has_labels: whether ``groundTruth/`` holds files; then every loaded video must have its label file.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, layout: str = "td", strict: bool = True) -> None:
-        if layout not in LAYOUTS:
+    def __init__(self, root: str | os.PathLike[str], *, layout: str | None = None, strict: bool = True) -> None:
+        if layout is not None and layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.root = Path(root)
-        self.layout = layout
         self.strict = strict
         self.skipped: list[tuple[str, str]] = []
         self._features_dir = self.root / "features"
@@ -231,6 +232,7 @@ class FeatureFolder:
             self.mapping_source = None
         self._class_index = {name: i for i, name in enumerate(self.class_names or [])}
         self.info = read_dataset_info(self.root)
+        self.layout = layout or self.info.get("layout", "td")
 
     @property
     def feature_family(self) -> str | None:
@@ -434,6 +436,8 @@ def read_dataset_info(root: str | os.PathLike[str]) -> dict[str, Any]:
     family = info.get("feature_family")
     if family is not None and family not in FEATURE_FAMILIES:
         raise DatasetError(f"unknown feature_family {family!r}; expected one of {FEATURE_FAMILIES}", path=path)
+    if info.get("layout", "td") not in LAYOUTS:
+        raise DatasetError(f"unknown layout {info['layout']!r}; expected one of {LAYOUTS}", path=path)
     return info
 
 
