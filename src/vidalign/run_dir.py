@@ -13,6 +13,7 @@ to the checkpoint's epoch when a run resumes.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from vidalign.atomic import atomic_save_tensors, atomic_write_json, claim_folder
+from vidalign.atomic import atomic_save_tensors, atomic_write_json, atomic_write_text, claim_folder
 from vidalign.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["RUN_FORMAT", "RunDir"]
@@ -48,10 +49,15 @@ class RunDir:
         """Claim the directory for a run of ``settings`` (:func:`vidalign.atomic.claim_folder`; a directory of
         other settings is refused, the epochs, the directory's own path and the device aside: a run resumes with
         more epochs, after being moved, and on another device; settings a run made by an earlier version lacks are
-        taken from ``defaults``); True when it holds a checkpoint to resume from."""
-        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=("epochs", "out", "device"),
-                     defaults=defaults)  # fmt: skip
+        taken from ``defaults``; data kept inside the directory, as fine-tuning's frame cache, moves with it);
+        True when it holds a checkpoint to resume from."""
+        ignore = ("epochs", "out", "device") + (("data",) if self._holds(settings.get("data")) else ())
+        claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=ignore, defaults=defaults)
         return (self.path / self.CHECKPOINT).is_file()
+
+    def _holds(self, path: Any) -> bool:
+        """Whether ``path`` lies inside this directory."""
+        return isinstance(path, str) and Path(path).resolve().is_relative_to(self.path.resolve())
 
     def write_config(self, record: dict[str, Any]) -> None:
         atomic_write_json(self.path / self.CONFIG, {"format": RUN_FORMAT, **record})
@@ -91,10 +97,15 @@ class RunDir:
 
     def truncate_log(self, last_epoch: int) -> None:
         """Drop log rows written after the checkpoint a run resumes from (a crash between log and checkpoint)."""
-        rows = [r for r in self.read_log() if int(r["epoch"]) <= last_epoch]
-        (self.path / self.LOG).unlink(missing_ok=True)
-        for row in rows:
-            self.append_log(row)
+        rows = self.read_log()
+        kept = [r for r in rows if int(r["epoch"]) <= last_epoch]
+        if len(kept) == len(rows):
+            return
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path / self.LOG, text.getvalue())  # a crash here keeps the whole log, never none
 
     def _existing(self, name: str) -> Path:
         path = self.path / name

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import inspect
 import math
 import os
@@ -134,6 +135,9 @@ def check_settings(d: dict, config: type[TrainConfig] = TrainConfig) -> None:
     for name, part in getattr(loss, "SECTIONS", {}).items():
         if isinstance(d["loss"].get(name), dict):
             _check_section(f"{method} loss.{name}", d["loss"][name], loss_parameters(part))
+
+
+DIST_TIMEOUT = datetime.timedelta(hours=3)  # how long a rank waits for the others (init_distributed)
 
 
 @dataclasses.dataclass
@@ -277,11 +281,25 @@ class TrainedRun:
 
 
 def init_distributed(device: str) -> DistEnv:
-    """torchrun's process group, joined once (gloo on CPU, NCCL on CUDA); the single-process env otherwise."""
+    """torchrun's process group, joined once (gloo on CPU; NCCL on CUDA, this rank's GPU made current first); the
+    single-process env otherwise. Its collectives wait :data:`DIST_TIMEOUT` for a peer, not the default 10
+    (NCCL) or 30 (gloo) minutes: before fine-tuning the other ranks wait while rank 0 decodes every video."""
     env = DistEnv.from_env()
     if env.world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        cuda = device.startswith("cuda")
+        if cuda:
+            torch.cuda.set_device(resolve_device(device, env))
+        dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=DIST_TIMEOUT)
     return env
+
+
+def all_finite(loss: torch.Tensor, env: DistEnv) -> bool:
+    """Whether the loss is finite on every rank (checked before the backward pass, so that a rank whose loss is
+    NaN stops every rank before the averaged gradients carry it into the weights rank 0 saves)."""
+    finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    if env.world_size > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite.item())
 
 
 def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
@@ -335,10 +353,12 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
         raise ConfigError(f"{run.path} holds a model trained {start_epoch} epochs; {config.epochs} need a fresh run "
                           "directory (another --out)")  # fmt: skip
     if env.is_main:
+        held = (run.read_config().get("spread") or {}) if resume else {}
         if resume:
             run.truncate_log(start_epoch)
-            record["spread"] = run.read_config().get("spread")
-        else:
+        if held.get("epoch") == start_epoch:
+            record["spread"] = held
+        else:  # a fresh run, or one stopped after an epoch's weights but before its checkpoint: the checkpoint's
             fitting.write_weights()
             record["spread"] = fitting.monitor.measure(start_epoch)
         run.write_config(record)
@@ -366,13 +386,13 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
             if set_progress is not None:  # annealed schedules (VAVA's prior weight)
                 set_progress((epoch * sampler.batches_per_epoch() + step) / total_steps)
             out = forward(batch.to(device))
+            if not all_finite(out.loss, env):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower --lr or check the features")
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            if not torch.isfinite(out.loss):
-                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower --lr or check the features")
             for key, value in {"loss": float(out.loss.detach()), **out.logs}.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             n += 1

@@ -112,6 +112,20 @@ def test_the_grid_backbone_trains_on_crops_of_the_whole_frames_layout():
     assert (box.top, box.left, box.height, box.width) == (0, 0, 256, 455)
 
 
+def test_square_crops_of_a_wide_frame_keep_their_aspect_range():
+    """The pooled backbone trains on squares; on a 16:9 frame about a sixth of the draws found no square-ish box
+    within 10 tries and fell back to the whole frame, squashed 1.78x into the square. The fallback is now the
+    largest centred box of aspect 4/3 (torchvision's ``RandomResizedCrop`` clamps it too)."""
+    rng = np.random.default_rng(0)
+    boxes = [draw_clip_params(256, 455, ClipAugmentConfig(), rng) for _ in range(2000)]
+    ratios = np.array([box.width / box.height for box in boxes])
+    assert ratios.max() <= 4 / 3 + 0.01 and ratios.min() >= 3 / 4 - 0.01
+    fallback = draw_clip_params(256, 455, ClipAugmentConfig(crop_scale_min=1.0), rng)  # only the fallback fits
+    assert (fallback.top, fallback.left, fallback.height, fallback.width) == (0, (455 - 341) // 2, 256, 341)
+    tall = draw_clip_params(455, 256, ClipAugmentConfig(crop_scale_min=1.0), rng)
+    assert (tall.top, tall.left, tall.height, tall.width) == ((455 - 341) // 2, 0, 341, 256)
+
+
 def test_views_play_source_frames_and_differ_between_the_two_views(coded):
     frames = [np.stack([coded.frame(k) for k in range(20)]) for _ in range(2)]
     augment = AugmentConfig(crop_min=0.5, speed_min=0.5, speed_max=2.0)
@@ -230,3 +244,23 @@ def test_ddp_ranks_fine_tune_in_sync(videos, tmp_path):
     model, _ = load_model(out)
     written = build_backbone("efficientnet_lite0", out / "backbone.safetensors").model
     assert params_digest(model) + params_digest(written) == (digests / "rank0").read_text()
+
+
+def test_a_moved_fine_tuning_run_resumes_but_other_data_is_refused(tmp_path):
+    """A run's own frame cache (``OUT/frames``, its ``data``) moves with it, as ``out`` may change; a run
+    claimed for another folder's data is still refused."""
+    import shutil
+
+    from vidalign.finetuning import FinetuneConfig
+    from vidalign.run_dir import RunDir
+
+    def claim(out, **options):
+        config = FinetuneConfig.from_dict(finetune_settings("lac", ["v.mp4"], out, **options))
+        return RunDir(out).claim(config.to_dict(), defaults=config.section_defaults())
+
+    claim(tmp_path / "old")
+    shutil.move(tmp_path / "old", tmp_path / "new")
+    assert claim(tmp_path / "new") is False  # claimed before, nothing to resume yet
+    claim(tmp_path / "cached", data=str(tmp_path / "shared_frames"))
+    with pytest.raises(ConfigError, match="data"):
+        claim(tmp_path / "cached", data=str(tmp_path / "other_frames"))

@@ -80,6 +80,78 @@ def test_a_run_is_not_relabelled_with_fewer_epochs_than_its_weights_have(tiny_da
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
 
 
+def test_a_run_stopped_between_its_weights_and_its_checkpoint_keeps_the_checkpoints_weights(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    """Each epoch writes config.json, the weights, the log row, then the checkpoint. Stopped before the third
+    checkpoint and rerun with 2 epochs, the run held the third epoch's weights under a config of two."""
+    from vidalign.run_dir import RunDir
+
+    clean = train(tiny_config(tiny_dataset, tmp_path / "clean", epochs=2), progress=False).path
+    save = RunDir.save_checkpoint
+
+    def stop_at_the_third(self, model, optimizer, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return save(self, model, optimizer, epoch)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", stop_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tiny_dataset, tmp_path / "run", epochs=3), progress=False)
+    monkeypatch.setattr(RunDir, "save_checkpoint", save)
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False).path
+    assert params_digest(load_model(run)[0]) == params_digest(load_model(clean)[0])
+    config, clean_config = (json.loads((path / "config.json").read_text()) for path in (run, clean))
+    assert config["spread"] == clean_config["spread"] and config["spread"]["epoch"] == 2
+    assert len((run / "log.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    "method, loss",
+    [("vaot", {}), ("vasot", {}), ("asot", {}), ("lac", {}), ("lac", {"alpha": 0.0}), ("scl", {}), ("tcc", {}),
+     ("lav", {}), ("vava", {})],
+)  # fmt: skip
+def test_every_trained_parameter_gets_a_gradient(tiny_dataset, method, loss):
+    """DistributedDataParallel stops at the second step when a trained parameter got no gradient in the first
+    (LAC with ``alpha`` 0 left its gaps unused)."""
+    from vidalign.data.sampling import PairSampler
+    from vidalign.losses import loss_class
+    from vidalign.training import PairForward, init_model
+
+    config = tiny_config(tiny_dataset, tiny_dataset / "unused", method=method, **loss)
+    folder = FeatureFolder(tiny_dataset)
+    features = [r.features for r in folder.load_split("train")]
+    torch.manual_seed(0)
+    model = init_model(config, features, len(folder.class_names))
+    sampler = PairSampler(features, loss_class(method).pairing, config.sampling, config.augment, seed=0)
+    forward = PairForward(model)
+    forward(next(iter(sampler.epoch(0)))).loss.backward()
+    unused = [name for name, p in forward.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+
+
+def test_a_non_finite_loss_stops_before_the_weights_change(tiny_dataset, tmp_path, monkeypatch):
+    """Checked before the backward pass (under DDP on every rank at once), so no NaN reaches the weights that
+    rank 0 might still save."""
+    from vidalign.training import PairForward
+
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    before = params_digest(load_model(run)[0])
+    forward = PairForward.forward
+
+    def nan_loss(self, batch):
+        out = forward(self, batch)
+        out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(PairForward, "forward", nan_loss)
+    steps = []
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: steps.append(1))
+    with pytest.raises(FloatingPointError, match="non-finite loss at epoch 2"):
+        train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False)
+    assert steps == [] and params_digest(load_model(run)[0]) == before
+
+
 def test_a_run_directory_of_other_settings_is_refused(tiny_dataset, tmp_path):
     train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False)
     other = tiny_config(tiny_dataset, tmp_path / "run", epochs=1)
@@ -130,6 +202,52 @@ def test_ddp_ranks_stay_in_sync(tiny_dataset, tmp_path):
     assert rank0 == rank1
     model, _ = load_model(tmp_path / "run")
     assert params_digest(model) == rank0
+
+
+def _ddp_nan_worker(rank: int, world: int, port: int, data: str, out: str, reports: str) -> None:
+    """Rank 1's loss turns NaN in the second epoch; every rank reports how its run ended."""
+    os.environ.update(
+        {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)}
+        | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    )
+    torch.set_num_threads(1)
+    from vidalign import training
+
+    forward, epochs, epoch_batches = training.PairForward.forward, [], training.PairSampler.epoch
+
+    def nan_on_rank_1(self, batch):
+        out = forward(self, batch)
+        if rank == 1 and epochs[-1] == 1:
+            out.loss = out.loss * float("nan")
+        return out
+
+    def recording_epoch(self, epoch):
+        epochs.append(epoch)
+        return epoch_batches(self, epoch)
+
+    training.PairForward.forward = nan_on_rank_1
+    training.PairSampler.epoch = recording_epoch
+    try:
+        training.train(tiny_config(Path(data), Path(out), epochs=2), progress=False)
+        ended = "finished"
+    except FloatingPointError as error:
+        ended = str(error)
+    Path(reports, f"rank{rank}").write_text(ended)
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_a_nan_loss_on_one_rank_stops_every_rank_before_rank_0_saves(tiny_dataset, tmp_path):
+    """Checked on one rank after the optimiser step, a NaN loss there let the averaged NaN gradients into the
+    weights that rank 0, whose own loss was finite, saved and checkpointed."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    mp.spawn(_ddp_nan_worker, args=(2, free_port(), str(tiny_dataset), str(tmp_path / "run"), str(reports)), nprocs=2)
+    for rank in (0, 1):
+        assert "non-finite loss at epoch 2" in (reports / f"rank{rank}").read_text()
+    model, _ = load_model(tmp_path / "run")
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values())
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["spread"]["epoch"] == 1
 
 
 def test_the_monitor_flags_an_encoder_that_maps_every_frame_to_one_point():

@@ -52,15 +52,18 @@ def _crop_box(
     height: int, width: int, config: ClipAugmentConfig, rng: np.random.Generator, aspect: float
 ) -> tuple[int, ...]:
     """A random box of area fraction U(scale_min, 1) and aspect ratio ``aspect`` (width / height of the crops
-    trained on) times a log-uniform factor that fits the frame (the whole frame after 10 misses, as torchvision's
-    ``RandomResizedCrop``)."""
+    trained on) times a log-uniform factor that fits the frame. After 10 misses, as torchvision's
+    ``RandomResizedCrop``, the largest centred box whose aspect is within that range: the whole frame when its own
+    aspect is (not a 16:9 frame squashed into a square)."""
     for _ in range(10):
         area = height * width * rng.uniform(config.crop_scale_min, 1.0)
         ratio = aspect * math.exp(rng.uniform(-math.log(config.crop_ratio_max), math.log(config.crop_ratio_max)))
         w, h = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
         if 0 < w <= width and 0 < h <= height:
             return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
-    return 0, 0, height, width
+    ratio = min(max(width / height, aspect / config.crop_ratio_max), aspect * config.crop_ratio_max)
+    h, w = min(height, max(1, round(width / ratio))), min(width, max(1, round(height * ratio)))
+    return (height - h) // 2, (width - w) // 2, h, w
 
 
 def draw_clip_params(

@@ -172,6 +172,9 @@ class LACLoss(PairLoss):
             delta = math.exp(-gap_open / tau) / (1.0 - extend)  # -tau (log delta + log(1 - epsilon)) = gap_open
             self.raw_delta = nn.Parameter(torch.tensor(_logit(min(2.0 * delta, 0.999))))
             self.raw_epsilon = nn.Parameter(torch.tensor(_logit(extend)))
+        if alpha == 0:  # the contrastive term alone: the gaps take no part, so they are not trained (nor left
+            for gap in self.parameters():  # without a gradient, which DistributedDataParallel refuses)
+                gap.requires_grad_(False)
 
     def param_lrs(self) -> dict[str, float]:
         """Parameters trained with their own learning rate (the published gap matrices: ``gap_lr``)."""
