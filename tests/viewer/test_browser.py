@@ -201,3 +201,83 @@ def test_the_segmentation_page_draws_every_timeline(browser, tiny_folder, asot_r
     assert page.page.locator(".timeline").first.locator(".segment").count() == len(result.segments(first))
     page.page.locator(".timeline .segment").first.click()
     assert "no video" in page.page.locator("figcaption").first.inner_text() and page.errors == []
+
+
+def _rewrite_data(folder, change) -> None:
+    """Apply ``change`` to the payload of the page in ``folder`` (its ``data.js``)."""
+    import json
+
+    prefix = "window.VIDALIGN_DATA = "
+    text = (folder / "data.js").read_text()
+    data = json.loads(text[len(prefix) : text.rindex(";")])
+    change(data)
+    (folder / "data.js").write_text(prefix + json.dumps(data) + ";\n")
+
+
+def test_the_deviation_curve_of_a_long_query_with_missing_values(browser, inserted, tmp_path):
+    """150,000 values (about 80 minutes at 30 fps) overflowed the call stack of ``Math.max(...values)`` and the
+    page never got ready; frames without a value were drawn as zero deviation, which reads as a perfect match."""
+    va.compare(inserted / "reference.mp4", inserted / "query.mp4", backbone="pixel").write(tmp_path)
+
+    def long_with_gaps(data):
+        values = [0.2 + 0.1 * np.sin(j / 500) for j in range(150_000)]
+        values[1000:1200] = [None] * 200
+        data["deviation"]["values"] = values
+
+    _rewrite_data(tmp_path, long_with_gaps)
+    page = Page(browser, tmp_path)
+    runs = page.page.evaluate(
+        "[...document.querySelectorAll('#deviation polyline.deviation')].map(p => p.points.numberOfItems)"
+    )
+    assert runs == [1000, 150_000 - 1200] and page.errors == []
+
+
+def test_the_player_shows_the_last_clicked_moment(browser, tiny_folder, asot_run, tmp_path):
+    """Two clicks on one recording before its video loaded: the first click's seek fired after the second's,
+    leaving the player on the first moment under the second's caption."""
+    result = va.segment(tiny_folder, asot_run)
+    result.write(tmp_path)
+    video_id = next(iter(result.labels))
+
+    def with_a_video(data):
+        data["videos"][0]["recording"].update({"video": "clip.mp4", "fps": 10.0})
+
+    frames = [np.full((32, 32, 3), 7 * k % 250, np.uint8) for k in range(len(result.labels[video_id]))]
+    write_video(tmp_path / "clip.mp4", frames, fps=10.0)
+    _rewrite_data(tmp_path, with_a_video)
+    page = Page(browser, tmp_path)
+    page.page.evaluate("""() => {
+        const stage = document.getElementById('player-segment');
+        const segments = [...document.querySelectorAll('.timeline')][0].querySelectorAll('.segment');
+        segments[segments.length - 1].dispatchEvent(new MouseEvent('click', {bubbles: true}));
+        segments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    }""")
+    page.wait_players("player-segment")
+    page.settle()
+    caption = page.page.locator("figcaption").first.inner_text()
+    position = page.page.evaluate("document.getElementById('player-segment').currentTime") * 10.0
+    first = result.segments(video_id)[0]["start"]
+    assert f"frame {first} " in caption and abs(position - (first + 0.5)) <= 1.0 and page.errors == []
+
+
+def test_more_steps_than_the_palette_get_their_own_colours(browser, tiny_folder, asot_run, tmp_path):
+    """Beyond 16 step names the colours repeated: steps 0 and 16 looked the same."""
+    result = va.segment(tiny_folder, asot_run)
+    result.write(tmp_path)
+
+    def twenty_steps(data):
+        segments = data["videos"][0]["segments"]
+        n = segments[-1]["end"] + 1
+        data["videos"][0]["segments"] = [
+            {**segments[0], "label": k, "name": f"step {k}", "start": k * n // 20, "end": (k + 1) * n // 20 - 1}
+            for k in range(20)
+        ]
+        data["videos"][0].pop("ground_truth", None)
+
+    _rewrite_data(tmp_path, twenty_steps)
+    page = Page(browser, tmp_path)
+    colours = page.page.evaluate(
+        "[...[...document.querySelectorAll('.timeline')][0].querySelectorAll('.segment')]"
+        ".map(s => getComputedStyle(s).backgroundColor || s.getAttribute('fill'))"
+    )
+    assert len(colours) == 20 and len(set(colours)) == 20 and page.errors == []

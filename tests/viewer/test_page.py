@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -138,8 +139,31 @@ def test_view_serves_the_folder_on_loopback(tmp_path):
         assert host == "127.0.0.1"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as response:
             assert b"viewer.js" in response.read()
+        for name in ("localhost", "[::1]"):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/data.js", headers={"Host": f"{name}:{port}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+        rebound = urllib.request.Request(f"http://127.0.0.1:{port}/data.js", headers={"Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError, match="403"):  # DNS rebinding: another site's name
+            urllib.request.urlopen(rebound, timeout=10)
     finally:
         server.shutdown()
         server.server_close()
     with pytest.raises(InputError, match="no index.html"):
         page_server(tmp_path / "nothing")
+
+
+def test_browser_copies_go_to_the_first_recordings_whose_video_is_known(clips, tmp_path):
+    """The first 12 recordings *with* a known video get a player, however many without one come before them."""
+    from vidalign.segmentation import Segmentation
+    from vidalign.viewer.payload import MAX_VIDEOS, segmentation_payload
+
+    ids = [f"v{k:02d}" for k in range(MAX_VIDEOS + 4)]
+    known = ids[MAX_VIDEOS - 2 :]  # 6 recordings with a video, after 10 without
+    labels = {video_id: np.zeros(10, dtype=np.int64) for video_id in ids}
+    fps = {video_id: 10.0 for video_id in ids}
+    sources = {video_id: FrameSource(clips.a) for video_id in known}
+    result = Segmentation(labels, None, {v: None for v in ids}, None, {}, None, "test", "none", fps, sources)
+    payload = segmentation_payload(result, tmp_path)
+    with_video = [video["id"] for video in payload["videos"] if video["recording"].get("video")]
+    assert with_video == known

@@ -155,10 +155,12 @@ def segmentation_payload(result: Segmentation, out: Path, *, progress: bool = Fa
     first :data:`MAX_VIDEOS` videos with a known source play in the page's player."""
     videos = []
     class_names = dict(enumerate(result.class_names or []))
+    copied = 0
     for number, (video_id, labels) in enumerate(result.labels.items()):
         described = {"path": video_id, "n_frames": len(labels), "fps": result.fps.get(video_id),
                      "timestamps": result.timestamps.get(video_id)}  # fmt: skip
-        source = result.frame_sources.get(video_id) if number < MAX_VIDEOS else None
+        source = result.frame_sources.get(video_id) if copied < MAX_VIDEOS else None
+        copied += source is not None
         entry = {
             "id": video_id,
             "recording": _recording(video_id, described, source, out, f"video{number}", progress),
@@ -173,14 +175,15 @@ def segmentation_payload(result: Segmentation, out: Path, *, progress: bool = Fa
 
 def retrieval_payload(result: Retrieval, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """The page of ``vidalign retrieve``: the query frame and each recording's matches, best recording first;
-    a click on a match opens that moment in the page's player (recordings with a known source: the best
-    :data:`MAX_VIDEOS`)."""
+    a click on a match opens that moment in the page's player (the best :data:`MAX_VIDEOS` recordings with a
+    known source)."""
     ranked = sorted(result.matches, key=lambda v: -max((m.similarity for m in result.matches[v]), default=-1.0))
     described = result.recordings
     query = _recording("query", described["query"], result.frame_sources.get("query"), out, "query", progress)
-    results = []
+    results, copied = [], 0
     for number, video in enumerate(ranked):
-        source = result.frame_sources.get(video) if number < MAX_VIDEOS else None
+        source = result.frame_sources.get(video) if copied < MAX_VIDEOS else None
+        copied += source is not None
         recording = _recording(video, described[video], source, out, f"match{number}", progress)
         mirrored = bool((described[video].get("mirror") or {}).get("mirrored"))
         results.append({"video": video, "recording": recording, "mirrored": mirrored,

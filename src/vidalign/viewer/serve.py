@@ -1,6 +1,7 @@
 """``vidalign view DIR`` (``docs/viewer.md``): serve a viewer folder on 127.0.0.1 and open its page, for those who
 prefer an address to a ``file://`` page. The page needs no server; this one only serves the folder's files, on
-the loopback interface, until interrupted.
+the loopback interface, until interrupted, and only to requests addressed to the loopback (a web page elsewhere
+that points a name of its own at 127.0.0.1, DNS rebinding, gets 403 and not the folder's results and media).
 """
 
 from __future__ import annotations
@@ -17,7 +18,23 @@ from vidalign.errors import InputError
 __all__ = ["page_server", "serve"]
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port (``"[::1]:8000"`` -> ``"[::1]"``)."""
+    return header.split("]")[0] + "]" if header.startswith("[") else header.rsplit(":", 1)[0]
+
+
+class _LoopbackHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder to requests whose ``Host`` names the loopback, quietly."""
+
+    def send_head(self):  # every GET and HEAD passes here
+        if _host_name(self.headers.get("Host") or "").lower() not in LOOPBACK_NAMES:
+            self.send_error(403, "only requests to 127.0.0.1 or localhost are served")
+            return None
+        return super().send_head()
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the signature of the base class
         pass
 
@@ -28,7 +45,7 @@ def page_server(folder: str | os.PathLike[str], port: int = 0) -> http.server.Th
     root = Path(folder)
     if not (root / "index.html").is_file():
         raise InputError(f"{root}: no index.html (write one with align, compare, segment or retrieve)")
-    handler = functools.partial(_QuietHandler, directory=str(root))
+    handler = functools.partial(_LoopbackHandler, directory=str(root))
     return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 

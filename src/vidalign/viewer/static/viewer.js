@@ -35,7 +35,10 @@
   }
 
   function colourOf(name, names) {
-    if (!names.has(name)) names.set(name, PALETTE[names.size % PALETTE.length]);
+    if (!names.has(name)) {  // beyond the palette, hues a golden angle apart: no two steps share a colour
+      const k = names.size;
+      names.set(name, k < PALETTE.length ? PALETTE[k] : `hsl(${(k * 137.508) % 360}, 65%, 48%)`);
+    }
     return names.get(name);
   }
 
@@ -233,18 +236,33 @@
     };
   }
 
+  /* The indices of each run of consecutive values that are not null. */
+  function finiteRuns(values) {
+    const runs = [];
+    values.forEach((v, j) => {
+      if (v == null) return;
+      if (runs.length && runs[runs.length - 1].at(-1) === j - 1) runs[runs.length - 1].push(j);
+      else runs.push([j]);
+    });
+    return runs;
+  }
+
   /* The query's deviation from the reference along the alignment, the threshold, flagged intervals and gaps. */
   function deviationView(data, sync, tooltip) {
     const dev = data.deviation, values = dev.values, count = values.length;
     const W = 1000, H = 180, top = 8, bottom = 170;
-    const ymax = Math.max(dev.threshold * 1.2, ...values.filter((v) => v != null)) || 1;
+    const ymax = values.reduce((m, v) => (v != null && v > m ? v : m), dev.threshold * 1.2) || 1;  // no spread: long recordings
     const x = (j) => ((j + 0.5) / count) * W, y = (v) => bottom - (v / ymax) * (bottom - top);
     const plot = svg("svg", { class: "curve", id: "deviation", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none" });
     const band = (cls, s, e) => svg("rect", { class: cls, x: (s / count) * W, width: ((e - s + 1) / count) * W, y: 0, height: H,
                                               "data-start": s, "data-end": e });
     for (const g of dev.query_gaps) plot.append(band("gap", g.start, g.end));
     for (const f of dev.flagged) plot.append(band("flagged", f.start, f.end));
-    plot.append(svg("polyline", { class: "deviation", points: values.map((v, j) => `${x(j)},${y(v || 0)}`).join(" ") }));
+    for (const run of finiteRuns(values)) {  // a frame without a value is a gap in the curve, not a zero
+      const points = run.length > 1 ? run.map((j) => `${x(j)},${y(values[j])}`)
+        : [`${x(run[0]) - W / count / 2},${y(values[run[0]])}`, `${x(run[0]) + W / count / 2},${y(values[run[0]])}`];
+      plot.append(svg("polyline", { class: "deviation", points: points.join(" ") }));
+    }
     plot.append(svg("line", { class: "threshold", x1: 0, x2: W, y1: y(dev.threshold), y2: y(dev.threshold) }));
     const cursor = svg("line", { class: "cursor", y1: 0, y2: H });
     plot.append(cursor);
@@ -378,16 +396,16 @@
     const video = el("video", { id, controls: "", preload: "auto", playsinline: "" });
     video.muted = true;
     const caption = el("figcaption", { text: "click a segment or a match to open it here" });
+    let wanted = 0;  // the time of the latest request: a click before the video loaded must not win over a later one
+    video.addEventListener("loadedmetadata", () => { video.currentTime = wanted; });
     return {
       node: el("section", { class: "players single" }, el("figure", {}, video, caption)),
       open(rec, frame) {
         caption.textContent = `${rec.name}: frame ${frame} (${fmt(timeOf(rec, frame), 2)} s)`;
         if (!rec.video) { caption.textContent += " · no video for this recording"; return; }
-        const seek = () => { video.currentTime = (frame + 0.5) / rec.fps; };
-        if (video.getAttribute("src") !== rec.video) {
-          video.addEventListener("loadedmetadata", seek, { once: true });
-          video.setAttribute("src", rec.video);
-        } else seek();
+        wanted = (frame + 0.5) / rec.fps;
+        if (video.getAttribute("src") !== rec.video) video.setAttribute("src", rec.video);
+        else if (video.readyState >= 1) video.currentTime = wanted;
       },
     };
   }
