@@ -23,10 +23,11 @@ def generation_info(started: float, *, reuses_runs: bool = False) -> dict[str, s
     (``time.perf_counter()``; ``reuses_runs``: the script reuses runs found trained under its work folder, which the
     wall time then leaves out) and ``machine``."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    changed = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=REPO, capture_output=True, text=True)
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks/*.py"], cwd=REPO,
+                             capture_output=True, text=True)  # fmt: skip
     minutes = f"{(time.perf_counter() - started) / 60:.1f} min"
     return {
-        "commit": (commit.stdout.strip() or "unknown") + (" with uncommitted changes to src" if changed.stdout else ""),
+        "commit": (commit.stdout.strip() or "unknown") + (" with uncommitted changes" if changed.stdout else ""),
         "source digest": source_digest(),
         "wall time": minutes + (" (runs this source trained under --work before are reused)" if reuses_runs else ""),
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
@@ -52,12 +53,15 @@ def work_and_out(description: str, work: str, table: str) -> argparse.Namespace:
 
 
 def source_digest() -> str:
-    """A short SHA-1 of the imported ``vidalign`` package's code and presets (``*.py``, ``*.yaml``): two runs of a
-    script that agree on it trained with the same code."""
-    package = Path(vidalign.__file__).parent
+    """A short SHA-1 of the imported ``vidalign`` package's code and presets (``*.py``, ``*.yaml``) and of the
+    benchmark scripts beside this file (which call each other and decide what a table holds): two runs of a script
+    that agree on it measured with the same code."""
+    package, scripts = Path(vidalign.__file__).parent, Path(__file__).resolve().parent
+    files = [(p, p.relative_to(package)) for p in package.rglob("*") if p.suffix in (".py", ".yaml")]
+    files += [(p, Path("benchmarks") / p.name) for p in scripts.glob("*.py")]
     digest = hashlib.sha1()
-    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    for path, name in sorted(files, key=lambda item: item[1].as_posix()):
+        digest.update(name.as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:10]
 
 

@@ -282,7 +282,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one Penn Action action, 2 epochs, no variants")
     parser.add_argument("--skip", nargs="*", default=[], choices=["penn", "synthetic", "mocap"])
     args = parser.parse_args()
-    args.work = for_this_code(args.work)
+    budget = "quick" if args.quick else f"epochs{args.epochs}" if args.epochs else "presets"
+    args.work = for_this_code(args.work) / f"seed{args.seed}-{budget}"  # data and runs of this seed and budget only
     if args.quick and args.epochs is None:
         args.epochs = 2
     started = time.perf_counter()
@@ -323,7 +324,11 @@ def main() -> None:
     info = {
         **generation_info(started, reuses_runs=True),
         "seed": args.seed,
-        "command": "python benchmarks/accuracy.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/accuracy.py"
+        + (" --quick" if args.quick else "")
+        + (f" --seed {args.seed}" if args.seed else "")
+        + (f" --epochs {args.epochs}" if args.epochs else "")
+        + (" --skip " + " ".join(args.skip) if args.skip else ""),
     }
     args.out.write_text(markdown(penn_rows, synthetic_rows, segmentation_rows, info))
     all_rows = [dataclasses.asdict(r) for r in penn_rows + synthetic_rows + segmentation_rows]

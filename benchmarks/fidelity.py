@@ -16,7 +16,8 @@ same seed on the same data and scored on the same videos:
 Reference rows (raw features, the default conv encoder untrained, time-only features) head each dataset's table.
 The structure-term diagnostics of item 1 (pseudo-label entropy, plan change from 25 to 100 iterations at the
 presets' sizes) are computed directly. Runs are cached in ``--work`` by their configuration, under a folder named
-by the package's source digest, so an interrupted run resumes and changed code trains afresh. Usage::
+by the source digest, the seed and the budget (``--quick`` or not), so an interrupted run resumes and changed code,
+another seed or a smoke run never lends its runs or scores to a table. Usage::
 
     python benchmarks/fidelity.py                 # -> benchmarks/FIDELITY.md (+ .json), about 1.5 h on 2 cores
     python benchmarks/fidelity.py --quick         # 2 epochs, golf_swing only: a smoke run
@@ -493,12 +494,14 @@ def main() -> None:
     benches: dict[Path, Bench] = {}
 
     def bench_for(number: str) -> Bench:
-        work = for_this_code(Path(item_work.get(number, args.work)))
+        # everything a folder keeps (data, runs, scores) belongs to one seed and one budget
+        work = for_this_code(Path(item_work.get(number, args.work))) / f"seed{args.seed}" / budget
         if work not in benches:
             work.mkdir(parents=True, exist_ok=True)
             benches[work] = Bench(work, args.quick, args.seed, 2 if args.quick else None, args.cached_only)
         return benches[work]
 
+    budget = "quick" if args.quick else "full"
     bench = bench_for("")
     tables: dict = {}
     for item in ITEMS:
@@ -535,6 +538,8 @@ def main() -> None:
         "seed": args.seed,
         "command": "python benchmarks/fidelity.py"
         + (" --quick" if args.quick else "")
+        + (f" --seed {args.seed}" if args.seed else "")
+        + (" --items " + " ".join(args.items) if args.items else "")
         + (" --cached-only" if args.cached_only else "")
         + (" --item-work " + " ".join(args.item_work) if args.item_work else ""),
     }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -61,6 +62,7 @@ def main() -> None:
     if not (data / "dataset.json").is_file():
         write_synthetic_dataset(data, SyntheticConfig(n_videos=8, min_frames=args.frames, max_frames=args.frames))
     rows = []
+    shutil.rmtree(args.work / "runs", ignore_errors=True)  # a finished run would be found and not trained (nor timed)
     for name, argv in steps(data, args.work / "runs", args.work / "out"):
         rows.append(timed(argv) | {"step": name})
         print(rows[-1], flush=True)

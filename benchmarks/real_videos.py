@@ -225,7 +225,7 @@ def main() -> None:
     rows["waving"] = rows_of("waving", features, events, data, work / "waving-runs", args, unrelated)
     rows["waving"] += finetuned_rows("waving", WAVING, events, work / "waving-finetuned", args)
     info = {
-        **generation_info(started),
+        **generation_info(started, reuses_runs=True),
         "backbone": args.backbone,
         "command": "python benchmarks/real_videos.py"
         + (f" --epochs {args.epochs}" if args.epochs else "")

@@ -108,6 +108,19 @@ def test_grid_backbone_keeps_the_whole_frame_and_where_things_are(efficientnet):
     assert cells[0] > 0 and cells[3] > 0 and np.linalg.norm(features[0].mean(-1) - features[1].mean(-1)) < cells[0]
 
 
+def test_grid_backbone_pads_each_input_as_tf_same_padding_does(efficientnet):
+    """The network was built with its "SAME" padding fixed for 224 x 224, which on the grid backbone's 224 x 398
+    inputs shifted and cut the head map (7 x 12, where a stride-32 network gives ceil(398 / 32) = 13 columns). The
+    padding is now computed per input; square inputs are padded as before, so the two backbones agree there."""
+    grid = build_backbone("efficientnet_lite0_grid")
+    rng = np.random.default_rng(0)
+    with torch.inference_mode():
+        wide = torch.from_numpy(rng.uniform(-1, 1, (1, 3, 224, 398)).astype(np.float32))
+        assert tuple(grid.model.extract_features(wide).shape[-2:]) == (7, 13)
+        square = torch.from_numpy(rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32))
+        torch.testing.assert_close(grid.model.extract_features(square), efficientnet.model.extract_features(square))
+
+
 def test_resnet50_random_init_is_deterministic(frames):
     first = build_backbone("resnet50", weights="none")
     features = first.embed(frames[:1])

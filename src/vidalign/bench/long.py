@@ -61,7 +61,7 @@ def _measure(fn: Callable[[], bool]) -> tuple[float, float, bool]:
 
 def _soft(op: Callable[[torch.Tensor], torch.Tensor], sim: torch.Tensor) -> Callable[[], bool]:
     def run() -> bool:
-        leaf = sim[None].clone().requires_grad_()
+        leaf = sim[None].detach().requires_grad_()  # the input itself, not a copy: its memory is not the op's
         value = op(leaf).sum()
         value.backward()
         return bool(torch.isfinite(value)) and bool(torch.isfinite(leaf.grad).all())

