@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 
 from vidalign.atomic import claim_folder
 from vidalign.data.layout import (
+    EXTRACTOR_FILE,
     DatasetError,
     check_name,
     read_mapping,
@@ -91,7 +92,6 @@ __all__ = [
 ]
 
 EXTRACTED_FOLDER = "extracted"  # feature folder written under --out when segment is given videos
-EXTRACTOR_FILE = "extractor.json"
 MIN_FRAMES = 2
 
 

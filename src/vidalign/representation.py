@@ -43,7 +43,12 @@ def time_features(n_frames: int) -> np.ndarray:
 
 def training_extraction(config: dict) -> dict:
     """The ``extractor.json`` of the folder a run was trained on (``vidalign extract``: backbone, weights, dim,
-    sampling); empty when there is none (a folder of converted or synthetic features, or one that has moved)."""
+    sampling), as the run recorded it when it was trained; for a run trained before runs recorded it, read from
+    the folder's path (relative paths against the current directory); empty when there is none (a folder of
+    converted or synthetic features, or one that has moved)."""
+    recorded = config.get("extraction")
+    if isinstance(recorded, dict):
+        return recorded
     data = (config.get("train") or {}).get("data")
     try:
         record = json.loads((Path(data) / "extractor.json").read_text()) if data else {}

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 import vidalign
 from vidalign.data.augment import AugmentConfig
-from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder
+from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, read_extractor_record
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
 from vidalign.device import torch_device
 from vidalign.errors import CollapseWarning, ConfigError, DataError, unknown_keys_message
@@ -219,9 +219,12 @@ class PairForward(torch.nn.Module):
         )
 
 
-def run_record(config: TrainConfig, class_names: list[str] | None, train_ids: list[str]) -> dict:
-    """The run's ``config.json``: what :func:`vidalign.models.model.load_model` rebuilds the model from, and how
-    it was trained."""
+def run_record(
+    config: TrainConfig, class_names: list[str] | None, train_ids: list[str], extraction: dict | None = None
+) -> dict:
+    """The run's ``config.json``: what :func:`vidalign.models.model.load_model` rebuilds the model from, how it
+    was trained, and ``extraction``: the training folder's ``extractor.json`` (the backbone and sampling videos
+    given to the model get; kept in the run, so that neither a relative ``--data`` nor a moved folder loses it)."""
     return {
         "method": config.method,
         "encoder": config.encoder.to_dict(),
@@ -229,6 +232,7 @@ def run_record(config: TrainConfig, class_names: list[str] | None, train_ids: li
         "class_names": class_names,
         "train_videos": train_ids,
         "train": config.to_dict(),
+        **({"extraction": extraction} if extraction else {}),
         "versions": {
             "vidalign": vidalign.__version__,
             "torch": torch.__version__,
@@ -335,7 +339,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         ),  # fmt: skip
         monitor=SpreadMonitor(features, lambda video: model.embed(video, device)),
         write_weights=lambda: run.write_weights(model),
-        record=run_record(config, folder.class_names, [r.video_id for r in records]),
+        record=run_record(
+            config, folder.class_names, [r.video_id for r in records], read_extractor_record(folder.root)
+        ),
     )
     fit(fitting, config, run, env, device, progress=progress)
     return TrainedRun(run.path, model, config)

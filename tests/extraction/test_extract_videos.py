@@ -351,6 +351,22 @@ def test_a_model_embeds_videos_with_the_backbone_its_training_folder_was_extract
     assert video_frontend(None)["backbone"] == video_frontend("none")["backbone"] == "efficientnet_lite0"
 
 
+def test_a_run_keeps_how_its_features_were_extracted(rendered, tmp_path, monkeypatch):
+    """Trained with a relative ``--data``, a run once looked for the folder's ``extractor.json`` relative to
+    wherever it was used later, and silently fell back to the default backbone and every frame; the run now
+    records it, so it survives a relative path and a moved folder."""
+    from vidalign.representation import video_frontend
+
+    extract_videos([rendered / "videos"], tmp_path / "data", backbone="pixel", stride=2, progress=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data", "data", "--split", "all", "--method", "vaot", "--epochs", "0",
+                     "--out", "run", "--quiet"]) == 0  # fmt: skip
+    monkeypatch.chdir(rendered)
+    (tmp_path / "data").rename(tmp_path / "moved")
+    expected = {"backbone": "pixel", "stride": 2, "target_fps": None}
+    assert video_frontend(tmp_path / "run").items() >= expected.items()
+
+
 def test_a_model_decodes_videos_at_the_sampling_of_its_training_frames(rendered, tmp_path, capsys):
     """A temporal encoder trained on every 2nd frame meets every 2nd frame of a video it is given, unless told
     otherwise (align / compare through the Aligner, retrieve / segment through the folder they extract)."""

@@ -57,6 +57,7 @@ __all__ = [
 
 LAYOUTS = ("td", "dt")
 DATASET_INFO = "dataset.json"
+EXTRACTOR_FILE = "extractor.json"  # what `vidalign extract` made the features with (vidalign.extraction)
 ALL_SPLIT = "all"  # names every video of a folder that has no splits/all.txt
 TRAIN_SPLIT = "train"  # the split a model is trained (and a classifier fitted) on unless told otherwise
 # Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
@@ -427,6 +428,12 @@ def write_dataset_info(root: str | os.PathLike[str], *, feature_family: str, dat
         raise ConfigError(f"feature family must be one of {FEATURE_FAMILIES}, got {feature_family!r}")
     info = {"feature_family": feature_family} | ({} if dataset is None else {"dataset": dataset})
     atomic_write_json(Path(root) / DATASET_INFO, info)
+
+
+def read_extractor_record(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``extractor.json`` of a feature folder (backbone, weights, dim, sampling; ``vidalign extract``) as a dict,
+    empty when the folder was not extracted from videos; a bad file raises DatasetError."""
+    return _read_json_object(Path(root) / EXTRACTOR_FILE)
 
 
 def read_dataset_info(root: str | os.PathLike[str]) -> dict[str, Any]:
