@@ -297,6 +297,15 @@ def init_distributed(device: str) -> DistEnv:
     return env
 
 
+def summed_over_ranks(sums: dict[str, float], n: int, device: torch.device) -> tuple[dict[str, float], int]:
+    """Every rank's per-step sums of the logged values and its step count, added up (the epoch's log row is the
+    mean over all ranks' steps, not rank 0's alone)."""
+    keys = sorted(sums)
+    totals = torch.tensor([sums[key] for key in keys] + [float(n)], dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    return dict(zip(keys, totals[:-1].tolist(), strict=True)), int(totals[-1])
+
+
 def all_finite(loss: torch.Tensor, env: DistEnv) -> bool:
     """Whether the loss is finite on every rank (checked before the backward pass, so that a rank whose loss is
     NaN stops every rank before the averaged gradients carry it into the weights rank 0 saves)."""
@@ -404,6 +413,8 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
             n += 1
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{float(out.loss.detach()):.4f}")
+        if env.world_size > 1:
+            sums, n = summed_over_ranks(sums, n, device)
         if env.is_main:
             row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
             row["seconds"] = round(time.perf_counter() - started, 3)

@@ -250,6 +250,24 @@ def test_a_nan_loss_on_one_rank_stops_every_rank_before_rank_0_saves(tiny_datase
     assert json.loads((tmp_path / "run" / "config.json").read_text())["spread"]["epoch"] == 1
 
 
+def _ddp_sums_worker(rank: int, world: int, port: int, reports: str) -> None:
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    from vidalign.training import summed_over_ranks
+
+    sums, n = summed_over_ranks({"loss": rank + 1.0, "sw_score": 10.0 * rank}, rank + 2, torch.device("cpu"))
+    Path(reports, f"rank{rank}").write_text(json.dumps([sums, n]))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_the_logged_epoch_means_are_over_every_ranks_steps(tmp_path):
+    """The log row was rank 0's steps alone; it is the mean over all ranks' steps."""
+    mp.spawn(_ddp_sums_worker, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank{rank}").read_text()) == [{"loss": 3.0, "sw_score": 10.0}, 5]
+
+
 def test_the_monitor_flags_an_encoder_that_maps_every_frame_to_one_point():
     rng = np.random.default_rng(0)
     videos = [rng.normal(size=(30, 16)).astype(np.float32) for _ in range(3)]

@@ -84,10 +84,13 @@ def test_efficientnet_predicts_imagenet_classes_of_known_photos(efficientnet):
     from torchvision.models import ResNet50_Weights
 
     categories = ResNet50_Weights.IMAGENET1K_V2.meta["categories"]  # ImageNet-1k names, no download
+    grid = build_backbone("efficientnet_lite0_grid")  # the whole frame, uncropped, from the same global average
     for image, expected in [("china.jpg", "palace"), ("flower.jpg", "daisy")]:
         probabilities = efficientnet.classify(load_sample_image(image)[None])[0]
         assert categories[int(probabilities.argmax())] == expected
         assert probabilities.max() > 0.2  # 1000 classes: chance is 0.001
+        whole = grid.classify(load_sample_image(image)[None])[0]
+        assert expected in [categories[int(k)] for k in np.argsort(whole)[-3:]]
 
 
 def test_grid_backbone_keeps_the_whole_frame_and_where_things_are(efficientnet):

@@ -279,9 +279,12 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
         return feature_map.mean(dim=(2, 3))
 
     def classify(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
-        """ImageNet class probabilities ``[T, 1000]`` (the packaged classifier on the pooled features)."""
+        """ImageNet class probabilities ``[T, 1000]`` of RGB uint8 frames ``[T, H, W, 3]``: the packaged classifier
+        on the global average of the head feature map (whatever pooling :meth:`features` uses)."""
+        _check_frames(frames)
         with torch.inference_mode():
-            pooled = torch.from_numpy(self.embed(frames)).to(self.device)
+            batch = torch.as_tensor(np.asarray(frames)).to(self.device).permute(0, 3, 1, 2)
+            pooled = self.model.extract_features(self.preprocess(batch)).mean(dim=(2, 3))
             return self.model._fc(pooled).softmax(dim=-1).cpu().numpy()
 
 
