@@ -1,5 +1,5 @@
 """Pickle-free training checkpoints: one ``.safetensors`` file holding the model, the optimizer's tensors and the
-torch RNG state, with everything else (epoch, optimizer hyper-parameters) as JSON in the file's metadata.
+torch RNG state (the CPU generator's and, when CUDA is in use, the current GPU's), with everything else (epoch, optimizer hyper-parameters) as JSON in the file's metadata.
 
 Written atomically (:func:`vidalign.atomic.atomic_save_tensors`), so a crash leaves either the previous checkpoint or
 the new one, never half of one.
@@ -38,6 +38,8 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     optim_tensors, optim_meta = _optimizer_tensors(optimizer)
     tensors.update(optim_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_initialized():  # dropout and augmentation on a GPU draw from its own generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     metadata = {"info": json.dumps(info), "optimizer": json.dumps(optim_meta)}
     atomic_save_tensors(path, tensors, metadata)
 
@@ -58,4 +60,6 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             state.setdefault(int(pid), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": optim_meta["param_groups"]})
     torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():  # the current device's, as it was saved
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
     return json.loads(metadata["info"])
