@@ -1,5 +1,6 @@
 """Pickle-free training checkpoints: one ``.safetensors`` file holding the model, the optimizer's tensors and the
-torch RNG state (the CPU generator's and, when CUDA is in use, the current GPU's), with everything else (epoch, optimizer hyper-parameters) as JSON in the file's metadata.
+torch RNG state (the CPU generator's and, when CUDA is in use, the current GPU's), with everything else (epoch,
+optimizer hyper-parameters) as JSON in the file's metadata.
 
 Written atomically (:func:`vidalign.atomic.atomic_save_tensors`), so a crash leaves either the previous checkpoint or
 the new one, never half of one.

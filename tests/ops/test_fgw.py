@@ -273,3 +273,16 @@ def test_path_prior_on_cuda_matches_cpu():
     gpu = path_prior(cost.cuda(), mask_a.cuda(), mask_b.cuda())
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), path_prior(cost, mask_a, mask_b))
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_a_transposed_cost_view_gives_the_plan_of_its_values(backend):
+    """Aligning Y to X with ``cost.transpose(1, 2)``: the numba path handed back an uninitialised plan (it filled a
+    row-major copy of a plan laid out like the transposed view)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(2, 6, 8, generator=generator, dtype=torch.float64), dim=-1)
+    y = torch.nn.functional.normalize(torch.randn(2, 5, 8, generator=generator, dtype=torch.float64), dim=-1)
+    view = (1 - x @ y.transpose(1, 2)).transpose(1, 2)
+    assert not view.is_contiguous()
+    settings = dict(alpha=0.3, eps=0.07, radius=0.1, n_iters=25, backend=backend)
+    torch.testing.assert_close(fused_gw(view, **settings).plan, fused_gw(view.contiguous(), **settings).plan)

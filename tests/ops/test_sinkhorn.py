@@ -91,3 +91,18 @@ def test_gradients_through_iterations_with_padding():
         return (plan * weights).sum()
 
     assert torch.autograd.gradcheck(weighted_plan, (cost,))
+
+
+def test_zero_weights_on_padding_give_finite_gradients():
+    """Marginals from masked softmax logits are 0 on padded frames; ``where(mask, log(a), 0)`` sent log(0)'s
+    infinite derivative times 0 (NaN) into every logit."""
+    cost = torch.rand(1, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    mask_a = torch.tensor([[True, True, False]])
+    logits = torch.zeros(1, 3, dtype=torch.float64, requires_grad=True)
+    a = torch.softmax(logits.masked_fill(~mask_a, float("-inf")), dim=1)
+    (gradient,) = torch.autograd.grad((sinkhorn(cost, a, eps=0.3, n_iters=20, mask_a=mask_a) * cost).sum(), logits)
+    assert torch.isfinite(gradient).all() and gradient[0, 2] == 0
+    real = logits[:, :2].detach().requires_grad_()  # the same problem without the padded frame
+    (expected,) = torch.autograd.grad((sinkhorn(cost[:, :2], torch.softmax(real, 1), eps=0.3, n_iters=20)
+                                       * cost[:, :2]).sum(), real)  # fmt: skip
+    torch.testing.assert_close(gradient[:, :2], expected)

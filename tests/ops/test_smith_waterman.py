@@ -263,3 +263,16 @@ def test_numba_kernels_restore_the_floating_point_mode():
     soft_dtw(1.0 - sim, 0.1, backend="numba").sum().backward()
     tiny = np.array([1e-38], np.float32)
     assert (tiny * np.float32(0.01))[0] > 0  # a subnormal result survives
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1), (2, 3, 1), (2, 1, 3)])
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_gaps_of_a_one_frame_recording_get_a_zero_gradient(shape, backend):
+    """No path through a one-frame recording opens a gap: d score / d gaps is 0, where the torch reference left the
+    gaps out of its graph and ``autograd.grad`` raised."""
+    sim = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    gap_open = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    gap_extend = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    score = soft_smith_waterman(sim, gap_open, gap_extend, 0.5, backend=backend).sum()
+    d_sim, d_open, d_extend = torch.autograd.grad(score, [sim, gap_open, gap_extend])
+    assert d_open == 0 and d_extend == 0 and torch.isfinite(d_sim).all()

@@ -123,7 +123,7 @@ def mirror_descent_torch(problem: Problem, *, alpha, eps, relaxed, lams, n_iters
 def mirror_descent_numba(problem: FusedGWProblem, *, alpha, eps, relaxed, lams, n_iters, step_size, return_trace):
     """The numba kernel (``_numba/fgw.py``) on the CPU: returns plan ``[B, N, M]`` (no dummy, on the problem's
     device), trace, marginal errors and steps."""
-    cost = problem.cost.cpu()
+    cost = problem.cost.cpu().contiguous()  # the plan below takes its layout, and the kernel writes row-major arrays
     batch, dtype = cost.shape[0], cost.dtype
     sizes = torch.stack([problem.lengths_a, problem.lengths_b, problem.radius_x, problem.radius_y], dim=1).cpu()
     log_a, log_b = problem.log_a.cpu(), problem.log_b.cpu()

@@ -100,8 +100,9 @@ def sinkhorn(
     # A huge finite cost (not inf) on padding: exp underflows to 0 and autograd never sees inf - inf.
     padding_cost = torch.finfo(cost.dtype).max ** 0.5
     scaled = torch.where(valid, cost / eps, torch.full_like(cost, padding_cost))
-    log_a = torch.where(row_real, torch.log(a), torch.zeros_like(a))
-    log_b = torch.where(col_real, torch.log(b), torch.zeros_like(b))
+    # log of 1 on padding, not log(0) masked afterwards: its infinite derivative times 0 is NaN in the gradient
+    log_a = torch.log(torch.where(row_real, a, torch.ones_like(a)))
+    log_b = torch.log(torch.where(col_real, b, torch.ones_like(b)))
     f = torch.zeros_like(a)
     g = torch.zeros_like(b)
     for _ in range(n_iters):

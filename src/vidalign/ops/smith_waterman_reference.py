@@ -38,7 +38,11 @@ def soft_smith_waterman_reference(
         f = smax(up - torch.stack([go[:, d], go[:, d], ge[:, d]]))
         scores_on_real_cells.append(torch.where(real[:, d], h, torch.full_like(h, SENTINEL)))
         h_prev2, e_prev2, f_prev2, h_prev, e_prev, f_prev = h_prev, e_prev, f_prev, h, e, f
-    return smax(torch.cat(scores_on_real_cells, dim=1), dim=1)
+    scores = smax(torch.cat(scores_on_real_cells, dim=1), dim=1)
+    if rows < 2 or cols < 2:  # no path opens a gap: the gaps get a zero gradient (a `where`, never 0 * inf), not none
+        unused = torch.where(torch.zeros((), dtype=torch.bool, device=sim.device), gap_open.sum() + gap_extend.sum(), 0)
+        scores = scores + unused.to(scores.dtype)
+    return scores
 
 
 def reference_gradients(ctx, grad_scores):
