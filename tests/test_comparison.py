@@ -96,5 +96,5 @@ def test_compare_refuses_the_align_options_it_cannot_honour(option):
 
 def test_a_k_that_is_not_a_number_is_refused():
     reference = np.random.default_rng(0).normal(size=(40, 8))
-    with pytest.raises(InputError, match="k must be >= 0"):
+    with pytest.raises(InputError, match="k must be finite and >= 0"):
         compare_embeddings(reference, reference[5:], k=float("nan"))

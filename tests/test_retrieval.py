@@ -61,6 +61,28 @@ def test_retrieve_cli_and_errors(folder, tmp_path, capsys):
         va.retrieve(data / "features" / "v1.npy", 500, data)
 
 
+def test_only_the_query_itself_is_left_out_not_a_recording_of_the_same_name(folder, clips, tmp_path):
+    """The query was left out by its file name: a different recording named like one of the folder's hid that one
+    and brought back the query's own copy; a video named like the only recording of the folder was 'no recording
+    other than the query'."""
+    data, _ = folder
+    elsewhere = tmp_path / "elsewhere" / "v1.npy"  # v2's features under v1's name
+    elsewhere.parent.mkdir()
+    np.save(elsewhere, np.load(data / "features" / "v2.npy"))
+    result = va.retrieve(elsewhere, 10, data, k=1)
+    assert set(result.matches) == {"v0", "v1", "v2", "v3"}
+    assert result.matches["v2"][0].frame == 10 and result.matches["v2"][0].similarity == pytest.approx(1.0)
+    from vidalign.extraction import extract_videos
+
+    extract_videos([clips.b], tmp_path / "videos", backbone="pixel", progress=False)
+    renamed = tmp_path / "other" / clips.b.name  # another video of the same name
+    renamed.parent.mkdir()
+    renamed.write_bytes(clips.a.read_bytes())
+    assert set(va.retrieve(renamed, 3, tmp_path / "videos", backbone="pixel").matches) == {clips.b.stem}
+    with pytest.raises(InputError, match="no recording other than the query"):
+        va.retrieve(clips.b, 3, tmp_path / "videos", backbone="pixel")
+
+
 def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):
     from vidalign.data.video import SampledFrames
     from vidalign.extraction import extract_videos

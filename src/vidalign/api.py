@@ -389,8 +389,7 @@ def retrieve(
     aligner = Aligner(model, **options)
     (source,) = aligner.load_all({"query": query})
     folder = folder if isinstance(folder, FeatureFolder) else FeatureFolder(folder)
-    query_id = Path(source.path).stem
-    records = [r for r in folder.load_split(None) if r.video_id != query_id]
+    records = [r for r in folder.load_split(None) if not _is_recording_of(source, r, folder)]
     if not records:
         raise InputError(f"{folder.root}: no recording other than the query to search")
     for record in records:
@@ -412,6 +411,18 @@ def retrieve(
         for r in records
     }
     return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known, recordings)
+
+
+def _is_recording_of(source: AlignInput, record, folder: FeatureFolder) -> bool:
+    """Whether the folder's ``record`` is the query itself: the same feature file, or features of the same video
+    file (a different recording of the same name, elsewhere, is searched)."""
+    if not Path(source.path).exists():  # an array
+        return False
+    query = Path(source.path).resolve()
+    recorded = record.meta.get("source")
+    return query == (folder.root / "features" / f"{record.video_id}.npy").resolve() or (
+        bool(recorded) and query == Path(recorded).resolve()
+    )
 
 
 @dataclasses.dataclass

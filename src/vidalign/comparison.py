@@ -21,6 +21,7 @@ model's prototypes or labels), :func:`vidalign.steps.step_findings` adds the mis
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,8 +135,8 @@ def compare_embeddings(
     sw: SWOptions | None = None,
 ) -> Comparison:
     """Compare ``query [M, D]`` with ``reference [N, D]`` (module docstring)."""
-    if not k >= 0 or min_frames < 1:  # NaN too
-        raise InputError(f"k must be >= 0 and min_frames >= 1, got k={k}, min_frames={min_frames}")
+    if not 0 <= k < math.inf or min_frames < 1:  # NaN too
+        raise InputError(f"k must be finite and >= 0 and min_frames >= 1, got k={k}, min_frames={min_frames}")
     alignment = align_arrays(reference, query, method="dtw")
     local = decode(alignment.matrix, method="sw", sw=sw or SWOptions())  # the same matrix, locally
     n, m = alignment.matrix.shape

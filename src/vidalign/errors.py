@@ -8,7 +8,9 @@ Every class is a ``ValueError`` (existing ``except ValueError`` code keeps worki
   does not fit (:class:`BackboneError`: a frame backbone that cannot be built);
 - :class:`InputError` - arguments that do not fit each other: shapes, feature dimensions, a frame index out of
   range, a metric undefined on the given videos;
-- :class:`DeviceError` - a requested device that this machine does not have.
+- :class:`DeviceError` - a requested device that this machine does not have;
+- :class:`DivergedError` - training produced a non-finite loss or embedding (a learning rate too high, a
+  temperature of 0, features with huge values); also a ``FloatingPointError``.
 
 Results that exist but should not be trusted are :class:`TrustWarning` warnings (the CLI prints them as one line):
 :class:`CollapseWarning` for a model whose embeddings collapsed within videos (``docs/evaluation.md``,
@@ -45,6 +47,10 @@ class InputError(VidalignError):
 
 class DeviceError(VidalignError, RuntimeError):
     """The requested device is not available."""
+
+
+class DivergedError(VidalignError, FloatingPointError):
+    """Training produced a non-finite loss or embedding; the message says at which epoch and what to try."""
 
 
 class TrustWarning(UserWarning):

@@ -177,8 +177,8 @@ def sampling_record(stride: int | None, target_fps: float | None) -> dict[str, A
         raise ExtractionError("give at most one of stride and fps")
     if stride is not None and (int(stride) != stride or stride < 1):
         raise ExtractionError(f"stride must be a positive integer, got {stride}")
-    if target_fps is not None and not target_fps > 0:
-        raise ExtractionError(f"fps must be positive, got {target_fps}")
+    if target_fps is not None and not 0 < target_fps < math.inf:
+        raise ExtractionError(f"fps must be positive and finite, got {target_fps}")
     if target_fps is not None:
         return {"stride": None, "fps": float(target_fps)}
     return {"stride": 1 if stride is None else int(stride), "fps": None}

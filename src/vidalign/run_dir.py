@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
 from vidalign.atomic import atomic_save_tensors, atomic_write_json, atomic_write_text, claim_folder
 from vidalign.checkpoint import load_checkpoint, save_checkpoint
+from vidalign.errors import DataError, one_line
 
 __all__ = ["RUN_FORMAT", "RunDir"]
 
@@ -63,7 +65,14 @@ class RunDir:
         atomic_write_json(self.path / self.CONFIG, {"format": RUN_FORMAT, **record})
 
     def read_config(self) -> dict[str, Any]:
-        return json.loads(self._existing(self.CONFIG).read_text())
+        path = self._existing(self.CONFIG)
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"{path}: not a run's config.json ({one_line(error)})") from error
+        if not isinstance(config, dict):
+            raise DataError(f"{path}: not a run's config.json (a JSON {type(config).__name__}, not an object)")
+        return config
 
     def write_weights(self, model: nn.Module) -> None:
         atomic_save_tensors(self.path / self.WEIGHTS, model.state_dict())
@@ -76,7 +85,12 @@ class RunDir:
 
     def load_checkpoint(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
         """Restore model, optimizer and RNG from the checkpoint; returns the number of finished epochs."""
-        return load_checkpoint(self.path / self.CHECKPOINT, model, optimizer)["epoch"]
+        path = self.path / self.CHECKPOINT
+        try:
+            return load_checkpoint(path, model, optimizer)["epoch"]
+        except (SafetensorError, KeyError, ValueError, RuntimeError) as error:
+            raise DataError(f"{path}: unreadable ({one_line(error)}); delete it to train the run from the start, "
+                            "or give another --out") from error  # fmt: skip
 
     def append_log(self, row: dict[str, Any]) -> None:
         path = self.path / self.LOG

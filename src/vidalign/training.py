@@ -34,7 +34,7 @@ from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, read_extractor_record
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
 from vidalign.device import torch_device
-from vidalign.errors import CollapseWarning, ConfigError, DataError, unknown_keys_message
+from vidalign.errors import CollapseWarning, ConfigError, DataError, DivergedError, unknown_keys_message
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.losses import loss_class
 from vidalign.models.heads import EncoderConfig
@@ -120,6 +120,34 @@ def loss_parameters(loss: type) -> dict[str, object]:
     return {n: (None if p.default is p.empty else p.default) for n, p in parameters.items() if n != "self"}
 
 
+# Settings whose values have a range: (section or None, key) -> (test, what it needs); None values pass.
+RANGES = {
+    (None, "epochs"): (lambda v: v >= 0, "an integer >= 0"),
+    (None, "lr"): (lambda v: 0 < v < math.inf, "a finite number > 0"),
+    (None, "weight_decay"): (lambda v: 0 <= v < math.inf, "a finite number >= 0"),
+    (None, "grad_clip"): (lambda v: 0 < v < math.inf, "a finite number > 0 (or null: no clipping)"),
+    **{("encoder", key): (lambda v: v >= 1, "an integer >= 1")
+       for key in ("out_dim", "hidden", "n_layers", "kernel_size", "n_heads", "max_frames")},
+    ("encoder", "dropout"): (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("encoder", "projection"): (lambda v: v >= 0, "an integer >= 0"),
+}  # fmt: skip
+
+
+def _check_ranges(d: dict) -> None:
+    """One-line ConfigError for a setting of :data:`RANGES` outside its range, or a loss ``temperature`` (a
+    softmax's) that is not positive (before any data is read)."""
+    for (section, key), (ok, needs) in RANGES.items():
+        value = (d.get(section) if section else d) or {}
+        value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not ok(value):
+            raise ConfigError(f"{section + '.' if section else ''}{key} must be {needs}, got {value!r}")
+    losses = d.get("loss") if isinstance(d.get("loss"), dict) else {}
+    for part, values in [("loss", losses)] + [(f"loss.{k}", v) for k, v in losses.items() if isinstance(v, dict)]:
+        for key, value in values.items():
+            if key == "temperature" and isinstance(value, int | float) and not value > 0:  # a softmax's
+                raise ConfigError(f"{part}.{key} must be > 0, got {value!r}")
+
+
 def check_settings(d: dict, config: type[TrainConfig] = TrainConfig) -> None:
     """Validate a training settings dict against ``config`` (:class:`TrainConfig` or a subclass), its sections
     and the method's loss signature (VASOT: its ``asot`` and ``vaot`` sub-sections against those losses)."""
@@ -127,6 +155,7 @@ def check_settings(d: dict, config: type[TrainConfig] = TrainConfig) -> None:
     for key, kind in config.sections().items():
         if isinstance(d.get(key), dict):
             _check_section(key, d[key], _dataclass_defaults(kind))
+    _check_ranges(d)
     method = d.get("method")
     if method is None or not isinstance(d.get("loss"), dict):
         return
@@ -253,7 +282,10 @@ class SpreadMonitor:
         self.videos, self.embed = videos[:MONITORED_VIDEOS], embed
 
     def measure(self, epoch: int) -> dict:
-        spread = embedding_spread([self.embed(video) for video in self.videos])
+        embedded = [self.embed(video) for video in self.videos]
+        if not all(np.isfinite(e).all() for e in embedded):
+            raise DivergedError(f"non-finite embeddings after epoch {epoch}; lower --lr or check the features")
+        spread = embedding_spread(embedded)
         numbers = {k: None if math.isnan(v) else round(v, 4) for k, v in spread.items()}  # NaN: one video
         return {"epoch": epoch, **numbers, "collapsed": is_collapsed(spread)}
 
@@ -402,7 +434,7 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
                 set_progress((epoch * sampler.batches_per_epoch() + step) / total_steps)
             out = forward(batch.to(device))
             if not all_finite(out.loss, env):
-                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower --lr or check the features")
+                raise DivergedError(f"non-finite loss at epoch {epoch + 1}; lower --lr or check the features")
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             if config.grad_clip:

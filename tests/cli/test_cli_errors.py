@@ -26,6 +26,11 @@ def data(tmp_path_factory):
         (["--set", "lr=fast"], "training key 'lr' takes a float, got 'fast'"),
         (["--preset", "mocapp"], "vaot has no preset 'mocapp'"),
         (["--device", "cuda:7"], "device 'cuda:7' requested"),
+        (["--epochs", "-1"], "epochs must be an integer >= 0, got -1"),
+        (["--set", "lr=-1"], "lr must be a finite number > 0, got -1"),
+        (["--set", "encoder.hidden=0"], "encoder.hidden must be an integer >= 1, got 0"),
+        (["--set", "encoder.dropout=2"], "encoder.dropout must be a number in [0, 1), got 2"),
+        (["--set", "loss.temperature=0"], "loss.temperature must be > 0, got 0"),
     ],
 )
 def test_bad_training_settings_are_one_line_before_any_data_is_read(data, tmp_path, capsys, flags, expected):
@@ -33,7 +38,7 @@ def test_bad_training_settings_are_one_line_before_any_data_is_read(data, tmp_pa
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "run" / "config.json").exists()
+    assert not (tmp_path / "run" / "config.json").exists() and not (tmp_path / "run" / "settings.json").exists()
 
 
 def test_every_family_preset_trains_every_method_from_the_cli(data, tmp_path, capsys):
@@ -103,3 +108,52 @@ def test_a_path_that_is_a_file_is_one_line(tmp_path, capsys):
     argv = ["align", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--out", str(tmp_path / "afile" / "sub")]
     assert cli.main([*argv, "--no-viewer"]) == 2
     assert "vidalign align: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda run: (run / "config.json").write_text("{not json"), "not a run's config.json"),
+        (lambda run: (run / "config.json").write_text("[1]"), "not a run's config.json"),
+        (lambda run: (run / "config.json").write_text("{}"), "not a readable `vidalign train` run"),
+        (lambda run: (run / "model.safetensors").write_bytes(b"\0" * 100), "not a readable `vidalign train` run"),
+    ],
+)
+def test_a_damaged_run_is_one_line(damage, expected, tiny_folder, vaot_run, tmp_path, capsys):
+    """A damaged run directory raised JSONDecodeError, KeyError or SafetensorError from every command."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(vaot_run, run)
+    damage(run)
+    features = [str(tiny_folder / "features" / f"video_00{k}.npy") for k in range(2)]
+    assert cli.main(["align", *features, "--model", str(run), "--out", str(tmp_path / "o"), "--no-viewer"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1
+
+
+def test_a_damaged_checkpoint_is_one_line_on_resume(data, tmp_path, capsys):
+    argv = ["train", "--data", str(data), "--method", "vaot", "--out", str(tmp_path / "run"), "--quiet"]
+    assert cli.main([*argv, "--epochs", "1"]) == 0
+    (tmp_path / "run" / "checkpoint.safetensors").write_bytes(b"\0" * 100)
+    assert cli.main([*argv, "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "checkpoint.safetensors: unreadable" in err and "delete it" in err and len(err.splitlines()) == 1
+
+
+def test_out_of_range_options_are_one_line(tiny_folder, tmp_path, capsys):
+    """--k inf, more k-means clusters than frames, a port beyond 65535, a render of size 0 or at fps inf."""
+    features = [str(tiny_folder / "features" / f"video_00{k}.npy") for k in range(2)]
+    cases = [
+        (["compare", *features, "--k", "inf", "--out", str(tmp_path / "c")], "k must be finite"),
+        (["segment", "--data", str(tiny_folder), "--model", "none", "--kmeans", "100000", "--out",
+          str(tmp_path / "s")], "100000 clusters need at least as many frames"),
+        (["view", str(tmp_path), "--no-browser", "--port", "70000"], "port must be in 0..65535"),
+        (["render", "--out", str(tmp_path / "r0"), "--size", "0"], "integer size >= 16"),
+        (["render", "--out", str(tmp_path / "r1"), "--fps", "inf"], "finite fps > 0"),
+    ]  # fmt: skip
+    for argv, expected in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "c").exists()

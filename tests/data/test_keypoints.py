@@ -212,6 +212,33 @@ def test_an_unknown_skeleton_is_refused(tmp_path):
         read_keypoints(tmp_path / "k.npy")
 
 
+def test_a_skeleton_that_does_not_fit_the_joint_count_is_refused(tmp_path):
+    """``--skeleton body25`` on a COCO-17 file read BODY_25's joint indices from COCO's order (wrong joints,
+    silently); ``mediapipe33`` crashed with an IndexError."""
+    np.save(tmp_path / "coco.npy", np.random.default_rng(0).uniform(10, 200, (4, 17, 2)))
+    for skeleton, joints in (("body25", 25), ("mediapipe33", 33), ("penn13", 13)):
+        with pytest.raises(InputError, match=f"17 joints, but the skeleton {skeleton} has {joints}"):
+            read_keypoints(tmp_path / "coco.npy", skeleton=skeleton)
+    assert read_keypoints(tmp_path / "coco.npy", skeleton="coco17").skeleton == "coco17"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("ragged.json", [[[1, 2], [3]]]), ("text.json", {"keypoints": "abc"}),
+     ("frames", {"people": [{"pose_keypoints_2d": [1.0, 2.0]}]})],
+)  # fmt: skip
+def test_malformed_keypoint_content_is_a_data_error(name, content, tmp_path):
+    """Ragged arrays, text and an OpenPose frame whose values are not x, y, c triples raised numpy's errors."""
+    path = tmp_path / name
+    if name == "frames":
+        path.mkdir()
+        (path / "clip_000000000000_keypoints.json").write_text(json.dumps(content))
+    else:
+        path.write_text(json.dumps(content))
+    with pytest.raises(DataError, match=str(path)):
+        read_keypoints(path)
+
+
 def test_keypoint_files_align_and_convert_from_the_cli(tmp_path):
     for name, seed in (("a", 0), ("b", 0)):
         x, y = _motion(n_frames=30 if name == "a" else 40, seed=seed)

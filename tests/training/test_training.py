@@ -282,6 +282,22 @@ def test_the_monitor_flags_an_encoder_that_maps_every_frame_to_one_point():
     assert measured["collapsed"] and measured["within"] == pytest.approx(1.0) and measured["epoch"] == 3
 
 
+def test_non_finite_embeddings_stop_the_run_in_one_line(tiny_dataset, tmp_path, capsys):
+    """A learning rate of 1e9 sent the weights to infinity: the spread check's SVD raised LinAlgError (a
+    traceback); the run now stops with a DivergedError, which the CLI prints as one line."""
+    from vidalign.errors import DivergedError
+
+    videos = [np.ones((5, 16), np.float32), np.ones((6, 16), np.float32)]
+    with pytest.raises(DivergedError, match="non-finite embeddings after epoch 3"):
+        SpreadMonitor(videos, lambda video: np.full((len(video), 8), np.nan, np.float32)).measure(3)
+    assert issubclass(DivergedError, FloatingPointError) and issubclass(DivergedError, ValueError)
+    argv = ["train", "--data", str(tiny_dataset), "--method", "vaot", "--out", str(tmp_path / "run"), "--epochs", "2",
+            "--set", "lr=1e30", "--quiet"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "non-finite" in err and len(err.splitlines()) == 1
+
+
 def test_training_logs_the_spread_of_every_epoch(tiny_dataset, tmp_path):
     run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False).path
     with (run / "log.csv").open() as f:

@@ -67,6 +67,15 @@ def test_target_fps_picks_nearest_frames_and_never_upsamples(make_video, target_
         assert source.tolist() == list(range(24))
 
 
+def test_a_rate_far_above_the_videos_gives_every_frame_at_once_and_an_infinite_one_is_refused(make_video):
+    """``--fps 1e9`` walked a billion grid points a second of video (it never finished); ``inf`` too."""
+    path = make_video("clip.mp4", "libx264", n_frames=24, fps=24)
+    _, _, source = read_frames(path, target_fps=1e9)
+    assert source.tolist() == list(range(24))
+    with pytest.raises(ValueError, match="finite"):
+        read_frames(path, target_fps=float("inf"))
+
+
 @pytest.mark.parametrize("target_fps", [4, 10, 25])
 def test_target_fps_on_variable_frame_rate_uses_real_timestamps(make_video, code, target_fps):
     pts_ms = [0, 30, 70, 100, 180, 200, 260, 300, 390, 400, 480, 610]

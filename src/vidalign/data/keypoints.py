@@ -37,7 +37,7 @@ import numpy as np
 
 from vidalign.data.layout import refuse_existing_features, write_dataset_info, write_split, write_video
 from vidalign.data.penn_action import feature_description, pose_features
-from vidalign.errors import DataError, InputError
+from vidalign.errors import DataError, InputError, one_line
 
 __all__ = [
     "KEYPOINT_SUFFIXES",
@@ -90,7 +90,10 @@ def _openpose_people(path: Path) -> list[np.ndarray]:
         people = json.loads(path.read_text(encoding="utf-8")).get("people", [])
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         raise DataError(f"{path}: not an OpenPose keypoint file ({exc})") from None
-    poses = [np.asarray(p.get("pose_keypoints_2d", []), dtype=np.float64).reshape(-1, 3) for p in people]
+    try:
+        poses = [np.asarray(p.get("pose_keypoints_2d", []), dtype=np.float64).reshape(-1, 3) for p in people]
+    except (ValueError, TypeError, AttributeError) as exc:  # a length not a multiple of 3, text, not an object
+        raise DataError(f"{path}: pose_keypoints_2d must be numbers, x, y, c per joint ({one_line(exc)})") from None
     return [p for p in poses if len(p)]
 
 
@@ -169,7 +172,10 @@ def _read_array(path: Path) -> tuple[np.ndarray, float | None]:
         if isinstance(data, dict):
             fps, size = _positive(data.get("fps"), "fps", path), data.get("image_size")
             data = data.get("keypoints")
-        array = np.asarray(data, dtype=np.float64)
+        try:
+            array = np.asarray(data, dtype=np.float64)
+        except (ValueError, TypeError) as exc:  # rows of different lengths, text
+            raise DataError(f"{path}: keypoints must be a [T, J, 2 or 3] array of numbers ({one_line(exc)})") from None
         if size is not None:
             array = _to_pixels(array, size, path)
     return np.asarray(array, dtype=np.float64), fps
@@ -215,9 +221,12 @@ def keypoints_from_array(
     if array.ndim != 3 or array.shape[2] not in (2, 3) or len(array) == 0:
         raise DataError(f"{source}: keypoints must be [T, J, 2] or [T, J, 3], got shape {array.shape}")
     name = skeleton or _BY_COUNT.get(array.shape[1])
+    known = ", ".join(f"{k} ({n} joints)" for n, k in sorted(_BY_COUNT.items()))
     if name not in SKELETONS:
-        known = ", ".join(f"{k} ({n} joints)" for n, k in sorted(_BY_COUNT.items()))
         raise InputError(f"{source}: {array.shape[1]} joints match no known skeleton; known: {known}")
+    if _BY_COUNT.get(array.shape[1]) != name:  # a skeleton's joint order read from another's: wrong joints
+        joints = next(count for count, known_name in _BY_COUNT.items() if known_name == name)
+        raise InputError(f"{source}: {array.shape[1]} joints, but the skeleton {name} has {joints}; known: {known}")
     joints = array[:, list(SKELETONS[name])]
     x, y = joints[..., 0], joints[..., 1]
     confidence = joints[..., 2] if joints.shape[2] == 3 else np.ones_like(x)

@@ -36,6 +36,7 @@ Encoding
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -200,7 +201,9 @@ def _every_kth(items: Iterable[tuple], stride: int) -> Iterator[tuple]:
 def _nearest_to_grid(items: Iterable[tuple], target_fps: float) -> Iterator[tuple]:
     """Keep the item nearest in time to each grid point ``t0 + m / target_fps`` (ties: the earlier item),
     each item at most once. The nearest item to a grid point is the last one at/before it or the first
-    one after it, so one item of look-ahead suffices."""
+    one after it, so one item of look-ahead suffices. The grid points between two items choose the earlier item,
+    then the later one, so the first and the last of them decide: a rate far above the video's costs no more than
+    its own (every frame)."""
     period = 1.0 / target_fps
     start: float | None = None
     step = 0
@@ -210,14 +213,20 @@ def _nearest_to_grid(items: Iterable[tuple], target_fps: float) -> Iterator[tupl
         timestamp = item[1]
         if start is None:
             start = timestamp
-        while start + step * period <= timestamp + _GRID_TOLERANCE_S:
-            grid = start + step * period
+        reach = timestamp + _GRID_TOLERANCE_S
+        last = math.floor((reach - start) / period)  # the last grid step at or before this item
+        while start + (last + 1) * period <= reach:
+            last += 1
+        while last >= step and start + last * period > reach:
+            last -= 1
+        for grid_step in sorted({step, last}) if last >= step else ():
+            grid = start + grid_step * period
             before_is_nearer = previous is not None and grid - previous[1] <= timestamp - grid
             chosen = previous if before_is_nearer else item
             if chosen[0] > last_kept:
                 last_kept = chosen[0]
                 yield chosen
-            step += 1
+        step = max(step, last + 1)
         previous = item
 
 
@@ -226,8 +235,8 @@ def _check_sampling(stride: int | None, target_fps: float | None, max_frames: in
         raise ConfigError("give at most one of stride and target_fps")
     if stride is not None and (int(stride) != stride or stride < 1):
         raise ConfigError(f"stride must be a positive integer, got {stride!r}")
-    if target_fps is not None and not target_fps > 0:
-        raise ConfigError(f"target_fps must be positive, got {target_fps!r}")
+    if target_fps is not None and not 0 < target_fps < math.inf:
+        raise ConfigError(f"target_fps must be positive and finite, got {target_fps!r}")
     if max_frames is not None and (int(max_frames) != max_frames or max_frames < 1):
         raise ConfigError(f"max_frames must be a positive integer, got {max_frames!r}")
 

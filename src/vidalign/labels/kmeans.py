@@ -33,6 +33,8 @@ def kmeans_baseline(
     if not frames:
         raise InputError("no video to cluster")
     stacked = np.concatenate(frames)
+    if n_clusters > len(stacked):
+        raise InputError(f"{n_clusters} clusters need at least as many frames; the videos have {len(stacked)}")
     if standardize:
         scale = stacked.std(axis=0)
         stacked = (stacked - stacked.mean(axis=0)) / np.where(scale > 0, scale, 1.0)

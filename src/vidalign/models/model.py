@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from vidalign.device import torch_device
-from vidalign.errors import ConfigError, DataError
+from vidalign.errors import ConfigError, DataError, VidalignError, one_line
 from vidalign.losses import build_loss
 from vidalign.models.heads import EncoderConfig, build_encoder, encoder_stride
 from vidalign.run_dir import RunDir
@@ -66,12 +67,18 @@ class VidalignModel(nn.Module):
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[VidalignModel, dict]:
-    """Rebuild the model of a training run from ``config.json`` + ``model.safetensors``."""
+    """Rebuild the model of a training run from ``config.json`` + ``model.safetensors``; a damaged run (a file
+    that does not parse, a config without its keys, weights of another shape) raises one :class:`DataError`."""
     run, device = RunDir(run_dir), torch_device(device)
-    config = run.read_config()
-    weights = run.read_weights()
-    model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        config = run.read_config()
+        weights = run.read_weights()
+        model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except (FileNotFoundError, VidalignError):
+        raise
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError, SafetensorError) as error:
+        raise DataError(f"{run.path}: not a readable `vidalign train` run ({one_line(error)})") from error
     if missing or unexpected:
         raise DataError(f"{run.path}: weights do not match config.json (missing {missing}, extra {unexpected})")
     return model.to(device).eval(), config

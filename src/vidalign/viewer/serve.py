@@ -43,6 +43,8 @@ def page_server(folder: str | os.PathLike[str], port: int = 0) -> http.server.Th
     """A server of ``folder`` (which must hold ``index.html``) on ``127.0.0.1:port`` (0: any free port), not yet
     started: call ``serve_forever`` (or run it in a thread) and ``shutdown``."""
     root = Path(folder)
+    if not 0 <= port <= 65535:
+        raise InputError(f"port must be in 0..65535 (0: any free one), got {port}")
     if not (root / "index.html").is_file():
         raise InputError(f"{root}: no index.html (write one with align, compare, segment or retrieve)")
     handler = functools.partial(_LoopbackHandler, directory=str(root))
