@@ -31,6 +31,7 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import math
+import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,7 +231,7 @@ def render_dataset(
     ones are rendered. A different record raises :class:`~vidalign.errors.ConfigError` naming what differs, and an
     unrecorded ``out_dir`` whose ``videos/`` already holds files raises ``FileExistsError``. Returns ``out_dir``.
     """
-    if not (isinstance(size, int) and size >= 16) or not 0 < fps < math.inf:
+    if not (isinstance(size, numbers.Integral) and size >= 16) or not 0 < fps < math.inf:
         raise ConfigError(f"render needs an integer size >= 16 pixels and a finite fps > 0, got size {size}, fps {fps}")
     out_dir = Path(out_dir)
     videos_dir = out_dir / "videos"
