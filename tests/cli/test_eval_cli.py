@@ -158,3 +158,17 @@ def test_every_registered_protocol_is_a_cli_choice():
     assert (default.protocol, default.stride, default.classifier, default.fit_on_scored) == ("ours", None, None, False)
     with pytest.raises(SystemExit):
         parser.parse_args(["eval", "--data", "d", "--model", "none", "--protocol", "nope"])
+
+
+def test_options_of_the_other_task_are_refused(synthetic, capsys):
+    """``--background`` meant nothing to the alignment task, ``--stride`` and ``--classifier`` nothing to the
+    segmentation task; each was accepted and ignored."""
+    base = ["eval", "--data", str(synthetic), "--model", "none"]
+    for extra, expected in (
+        (["--background", "nosuch"], "--background applies to the segmentation task only"),
+        (["--task", "segmentation", "--stride", "0"], "apply to the alignment task only"),
+        (["--task", "segmentation", "--classifier", "logreg"], "apply to the alignment task only"),
+    ):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1

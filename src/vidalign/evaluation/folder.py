@@ -83,8 +83,10 @@ def evaluate_folder(
     proto = get_protocol(protocol)
     if task == "alignment":
         check_fit_on_scored(proto, fit_on_scored)  # before loading anything
-    elif task == "segmentation" and (proto.name != "ours" or fit_on_scored):
-        raise ConfigError("--protocol and --fit-on-scored apply to the alignment task only")
+    elif task == "segmentation" and (proto.name != "ours" or fit_on_scored or stride is not None or classifier):
+        raise ConfigError("--protocol, --fit-on-scored, --stride and --classifier apply to the alignment task only")
+    if task == "alignment" and background is not None:
+        raise ConfigError("--background applies to the segmentation task only")
     folder = FeatureFolder(data, strict=strict)
     rep = Representation(model, device)
     val = folder.load_split(eval_split)
