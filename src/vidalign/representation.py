@@ -18,7 +18,6 @@ Videos reach a model through the frame backbone its features came from, sampled 
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidalign.errors import CollapseWarning, ConfigError, InputError
+from vidalign.data.layout import read_extractor_record
+from vidalign.errors import CollapseWarning, ConfigError, DataError, InputError
 from vidalign.evaluation.spread import collapse_message
 
 if TYPE_CHECKING:
@@ -51,10 +51,9 @@ def training_extraction(config: dict) -> dict:
         return recorded
     data = (config.get("train") or {}).get("data")
     try:
-        record = json.loads((Path(data) / "extractor.json").read_text()) if data else {}
-    except (OSError, ValueError, TypeError):
+        return read_extractor_record(data) if isinstance(data, str) else {}
+    except (OSError, DataError):
         return {}
-    return record if isinstance(record, dict) else {}
 
 
 def training_backbone(config: dict) -> str | None:

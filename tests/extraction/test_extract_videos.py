@@ -367,6 +367,19 @@ def test_a_run_keeps_how_its_features_were_extracted(rendered, tmp_path, monkeyp
     assert video_frontend(tmp_path / "run").items() >= expected.items()
 
 
+def test_a_run_trained_before_runs_recorded_it_reads_its_folders_extractor_json(tmp_path):
+    from vidalign.representation import training_extraction
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "extractor.json").write_text(json.dumps({"backbone": "pixel", "sampling": {"stride": 2}}))
+    old_run = {"train": {"data": str(tmp_path / "data")}}
+    assert training_extraction(old_run) == {"backbone": "pixel", "sampling": {"stride": 2}}
+    assert training_extraction({**old_run, "extraction": {"backbone": "pose"}}) == {"backbone": "pose"}
+    assert training_extraction({"train": {"data": str(tmp_path / "moved")}}) == {}
+    (tmp_path / "data" / "extractor.json").write_text("[1]")
+    assert training_extraction(old_run) == {}
+
+
 def test_a_model_decodes_videos_at_the_sampling_of_its_training_frames(rendered, tmp_path, capsys):
     """A temporal encoder trained on every 2nd frame meets every 2nd frame of a video it is given, unless told
     otherwise (align / compare through the Aligner, retrieve / segment through the folder they extract)."""

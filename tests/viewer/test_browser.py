@@ -18,6 +18,8 @@ from PIL import Image
 import vidalign as va
 from vidalign.data.video import write_video
 
+from .test_page import read_data
+
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed: pip install playwright"
 )
@@ -207,11 +209,9 @@ def _rewrite_data(folder, change) -> None:
     """Apply ``change`` to the payload of the page in ``folder`` (its ``data.js``)."""
     import json
 
-    prefix = "window.VIDALIGN_DATA = "
-    text = (folder / "data.js").read_text()
-    data = json.loads(text[len(prefix) : text.rindex(";")])
+    data = read_data(folder)
     change(data)
-    (folder / "data.js").write_text(prefix + json.dumps(data) + ";\n")
+    (folder / "data.js").write_text(f"window.VIDALIGN_DATA = {json.dumps(data)};\n")
 
 
 def test_the_deviation_curve_of_a_long_query_with_missing_values(browser, inserted, tmp_path):
