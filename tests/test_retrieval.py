@@ -4,6 +4,7 @@ distinct moments best first, and the CLI writes retrieval.json and retrieval.png
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,27 @@ def test_only_the_query_itself_is_left_out_not_a_recording_of_the_same_name(fold
     assert set(va.retrieve(renamed, 3, tmp_path / "videos", backbone="pixel").matches) == {clips.b.stem}
     with pytest.raises(InputError, match="no recording other than the query"):
         va.retrieve(clips.b, 3, tmp_path / "videos", backbone="pixel")
+
+
+def test_the_query_is_known_by_its_source_from_any_working_directory(tmp_path, monkeypatch):
+    """A folder converted from relative paths recorded them as given: run from another directory, the query was
+    not recognised and came back as its own best match (similarity 1)."""
+    from vidalign.data.keypoints import convert_keypoints
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "poses").mkdir()
+    for name in ("a", "b", "c"):  # COCO-17 keypoints in pixels, with confidences
+        xy = 200 + 50 * np.cumsum(rng.normal(size=(40, 17, 2)), axis=0) / 10
+        keypoints = np.concatenate([xy, np.ones((40, 17, 1))], axis=-1)
+        (tmp_path / "poses" / f"{name}.json").write_text(json.dumps({"keypoints": keypoints.tolist(), "fps": 10}))
+    monkeypatch.chdir(tmp_path)
+    convert_keypoints([Path("poses")], "data")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert set(va.retrieve(tmp_path / "poses" / "a.json", 5, tmp_path / "data").matches) == {"b", "c"}
+    meta = tmp_path / "data" / "meta" / "b.json"  # a folder written before: the source as it was given
+    meta.write_text(json.dumps(json.loads(meta.read_text()) | {"source": "poses/b.json"}))
+    assert set(va.retrieve(tmp_path / "poses" / "b.json", 5, tmp_path / "data").matches) == {"a", "c"}
 
 
 def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):

@@ -419,10 +419,18 @@ def _is_recording_of(source: AlignInput, record, folder: FeatureFolder) -> bool:
     if not Path(source.path).exists():  # an array
         return False
     query = Path(source.path).resolve()
+    if query == (folder.root / "features" / f"{record.video_id}.npy").resolve():
+        return True
     recorded = record.meta.get("source")
-    return query == (folder.root / "features" / f"{record.video_id}.npy").resolve() or (
-        bool(recorded) and query == Path(recorded).resolve()
-    )
+    if not isinstance(recorded, str) or not recorded:
+        return False
+    recorded = Path(recorded)
+    if recorded.is_absolute():
+        return query == recorded.resolve()
+    # a relative source (folders written before sources were stored absolute): its base is unknown, so the query
+    # is it when its path ends with the recorded one
+    parts = [part for part in recorded.parts if part not in (".", "..")]
+    return len(parts) > 0 and list(query.parts[-len(parts) :]) == parts
 
 
 @dataclasses.dataclass

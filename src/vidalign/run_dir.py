@@ -87,8 +87,12 @@ class RunDir:
         """Restore model, optimizer and RNG from the checkpoint; returns the number of finished epochs."""
         path = self.path / self.CHECKPOINT
         try:
-            return load_checkpoint(path, model, optimizer)["epoch"]
-        except (SafetensorError, KeyError, ValueError, RuntimeError) as error:
+            epoch = load_checkpoint(path, model, optimizer)["epoch"]
+            if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+                raise ValueError(f"epoch {epoch!r}")
+            return epoch
+        except (SafetensorError, KeyError, ValueError, RuntimeError, TypeError, AttributeError) as error:
+            # TypeError / AttributeError: metadata missing, or JSON of another shape (a list for an object)
             raise DataError(f"{path}: unreadable ({one_line(error)}); delete it to train the run from the start, "
                             "or give another --out") from error  # fmt: skip
 

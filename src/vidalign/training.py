@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import inspect
 import math
+import numbers
 import os
 import platform
 import time
@@ -120,17 +121,29 @@ def loss_parameters(loss: type) -> dict[str, object]:
     return {n: (None if p.default is p.empty else p.default) for n, p in parameters.items() if n != "self"}
 
 
+def _integer(minimum: int):
+    """The range test of an integer setting: an int (not a float or a bool) of at least ``minimum``."""
+    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum
+
+
 # Settings whose values have a range: (section or None, key) -> (test, what it needs); None values pass.
 RANGES = {
-    (None, "epochs"): (lambda v: v >= 0, "an integer >= 0"),
+    (None, "epochs"): (_integer(0), "an integer >= 0"),
     (None, "lr"): (lambda v: 0 < v < math.inf, "a finite number > 0"),
     (None, "weight_decay"): (lambda v: 0 <= v < math.inf, "a finite number >= 0"),
     (None, "grad_clip"): (lambda v: 0 < v < math.inf, "a finite number > 0 (or null: no clipping)"),
-    **{("encoder", key): (lambda v: v >= 1, "an integer >= 1")
+    **{("encoder", key): (_integer(1), "an integer >= 1")
        for key in ("out_dim", "hidden", "n_layers", "kernel_size", "n_heads", "max_frames")},
     ("encoder", "dropout"): (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    ("encoder", "projection"): (lambda v: v >= 0, "an integer >= 0"),
+    ("encoder", "projection"): (_integer(0), "an integer >= 0"),
 }  # fmt: skip
+
+
+def _passes(ok, value) -> bool:
+    try:
+        return bool(ok(value))
+    except TypeError:  # text where a number belongs
+        return False
 
 
 def _check_ranges(d: dict) -> None:
@@ -139,7 +152,7 @@ def _check_ranges(d: dict) -> None:
     for (section, key), (ok, needs) in RANGES.items():
         value = (d.get(section) if section else d) or {}
         value = value.get(key) if isinstance(value, dict) else None
-        if value is not None and not ok(value):
+        if value is not None and not _passes(ok, value):
             raise ConfigError(f"{section + '.' if section else ''}{key} must be {needs}, got {value!r}")
     losses = d.get("loss") if isinstance(d.get("loss"), dict) else {}
     for part, values in [("loss", losses)] + [(f"loss.{k}", v) for k, v in losses.items() if isinstance(v, dict)]:

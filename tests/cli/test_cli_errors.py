@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from vidalign import cli
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
@@ -27,6 +30,9 @@ def data(tmp_path_factory):
         (["--preset", "mocapp"], "vaot has no preset 'mocapp'"),
         (["--device", "cuda:7"], "device 'cuda:7' requested"),
         (["--epochs", "-1"], "epochs must be an integer >= 0, got -1"),
+        (["--set", "epochs=2.5"], "epochs must be an integer >= 0, got 2.5"),  # a TypeError at the epoch loop
+        (["--set", "epochs=.inf"], "epochs must be an integer >= 0, got inf"),
+        (["--set", "encoder.hidden=1.5"], "encoder.hidden must be an integer >= 1, got 1.5"),
         (["--set", "lr=-1"], "lr must be a finite number > 0, got -1"),
         (["--set", "encoder.hidden=0"], "encoder.hidden must be an integer >= 1, got 0"),
         (["--set", "encoder.dropout=2"], "encoder.dropout must be a number in [0, 1), got 2"),
@@ -135,10 +141,23 @@ def test_a_damaged_run_is_one_line(damage, expected, tiny_folder, vaot_run, tmp_
 def test_a_damaged_checkpoint_is_one_line_on_resume(data, tmp_path, capsys):
     argv = ["train", "--data", str(data), "--method", "vaot", "--out", str(tmp_path / "run"), "--quiet"]
     assert cli.main([*argv, "--epochs", "1"]) == 0
-    (tmp_path / "run" / "checkpoint.safetensors").write_bytes(b"\0" * 100)
-    assert cli.main([*argv, "--epochs", "2"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "checkpoint.safetensors: unreadable" in err and "delete it" in err and len(err.splitlines()) == 1
+    checkpoint = tmp_path / "run" / "checkpoint.safetensors"
+    tensors = {key: value.clone() for key, value in load_file(checkpoint).items()}  # not mapped: rewritten below
+    with safe_open(checkpoint, "pt") as f:
+        metadata = f.metadata()
+    optimizer = json.loads(metadata["optimizer"])
+    damaged = [  # garbage; then metadata missing or JSON of another shape (TypeError / AttributeError before)
+        None, {}, {**metadata, "info": "[1]"}, {**metadata, "info": '{"epoch": "1"}'},
+        {**metadata, "optimizer": json.dumps({**optimizer, "scalars": []})},
+    ]  # fmt: skip
+    for case in damaged:
+        if case is None:
+            checkpoint.write_bytes(b"\0" * 100)
+        else:
+            save_file(tensors, checkpoint, metadata=case)
+        assert cli.main([*argv, "--epochs", "2"]) == 2, case
+        err = capsys.readouterr().err.strip()
+        assert "checkpoint.safetensors: unreadable" in err and "delete it" in err and len(err.splitlines()) == 1
 
 
 def test_out_of_range_options_are_one_line(tiny_folder, tmp_path, capsys):

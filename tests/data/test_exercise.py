@@ -56,7 +56,15 @@ def test_durations_are_kept_where_no_repetition_is_short():
 
 
 @pytest.mark.parametrize(
-    "options", [{"n_videos": 2}, {"val_fraction": 1.0}, {"val_fraction": -0.1}, {"n_videos": 4, "val_fraction": 0.9}]
+    "options",
+    [
+        {"n_videos": 2},
+        {"val_fraction": 1.0},
+        {"val_fraction": -0.1},
+        {"n_videos": 4, "val_fraction": 0.9},
+        {"val_fraction": float("inf")},
+        {"val_fraction": float("nan")},
+    ],
 )
 def test_a_configuration_without_training_clips_is_refused(options):
     with pytest.raises(ConfigError, match="val"):

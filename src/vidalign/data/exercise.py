@@ -80,6 +80,7 @@ class ExerciseConfig:
         checks = {
             "0 <= val_fraction < 1": 0 <= self.val_fraction < 1,
             "n_videos >= 3, and at least one clip outside the val split": self.n_videos >= 3
+            and 0 <= self.val_fraction < 1  # (n_val of an infinite or NaN fraction raises)
             and self.n_videos > self.n_val,
             "1 <= reps[0] <= reps[1]": 1 <= self.reps[0] <= self.reps[1],
             "0 <= rest[0] <= rest[1]": 0 <= self.rest[0] <= self.rest[1],

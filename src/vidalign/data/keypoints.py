@@ -286,7 +286,7 @@ def convert_keypoints(
             message = str(error)
             raise DataError(message if str(path) in message else f"{path}: {message}") from None
     for path, name, (keypoints, features) in zip(recordings, names, converted, strict=True):
-        meta = {"source": str(path), "skeleton": keypoints.skeleton, "fps": keypoints.fps,
+        meta = {"source": str(Path(path).resolve()), "skeleton": keypoints.skeleton, "fps": keypoints.fps,
                 "features": feature_description()}  # fmt: skip
         write_video(out_dir, name, features, meta=meta)
     write_split(out_dir, "all", names)
