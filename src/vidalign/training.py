@@ -414,6 +414,7 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
                           "directory (another --out)")  # fmt: skip
     if env.is_main:
         held = (run.read_config().get("spread") or {}) if resume else {}
+        held = held if isinstance(held, dict) else {}  # a damaged record: measured again
         if resume:
             run.truncate_log(start_epoch)
         if held.get("epoch") == start_epoch:

@@ -160,6 +160,15 @@ def test_a_damaged_checkpoint_is_one_line_on_resume(data, tmp_path, capsys):
         assert "checkpoint.safetensors: unreadable" in err and "delete it" in err and len(err.splitlines()) == 1
 
 
+def test_a_resume_measures_again_a_damaged_spread_record(data, tmp_path):
+    argv = ["train", "--data", str(data), "--method", "vaot", "--out", str(tmp_path / "run"), "--quiet"]
+    assert cli.main([*argv, "--epochs", "1"]) == 0
+    config = tmp_path / "run" / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"spread": [0.5]}))  # AttributeError before
+    assert cli.main([*argv, "--epochs", "2"]) == 0
+    assert json.loads(config.read_text())["spread"]["epoch"] == 2
+
+
 def test_out_of_range_options_are_one_line(tiny_folder, tmp_path, capsys):
     """--k inf, more k-means clusters than frames, a port beyond 65535, a render of size 0 or at fps inf."""
     features = [str(tiny_folder / "features" / f"video_00{k}.npy") for k in range(2)]
