@@ -212,6 +212,19 @@ def test_fine_tuning_takes_at_most_its_epoch_budget_unless_told():
     assert finetune_settings("lac", ["a.mp4"], "run", overrides=["epochs=30"])["epochs"] == 30
 
 
+def test_a_backbone_that_keeps_the_layout_fine_tunes_without_mirror_images():
+    """The grid-pooled backbone's cells keep where things are, so a flipped view is another input: with flips,
+    LAC fine-tuned on the waving clips collapsed (docs/finetune.md, Measured on real clips)."""
+    flip = ClipAugmentConfig().flip
+    assert flip > 0 and "flip" not in finetune_settings("lac", ["a.mp4"], "run").get("clip", {})
+    for given in ({"backbone": "efficientnet_lite0_grid"}, {"overrides": ["backbone=efficientnet_lite0_grid"]}):
+        assert finetune_settings("lac", ["a.mp4"], "run", **given)["clip"]["flip"] == 0.0
+    told = finetune_settings("lac", ["a.mp4"], "run", backbone="efficientnet_lite0_grid", overrides=["clip.flip=0.3"])
+    assert told["clip"]["flip"] == 0.3
+    assert build_backbone("efficientnet_lite0_grid", "none").keeps_layout
+    assert not build_backbone("efficientnet_lite0", "none").keeps_layout
+
+
 def test_the_cli_fine_tunes_and_aligns_with_the_run(videos, tmp_path, capsys):
     argv = ["finetune", str(videos[0].parent), "--method", "vaot", "--out", str(tmp_path / "run"), "--epochs", "1",
             "--quiet", *sum((["--set", s] for s in TINY), [])]  # fmt: skip

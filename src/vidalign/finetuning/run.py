@@ -34,7 +34,7 @@ from vidalign.finetuning.clip_augment import ClipAugmentConfig
 from vidalign.finetuning.frame_cache import cache_frames
 from vidalign.finetuning.sampler import FramePairSampler
 from vidalign.losses import loss_class
-from vidalign.models.backbones import Backbone, build_backbone
+from vidalign.models.backbones import Backbone, backbone_class, build_backbone
 from vidalign.run_dir import RunDir
 from vidalign.training import (
     Fitting,
@@ -90,16 +90,21 @@ def finetune_settings(method: str, videos: list[str], out: str | Path, *, preset
                       overrides: list[str] | tuple[str, ...] = (), **explicit) -> dict:  # fmt: skip
     """Settings of a fine-tuning run: the method's preset for video features (:func:`vidalign.presets.
     train_settings`) with at most :data:`FINETUNE_EPOCHS` epochs and the encoder's ``max_frames`` at
-    :data:`FINETUNE_MAX_FRAMES`, then ``overrides`` (``"KEY=VALUE"``) and ``explicit`` fields."""
+    :data:`FINETUNE_MAX_FRAMES`, no horizontal flips for a backbone whose features keep the frame's layout
+    (``docs/finetune.md``, Augmentation), then ``overrides`` (``"KEY=VALUE"``) and ``explicit`` fields."""
     from vidalign.presets import deep_merge, parse_override, train_settings
 
     cache = explicit.pop("data", None) or str(Path(out) / FRAME_CACHE)
     settings = train_settings(method, cache, out, preset=preset, videos=[str(v) for v in videos])
     settings["epochs"] = min(settings["epochs"], FINETUNE_EPOCHS)
     settings = deep_merge(settings, {"encoder": {"max_frames": FINETUNE_MAX_FRAMES}})
+    given: dict = {}
     for text in overrides:
-        settings = deep_merge(settings, parse_override(text))
-    return deep_merge(settings, {k: v for k, v in explicit.items() if v is not None})
+        given = deep_merge(given, parse_override(text))
+    given = deep_merge(given, {k: v for k, v in explicit.items() if v is not None})
+    if backbone_class(given.get("backbone", FinetuneConfig.backbone)).keeps_layout:
+        settings = deep_merge(settings, {"clip": {"flip": 0.0}})
+    return deep_merge(settings, given)
 
 
 def training_shape(backbone: Backbone, frames: list[np.ndarray], size: int) -> tuple[int, int]:

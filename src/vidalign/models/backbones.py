@@ -136,6 +136,7 @@ class Backbone(ABC):
     dim: ClassVar[int]
     frame_dim: ClassVar[int | None] = None  # what ``embed`` gives per frame when not ``dim``
     feature_family: ClassVar[str] = "video"  # vidalign.data.layout.FEATURE_FAMILIES
+    keeps_layout: ClassVar[bool] = False  # features keep where in the frame things are: a mirror image differs
 
     def __init__(self, weights_id: str, device: str | torch.device) -> None:
         self.weights_id = weights_id
@@ -293,6 +294,7 @@ class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
     (5120-d for 2 x 2) instead of one global average: where in the frame a body part is stays in the features."""
 
     name = "efficientnet_lite0_grid"
+    keeps_layout = True
     grid = 2
     dim = EfficientNetLite0Backbone.dim * grid * grid
     max_longer_side = 448  # the whole field of view at the network's resolution, 16:9 frames -> 224 x 398
@@ -317,6 +319,7 @@ class PixelBackbone(Backbone):
     """No-learning colour/layout baseline: 8x8 area-downsampled RGB (192) + 16-bin channel histograms (48)."""
 
     name = "pixel"
+    keeps_layout = True
     grid = 8
     bins = 16
     dim = grid * grid * 3 + 3 * bins
@@ -396,8 +399,13 @@ def available_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_backbone(name: str, weights: str | Path = "default", device: str | torch.device = "cpu") -> Backbone:
-    """Build the backbone ``name`` with ``weights`` ("default", "none" or a local state-dict file)."""
+def backbone_class(name: str) -> type[Backbone]:
+    """The class of the backbone ``name`` (its facts without building it)."""
     if name not in _REGISTRY:
         raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(available_backbones())}")
-    return _REGISTRY[name](weights=weights, device=device)
+    return _REGISTRY[name]
+
+
+def build_backbone(name: str, weights: str | Path = "default", device: str | torch.device = "cpu") -> Backbone:
+    """Build the backbone ``name`` with ``weights`` ("default", "none" or a local state-dict file)."""
+    return backbone_class(name)(weights=weights, device=device)
