@@ -1,11 +1,11 @@
 """Raw features as they are and standardised per recording, on every kind of data at hand ->
 ``benchmarks/STANDARDIZED_DEFAULT.md``: the measurements behind the default of ``vidalign align`` without a model
-(``docs/methods.md``, Raw features of videos of people): standardised for a global alignment (dtw, ot) when both
-inputs are videos or poses, as they are for a local one (sw) and for features of unknown kind; ``vidalign compare``
-standardises only when asked.
+(``docs/methods.md``, Raw features of videos of people): standardised for DTW when both inputs are videos or poses,
+as they are for a local alignment (sw), for OT and for features of unknown kind; ``vidalign compare`` standardises
+only when asked.
 
 - intel people (six real clips, key events; ``benchmarks/real_videos.py``): the key-event error in seconds after
-  DTW, OT and SW of the 30 ordered pairs;
+  DTW, OT and SW of the 30 ordered pairs (SW and OT: over the events they match, and how many);
 - ``compare`` of recordings that do not deviate (the intel people; one trial filmed by four cameras): the share of
   query frames it flags;
 - Penn Action poses (``val`` of each action, when ``../shared/data/penn_action`` is there), the demo's rendered
@@ -36,6 +36,7 @@ from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.demo import DemoConfig
+from vidalign.api import STANDARDIZED_METHODS
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.extraction import extract_videos
@@ -64,19 +65,22 @@ def intel_rows(features: dict[str, np.ndarray]) -> list[dict]:
     events = read_events(CLIPS / "events.csv")
     rows = []
     for method in METHODS:
-        errors = {}
+        errors, matched = {}, {}
         for standardize in (False, True):
             aligner = va.Aligner(None, method=method, standardize=standardize)
             per_pair = []
             for a, b in itertools.permutations(sorted(features), 2):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", TrustWarning)
-                    warnings.simplefilter("ignore", RuntimeWarning)  # an event sw leaves unmatched: NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)  # an event sw / ot leaves unmatched: NaN
                     pairs = aligner(features[a], features[b]).pairs
                     per_pair.append(np.abs(carried_events(pairs, events[a]) - events[b]) / FPS)
             errors[standardize] = float(np.nanmean(per_pair))
-        measure = "key-event error (s), lower is better" + (" (over the events it matches)" if method == "sw" else "")
-        rows.append(row(f"intel people, {method}", measure, errors, method != "sw"))
+            matched[standardize] = f"{int(np.isfinite(per_pair).sum())} of {np.size(per_pair)}"
+        measure = "key-event error (s), lower is better"
+        if method != "dtw":  # a local alignment, or OT's dummy frame, may leave events unmatched
+            measure += f" (over the events it matches: raw {matched[False]}, standardized {matched[True]})"
+        rows.append(row(f"intel people, {method}", measure, errors, method in STANDARDIZED_METHODS))
         print(rows[-1], flush=True)
     return rows
 
@@ -140,8 +144,8 @@ def markdown(rows: list[dict], info: dict) -> str:
     lines = table_head("Raw features, as they are and standardised per recording", "standardized_default.py", info)
     lines += [
         "What `vidalign align` without a model does by default (docs/methods.md, Raw features of videos of people): "
-        "`standardized default` says whether these inputs would be standardised unless told otherwise (dtw / ot on "
-        "videos, pose keypoints or files of a video / pose feature folder; not sw, not features of unknown kind such "
+        "`standardized default` says whether these inputs would be standardised unless told otherwise (dtw on "
+        "videos, pose keypoints or files of a video / pose feature folder; not sw or ot, not features of unknown kind such "
         "as the synthetic processes' arrays; `compare` only when asked). Nothing is trained.",
         "",
         "| data | measure | raw | standardized | standardized default |",

@@ -30,7 +30,10 @@ Alignment (:func:`align_arrays`) of A ``[N, D]`` with B ``[M, D]``
       have no counterpart; a frame whose best match costs more than ``zeta`` is one the objective would rather
       send to the dummy. B frames are treated alike with the plan's columns. No monotonicity is enforced: this
       reports what OT says. ``pairs`` holds each matched A frame with its row argmax and each matched B frame
-      with its column argmax. Score: the fused-GW objective of the plan (``fgw_objective``, lower is better).
+      with its column argmax. Score: the fused-GW objective of the plan (``fgw_objective``, lower is better). An
+      OT alignment that leaves more than half the frames of the shorter recording unmatched is untrusted (its
+      confidence gets the reason): the similarities are too low for the dummy's cost, as with standardised raw
+      features of two people (``docs/methods.md``, Raw features of videos of people).
 
 Long recordings (``docs/methods.md``, Long recordings): ``S`` is never held whole. It is computed a block of rows
 at a time from the normalised embeddings (:mod:`vidalign.similarity`) and recomputed on each pass that needs it:
@@ -412,7 +415,25 @@ def align_arrays(
         result.pairs,
         lambda rows, cols: values_at(source, rows, cols, progress=progress),
     )
+    reason = _ot_coverage_reason(result, source.shape, ot) if method == "ot" else None
+    if reason:
+        confidence = dataclasses.replace(confidence, trusted=False, reasons=[*confidence.reasons, reason])
     return dataclasses.replace(result, confidence=confidence)
+
+
+def _ot_coverage_reason(result: AlignResult, shape: tuple[int, int], options: OTOptions) -> str | None:
+    """Why an ``ot`` alignment that left more than half the frames of the shorter recording unmatched is not one
+    (the dummy frame is for the few frames without a counterpart; a clip found inside a longer recording leaves
+    only the longer one's unmatched), or None."""
+    a, b = (shape[0], result.n_unmatched_a, "A"), (shape[1], result.n_unmatched_b, "B")
+    frames, unmatched, name = a if (a[0], -a[1]) <= (b[0], -b[1]) else b  # the shorter; of two alike the worse
+    if unmatched <= 0.5 * frames:
+        return None
+    return (
+        f"ot matched only {frames - unmatched} of {name}'s {frames} frames: the others' best matches cost more than "
+        f"the dummy frame (1 - similarity + time term > zeta {options.dummy}); OT needs a representation whose "
+        "matching frames are alike (a trained model), or use --method dtw"
+    )
 
 
 def decode(

@@ -216,9 +216,10 @@ def band_edge_message(result: AlignResult) -> str:
     )
 
 
-# global alignments whose raw features of videos and poses are standardised per recording unless told otherwise
-# (docs/methods.md, Raw features of videos of people); a local one (sw) finds a clip in a longer recording better raw
-STANDARDIZED_METHODS = ("dtw", "ot")
+# alignments whose raw features of videos and poses are standardised per recording unless told otherwise
+# (docs/methods.md, Raw features of videos of people): a local one (sw) finds a clip in a longer recording better
+# raw, and OT leaves most frames of standardised features unmatched (their cosines fall below its dummy's cost)
+STANDARDIZED_METHODS = ("dtw",)
 
 
 def standardizes_by_default(a: Source, b: Source, *, model: str | os.PathLike[str] | None, method: str) -> bool:

@@ -283,8 +283,9 @@ def format_alignment(result, files) -> str:
         [
             f"{result.method}: {result.score_kind} {result.score:.6g} | A {a.get('n_frames')} frames, "
             f"B {b.get('n_frames')} frames",
-            f"matched A {_span(result.matched_a, a)}; B {_span(result.matched_b, b)}",
-            f"unmatched A {result.n_unmatched_a} frames, B {result.n_unmatched_b} frames",
+            f"matched A within {_span(result.matched_a, a)}; B within {_span(result.matched_b, b)}",
+            f"unmatched A {result.n_unmatched_a} of {a.get('n_frames')} frames, B {result.n_unmatched_b} of "
+            f"{b.get('n_frames')} frames",
             *standardized,
             *_mirror_note(b, "B", "A"),
             *_confidence_note(result.confidence),
@@ -580,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=Path, metavar="B", help=INPUTS)
     p.add_argument("--model", help="run directory of `vidalign train` (default: the raw features)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction,
-                   help=STANDARDIZE + "; the default for dtw / ot when both inputs are videos, pose keypoints or files "
+                   help=STANDARDIZE + "; the default for dtw when both inputs are videos, pose keypoints or files "
                    "of a video / pose feature folder")  # fmt: skip
     p.add_argument("--method", choices=["dtw", "sw", "ot"], default="dtw", help="global DTW, local SW, fused-GW OT")
     p.add_argument("--out", type=Path, default=Path("alignment"), help="output folder (default: ./alignment)")
