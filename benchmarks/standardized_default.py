@@ -32,11 +32,11 @@ import numpy as np
 
 import vidalign as va
 from _header import for_this_code, table_head
+from vidalign.api import STANDARDIZED_METHODS
 from vidalign.data.penn_action import convert_penn_action
 from vidalign.data.render import render_dataset
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.demo import DemoConfig
-from vidalign.api import STANDARDIZED_METHODS
 from vidalign.errors import TrustWarning
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.extraction import extract_videos
@@ -145,8 +145,8 @@ def markdown(rows: list[dict], info: dict) -> str:
     lines += [
         "What `vidalign align` without a model does by default (docs/methods.md, Raw features of videos of people): "
         "`standardized default` says whether these inputs would be standardised unless told otherwise (dtw on "
-        "videos, pose keypoints or files of a video / pose feature folder; not sw or ot, not features of unknown kind such "
-        "as the synthetic processes' arrays; `compare` only when asked). Nothing is trained.",
+        "videos, pose keypoints or files of a video / pose feature folder; not sw or ot, not features of unknown "
+        "kind such as the synthetic processes' arrays; `compare` only when asked). Nothing is trained.",
         "",
         "| data | measure | raw | standardized | standardized default |",
         "|---|---|---|---|---|",
