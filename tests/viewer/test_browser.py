@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -43,12 +44,12 @@ def browser():
 class Page:
     """A loaded viewer page, its console errors, and frame readings of its players."""
 
-    def __init__(self, browser, folder):
+    def __init__(self, browser, folder, url: str | None = None):
         self.page = browser.new_page(viewport={"width": 1280, "height": 1300})
         self.errors: list[str] = []
         self.page.on("console", lambda message: self.errors.append(message.text) if message.type == "error" else None)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.goto((folder / "index.html").resolve().as_uri())
+        self.page.goto(url or (folder / "index.html").resolve().as_uri())
         self.page.wait_for_selector("body[data-ready=true]", timeout=15_000)
         self.data = self.page.evaluate("window.VIDALIGN_DATA")
 
@@ -124,6 +125,20 @@ def test_the_alignment_page_of_two_videos(browser, clips, tmp_path):
     page = Page(browser, tmp_path)
     assert page.data["kind"] == "align"
     check_alignment_page(page)
+
+
+def test_the_served_alignment_page_seeks_its_players(browser, clips, tmp_path):
+    """`vidalign view` served media whole to every request: Chromium could not seek, both players stayed at 0."""
+    from vidalign.viewer.serve import page_server
+
+    va.align(clips.a, clips.b, backbone="pixel").write(tmp_path)
+    server = page_server(tmp_path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        check_alignment_page(Page(browser, tmp_path, f"http://127.0.0.1:{server.server_address[1]}/index.html"))
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_repetitive_alignment_states_its_phase_note(browser, repeated_pair, tmp_path):

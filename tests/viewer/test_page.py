@@ -153,6 +153,40 @@ def test_view_serves_the_folder_on_loopback(tmp_path):
         page_server(tmp_path / "nothing")
 
 
+def test_view_serves_byte_ranges_so_that_players_can_seek(tmp_path):
+    """Served whole (200) to every request, a video could not be sought in Chromium: the players stayed at 0."""
+    write_page(tmp_path, {"kind": "align"})
+    (tmp_path / "media").mkdir()
+    content = bytes(range(256)) * 40  # 10,240 bytes
+    (tmp_path / "media" / "a.mp4").write_bytes(content)
+    server = page_server(tmp_path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/media/a.mp4"
+
+    def fetch(byte_range: str | None):
+        request = urllib.request.Request(url, headers={"Range": byte_range} if byte_range else {})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+
+    try:
+        status, headers, body = fetch(None)
+        assert (status, body, headers["Accept-Ranges"]) == (200, content, "bytes")
+        ranges = {"bytes=100-199": (100, 199), "bytes=10000-": (10000, 10239), "bytes=-40": (10200, 10239),
+                  "bytes=10200-99999": (10200, 10239)}  # fmt: skip
+        for asked, (start, end) in ranges.items():
+            status, headers, body = fetch(asked)
+            assert (status, body) == (206, content[start : end + 1]), asked
+            assert headers["Content-Range"] == f"bytes {start}-{end}/10240"
+            assert int(headers["Content-Length"]) == len(body)
+        with pytest.raises(urllib.error.HTTPError, match="416"):
+            fetch("bytes=20000-")
+        status, _, body = fetch("bytes=0-9, 20-29")  # several ranges: the whole file
+        assert (status, body) == (200, content)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_browser_copies_go_to_the_first_recordings_whose_video_is_known(clips, tmp_path):
     """The first 12 recordings *with* a known video get a player, however many without one come before them."""
     from vidalign.segmentation import Segmentation

@@ -2,6 +2,8 @@
 prefer an address to a ``file://`` page. The page needs no server; this one only serves the folder's files, on
 the loopback interface, until interrupted, and only to requests addressed to the loopback (a web page elsewhere
 that points a name of its own at 127.0.0.1, DNS rebinding, gets 403 and not the folder's results and media).
+A request for a byte range of a file (``Range: bytes=a-b``, as a browser asks for a video it seeks in) gets just
+those bytes (206): without them Chromium cannot seek a served video, and the players would not follow one another.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
+import shutil
 import threading
 import webbrowser
 from pathlib import Path
@@ -19,6 +23,7 @@ __all__ = ["page_server", "serve"]
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")  # one range; a list of them is served whole
 
 
 def _host_name(header: str) -> str:
@@ -29,11 +34,55 @@ def _host_name(header: str) -> str:
 class _LoopbackHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the folder to requests whose ``Host`` names the loopback, quietly."""
 
+    remaining: int | None = None  # bytes of the requested range still to send (None: the whole file)
+
     def send_head(self):  # every GET and HEAD passes here
+        self.remaining = None
         if _host_name(self.headers.get("Host") or "").lower() not in LOOPBACK_NAMES:
             self.send_error(403, "only requests to 127.0.0.1 or localhost are served")
             return None
-        return super().send_head()
+        path = self.translate_path(self.path)
+        requested = BYTE_RANGE.fullmatch((self.headers.get("Range") or "").strip())
+        if requested is None or requested.groups() == ("", "") or not os.path.isfile(path):
+            return super().send_head()
+        return self._send_range(path, *requested.groups())
+
+    def _send_range(self, path: str, first: str, last: str):
+        """Headers of a 206 answer for bytes ``first-last`` of ``path`` (RFC 9110 14.1.2; ``-n``: the last n),
+        and the file positioned at the first of them, or 416 for a range beyond its end."""
+        size = os.path.getsize(path)
+        start, end = (max(0, size - int(last)), size - 1) if first == "" else (int(first), int(last or size - 1))
+        end = min(end, size - 1)
+        if start > end:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        source = open(path, "rb")  # noqa: SIM115 - closed by the base class after copyfile
+        source.seek(start)
+        self.remaining = end - start + 1
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(self.remaining))
+        self.end_headers()
+        return source
+
+    def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def copyfile(self, source, outputfile) -> None:
+        if self.remaining is None:
+            shutil.copyfileobj(source, outputfile)
+            return
+        while self.remaining > 0:
+            chunk = source.read(min(self.remaining, 1 << 16))
+            if not chunk:
+                break
+            outputfile.write(chunk)
+            self.remaining -= len(chunk)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the signature of the base class
         pass
