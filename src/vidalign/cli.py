@@ -128,7 +128,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         args.data, args.method, args.out, preset=args.preset, assignments=args.set or [], progress=not args.quiet,
         split=args.split, seed=args.seed, device=args.device, epochs=args.epochs,
     ).path  # fmt: skip
-    print(f"wrote {run}/model.safetensors, config.json, log.csv")
+    print(f"wrote {run}/model.safetensors, config.json, log.csv (and settings.json, checkpoint.safetensors: resume)")
 
 
 def _cmd_finetune(args: argparse.Namespace) -> None:
@@ -140,7 +140,10 @@ def _cmd_finetune(args: argparse.Namespace) -> None:
         progress=not args.quiet, seed=args.seed, device=args.device, epochs=args.epochs, stride=args.stride,
         target_fps=args.fps, backbone=args.backbone, weights=args.weights,
     ).path  # fmt: skip
-    print(f"wrote {run}/backbone.safetensors, model.safetensors, config.json, log.csv")
+    print(
+        f"wrote {run}/backbone.safetensors, model.safetensors, config.json, log.csv (and settings.json, "
+        "checkpoint.safetensors: resume)"
+    )
     print(f"align with: vidalign align A.mp4 B.mp4 --model {run}")
 
 

@@ -136,6 +136,9 @@ def load_input(
         keypoints = read_keypoints(path)
         timestamps = None if not keypoints.fps else [t / keypoints.fps for t in range(len(keypoints.x))]
         return AlignInput(path, keypoint_features(keypoints), False, keypoints.fps, timestamps, family="pose")
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, neither a recording nor OpenPose keypoints (*_keypoints.json); give one "
+                         "video, keypoint or .npy file")  # fmt: skip
     if backbone is None:
         raise InputError(f"{path}: a video input needs a backbone")
     video = embed_video(path, backbone, stride=stride, target_fps=target_fps, progress=progress)

@@ -80,6 +80,7 @@ def test_compare_and_retrieve_name_the_bad_input_in_one_line(tiny_folder, vaot_r
         (["compare", str(other_dim), str(other_dim), "--model", str(vaot_run)], f"but {other_dim} holds 7-d"),
         (["retrieve", feature, "--frame", "9999", "--in", str(tiny_folder)], "frame 9999 is outside the query"),
         (["retrieve", feature, "--frame", "1", "--in", str(tmp_path / "empty")], f"{tmp_path / 'empty'}: neither"),
+        (["align", str(tmp_path / "empty"), feature], f"{tmp_path / 'empty'}: a folder, neither"),  # "file not found"
     ]
     for flags, expected in cases:
         assert cli.main([*flags, "--out", str(tmp_path / "out"), "--quiet"]) == 2

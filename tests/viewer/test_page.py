@@ -22,7 +22,7 @@ from vidalign.viewer.matrix import matrix_payload
 from vidalign.viewer.media import MAX_THUMBNAILS, write_browser_copy
 from vidalign.viewer.page import write_page
 from vidalign.viewer.payload import b_to_a
-from vidalign.viewer.serve import page_server
+from vidalign.viewer.serve import page_server, serve
 
 
 def read_data(folder) -> dict:
@@ -149,8 +149,17 @@ def test_view_serves_the_folder_on_loopback(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-    with pytest.raises(InputError, match="no index.html"):
+    with pytest.raises(InputError, match="no such folder"):
         page_server(tmp_path / "nothing")
+    (tmp_path / "outputs").mkdir()
+    with pytest.raises(InputError, match="no index.html .*unless --no-viewer"):
+        page_server(tmp_path / "outputs")
+    taken = page_server(tmp_path)  # bound, not serving: its port is taken
+    try:
+        with pytest.raises(InputError, match="choose another --port"):
+            serve(tmp_path, port=taken.server_address[1], open_browser=False)
+    finally:
+        taken.server_close()
 
 
 def test_view_serves_byte_ranges_so_that_players_can_seek(tmp_path):

@@ -60,7 +60,9 @@ def write_browser_copy(
 
     def frames() -> Iterator[np.ndarray]:
         images = itertools.islice(source.iter_images(), n_frames)
-        for index, image in enumerate(tqdm(images, total=n_frames, unit="frame", desc=name, disable=not progress)):
+        bar = tqdm(images, total=n_frames, unit="frame", desc=f"viewer copy of {Path(source.video).name}",
+                   disable=not progress)  # fmt: skip
+        for index, image in enumerate(bar):
             if index % every == 0:
                 thumbnails.append(_fit_height(image, round(image.shape[0] * THUMBNAIL_WIDTH / image.shape[1])))
             yield _fit_height(image, PLAYER_HEIGHT)

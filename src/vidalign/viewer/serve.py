@@ -17,7 +17,7 @@ import threading
 import webbrowser
 from pathlib import Path
 
-from vidalign.errors import InputError
+from vidalign.errors import InputError, one_line
 
 __all__ = ["page_server", "serve"]
 
@@ -94,15 +94,21 @@ def page_server(folder: str | os.PathLike[str], port: int = 0) -> http.server.Th
     root = Path(folder)
     if not 0 <= port <= 65535:
         raise InputError(f"port must be in 0..65535 (0: any free one), got {port}")
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder")
     if not (root / "index.html").is_file():
-        raise InputError(f"{root}: no index.html (write one with align, compare, segment or retrieve)")
+        raise InputError(f"{root}: no index.html (align, compare, segment and retrieve write one, unless --no-viewer)")
     handler = functools.partial(_LoopbackHandler, directory=str(root))
     return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 
 def serve(folder: str | os.PathLike[str], *, port: int = 0, open_browser: bool = True) -> None:
     """Serve ``folder`` until Ctrl-C, printing its address and opening it in the default browser."""
-    server = page_server(folder, port)
+    try:
+        server = page_server(folder, port)
+    except OSError as error:  # the port is taken, or not ours to use
+        raise InputError(f"cannot serve on 127.0.0.1:{port} ({one_line(error)}); choose another --port, or 0: any "
+                         "free one") from None  # fmt: skip
     address = f"http://127.0.0.1:{server.server_address[1]}/index.html"
     print(f"serving {folder} at {address} (Ctrl-C to stop)", flush=True)
     if open_browser:
