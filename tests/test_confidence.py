@@ -50,7 +50,7 @@ def test_warped_copies_are_trusted_and_unrelated_recordings_are_not(seed):
         assert related.trusted and related.order_margin > 1.2 * MIN_ORDER_MARGIN, related
         frames_without_order = rng.normal(size=(80, 32)), rng.normal(size=(100, 32))
         unrelated = align_arrays(*frames_without_order, method=method).confidence
-        assert not unrelated.trusted and "no better in their own order" in unrelated.reasons[-1]
+        assert not unrelated.trusted and any("no better in their own order" in r for r in unrelated.reasons)
 
 
 def test_indistinguishable_frames_are_flagged_by_their_contrast():

@@ -123,8 +123,9 @@ class Confidence:
     def message(self) -> str:
         """One line for the warning of an untrusted alignment."""
         return (
-            "this alignment cannot be trusted: " + "; ".join(self.reasons) + " (check that both recordings show "
-            "the same process and that the model has not collapsed; docs/methods.md, Alignment confidence)"
+            "this alignment cannot be trusted: " + "; ".join(self.reasons) + " (the recordings may show different "
+            "processes, a movement whose frames do not tell its order - still, or back and forth - or come through a "
+            "collapsed model; docs/methods.md, Alignment confidence)"
         )
 
     def note(self) -> str | None:
