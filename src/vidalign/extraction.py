@@ -68,7 +68,15 @@ from vidalign.data.layout import (
     write_split,
     write_video,
 )
-from vidalign.data.video import VIDEO_EXTENSIONS, PartialDecodeWarning, VideoError, holds_videos, iter_frames, probe
+from vidalign.data.video import (
+    VIDEO_EXTENSIONS,
+    PartialDecodeWarning,
+    VideoError,
+    VideoInfo,
+    holds_videos,
+    iter_frames,
+    probe,
+)
 from vidalign.errors import DataError, InputError, one_line
 
 if TYPE_CHECKING:
@@ -245,8 +253,12 @@ def features_rate(source_fps: float | None, sampling: dict[str, Any]) -> float |
     return source_fps / sampling["stride"] if sampling["fps"] is None else min(sampling["fps"], source_fps)
 
 
-def _expected_frames(n_frames: int | None, source_fps: float | None, sampling: dict[str, Any]) -> int | None:
-    """About how many frames the sampling keeps (the length of a progress bar), None when unknown."""
+def _expected_frames(info: VideoInfo, sampling: dict[str, Any]) -> int | None:
+    """About how many frames the sampling keeps (the length of a progress bar), None when unknown; a container
+    that declares no frame count (Matroska, WebM) is estimated from its duration."""
+    source_fps, n_frames = info.fps, info.n_frames
+    if n_frames is None and info.duration and source_fps:
+        n_frames = round(info.duration * source_fps)
     rate = features_rate(source_fps, sampling)
     if n_frames is None or rate is None or source_fps is None:
         return None
@@ -271,7 +283,7 @@ def embed_video(
     sampling = sampling_record(stride, target_fps)
     info = probe(path)
     bar = tqdm(
-        total=_expected_frames(info.n_frames, info.fps, sampling),
+        total=_expected_frames(info, sampling),
         unit="frame",
         desc=f"embed {path.name}",
         disable=not progress,

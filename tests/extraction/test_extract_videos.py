@@ -19,7 +19,7 @@ from vidalign.data import layout
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.render import render_video
 from vidalign.data.synthetic import SyntheticConfig, generate_videos
-from vidalign.data.video import read_frames
+from vidalign.data.video import probe, read_frames, write_video
 from vidalign.extraction import ExtractionError, extract_videos, find_videos, shard
 from vidalign.models.backbones import PixelBackbone, build_backbone
 
@@ -403,3 +403,17 @@ def test_a_model_decodes_videos_at_the_sampling_of_its_training_frames(rendered,
                      "--out", str(out), "--quiet", "--no-viewer"]) == 0  # fmt: skip
     extracted = json.loads(next(out.rglob("extractor.json")).read_text())
     assert extracted["sampling"] == {"stride": 2, "fps": None}
+
+
+def test_a_video_that_declares_no_frame_count_gets_a_progress_total(tmp_path, monkeypatch):
+    """Matroska / WebM declare no frame count: the bar had no total (``0frame [...]``); it is the duration's."""
+    frames = [np.full((48, 64, 3), 10 * k, np.uint8) for k in range(25)]
+    write_video(tmp_path / "a.mkv", frames, fps=10.0)
+    assert probe(tmp_path / "a.mkv").n_frames is None
+    totals, bar = [], extract_module.tqdm
+    monkeypatch.setattr(
+        extract_module, "tqdm", lambda *args, **kwargs: totals.append(kwargs["total"]) or bar(*args, **kwargs)
+    )
+    extract_module.embed_video(tmp_path / "a.mkv", build_backbone("pixel"), progress=False)
+    extract_module.embed_video(tmp_path / "a.mkv", build_backbone("pixel"), stride=2, progress=False)
+    assert totals == [25, 13]
