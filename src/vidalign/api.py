@@ -27,7 +27,7 @@ from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, 
 from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.confidence import Confidence, with_frames
-from vidalign.data.layout import FeatureFolder
+from vidalign.data.layout import FeatureFolder, read_extractor_record
 from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos, sampling_record
@@ -128,7 +128,7 @@ class Aligner:
             from vidalign.models.backbones import build_backbone  # torch: feature-file inputs never load it
 
             self._backbone = build_backbone(self.backbone_name, self.weights, self.device)
-            self.representation.check_dim(self._backbone.dim, f"backbone {self.backbone_name} gives")
+            self.representation.check_dim(self._backbone.dim, f"backbone {self.backbone_name} gives", backbone=True)
         return self._backbone
 
     def load(self, source: Source, name: str) -> AlignInput:
@@ -393,8 +393,10 @@ def retrieve(
     records = [r for r in folder.load_split(None) if not _is_recording_of(source, r, folder)]
     if not records:
         raise InputError(f"{folder.root}: no recording other than the query to search")
+    extracted = bool(read_extractor_record(folder.root))  # from videos: another --backbone would fit
     for record in records:
-        aligner.representation.check_dim(record.features.shape[1], f"{folder.root}/{record.video_id} holds")
+        aligner.representation.check_dim(record.features.shape[1], f"{folder.root}/{record.video_id} holds",
+                                         backbone=extracted)  # fmt: skip
     family = folder.feature_family
     searched = {r.video_id: aligner.oriented(source, AlignInput(Path(r.video_id), r.features, False, family=family))
                 for r in records}  # fmt: skip

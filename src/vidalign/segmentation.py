@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidalign.data.layout import FeatureFolder
+from vidalign.data.layout import FeatureFolder, read_extractor_record
 from vidalign.errors import InputError
 from vidalign.frames import FrameSource
 from vidalign.inputs import meta_timestamps
@@ -122,7 +122,8 @@ def segment(
     records = folder.load_split(split)
     if not records:
         raise InputError(f"{folder.root}: no videos" + (f" in split {split!r}" if split else ""))
-    trained.check_dim(records[0].features.shape[1], f"{folder.root} holds")
+    extracted = bool(read_extractor_record(folder.root))  # from videos: another --backbone would fit
+    trained.check_dim(records[0].features.shape[1], f"{folder.root} holds", backbone=extracted)
     if kmeans is None:
         predicted = [trained.segment(r.features) for r in records]
         segmenter = f"{method} prototypes, evaluation OT parameters, whole videos"

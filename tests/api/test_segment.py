@@ -109,3 +109,15 @@ def test_a_model_for_other_features_is_a_one_line_error(clips, asot_run, tmp_pat
     assert run_cli(*argv, "--quiet") == 2
     err = capsys.readouterr().err.strip()
     assert "takes 16-d features but" in err and "240-d" in err and "\n" not in err
+    assert "--backbone" in err  # the folder was extracted from the videos: another backbone fits
+
+
+def test_a_feature_folder_of_other_features_is_not_told_to_use_a_backbone(tiny_folder, asot_run, capsys):
+    """The hint was '--backbone ...' for a folder of features, which segment does not extract."""
+    from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
+
+    other = write_synthetic_dataset(tiny_folder.parent / "other-dim", SyntheticConfig(n_videos=3, dim=7, seed=1))
+    assert run_cli("segment", "--data", other, "--model", asot_run, "--kmeans", "2", "--quiet") == 2
+    err = capsys.readouterr().err.strip()
+    assert "takes 16-d features but" in err and "give features of the kind it was trained on" in err
+    assert "--backbone" not in err

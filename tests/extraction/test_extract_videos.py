@@ -342,7 +342,7 @@ def test_a_model_embeds_videos_with_the_backbone_its_training_folder_was_extract
                      "--quiet", "--no-viewer"]) == 0  # fmt: skip
     assert json.loads((tmp_path / "o" / "alignment.json").read_text())["backbone"] == "pixel"
     with pytest.raises(InputError, match="takes 240-d features but backbone efficientnet_lite0 gives 1280-d; use "
-                       "--backbone pixel or feature files"):  # fmt: skip
+                       "--backbone pixel"):  # fmt: skip
         va.align(videos[0], videos[1], model=run, backbone="efficientnet_lite0")
     from vidalign.representation import video_frontend  # what segment / retrieve extract a folder of videos with
 
