@@ -113,6 +113,14 @@ def test_missing_file(tmp_path):
         probe(tmp_path / "nope.mp4")
 
 
+def test_a_still_image_is_not_a_video(tmp_path):
+    """FFmpeg opens a PNG as a one-frame video: align embedded it, then said '1 sampled frame(s)'."""
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "frame.png")
+    _assert_one_line_error(tmp_path / "frame.png", "a still image, not a video")
+
+
 def test_random_bytes_and_empty_file(tmp_path):
     noise = tmp_path / "noise.mp4"
     noise.write_bytes(np.random.default_rng(0).bytes(4096))

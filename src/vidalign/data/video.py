@@ -67,6 +67,7 @@ __all__ = [
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp", ".ts"}
 )
+STILL_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})  # FFmpeg opens them
 
 _GRID_TOLERANCE_S = 1e-6  # timestamps within this of a grid point count as on it (float pts rounding)
 _FALLBACK_CODEC = "mpeg4"
@@ -121,6 +122,8 @@ def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.
     name = str(path)
     if not Path(path).is_file():
         raise VideoError(f"{name}: file not found")
+    if Path(path).suffix.lower() in STILL_IMAGE_EXTENSIONS:
+        raise VideoError(f"{name}: a still image, not a video (one frame; a recording needs at least two)")
     with av.logging.Capture():
         try:
             container = av.open(name, mode="r")
