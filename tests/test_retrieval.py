@@ -103,6 +103,9 @@ def test_the_query_is_known_by_its_source_from_any_working_directory(tmp_path, m
     meta = tmp_path / "data" / "meta" / "b.json"  # a folder written before: the source as it was given
     meta.write_text(json.dumps(json.loads(meta.read_text()) | {"source": "poses/b.json"}))
     assert set(va.retrieve(tmp_path / "poses" / "b.json", 5, tmp_path / "data").matches) == {"a", "c"}
+    (tmp_path / "other").mkdir()  # another recording of that name is not the folder's b
+    (tmp_path / "other" / "b.json").write_bytes((tmp_path / "poses" / "a.json").read_bytes())
+    assert set(va.retrieve(tmp_path / "other" / "b.json", 5, tmp_path / "data").matches) == {"a", "b", "c"}
 
 
 def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):

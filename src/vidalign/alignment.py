@@ -429,9 +429,13 @@ def _ot_coverage_reason(result: AlignResult, shape: tuple[int, int], options: OT
     frames, unmatched, name = a if (a[0], -a[1]) <= (b[0], -b[1]) else b  # the shorter; of two alike the worse
     if unmatched <= 0.5 * frames:
         return None
+    why = (
+        f"the others' best matches cost more than the dummy frame (1 - similarity + time term > zeta {options.dummy})"
+        if options.dummy is not None
+        else "the others' mass spread over many frames"
+    )
     return (
-        f"ot matched only {frames - unmatched} of {name}'s {frames} frames: the others' best matches cost more than "
-        f"the dummy frame (1 - similarity + time term > zeta {options.dummy}); OT needs a representation whose "
+        f"ot matched only {frames - unmatched} of {name}'s {frames} frames: {why}; OT needs a representation whose "
         "matching frames are alike (a trained model), or use --method dtw"
     )
 

@@ -32,7 +32,14 @@ from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, Untrus
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos, sampling_record
 from vidalign.frames import FrameSource, frame_source_of
-from vidalign.inputs import AlignInput, load_input, meta_timestamps, needs_backbone, video_or_pose_input
+from vidalign.inputs import (
+    AlignInput,
+    load_input,
+    meta_timestamps,
+    needs_backbone,
+    refuse_folder,
+    video_or_pose_input,
+)
 from vidalign.orientation import choose_mirror
 from vidalign.representation import Representation, frontend_of
 from vidalign.retrieval import Retrieval, retrieve_frame
@@ -128,7 +135,7 @@ class Aligner:
             from vidalign.models.backbones import build_backbone  # torch: feature-file inputs never load it
 
             self._backbone = build_backbone(self.backbone_name, self.weights, self.device)
-            self.representation.check_dim(self._backbone.dim, f"backbone {self.backbone_name} gives", backbone=True)
+            self.representation.check_dim(self._backbone.dim, f"backbone {self.backbone_name} gives", source="backbone")
         return self._backbone
 
     def load(self, source: Source, name: str) -> AlignInput:
@@ -148,6 +155,8 @@ class Aligner:
         missing = [Path(p) for p in paths if not Path(p).exists()]
         if missing:  # before any decoding
             raise InputError(f"{missing[0]}: no such file")
+        for path in paths:  # before a backbone is built (or downloaded)
+            refuse_folder(Path(path))
         if any(needs_backbone(p) for p in paths):
             _ = self.backbone  # checks the model's input dimension before decoding
         return [self.load(source, name) for name, source in sources.items()]
@@ -224,7 +233,7 @@ STANDARDIZED_METHODS = ("dtw",)
 
 def standardizes_by_default(a: Source, b: Source, *, model: str | os.PathLike[str] | None, method: str) -> bool:
     """Whether :func:`align` standardises the raw features when ``standardize`` is not given: without a model, for
-    a global ``method`` (:data:`STANDARDIZED_METHODS`), when both inputs are videos or poses
+    ``method`` dtw (:data:`STANDARDIZED_METHODS`), when both inputs are videos or poses
     (:func:`vidalign.inputs.video_or_pose_input`)."""
     return model is None and method in STANDARDIZED_METHODS and all(map(video_or_pose_input, (a, b)))
 
@@ -393,10 +402,10 @@ def retrieve(
     records = [r for r in folder.load_split(None) if not _is_recording_of(source, r, folder)]
     if not records:
         raise InputError(f"{folder.root}: no recording other than the query to search")
-    extracted = bool(read_extractor_record(folder.root))  # from videos: another --backbone would fit
+    kind = "extracted" if read_extractor_record(folder.root) else "features"  # from videos: extract them again
     for record in records:
         aligner.representation.check_dim(record.features.shape[1], f"{folder.root}/{record.video_id} holds",
-                                         backbone=extracted)  # fmt: skip
+                                         source=kind)  # fmt: skip
     family = folder.feature_family
     searched = {r.video_id: aligner.oriented(source, AlignInput(Path(r.video_id), r.features, False, family=family))
                 for r in records}  # fmt: skip
@@ -427,13 +436,10 @@ def _is_recording_of(source: AlignInput, record, folder: FeatureFolder) -> bool:
     recorded = record.meta.get("source")
     if not isinstance(recorded, str) or not recorded:
         return False
-    recorded = Path(recorded)
-    if recorded.is_absolute():
-        return query == recorded.resolve()
-    # a relative source (folders written before sources were stored absolute): its base is unknown, so the query
-    # is it when its path ends with the recorded one
-    parts = [part for part in recorded.parts if part not in (".", "..")]
-    return len(parts) > 0 and list(query.parts[-len(parts) :]) == parts
+    # a relative source (folders written before sources were stored absolute) was given from the directory the
+    # converter ran in: the working directory now, or most often the folder's parent (``--out data``)
+    bases = [Path.cwd(), folder.root.resolve().parent]
+    return any(query == (base / recorded).resolve() for base in bases)
 
 
 @dataclasses.dataclass

@@ -116,6 +116,13 @@ def needs_backbone(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() != FEATURE_SUFFIX and not is_keypoint_input(path)
 
 
+def refuse_folder(path: Path) -> None:
+    """One-line InputError for a folder that is not OpenPose keypoints: a recording is a file."""
+    if path.is_dir() and not is_keypoint_input(path):
+        raise InputError(f"{path}: a folder, neither a recording nor OpenPose keypoints (*_keypoints.json); give one "
+                         "video, keypoint or .npy file")  # fmt: skip
+
+
 def load_input(
     path: str | os.PathLike[str],
     backbone: Backbone | None,
@@ -136,9 +143,7 @@ def load_input(
         keypoints = read_keypoints(path)
         timestamps = None if not keypoints.fps else [t / keypoints.fps for t in range(len(keypoints.x))]
         return AlignInput(path, keypoint_features(keypoints), False, keypoints.fps, timestamps, family="pose")
-    if path.is_dir():
-        raise InputError(f"{path}: a folder, neither a recording nor OpenPose keypoints (*_keypoints.json); give one "
-                         "video, keypoint or .npy file")  # fmt: skip
+    refuse_folder(path)
     if backbone is None:
         raise InputError(f"{path}: a video input needs a backbone")
     video = embed_video(path, backbone, stride=stride, target_fps=target_fps, progress=progress)

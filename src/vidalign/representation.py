@@ -148,18 +148,21 @@ class Representation:
         """The feature dimension a trained model takes (None for the references)."""
         return None if self.model is None else self.model.encoder.config.in_dim
 
-    def check_dim(self, dim: int, origin: str, *, backbone: bool = False) -> None:
-        """One-line InputError when ``origin`` (e.g. ``"a.npy holds"``) gives features the model cannot take; it
-        names the backbone of the model's training features when it is known (:func:`training_backbone`), as the
-        ``--backbone`` to embed videos with when ``backbone`` (the features come from one), else as the kind of
-        feature files to give."""
-        if self.in_dim is not None and dim != self.in_dim:
-            trained_on = training_backbone(self.config)
-            if backbone:
-                hint = f"use --backbone {trained_on or '(the one it was trained with)'}"
-            else:
-                hint = f"give features of the kind it was trained on{f' ({trained_on})' if trained_on else ''}"
-            raise InputError(f"model {self.name} takes {self.in_dim}-d features but {origin} {dim}-d; {hint}")
+    def check_dim(self, dim: int, origin: str, *, source: str = "features") -> None:
+        """One-line InputError when ``origin`` (e.g. ``"a.npy holds"``) gives features the model cannot take. When
+        the model's training features came from a known backbone (:func:`training_backbone`), the remedy follows
+        ``source``: ``"backbone"`` (videos embedded now: ``--backbone``), ``"extracted"`` (a folder extracted from
+        videos: extract them again with it), ``"features"`` (feature files of that kind)."""
+        if self.in_dim is None or dim == self.in_dim:
+            return
+        trained_on = training_backbone(self.config)
+        if trained_on and source == "backbone":
+            hint = f"use --backbone {trained_on}"
+        elif trained_on and source == "extracted":
+            hint = f"extract its videos with --backbone {trained_on} (vidalign extract), or give such features"
+        else:
+            hint = f"give features of the kind it was trained on{f' ({trained_on})' if trained_on else ''}"
+        raise InputError(f"model {self.name} takes {self.in_dim}-d features but {origin} {dim}-d; {hint}")
 
     def embed(self, features: np.ndarray) -> np.ndarray:
         """``[T, D]`` features -> ``[T, d]`` representation."""

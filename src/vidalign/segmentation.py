@@ -122,8 +122,8 @@ def segment(
     records = folder.load_split(split)
     if not records:
         raise InputError(f"{folder.root}: no videos" + (f" in split {split!r}" if split else ""))
-    extracted = bool(read_extractor_record(folder.root))  # from videos: another --backbone would fit
-    trained.check_dim(records[0].features.shape[1], f"{folder.root} holds", backbone=extracted)
+    kind = "extracted" if read_extractor_record(folder.root) else "features"  # from videos: extract them again
+    trained.check_dim(records[0].features.shape[1], f"{folder.root} holds", source=kind)
     if kmeans is None:
         predicted = [trained.segment(r.features) for r in records]
         segmenter = f"{method} prototypes, evaluation OT parameters, whole videos"

@@ -109,7 +109,7 @@ def test_a_model_for_other_features_is_a_one_line_error(clips, asot_run, tmp_pat
     assert run_cli(*argv, "--quiet") == 2
     err = capsys.readouterr().err.strip()
     assert "takes 16-d features but" in err and "240-d" in err and "\n" not in err
-    assert "--backbone" in err  # the folder was extracted from the videos: another backbone fits
+    assert "give features of the kind it was trained on" in err  # trained on features of no known backbone
 
 
 def test_a_feature_folder_of_other_features_is_not_told_to_use_a_backbone(tiny_folder, asot_run, capsys):

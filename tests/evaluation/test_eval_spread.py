@@ -35,3 +35,13 @@ def test_effective_rank_counts_equal_directions():
     for k in (1, 3, 8):
         frames = np.concatenate([np.eye(16)[:k], -np.eye(16)[:k]])
         assert embedding_spread([frames])["effective_rank"] == pytest.approx(k, rel=1e-9)
+
+
+def test_the_collapse_message_of_one_video_has_no_across_value():
+    """``across`` of one video is NaN, ``null`` once in config.json: the message raised a TypeError (a fine-tuning
+    run on one clip of constant colour) instead of warning."""
+    from vidalign.evaluation.spread import collapse_message
+
+    message = collapse_message("run", {"within": 0.999, "across": None, "effective_rank": 1.0})
+    assert "0.999" in message and "across videos -" in message
+    assert "across videos -" in collapse_message("run", {"within": 1.0, "across": float("nan"), "effective_rank": 1.0})

@@ -344,6 +344,9 @@ def test_a_model_embeds_videos_with_the_backbone_its_training_folder_was_extract
     with pytest.raises(InputError, match="takes 240-d features but backbone efficientnet_lite0 gives 1280-d; use "
                        "--backbone pixel"):  # fmt: skip
         va.align(videos[0], videos[1], model=run, backbone="efficientnet_lite0")
+    extract_videos(videos[:2], tmp_path / "other", backbone="efficientnet_lite0", progress=False)
+    with pytest.raises(InputError, match="holds 1280-d; extract its videos with --backbone pixel"):
+        va.segment(tmp_path / "other", run, kmeans=2)  # the folder is used as it is: --backbone cannot help
     from vidalign.representation import video_frontend  # what segment / retrieve extract a folder of videos with
 
     assert video_frontend(run)["backbone"] == "pixel"

@@ -119,6 +119,11 @@ def test_a_still_image_is_not_a_video(tmp_path):
 
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "frame.png")
     _assert_one_line_error(tmp_path / "frame.png", "a still image, not a video")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "frame.jpg")
+    _assert_one_line_error(tmp_path / "frame.jpg", "a still image, not a video")
+    frames = [Image.fromarray(np.full((16, 16, 3), 20 * k, np.uint8)) for k in range(6)]
+    frames[0].save(tmp_path / "animated.png", save_all=True, append_images=frames[1:], duration=100)
+    assert len(read_frames(tmp_path / "animated.png")[0]) == 6  # an animated PNG is a recording
 
 
 def test_random_bytes_and_empty_file(tmp_path):

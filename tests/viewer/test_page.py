@@ -172,9 +172,11 @@ def test_view_serves_byte_ranges_so_that_players_can_seek(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/media/a.mp4"
 
-    def fetch(byte_range: str | None):
-        request = urllib.request.Request(url, headers={"Range": byte_range} if byte_range else {})
-        with urllib.request.urlopen(request, timeout=10) as response:
+    def fetch(byte_range: str | None, **conditions: str):
+        headers = ({"Range": byte_range} if byte_range else {}) | {
+            k.replace("_", "-"): v for k, v in conditions.items()
+        }
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
             return response.status, response.headers, response.read()
 
     try:
@@ -191,6 +193,11 @@ def test_view_serves_byte_ranges_so_that_players_can_seek(tmp_path):
             fetch("bytes=20000-")
         status, _, body = fetch("bytes=0-9, 20-29")  # several ranges: the whole file
         assert (status, body) == (200, content)
+        modified = headers["Last-Modified"]  # RFC 9110: a range only of the version the client holds
+        assert fetch("bytes=0-9", If_Range=modified)[::2] == (206, content[:10])
+        assert fetch("bytes=0-9", If_Range="Mon, 01 Jan 2001 00:00:00 GMT")[::2] == (200, content)
+        with pytest.raises(urllib.error.HTTPError, match="304"):  # not modified since: no body, ranged or not
+            fetch("bytes=0-9", If_Modified_Since="Fri, 01 Jan 2100 00:00:00 GMT")
     finally:
         server.shutdown()
         server.server_close()

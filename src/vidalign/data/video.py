@@ -67,7 +67,6 @@ __all__ = [
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp", ".ts"}
 )
-STILL_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})  # FFmpeg opens them
 
 _GRID_TOLERANCE_S = 1e-6  # timestamps within this of a grid point count as on it (float pts rounding)
 _FALLBACK_CODEC = "mpeg4"
@@ -122,8 +121,6 @@ def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.
     name = str(path)
     if not Path(path).is_file():
         raise VideoError(f"{name}: file not found")
-    if Path(path).suffix.lower() in STILL_IMAGE_EXTENSIONS:
-        raise VideoError(f"{name}: a still image, not a video (one frame; a recording needs at least two)")
     with av.logging.Capture():
         try:
             container = av.open(name, mode="r")
@@ -133,6 +130,9 @@ def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.
         kinds = sorted({stream.type for stream in container.streams}) or ["none"]
         container.close()
         raise VideoError(f"{name}: no video stream (streams: {', '.join(kinds)})")
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):  # FFmpeg's still-image readers
+        container.close()  # (an animated PNG or GIF has a demuxer of its own: read as the video it is)
+        raise VideoError(f"{name}: a still image, not a video (a recording needs at least two frames)")
     return name, container, container.streams.video[0]
 
 

@@ -47,11 +47,16 @@ def is_collapsed(spread: dict[str, float]) -> bool:
     return bool(spread["within"] > COLLAPSED_WITHIN)
 
 
+def _shown(value: float | None, digits: int) -> str:
+    """A statistic for a message: ``-`` when there is none (``across`` of one video: NaN, ``null`` in JSON)."""
+    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
 def collapse_message(name: str, spread: dict[str, float]) -> str:
     """One line saying that model ``name`` collapsed, with the numbers and what it means for its alignments."""
     return (
         f"{name} collapsed within videos: its frames of one video have mean cosine similarity "
-        f"{spread['within']:.3f} (> {COLLAPSED_WITHIN}; across videos {spread['across']:.3f}, effective rank "
-        f"{spread['effective_rank']:.1f}), so its embeddings tell videos apart, not positions in the process; "
-        "alignments and segments made with it cannot be trusted (docs/evaluation.md, Collapse)"
+        f"{_shown(spread['within'], 3)} (> {COLLAPSED_WITHIN}; across videos {_shown(spread['across'], 3)}, "
+        f"effective rank {_shown(spread['effective_rank'], 1)}), so its embeddings tell videos apart, not positions "
+        "in the process; alignments and segments made with it cannot be trusted (docs/evaluation.md, Collapse)"
     )

@@ -401,7 +401,7 @@ def available_backbones() -> list[str]:
 
 def backbone_class(name: str) -> type[Backbone]:
     """The class of the backbone ``name`` (its facts without building it)."""
-    if name not in _REGISTRY:
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(available_backbones())}")
     return _REGISTRY[name]
 

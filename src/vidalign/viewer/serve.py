@@ -45,7 +45,17 @@ class _LoopbackHandler(http.server.SimpleHTTPRequestHandler):
         requested = BYTE_RANGE.fullmatch((self.headers.get("Range") or "").strip())
         if requested is None or requested.groups() == ("", "") or not os.path.isfile(path):
             return super().send_head()
+        if not self._range_applies(path):  # a conditional request: the base class answers it whole (or 304)
+            return super().send_head()
         return self._send_range(path, *requested.groups())
+
+    def _range_applies(self, path: str) -> bool:
+        """Whether the range is served (RFC 9110 13.1.5, 13.2.2): not with ``If-None-Match`` or
+        ``If-Modified-Since``, and with ``If-Range`` only when it names the file's current ``Last-Modified``."""
+        if "If-None-Match" in self.headers or "If-Modified-Since" in self.headers:
+            return False
+        validator = self.headers.get("If-Range")
+        return validator is None or validator.strip() == self.date_time_string(int(os.path.getmtime(path)))
 
     def _send_range(self, path: str, first: str, last: str):
         """Headers of a 206 answer for bytes ``first-last`` of ``path`` (RFC 9110 14.1.2; ``-n``: the last n),
@@ -60,13 +70,18 @@ class _LoopbackHandler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             return None
         source = open(path, "rb")  # noqa: SIM115 - closed by the base class after copyfile
-        source.seek(start)
-        self.remaining = end - start + 1
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(self.remaining))
-        self.end_headers()
+        try:
+            source.seek(start)
+            self.remaining = end - start + 1
+            self.send_response(206)
+            self.send_header("Content-Type", self.guess_type(path))
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.send_header("Content-Length", str(self.remaining))
+            self.send_header("Last-Modified", self.date_time_string(int(os.path.getmtime(path))))
+            self.end_headers()
+        except BaseException:  # the client went away (a browser cancels a range when it seeks): close it here
+            source.close()
+            raise
         return source
 
     def end_headers(self) -> None:
