@@ -287,3 +287,17 @@ def test_evaluate_folder_refuses_vaot_unless_fit_on_scored(folder):
         evaluate_folder(folder, "none", "alignment", protocol="carl", train_split="val")
     with pytest.raises(ValueError, match="alignment task only"):
         evaluate_folder(folder, "none", "segmentation", protocol="tcc")
+
+
+def test_a_model_trained_on_the_scored_videos_is_noted_in_the_table(folder, tmp_path):
+    """Self-supervised on the scored videos (Penn Action's default ``train`` holds ``val``): the JSON counted them,
+    but nothing a reader sees said so."""
+    import vidalign as va
+    from vidalign.evaluation.folder import format_result
+
+    seen = va.train(folder, "vaot", tmp_path / "all", split="all", epochs=0).path
+    result = evaluate_folder(folder, str(seen), "alignment")
+    assert result["encoder_trained_on_eval_videos"] == len(va.load_features(folder).video_ids("val")) > 0
+    assert "NOTE: the model was trained (without labels) on" in format_result(result)
+    held_out = va.train(folder, "vaot", tmp_path / "train", split="train", epochs=0).path
+    assert "NOTE" not in format_result(evaluate_folder(folder, str(held_out), "alignment"))

@@ -150,6 +150,11 @@ def format_result(result: dict) -> str:
     lines = [header]
     if result.get("warning"):
         lines.append(f"  WARNING: {result['warning']}")
+    if result.get("encoder_trained_on_eval_videos"):
+        lines.append(
+            f"  NOTE: the model was trained (without labels) on {result['encoder_trained_on_eval_videos']} of "
+            "the scored videos: not a held-out score (train it on a split without them, e.g. train_sub)"
+        )
     if result["task"] == "alignment":
         ap_keys = [f"ap@{k}" for k in protocol.get("ap_ks", (5, 10, 15))]
         for key in ("kendall_tau", "phase_progression", *ap_keys):
