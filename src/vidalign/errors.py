@@ -3,7 +3,8 @@ error: ...``) and keeps the traceback of anything else, which is a bug.
 
 Every class is a ``ValueError`` (existing ``except ValueError`` code keeps working):
 
-- :class:`DataError` - a file or folder's content: a feature folder, a video, a label file, a run directory;
+- :class:`DataError` - a file or folder's content: a feature folder, a video, a label file, a run directory
+  (:class:`MissingFileError`: a run directory's file that does not exist; also a ``FileNotFoundError``);
 - :class:`ConfigError` - settings: a method, preset, protocol, hyper-parameter or option that does not exist or
   does not fit (:class:`BackboneError`: a frame backbone that cannot be built);
 - :class:`InputError` - arguments that do not fit each other: shapes, feature dimensions, a frame index out of
@@ -31,6 +32,10 @@ class VidalignError(ValueError):
 
 class DataError(VidalignError):
     """A file or folder's content is missing or wrong (the message names the file)."""
+
+
+class MissingFileError(DataError, FileNotFoundError):
+    """A file the user named (a run directory's files) does not exist; also a ``FileNotFoundError``."""
 
 
 class ConfigError(VidalignError):

@@ -131,6 +131,8 @@ class Representation:
         self.device = device
         self.model: VidalignModel | None = None
         self.config: dict = {}
+        if model is None:  # as align, compare and retrieve read it: the raw features
+            model = "none"
         if _is_model(model):
             self.name, self.model = f"{model.method} model", model.to(device).eval()
         else:

@@ -26,7 +26,7 @@ from torch import nn
 
 from vidalign.atomic import atomic_save_tensors, atomic_write_json, atomic_write_text, claim_folder
 from vidalign.checkpoint import load_checkpoint, save_checkpoint
-from vidalign.errors import DataError, one_line
+from vidalign.errors import DataError, MissingFileError, one_line
 
 __all__ = ["RUN_FORMAT", "RunDir"]
 
@@ -128,5 +128,5 @@ class RunDir:
     def _existing(self, name: str) -> Path:
         path = self.path / name
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: not found (is {self.path} a `vidalign train` run directory?)")
+            raise MissingFileError(f"{path}: not found (is {self.path} a `vidalign train` run directory?)")
         return path

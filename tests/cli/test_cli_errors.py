@@ -68,6 +68,17 @@ def test_the_error_family_is_value_errors():
         assert issubclass(kind, VidalignError) and issubclass(kind, ValueError)
 
 
+def test_a_missing_run_directory_is_one_of_them(tiny_folder, tmp_path):
+    """A mistyped --model raised a bare FileNotFoundError from the library, outside the documented family."""
+    import vidalign as va
+
+    feature = sorted((tiny_folder / "features").glob("*.npy"))[0]
+    with pytest.raises(DataError, match="not found .*a `vidalign train` run directory") as caught:
+        va.align(feature, feature, model=tmp_path / "nope")
+    assert isinstance(caught.value, FileNotFoundError)  # still caught where it was caught before
+    assert va.evaluate(tiny_folder, None, train_split="train", eval_split="val")["model"] == "none"  # was TypeError
+
+
 def test_compare_and_retrieve_name_the_bad_input_in_one_line(tiny_folder, vaot_run, tmp_path, capsys):
     broken = tmp_path / "broken.mp4"
     broken.write_text("not a video")
