@@ -58,11 +58,16 @@ def training_extraction(config: dict) -> dict:
 
 def training_backbone(config: dict) -> str | None:
     """The frame backbone a run's features came from: a fine-tuned run's own (``vidalign finetune``), else the one
-    in the ``extractor.json`` of the folder it was trained on; None when neither is known."""
+    in the ``extractor.json`` of the folder it was trained on, else ``pose`` for a run on pose features (converted
+    keypoints, Penn Action: the pose backbone gives videos the same features); None when none is known."""
     tuned = config.get("backbone")
     if tuned:
         return tuned["name"]
-    return training_extraction(config).get("backbone")
+    extracted = training_extraction(config).get("backbone")
+    if extracted:
+        return extracted
+    family = str((config.get("train") or {}).get("preset") or "").split("+")[0]  # PresetChoice.label: family first
+    return "pose" if family == "pose" else None
 
 
 def training_sampling(config: dict) -> tuple[int | None, float | None]:

@@ -137,3 +137,22 @@ def test_retrieve_searches_each_recording_of_a_pose_folder_in_its_own_orientatio
     assert match["time"] == pytest.approx(
         match["frame"] / json.loads((tmp_path / "poses" / "meta" / "b.json").read_text())["fps"]
     )
+
+
+def test_a_model_trained_on_pose_features_embeds_videos_with_the_pose_backbone(waving_pair, tmp_path):
+    """A run on converted keypoints (or Penn Action) embedded videos with efficientnet_lite0 and stopped on the
+    dimension; the pose backbone gives videos the same 26-d features."""
+    from vidalign.representation import training_backbone, video_frontend
+
+    paths, _, _ = waving_pair
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a", "b", "b_mirrored"):
+        (clips / f"{name}.json").write_text(paths[name].read_text())
+    assert main(["convert", "keypoints", str(clips), "--out", str(tmp_path / "poses")]) == 0
+    run = va.train(tmp_path / "poses", "vaot", tmp_path / "run", split="all", epochs=0)
+    assert (
+        run.config.preset.startswith("pose")
+        and training_backbone(json.loads((run.path / "config.json").read_text())) == "pose"
+    )
+    assert video_frontend(run.path)["backbone"] == "pose"
