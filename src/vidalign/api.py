@@ -28,7 +28,7 @@ from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.confidence import Confidence, with_frames
 from vidalign.data.layout import FeatureFolder, read_extractor_record
-from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning
+from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning, user_stacklevel
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos, sampling_record
 from vidalign.frames import FrameSource, frame_source_of
@@ -180,7 +180,7 @@ class Aligner:
         spread = embedding_spread(embedded)
         if is_collapsed(spread):
             message = collapse_message(f"model {self.model_name} on these recordings", spread)
-            warnings.warn(CollapseWarning(message), stacklevel=3)
+            warnings.warn(CollapseWarning(message), stacklevel=user_stacklevel())
 
     def described(self, source: AlignInput) -> dict:
         """The input's description for the outputs, saying whether its raw features were standardised."""
@@ -202,9 +202,9 @@ class Aligner:
         result = dataclasses.replace(result, confidence=self.checked(result.confidence, first, second))
         self.warn_if_collapsed(embedded)
         if not result.confidence.trusted:
-            warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=2)
+            warnings.warn(UntrustedAlignmentWarning(result.confidence.message()), stacklevel=user_stacklevel())
         if result.parameters.get("band_edge"):
-            warnings.warn(BandEdgeWarning(band_edge_message(result)), stacklevel=2)
+            warnings.warn(BandEdgeWarning(band_edge_message(result)), stacklevel=user_stacklevel())
         any_video = first.is_video or second.is_video
         return dataclasses.replace(
             result,
@@ -347,7 +347,7 @@ def compare(
     result = dataclasses.replace(result, alignment=dataclasses.replace(result.alignment, confidence=confidence))
     aligner.warn_if_collapsed(embedded)
     if not result.alignment.confidence.trusted:
-        warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=2)
+        warnings.warn(UntrustedAlignmentWarning(result.alignment.confidence.message()), stacklevel=user_stacklevel())
     inputs = {"reference": aligner.described(first), "query": aligner.described(second)}
     return dataclasses.replace(result, inputs=inputs, model=aligner.model_name, steps=findings, sources=(first, second))
 

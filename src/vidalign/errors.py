@@ -23,6 +23,8 @@ band's edge (``docs/methods.md``, "Band").
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 from collections.abc import Iterable
 
 
@@ -90,3 +92,13 @@ def unknown_keys_message(kind: str, unknown: Iterable[str], valid: Iterable[str]
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     plural = "s" if len(unknown) > 1 else ""
     return f"unknown {kind} key{plural} {', '.join(hints)}; valid keys: {', '.join(valid)}"
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the first line outside vidalign: the user's call, however
+    deep in the library the warning is decided."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1  # the function that warns
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidalign.data.layout import read_extractor_record
-from vidalign.errors import CollapseWarning, ConfigError, DataError, InputError
+from vidalign.errors import CollapseWarning, ConfigError, DataError, InputError, user_stacklevel
 from vidalign.evaluation.spread import collapse_message
 
 if TYPE_CHECKING:
@@ -148,7 +148,9 @@ class Representation:
                 self.model, self.config = load_model(model, device)
                 spread = self.config.get("spread") or {}
                 if spread.get("collapsed"):
-                    warnings.warn(CollapseWarning(collapse_message(f"model {self.name}", spread)), stacklevel=2)
+                    warnings.warn(
+                        CollapseWarning(collapse_message(f"model {self.name}", spread)), stacklevel=user_stacklevel()
+                    )
 
     @property
     def in_dim(self) -> int | None:

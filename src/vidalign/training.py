@@ -35,7 +35,14 @@ from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, read_extractor_record
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
 from vidalign.device import torch_device
-from vidalign.errors import CollapseWarning, ConfigError, DataError, DivergedError, unknown_keys_message
+from vidalign.errors import (
+    CollapseWarning,
+    ConfigError,
+    DataError,
+    DivergedError,
+    unknown_keys_message,
+    user_stacklevel,
+)
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.losses import loss_class
 from vidalign.models.heads import EncoderConfig
@@ -473,6 +480,6 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
     bar.close()
     if env.is_main and (record.get("spread") or {}).get("collapsed"):
         warnings.warn(CollapseWarning(collapse_message(f"the {config.method} model of {run.path}", record["spread"])),
-                      stacklevel=3)  # fmt: skip
+                      stacklevel=user_stacklevel())  # fmt: skip
     if env.world_size > 1:
         dist.barrier()

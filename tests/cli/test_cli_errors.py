@@ -197,3 +197,17 @@ def test_out_of_range_options_are_one_line(tiny_folder, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "c").exists()
+
+
+def test_trust_warnings_name_the_callers_line(tiny_folder):
+    """They named a line inside vidalign (api.py's ``return Aligner(...)(a, b)``) instead of the user's call."""
+    import vidalign as va
+    from vidalign.errors import TrustWarning
+    from vidalign.evaluation.protocols import FitOnScoredWarning
+
+    rng = np.random.default_rng(0)
+    with pytest.warns(TrustWarning) as caught:
+        va.align(rng.normal(size=(30, 8)), rng.normal(size=(40, 8)))
+    with pytest.warns(FitOnScoredWarning) as fitted:
+        va.evaluate(tiny_folder, "none", protocol="vaot", fit_on_scored=True)
+    assert {record.filename for record in [*caught, *fitted]} == {__file__}

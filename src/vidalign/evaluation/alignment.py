@@ -33,7 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from vidalign.errors import ConfigError, InputError
+from vidalign.errors import ConfigError, InputError, user_stacklevel
 from vidalign.evaluation.protocols import (
     CLASSIFIERS,
     FitOnScoredWarning,
@@ -495,7 +495,7 @@ def evaluate_alignment(
     result["fit_on_scored"] = proto.fit_on_scored
     if proto.fit_on_scored:
         result["warning"] = fit_on_scored_warning(proto)
-        warnings.warn(result["warning"], FitOnScoredWarning, stacklevel=2)
+        warnings.warn(result["warning"], FitOnScoredWarning, stacklevel=user_stacklevel())
     record = proto.to_dict()
     record.update(
         {
