@@ -27,7 +27,7 @@ from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, 
 from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.confidence import Confidence, with_frames
-from vidalign.data.layout import FeatureFolder, read_extractor_record
+from vidalign.data.layout import LAYOUTS, FeatureFolder, read_extractor_record
 from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning, user_stacklevel
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos, sampling_record
@@ -108,6 +108,8 @@ class Aligner:
             raise InputError("standardize applies to raw features: a model scales its own inputs")
         if mirror not in MIRROR_MODES:
             raise InputError(f"mirror must be one of {MIRROR_MODES}, got {mirror!r}")
+        if layout is not None and layout not in LAYOUTS:
+            raise InputError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.mirror = mirror
         self.method, self.sw, self.ot, self.band = method, sw or SWOptions(), ot or OTOptions(), band
         self.standardize = standardize
@@ -139,9 +141,10 @@ class Aligner:
         return self._backbone
 
     def load(self, source: Source, name: str) -> AlignInput:
-        """One input: an array as it is, a ``.npy`` file, or a video decoded and embedded by the backbone."""
+        """One input: an array (``[T, D]``, or ``[D, T]`` with ``layout="dt"``), a ``.npy`` file, or a video decoded
+        and embedded by the backbone."""
         if isinstance(source, np.ndarray):
-            return AlignInput(Path(name), source, is_video=False)
+            return AlignInput(Path(name), source.T if self.sampling["layout"] == "dt" else source, is_video=False)
         path = Path(source)
         backbone = self.backbone if needs_backbone(path) else None
         loaded = load_input(path, backbone, **self.sampling)

@@ -294,3 +294,12 @@ def test_standardized_features_keep_their_float_type():
     expected = (features - features.mean(axis=0)) / features.std(axis=0, dtype=np.float64)
     assert standardized.dtype == np.float32
     np.testing.assert_allclose(standardized, expected, atol=1e-4)
+
+
+def test_arrays_take_the_layout_given():
+    """``layout="dt"`` applied to files only: ``[D, T]`` arrays were aligned along their channels."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(30, 8)), rng.normal(size=(40, 8))
+    assert align(a.T, b.T, layout="dt").a_to_b == align(a, b).a_to_b
+    with pytest.raises(InputError, match="layout must be one of"):
+        align(a, b, layout="tdd")
