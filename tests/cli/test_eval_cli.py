@@ -74,6 +74,8 @@ def test_labels_absent_gives_nulls_with_reasons(tmp_path):
     result = json.loads(out.read_text())
     assert result["kendall_tau"] is not None and result["ap@5"] is None
     assert "labels missing" in result["null_reasons"]["ap@5"]
+    reason = result["null_reasons"]["phase_classification"]  # named the role as a split: "2 train videos"
+    assert reason == "labels missing for 2 of the 2 fitted-on videos"
 
 
 def test_bad_data_is_one_line_naming_the_file(tmp_path, capsys):

@@ -354,11 +354,12 @@ def phase_progression(
     return phase_progression_report(train_emb, train_lab, val_emb, val_lab)["value"]
 
 
-def _missing_labels(videos: Sequence[tuple[np.ndarray, np.ndarray | None]], split: str) -> str | None:
+def _missing_labels(videos: Sequence[tuple[np.ndarray, np.ndarray | None]], role: str) -> str | None:
+    """Why a metric cannot use ``videos`` (``role``: what they are for, e.g. "scored"), or None."""
     missing = sum(labels is None for _, labels in videos)
     if not videos:
-        return f"no {split} video"
-    return f"labels missing for {missing} of {len(videos)} {split} videos" if missing else None
+        return f"no {role} video"
+    return f"labels missing for {missing} of the {len(videos)} {role} videos" if missing else None
 
 
 def _attempt(metric, *args, **kwargs) -> tuple[object, str | None]:
@@ -419,7 +420,6 @@ def evaluate_alignment(
     check_fit_on_scored(proto, fit_on_scored)
     train = list(train or [])
     fit = list(val) if proto.fit_on_scored else train
-    fit_split = "val" if proto.fit_on_scored else "train"
     kendall_stride, retrieval_stride = proto.kendall_stride, proto.effective_ap_stride
     fit_emb, fit_lab = [e for e, _ in fit], [lab for _, lab in fit]
     val_emb, val_lab = [e for e, _ in val], [lab for _, lab in val]
@@ -441,7 +441,8 @@ def evaluate_alignment(
         details["kendall_tau"] = tau
         values["kendall_tau"] = tau["value"]
 
-    fit_reason = _missing_labels(fit, fit_split) or _missing_labels(val, "val")
+    fitted = "scored (fitted on)" if proto.fit_on_scored else "fitted-on"
+    fit_reason = _missing_labels(fit, fitted) or _missing_labels(val, "scored")
     if fit_reason is None:
         values["phase_classification"], reasons["phase_classification"] = _attempt(
             phase_classification,
@@ -469,7 +470,7 @@ def evaluate_alignment(
         reasons["phase_classification"] = reasons["phase_progression"] = fit_reason
 
     retrieval_reason = proto.ap_null_reason if proto.ap_candidates != "other_videos" else None
-    retrieval_reason = retrieval_reason or _missing_labels(val, "val")
+    retrieval_reason = retrieval_reason or _missing_labels(val, "scored")
     if retrieval_reason is None:
         per_frame, retrieval_reason = _attempt(
             retrieval_precision_per_frame, val_emb, val_lab, proto.ap_ks, retrieval_stride
