@@ -53,6 +53,10 @@ class Segmentation:
     def segments(self, video_id: str) -> list[dict[str, Any]]:
         """Maximal runs of one action id: ``label``, ``name``, inclusive ``start`` / ``end`` frames, and the
         first / last frame's timestamp ``start_time`` / ``end_time`` (seconds) when known."""
+        if video_id not in self.labels:
+            known = sorted(self.labels)
+            shown = ", ".join(known[:5]) + (f", ... ({len(known)} in all)" if len(known) > 5 else "")
+            raise InputError(f"no video {video_id!r} was segmented; the videos: {shown}")
         runs = []
         times = self.timestamps.get(video_id)
         for label, start, stop in zip(*label_runs(self.labels[video_id]), strict=True):

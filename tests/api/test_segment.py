@@ -58,6 +58,8 @@ def test_a_split_and_a_folder_without_labels_named_by_prototype_index(tiny_folde
     assert result.names_from.startswith("the run's class_names by prototype index")
     segments = result.segments("clip")
     frame_labels(segments, len(features))
+    with pytest.raises(InputError, match="no video 'clap' was segmented; the videos: clip"):  # was a KeyError
+        result.segments("clap")
     for s in segments:
         assert s["name"] == config["class_names"][s["label"]]
         assert (s["start_time"], s["end_time"]) == (times[s["start"]], times[s["end"]])
