@@ -330,20 +330,20 @@ def confidence_from(
     reasons = []  # decided on the values alignment.json records
     if contrast < MIN_CONTRAST:
         reasons.append(
-            f"the frames are nearly indistinguishable (similarity contrast {contrast:.3f} < {MIN_CONTRAST}: "
+            f"the frames are nearly indistinguishable (similarity contrast {contrast:.4f} < {MIN_CONTRAST}: "
             f"90 % of the similarities lie in [{low:.3f}, {high:.3f}])"
         )
     by_phase = order < MIN_ORDER_MARGIN and phase is not None
     if by_phase and phase < MIN_PHASE_EVIDENCE:
         reasons.append(
             f"both recordings repeat a movement (every ~{periods[0]} / ~{periods[1]} frames), but the matched frames "
-            f"are not in the same phase of it (phase evidence {phase:.2f} < {MIN_PHASE_EVIDENCE}: they are not "
+            f"are not in the same phase of it (phase evidence {phase:.4f} < {MIN_PHASE_EVIDENCE}: they are not "
             "more alike than frames half a repetition away)"
         )
     elif order < MIN_ORDER_MARGIN and not by_phase:
         reasons.append(
             f"the recordings align no better in their own order than reversed or rotated in time (order margin "
-            f"{order:.3f} < {MIN_ORDER_MARGIN} of the contrast), and they do not both repeat a movement clearly "
+            f"{order:.4f} < {MIN_ORDER_MARGIN} of the contrast), and they do not both repeat a movement clearly "
             f"enough to be judged by its phase instead (periodicity {periodicity:.2f}, {MIN_PERIODICITY} needed)"
         )
     return Confidence(
