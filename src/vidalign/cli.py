@@ -416,7 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True,
                    help="run directory of `vidalign train`, or none / standardized / time (references)")  # fmt: skip
     p.add_argument("--task", choices=["alignment", "segmentation"], default="alignment")
-    p.add_argument("--train-split", default="train", help="split the classifiers are fitted on (alignment)")
+    p.add_argument(
+        "--train-split",
+        default="train",
+        type=lambda v: None if v == "none" else v,
+        help="split the classifiers are fitted on (alignment); none: fit nothing (Kendall's tau only)",
+    )
     p.add_argument("--eval-split", default="val", help="split that is scored")
     p.add_argument(
         "--protocol",

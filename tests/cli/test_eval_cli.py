@@ -174,3 +174,23 @@ def test_options_of_the_other_task_are_refused(synthetic, capsys):
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1
+
+
+def test_a_folder_without_a_fit_split_is_scored_by_what_fits_nothing(tmp_path, capsys):
+    """An extracted folder holds one split, ``all``: every fit split overlapped it, and the only way out was a
+    protocol that fits on the scored videos, with a warning about classifiers that were never fitted."""
+    root = tmp_path / "extracted"
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        write_video(root, f"v{i}", rng.standard_normal((25, 4)).astype(np.float32))
+    write_split(root, "all", ["v0", "v1", "v2"])
+    out = tmp_path / "r.json"
+    argv = ["eval", "--data", str(root), "--model", "none", "--eval-split", "all", "--json", str(out)]
+    assert main([*argv, "--train-split", "none"]) == 0
+    result = json.loads(out.read_text())
+    assert result["kendall_tau"] is not None and (result["train_split"], result["fit_split"]) == (None, None)
+    assert (
+        result["phase_classification"] is None
+        and "no fitted-on video" in result["null_reasons"]["phase_classification"]
+    )
+    assert "warning" not in result

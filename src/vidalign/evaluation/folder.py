@@ -61,7 +61,7 @@ def evaluate_folder(
     model: str | Path,
     task: str,
     *,
-    train_split: str = TRAIN_SPLIT,
+    train_split: str | None = TRAIN_SPLIT,
     eval_split: str = "val",
     protocol: Protocol | str = "ours",
     fit_on_scored: bool = False,
@@ -77,8 +77,10 @@ def evaluate_folder(
     Alignment: ``protocol`` (name or :class:`~vidalign.evaluation.protocols.Protocol`, ``docs/evaluation.md``)
     sets every choice; ``stride`` (Kendall's tau) and ``classifier``, when not None, override it. A protocol
     that fits on the scored videos (lav, vaot) raises a one-line ValueError unless ``fit_on_scored=True``; then
-    ``train_split`` is not read and the classifier / regressors are fitted on ``eval_split``. Segmentation
-    takes no protocol (only the default "ours").
+    ``train_split`` is not read and the classifier / regressors are fitted on ``eval_split``. ``train_split``
+    None (CLI ``--train-split none``): nothing is fitted, for a folder without labels or a held-out split; the
+    metrics that fit (phase classification, progression) are null with their reason, Kendall's tau is scored.
+    Segmentation takes no protocol (only the default "ours").
     """
     proto = get_protocol(protocol)
     if task == "alignment":
@@ -103,6 +105,9 @@ def evaluate_folder(
             train = []
             header["train_split"] = None
             header["fit_split"] = eval_split
+        elif train_split is None:  # nothing fitted (docstring)
+            train = []
+            header["train_split"] = header["fit_split"] = None
         else:
             train = folder.load_split(train_split)
             _check_disjoint(folder, train, val)
