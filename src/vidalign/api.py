@@ -15,9 +15,10 @@ object with ``to_json()`` and a writer. The CLI, the demo and the benchmarks cal
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,14 @@ from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
 from vidalign.confidence import Confidence, with_frames
 from vidalign.data.layout import LAYOUTS, FeatureFolder, read_extractor_record
-from vidalign.errors import BandEdgeWarning, CollapseWarning, InputError, UntrustedAlignmentWarning, user_stacklevel
+from vidalign.errors import (
+    BandEdgeWarning,
+    CollapseWarning,
+    InputError,
+    UntrustedAlignmentWarning,
+    unknown_keys_message,
+    user_stacklevel,
+)
 from vidalign.evaluation.spread import collapse_message, embedding_spread, is_collapsed
 from vidalign.extraction import ExtractionSummary, extract_videos, sampling_record
 from vidalign.frames import FrameSource, frame_source_of
@@ -241,6 +249,14 @@ def standardizes_by_default(a: Source, b: Source, *, model: str | os.PathLike[st
     return model is None and method in STANDARDIZED_METHODS and all(map(video_or_pose_input, (a, b)))
 
 
+def _check_options(options: dict[str, Any], accepts: Callable[..., Any], caller: str) -> None:
+    """One-line InputError for keyword options that ``accepts`` (where ``caller`` passes them on) does not take."""
+    valid = [name for name in inspect.signature(accepts).parameters if name not in ("self", "model")]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise InputError(f"{caller}: " + unknown_keys_message("option", unknown, valid))
+
+
 def align(a: Source, b: Source, *, model: str | os.PathLike[str] | None = None, method: str = "dtw",
           standardize: bool | None = None, **options) -> AlignResult:  # fmt: skip
     """Align recording ``a`` with ``b`` (videos, ``.npy`` files or ``[T, D]`` arrays) by ``method`` (dtw, sw or
@@ -248,6 +264,7 @@ def align(a: Source, b: Source, *, model: str | os.PathLike[str] | None = None, 
     ``standardize``: standardise each recording's raw features first (:class:`Aligner`); None decides by
     :func:`standardizes_by_default`. ``options``: those of :class:`Aligner` (backbone, stride, target_fps, device,
     sw, ot, band, ...)."""
+    _check_options(options, Aligner.__init__, "va.align")
     if standardize is None:
         standardize = standardizes_by_default(a, b, model=model, method=method)
     return Aligner(model, method=method, standardize=standardize, **options)(a, b)
@@ -336,6 +353,7 @@ def compare(
     ``standardize=True`` is never the default here: a long stretch of foreign frames in the query shifts the
     statistics its other frames are standardised with (``docs/methods.md``, Raw features of videos of people).
     ``method``, ``band`` and ``ot`` are refused: a comparison is always DTW then SW over the whole matrix."""
+    _check_options(options, Aligner.__init__, "va.compare")
     fixed = sorted(set(options) & COMPARE_FIXED)
     if fixed:
         raise InputError(f"compare aligns by DTW, then locally by SW, over the whole similarity matrix: "
@@ -399,6 +417,7 @@ def retrieve(
     ``frame`` of ``query`` (:mod:`vidalign.retrieval`), on the embeddings of ``model`` (None: raw features).
     ``options``: those of :class:`Aligner` (backbone, stride, layout, device, ``mirror``: a pose query searches a
     pose folder's recordings each as recorded or mirrored, :meth:`Aligner.oriented`)."""
+    _check_options(options, Aligner.__init__, "va.retrieve")
     aligner = Aligner(model, **options)
     (source,) = aligner.load_all({"query": query})
     folder = folder if isinstance(folder, FeatureFolder) else FeatureFolder(folder)
@@ -481,6 +500,7 @@ def evaluate(
     ``eval_split``, ``stride``, ...)."""
     from vidalign.evaluation.folder import evaluate_folder
 
+    _check_options(options, evaluate_folder, "va.evaluate")
     return Evaluation(evaluate_folder(data, model, task, **options))
 
 

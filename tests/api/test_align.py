@@ -303,3 +303,16 @@ def test_arrays_take_the_layout_given():
     assert align(a.T, b.T, layout="dt").a_to_b == align(a, b).a_to_b
     with pytest.raises(InputError, match="layout must be one of"):
         align(a, b, layout="tdd")
+
+
+def test_an_unknown_option_is_one_line_naming_the_valid_ones(tiny_folder):
+    """``va.align(..., foo=1)`` raised a TypeError naming ``Aligner.__init__``."""
+    import vidalign as va
+
+    a, b = np.zeros((5, 4)), np.ones((6, 4))
+    with pytest.raises(InputError, match=r"va.align: unknown option key 'bnad' \(did you mean 'band'\?\); valid keys"):
+        align(a, b, bnad=3)
+    with pytest.raises(InputError, match="va.compare: unknown option key 'x'"):
+        va.compare(a, b, x=1)
+    with pytest.raises(InputError, match=r"va.evaluate: unknown option key 'protocl' \(did you mean 'protocol'\?\)"):
+        va.evaluate(tiny_folder, "none", protocl="tcc")
