@@ -644,11 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line_warnings(command: str):
-    """A ``warnings.showwarning`` that prints vidalign's trust warnings as ``vidalign CMD: warning: ...``."""
+    """A ``warnings.showwarning`` that prints vidalign's own warnings (its trust warnings, and any warning issued
+    from its code: a skipped video, a partial decode) as ``vidalign CMD: warning: ...``; others as Python does."""
     default = warnings.showwarning
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, TrustWarning):
+        if issubclass(category, TrustWarning) or os.path.abspath(filename).startswith(package):
             print(f"vidalign {command}: warning: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)

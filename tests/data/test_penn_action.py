@@ -264,3 +264,17 @@ def test_real_files(tmp_path, shared_data):
     assert record.meta["action"] == "baseball_pitch" and record.meta["pose"] == "back"
     squat = FeatureFolder(folders["squat"]).load("1865")  # its bbox has one row fewer than its frames
     assert squat.meta["bbox_frames"] == 72 and squat.meta["n_frames"] == 73
+
+
+def test_the_cli_prints_the_converter_s_warnings_as_one_line(tmp_path, capsys):
+    """`convert penn-action` printed a raw Python warning (file, line number, source line) for an empty split."""
+    import warnings
+
+    from vidalign.cli import main
+
+    labels = make_labels_dir(tmp_path / "labels", {"bowl": [1, 1, 1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["convert", "penn-action", str(labels), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "vidalign convert: warning: " in err and "no official test videos" in err and "UserWarning" not in err
