@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 
 import av
@@ -180,6 +182,48 @@ def test_sampled_frames_random_access(make_video, code):
         assert code.index(lookup[index]) == 2 * index
     with pytest.raises(IndexError):
         lookup[10]
+
+
+def _stored_landscape(path, degrees: int, hflip: bool) -> np.ndarray:
+    """Write 3 frames of a 32 x 64 (landscape) image with one white corner block under a display matrix that
+    rotates it ``degrees`` counter-clockwise and then mirrors it (PyAV's documented meaning, as a phone writes
+    a portrait recording); returns the stored image."""
+    image = np.zeros((32, 64, 3), np.uint8)
+    image[:8, :16] = 255
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv444p"
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return image
+
+
+ORIENTATIONS = [(degrees, hflip) for degrees in (0, 90, 180, -90) for hflip in (False, True)]
+
+
+@pytest.mark.parametrize(("degrees", "hflip"), ORIENTATIONS)
+def test_frames_are_decoded_upright_as_a_player_shows_them(tmp_path, degrees, hflip):
+    stored = _stored_landscape(tmp_path / "phone.mp4", degrees, hflip)
+    shown = np.rot90(stored, degrees // 90)
+    shown = shown[:, ::-1] if hflip else shown
+    frames, _, _ = read_frames(tmp_path / "phone.mp4")
+    assert frames.shape == (3, *shown.shape)
+    assert np.abs(frames.astype(int) - shown).max() < 40  # lossy chroma at the block's edge
+    assert SampledFrames(tmp_path / "phone.mp4")[2].shape == shown.shape
+    info = probe(tmp_path / "phone.mp4")
+    assert (info.height, info.width) == shown.shape[:2]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the FFmpeg command line is the oracle")
+@pytest.mark.parametrize(("degrees", "hflip"), ORIENTATIONS)
+def test_the_upright_frame_is_what_the_ffmpeg_command_line_shows(tmp_path, degrees, hflip):
+    _stored_landscape(tmp_path / "phone.mp4", degrees, hflip)
+    frames, _, _ = read_frames(tmp_path / "phone.mp4")
+    command = ["ffmpeg", "-v", "error", "-i", str(tmp_path / "phone.mp4"), "-frames:v", "1"]
+    raw = subprocess.run([*command, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"], capture_output=True, check=True)
+    np.testing.assert_array_equal(np.frombuffer(raw.stdout, np.uint8).reshape(frames.shape[1:]), frames[0])
 
 
 def test_write_video_round_trip_pads_odd_sizes(tmp_path):

@@ -14,6 +14,13 @@ Sampling (at most one of ``stride`` / ``target_fps``)
       ``f`` above the source rate every source frame is returned once and the effective rate stays the
       source rate. Variable-frame-rate streams are handled because the choice uses the real timestamps.
 
+Orientation
+    Phones store a portrait recording as landscape pixels plus a display matrix (rotation and mirror) that
+    players apply; FFmpeg's command line does too. Every decoded image here is upright as a player shows it
+    (``_upright``: the matrix's rotation by a multiple of 90 degrees and its mirror, read from the frame's
+    side data), and ``probe`` reports the displayed width and height. A matrix that is not a multiple of 90
+    degrees is ignored, as FFmpeg's command line ignores it.
+
 Errors
     Every failure to read a video raises :class:`VideoError` (a ``ValueError``) whose message is one line
     naming the file and the cause: missing file, not a media file / corrupt header, no video stream,
@@ -136,13 +143,41 @@ def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.
     return name, container, container.streams.video[0]
 
 
+def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
+    """The frame's 2 x 2 display matrix ``[[a, b], [c, d]]`` (libavutil/display.h: a source point ``(p, q)``
+    is shown at ``(a p + c q, b p + d q)``, then shifted into view), or None when the frame has none."""
+    for data in frame.side_data:
+        if str(data.type).endswith("DISPLAYMATRIX") and len(bytes(data)) == 36:
+            values = np.frombuffer(bytes(data), dtype=np.int32)
+            return np.array([[values[0], values[1]], [values[3], values[4]]], dtype=np.float64) / 65536.0
+    return None
+
+
+def _upright(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
+    """``image`` [H, W, ...] as shown under the display ``matrix`` (module docstring, Orientation): for the eight
+    matrices of 90-degree rotations and mirrors, rows and columns are swapped and reversed as the matrix says."""
+    if matrix is None:
+        return image
+    (a, b), (c, d) = np.round(matrix).astype(int)
+    if a == d == 0 and abs(b) == abs(c) == 1:  # shown column p' = c q, shown row q' = b p
+        image = image.swapaxes(0, 1)
+        rows_reversed, columns_reversed = b < 0, c < 0
+    elif b == c == 0 and abs(a) == abs(d) == 1:  # p' = a p, q' = d q
+        rows_reversed, columns_reversed = d < 0, a < 0
+    else:
+        return image
+    image = image[::-1] if rows_reversed else image
+    image = image[:, ::-1] if columns_reversed else image
+    return np.ascontiguousarray(image)
+
+
 def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else None
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read the metadata of the first video stream without decoding frames."""
+    """Read the metadata of the first video stream; decodes its first frame only, for the displayed size."""
     name, container, stream = _open_input(path)
     with container:
         if stream.duration is not None and stream.time_base is not None:
@@ -151,13 +186,21 @@ def probe(path: str | Path) -> VideoInfo:
             duration = container.duration / av.time_base
         else:
             duration = None
+        width, height = stream.codec_context.width, stream.codec_context.height
+        with av.logging.Capture():
+            try:  # the display matrix comes with the frames: decode the first to learn the shown size
+                first = next(container.decode(stream), None)
+            except av.FFmpegError:
+                first = None
+        if first is not None:
+            height, width = _upright(np.empty((height, width, 0)), _display_matrix(first)).shape[:2]
         return VideoInfo(
             path=name,
             n_frames=stream.frames or None,
             fps=_stream_fps(stream),
             duration=duration,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
+            width=width,
+            height=height,
             codec=stream.codec_context.name,
         )
 
@@ -264,7 +307,7 @@ def iter_frames(
         size: dict[str, int] = {}
         for index, (source_index, timestamp, frame) in enumerate(itertools.islice(decoded, max_frames)):
             size = size or {"width": frame.width, "height": frame.height}
-            image = frame.to_ndarray(format="rgb24", **size)
+            image = _upright(frame.to_ndarray(format="rgb24", **size), _display_matrix(frame))
             yield Frame(index=index, source_index=source_index, timestamp=timestamp, image=image)
 
     return generate()
