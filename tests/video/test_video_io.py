@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -25,8 +26,10 @@ CONTAINERS += [("clip.mkv", "libx264", "h264")]
 
 
 def brute_force_nearest(timestamps: np.ndarray, target_fps: float) -> list[int]:
-    """For every grid point t0 + m / f up to the last timestamp, the nearest frame (first one on ties)."""
-    grid = timestamps[0] + np.arange(0, int((timestamps[-1] - timestamps[0]) * target_fps + 1e-6) + 1) / target_fps
+    """For every grid point t0 + m / f up to half the last frame interval after the last timestamp, the nearest
+    frame (first one on ties)."""
+    end = timestamps[-1] + (timestamps[-1] - timestamps[-2]) / 2 if len(timestamps) > 1 else timestamps[-1]
+    grid = timestamps[0] + np.arange(0, int((end - timestamps[0]) * target_fps + 1e-6) + 1) / target_fps
     return sorted({int(np.argmin(np.abs(timestamps - g) - 1e-9 * (timestamps <= g))) for g in grid})
 
 
@@ -58,7 +61,7 @@ def test_stride_keeps_every_kth_source_frame(make_video, code):
     np.testing.assert_allclose([f.timestamp for f in frames], np.array([0, 5, 10, 15, 20]) / 24, atol=1e-9)
 
 
-@pytest.mark.parametrize("target_fps", [5, 7.5, 10, 24, 60])
+@pytest.mark.parametrize("target_fps", [5, 7.5, 10, 16, 24, 30, 60])
 def test_target_fps_picks_nearest_frames_and_never_upsamples(make_video, target_fps):
     path = make_video("clip.mp4", "libx264", n_frames=24, fps=24)
     _, all_timestamps, _ = read_frames(path)
@@ -78,7 +81,7 @@ def test_a_rate_far_above_the_videos_gives_every_frame_at_once_and_an_infinite_o
         read_frames(path, target_fps=float("inf"))
 
 
-@pytest.mark.parametrize("target_fps", [4, 10, 25])
+@pytest.mark.parametrize("target_fps", [4, 10, 12, 25])
 def test_target_fps_on_variable_frame_rate_uses_real_timestamps(make_video, code, target_fps):
     pts_ms = [0, 30, 70, 100, 180, 200, 260, 300, 390, 400, 480, 610]
     path = make_video("vfr.mkv", "libx264", n_frames=len(pts_ms), pts_ms=pts_ms)
@@ -224,6 +227,63 @@ def test_the_upright_frame_is_what_the_ffmpeg_command_line_shows(tmp_path, degre
     command = ["ffmpeg", "-v", "error", "-i", str(tmp_path / "phone.mp4"), "-frames:v", "1"]
     raw = subprocess.run([*command, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"], capture_output=True, check=True)
     np.testing.assert_array_equal(np.frombuffer(raw.stdout, np.uint8).reshape(frames.shape[1:]), frames[0])
+
+
+def test_non_square_pixels_are_stretched_to_the_shown_aspect(tmp_path):
+    """A 64 x 48 stream of 4:3 pixels is shown 85 x 48 (16:9); its left quarter stays its left quarter."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :16] = 255
+    with av.open(str(tmp_path / "anamorphic.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        stream.sample_aspect_ratio = Fraction(4, 3)
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    frames, _, _ = read_frames(tmp_path / "anamorphic.mp4")
+    assert frames.shape == (3, 48, 85, 3)
+    assert ((frames[:, :, :, 0] > 128).sum(axis=2) == 21).all()  # round(16 * 4 / 3)
+    assert (probe(tmp_path / "anamorphic.mp4").width, probe(tmp_path / "anamorphic.mp4").height) == (85, 48)
+
+
+def test_the_recording_is_decoded_not_a_one_frame_stream_before_it(tmp_path):
+    """Cover art stored as an ordinary first video stream (one frame) used to be all that was read."""
+    with av.open(str(tmp_path / "cover_first.mkv"), "w") as container:
+        cover = container.add_stream("libx264", rate=10)
+        cover.width, cover.height, cover.pix_fmt = 16, 16, "yuv420p"
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        container.mux(cover.encode(av.VideoFrame.from_ndarray(np.full((16, 16, 3), 200, np.uint8), format="rgb24")))
+        container.mux(cover.encode())
+        for level in range(10):
+            still = np.full((24, 32, 3), 20 * level, np.uint8)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(still, format="rgb24")))
+        container.mux(video.encode())
+    frames, _, _ = read_frames(tmp_path / "cover_first.mkv")
+    assert frames.shape == (10, 24, 32, 3)
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), 20 * np.arange(10), atol=3)
+    assert probe(tmp_path / "cover_first.mkv").width == 32
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the FFmpeg command line trims the clip")
+def test_a_clip_trimmed_by_an_edit_list_is_not_called_truncated(make_video, tmp_path):
+    """``ffmpeg -ss 0.45 -c copy`` keeps the frames from the key frame before the cut and hides the first ones
+    with an edit list: the container declares more frames than a player shows, and every one shown is read."""
+    path = make_video("long.mp4", "libx264", n_frames=20, fps=10)
+    trimmed = tmp_path / "trimmed.mp4"
+    command = ["ffmpeg", "-v", "error", "-ss", "0.45", "-i", str(path), "-c", "copy", str(trimmed)]
+    subprocess.run(command, check=True)
+    shown = subprocess.run(  # how many frames FFmpeg's command line decodes from it
+        ["ffmpeg", "-v", "error", "-i", str(trimmed), "-f", "null", "-", "-progress", "pipe:1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PartialDecodeWarning)
+        frames, _, _ = read_frames(trimmed)
+    assert len(frames) == int([line for line in shown.splitlines() if line.startswith("frame=")][-1][6:])
+    assert len(frames) < probe(trimmed).n_frames  # the declared count includes the hidden frames
 
 
 def test_write_video_round_trip_pads_odd_sizes(tmp_path):

@@ -10,16 +10,20 @@ Sampling (at most one of ``stride`` / ``target_fps``)
     * ``stride=k`` keeps source frames ``0, k, 2k, ...`` (by decode-order index).
     * ``target_fps=f`` lays a grid ``t0 + m / f`` from the first frame's timestamp ``t0`` up to the last
       timestamp and keeps, for every grid point, the decoded frame whose timestamp is nearest (ties go to
-      the earlier frame). A frame is kept at most once, so the result **never upsamples**: with
-      ``f`` above the source rate every source frame is returned once and the effective rate stays the
-      source rate. Variable-frame-rate streams are handled because the choice uses the real timestamps.
+      the earlier frame). The grid ends half the last frame interval after the last frame (the grid points
+      nearer the last frame than the frame that would follow it). A frame is kept at most once, so the result
+      **never upsamples**: with ``f`` above the source rate every source frame is returned once and the
+      effective rate stays the source rate. Variable-frame-rate streams are handled because the choice uses
+      the real timestamps.
 
-Orientation
-    Phones store a portrait recording as landscape pixels plus a display matrix (rotation and mirror) that
-    players apply; FFmpeg's command line does too. Every decoded image here is upright as a player shows it
-    (``_upright``: the matrix's rotation by a multiple of 90 degrees and its mirror, read from the frame's
-    side data), and ``probe`` reports the displayed width and height. A matrix that is not a multiple of 90
-    degrees is ignored, as FFmpeg's command line ignores it.
+Shown as a player shows it
+    The decoded stream is the container's best video stream (FFmpeg's choice: a cover picture or a one-frame
+    stream is passed over for the recording). Phones store a portrait recording as landscape pixels plus a
+    display matrix (rotation and mirror) that players apply; some cameras store non-square pixels (a sample
+    aspect ratio, e.g. 1440 x 1080 shown as 1920 x 1080). Every decoded image here is as a player shows it:
+    stretched to square pixels (width ``round(w * sar)``), then turned (``_upright``: the first frame's matrix,
+    a rotation by a multiple of 90 degrees and a mirror, applied to every frame), and ``probe`` reports that
+    width and height. A rotation by another angle is left as stored (FFmpeg's command line rotates by it).
 
 Errors
     Every failure to read a video raises :class:`VideoError` (a ``ValueError``) whose message is one line
@@ -30,7 +34,9 @@ Errors
 Truncated files (decision)
     A file that decodes partially returns the frames decoded so far and emits one
     :class:`PartialDecodeWarning` naming the file, the number of frames decoded and the cause (a decoder
-    error, or fewer frames than the container declares). Only a decode yielding zero frames is an error.
+    error, or fewer frames than the container declares while the last one ends before the stream's declared
+    end: a clip trimmed by an edit list declares its uncut frames but ends where it should). Only a decode
+    yielding zero frames is an error.
     Many truncated files fail earlier, at open time (e.g. an MP4 whose ``moov`` index was cut off), and
     then raise :class:`VideoError`.
 
@@ -97,7 +103,8 @@ class PartialDecodeWarning(UserWarning):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Metadata of the first video stream. ``n_frames``/``fps``/``duration`` are None when unknown."""
+    """Metadata of the decoded (best) video stream, its size as shown (module docstring).
+    ``n_frames``/``fps``/``duration`` are None when unknown."""
 
     path: str
     n_frames: int | None
@@ -124,7 +131,7 @@ def _ffmpeg_cause(error: Exception) -> str:
 
 
 def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.video.stream.VideoStream]:
-    """Open ``path`` and return (display name, container, first video stream) or raise VideoError."""
+    """Open ``path`` and return (display name, container, best video stream) or raise VideoError."""
     name = str(path)
     if not Path(path).is_file():
         raise VideoError(f"{name}: file not found")
@@ -140,7 +147,7 @@ def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.
     if container.format.name == "image2" or container.format.name.endswith("_pipe"):  # FFmpeg's still-image readers
         container.close()  # (an animated PNG or GIF has a demuxer of its own: read as the video it is)
         raise VideoError(f"{name}: a still image, not a video (a recording needs at least two frames)")
-    return name, container, container.streams.video[0]
+    return name, container, container.streams.best("video") or container.streams.video[0]
 
 
 def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
@@ -151,6 +158,30 @@ def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
             values = np.frombuffer(bytes(data), dtype=np.int32)
             return np.array([[values[0], values[1]], [values[3], values[4]]], dtype=np.float64) / 65536.0
     return None
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """How a stream's frames are shown (module docstring): the square-pixel size before turning, the matrix."""
+
+    width: int
+    height: int
+    matrix: np.ndarray | None
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> _Shown:
+        aspect = stream.sample_aspect_ratio  # None or 0/1 when unknown: square pixels
+        width = max(1, round(frame.width * aspect)) if aspect and aspect != 1 else frame.width
+        return cls(width, frame.height, _display_matrix(frame))
+
+    def image(self, frame: av.VideoFrame) -> np.ndarray:
+        """The frame as RGB uint8 ``[H, W, 3]``, as shown."""
+        return _upright(frame.to_ndarray(format="rgb24", width=self.width, height=self.height), self.matrix)
+
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` as shown."""
+        height, width = _upright(np.empty((self.height, self.width, 0)), self.matrix).shape[:2]
+        return width, height
 
 
 def _upright(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
@@ -177,7 +208,7 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read the metadata of the first video stream; decodes its first frame only, for the displayed size."""
+    """Read the metadata of the best video stream; decodes its first frame only, for the size as shown."""
     name, container, stream = _open_input(path)
     with container:
         if stream.duration is not None and stream.time_base is not None:
@@ -188,12 +219,12 @@ def probe(path: str | Path) -> VideoInfo:
             duration = None
         width, height = stream.codec_context.width, stream.codec_context.height
         with av.logging.Capture():
-            try:  # the display matrix comes with the frames: decode the first to learn the shown size
+            try:  # the display matrix and pixel aspect come with the frames: decode the first for the shown size
                 first = next(container.decode(stream), None)
             except av.FFmpegError:
                 first = None
         if first is not None:
-            height, width = _upright(np.empty((height, width, 0)), _display_matrix(first)).shape[:2]
+            width, height = _Shown.of(first, stream).size()
         return VideoInfo(
             path=name,
             n_frames=stream.frames or None,
@@ -205,20 +236,29 @@ def probe(path: str | Path) -> VideoInfo:
         )
 
 
-def _decoded(path: str | Path) -> Iterator[tuple[int, float, av.VideoFrame]]:
-    """Yield (source index, timestamp in s, frame) per decoded frame; applies the partial-decode policy."""
+def _declared_end(stream: av.video.stream.VideoStream, unknown: float) -> float:
+    """Where the stream declares that it ends, in seconds of its timestamps (start + duration), else ``unknown``."""
+    if stream.duration is None or stream.time_base is None:
+        return unknown
+    return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+
+
+def _decoded(path: str | Path) -> Iterator[tuple[int, float, av.VideoFrame, _Shown]]:
+    """Yield (source index, timestamp in s, frame, how the stream is shown) per decoded frame; applies the
+    partial-decode policy."""
     name, container, stream = _open_input(path)
     with container:
         stream.thread_type = "AUTO"
         declared = stream.frames or None
         fps = _stream_fps(stream)
         step = 1.0 / fps if fps else 0.0
-        count, timestamp = 0, 0.0
+        count, timestamp, shown = 0, 0.0, None
         try:
             for frame in container.decode(stream):
                 # a frame without pts (rare, broken muxers) continues the clock at the nominal rate
                 timestamp = float(frame.time) if frame.time is not None else timestamp + (step if count else 0)
-                yield count, timestamp, frame
+                shown = shown or _Shown.of(frame, stream)
+                yield count, timestamp, frame, shown
                 count += 1
         except av.FFmpegError as error:
             if count == 0:
@@ -231,7 +271,7 @@ def _decoded(path: str | Path) -> Iterator[tuple[int, float, av.VideoFrame]]:
             return
         if count == 0:
             raise VideoError(f"{name}: no decodable video frames")
-        if declared is not None and count < declared:
+        if declared is not None and count < declared and timestamp + 2 * step < _declared_end(stream, math.inf):
             warnings.warn(
                 f"{name}: decoded {count} of the {declared} frames the container declares "
                 "(truncated file?); returning the decoded frames",
@@ -249,12 +289,13 @@ def _nearest_to_grid(items: Iterable[tuple], target_fps: float) -> Iterator[tupl
     each item at most once. The nearest item to a grid point is the last one at/before it or the first
     one after it, so one item of look-ahead suffices. The grid points between two items choose the earlier item,
     then the later one, so the first and the last of them decide: a rate far above the video's costs no more than
-    its own (every frame)."""
+    its own (every frame). The grid ends half the last interval after the last item (module docstring)."""
     period = 1.0 / target_fps
     start: float | None = None
     step = 0
     previous = None
     last_kept = -1
+    gap = 0.0
     for item in items:
         timestamp = item[1]
         if start is None:
@@ -267,13 +308,20 @@ def _nearest_to_grid(items: Iterable[tuple], target_fps: float) -> Iterator[tupl
             last -= 1
         for grid_step in sorted({step, last}) if last >= step else ():
             grid = start + grid_step * period
-            before_is_nearer = previous is not None and grid - previous[1] <= timestamp - grid
+            before_is_nearer = previous is not None and grid - previous[1] <= timestamp - grid + _GRID_TOLERANCE_S
             chosen = previous if before_is_nearer else item
             if chosen[0] > last_kept:
                 last_kept = chosen[0]
                 yield chosen
         step = max(step, last + 1)
+        gap = timestamp - previous[1] if previous is not None else 0.0
         previous = item
+    if (
+        previous is not None
+        and previous[0] > last_kept
+        and start + step * period <= previous[1] + gap / 2 + _GRID_TOLERANCE_S
+    ):
+        yield previous  # the next grid point is nearer the last item than the item that would follow it
 
 
 def _check_sampling(stride: int | None, target_fps: float | None, max_frames: int | None) -> None:
@@ -294,8 +342,9 @@ def iter_frames(
     target_fps: float | None = None,
     max_frames: int | None = None,
 ) -> Iterator[Frame]:
-    """Stream the sampled frames of the first video stream (see the module docstring for sampling,
-    timestamps and the error / truncated-file policy). All images share the first frame's size."""
+    """Stream the sampled frames of the best video stream (see the module docstring for sampling,
+    timestamps, the error / truncated-file policy and how frames are shown). All images share the first frame's
+    size and orientation."""
     _check_sampling(stride, target_fps, max_frames)
 
     def generate() -> Iterator[Frame]:
@@ -304,11 +353,8 @@ def iter_frames(
             decoded = _every_kth(decoded, int(stride))
         elif target_fps is not None:
             decoded = _nearest_to_grid(decoded, float(target_fps))
-        size: dict[str, int] = {}
-        for index, (source_index, timestamp, frame) in enumerate(itertools.islice(decoded, max_frames)):
-            size = size or {"width": frame.width, "height": frame.height}
-            image = _upright(frame.to_ndarray(format="rgb24", **size), _display_matrix(frame))
-            yield Frame(index=index, source_index=source_index, timestamp=timestamp, image=image)
+        for index, (source_index, timestamp, frame, shown) in enumerate(itertools.islice(decoded, max_frames)):
+            yield Frame(index=index, source_index=source_index, timestamp=timestamp, image=shown.image(frame))
 
     return generate()
 
