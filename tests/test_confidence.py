@@ -3,41 +3,32 @@ flagged with their reason, and the path statistics match a hand computation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from dp_oracles import plain_dtw_path_mean
 from vidalign.alignment import align_arrays, cosine_similarity
 from vidalign.confidence import (
+    MAX_MATCH_RATIO,
     MIN_CONTRAST,
     MIN_ORDER_MARGIN,
     MIN_PERIODICITY,
     MIN_PHASE_EVIDENCE,
+    MIN_TRAINING_DISTANCE,
     alignment_confidence,
+    matched_similarity,
     order_evidence,
     order_margin,
     repetition_period,
     with_frames,
+    with_training_pairs,
 )
 
 
 def _walk(rng: np.random.Generator, n: int, d: int = 32) -> np.ndarray:
     return np.cumsum(rng.normal(size=(n, d)), axis=0)
-
-
-def _plain_dtw_path_mean(sim: np.ndarray) -> float:
-    """Maximum-similarity monotone path by a plain dynamic programme, returning its mean similarity."""
-    n, m = sim.shape
-    total = np.full((n + 1, m + 1), -np.inf)
-    total[0, 0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            total[i, j] = sim[i - 1, j - 1] + max(total[i - 1, j - 1], total[i - 1, j], total[i, j - 1])
-    i, j, length = n, m, 0
-    while (i, j) != (0, 0):
-        length += 1
-        moves = {(i - 1, j - 1): total[i - 1, j - 1], (i - 1, j): total[i - 1, j], (i, j - 1): total[i, j - 1]}
-        i, j = max(moves, key=moves.get)
-    return total[n, m] / length
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -65,11 +56,11 @@ def test_order_evidence_against_a_plain_dynamic_programme():
     rng = np.random.default_rng(4)
     sim = cosine_similarity(_walk(rng, 9, 4), _walk(rng, 7, 4))
     shifts = (2, 3, 4, 5)  # round(0.25 * 7) ... round(0.75 * 7)
-    scrambled = [_plain_dtw_path_mean(np.roll(s, k, axis=1)) for s in (sim, sim[:, ::-1]) for k in shifts]
-    expected = (_plain_dtw_path_mean(sim) - np.mean(scrambled)) / np.std(scrambled)
+    scrambled = [plain_dtw_path_mean(np.roll(s, k, axis=1)) for s in (sim, sim[:, ::-1]) for k in shifts]
+    expected = (plain_dtw_path_mean(sim) - np.mean(scrambled)) / np.std(scrambled)
     assert order_evidence(sim) == pytest.approx(expected, abs=1e-9)
     low, high = np.percentile(sim, [5, 95])
-    margin = (_plain_dtw_path_mean(sim) - np.max(scrambled)) / (high - low)
+    margin = (plain_dtw_path_mean(sim) - np.max(scrambled)) / (high - low)
     assert order_margin(sim) == pytest.approx(margin, abs=1e-9)
 
 
@@ -201,3 +192,29 @@ def test_the_decision_is_taken_on_the_numbers_alignment_json_records():
     assert round(high - low, 4) == 0.05 and high - low < 0.05
     confidence = alignment_confidence(sim, pairs)
     assert confidence.contrast == 0.05 and not any("contrast" in reason for reason in confidence.reasons)
+
+
+def test_the_match_ratio_by_hand():
+    rng = np.random.default_rng(0)
+    base = _walk(rng, 60) - _walk(rng, 60).mean(axis=0)
+    confidence = align_arrays(base, base + 3.0 * rng.normal(size=base.shape)).confidence
+    gap = 1 - confidence.path_similarity
+    assert confidence.trusted and gap > 4 * MIN_TRAINING_DISTANCE
+    for training, expected in ((1 - gap / 2, 2.0), (1 - gap / 8, 8.0), (0.9999, gap / MIN_TRAINING_DISTANCE)):
+        checked = with_training_pairs(confidence, training)
+        assert checked.match_ratio == pytest.approx(expected, rel=1e-3)
+        assert checked.training_similarity == round(training, 4)
+        assert checked.trusted == (checked.match_ratio <= MAX_MATCH_RATIO)
+        assert len(checked.reasons) == (0 if checked.trusted else 1)
+    nothing_matched = replace(confidence, path_similarity=None)
+    assert with_training_pairs(nothing_matched, 0.9) == nothing_matched
+
+
+def test_matched_similarity_is_the_median_path_mean_of_the_training_pairs():
+    rng = np.random.default_rng(1)
+    recordings = [_walk(rng, n) for n in (30, 41, 500)]  # the last is strided to 250 frames
+    units = [r / np.linalg.norm(r, axis=1, keepdims=True) for r in recordings]
+    units[2] = units[2][::2]
+    expected = np.median([plain_dtw_path_mean(a @ b.T) for i, a in enumerate(units) for b in units[:i]])
+    assert matched_similarity(recordings) == pytest.approx(expected, abs=1e-12)
+    assert matched_similarity(recordings[:1]) is None

@@ -27,7 +27,7 @@ import numpy as np
 from vidalign.alignment import AlignResult, OTOptions, SWOptions, align_arrays, check_method
 from vidalign.atomic import atomic_write_json
 from vidalign.comparison import Comparison, compare_embeddings
-from vidalign.confidence import Confidence, with_frames
+from vidalign.confidence import Confidence, with_frames, with_training_pairs
 from vidalign.data.layout import LAYOUTS, FeatureFolder, read_extractor_record
 from vidalign.errors import (
     BandEdgeWarning,
@@ -198,9 +198,15 @@ class Aligner:
         return source.describe() | ({"standardized": True} if self.standardize else {})
 
     def checked(self, confidence: Confidence, first: AlignInput, second: AlignInput) -> Confidence:
-        """``confidence`` of an alignment in this aligner's representation, checked against the recordings' own
-        frames when a model made it (:func:`vidalign.confidence.with_frames`)."""
-        return confidence if self.model_name is None else with_frames(confidence, first.features, second.features)
+        """``confidence`` of an alignment in this aligner's representation, checked, when a model made it, against
+        the recordings' own frames (:func:`vidalign.confidence.with_frames`) and against how closely the model's
+        training recordings match (:func:`vidalign.confidence.with_training_pairs`; runs trained before it was
+        recorded have no ``spread.matched``)."""
+        if self.model_name is None:
+            return confidence
+        checked = with_frames(confidence, first.features, second.features)
+        training = (self.representation.config.get("spread") or {}).get("matched")
+        return checked if training is None else with_training_pairs(checked, training)
 
     def __call__(self, a: Source, b: Source, *, method: str | None = None) -> AlignResult:
         first, second = self.load_all({"A": a, "B": b})

@@ -18,7 +18,8 @@
 - ``path_margin``: how much a matched frame stands out from its neighbours in B, ``S[i, j]`` minus the mean of
   ``S[i, j - w]`` and ``S[i, j + w]`` (``w = M / 10``; the one inside the video at its ends), averaged over the
   pairs;
-- ``time_gain``: the mean similarity of the matched pairs minus that of uniform time (``j = i (M - 1) / (N - 1)``);
+- ``path_similarity``: the mean similarity of the matched pairs;
+- ``time_gain``: ``path_similarity`` minus the mean similarity of uniform time (``j = i (M - 1) / (N - 1)``);
 - ``diagonal_deviation``: the mean ``|i / (N - 1) - j / (M - 1)|`` of the pairs (0 = the uniform-time diagonal);
 - ``periods`` and ``periodicity``: whether both recordings repeat a movement, read from the contrast's strided
   ``S`` (:func:`repetition_period`; at most :data:`CONTRAST_FRAMES` a side, so that a long recording of many
@@ -42,6 +43,15 @@ In a model's representation (:func:`with_frames`), ``frame_periodicity`` is the 
 recordings' own features (:func:`frame_repetition`): when both repeat a movement in their own frames but the
 representation shows no repetition (``periodicity`` below :data:`MIN_PERIODICITY`), the model tells how far
 through a recording a frame is rather than where in the movement, and the alignment is untrusted.
+
+A trained model also records how closely its own training recordings match one another
+(:func:`matched_similarity`: the median ``path_similarity`` of their DTW alignments, the run's
+``spread.matched``). With it (:func:`with_training_pairs`), ``match_ratio`` is how many times farther from
+identical (similarity 1) the matched pairs are than the training recordings' are, ``(1 - path_similarity) /
+(1 - training_similarity)`` (the latter at most 1 - :data:`MIN_TRAINING_DISTANCE`); above
+:data:`MAX_MATCH_RATIO` the alignment is untrusted: a recording the model maps onto what it learned without being
+like it (another action, view or setting) can pass every test of order (``docs/methods.md``, Alignment
+confidence, "Unlike the training recordings").
 
 :func:`alignment_confidence` reads a matrix in memory; :func:`confidence_from` reads what it needs of one that is
 never whole (``docs/methods.md``, Long recordings): the strided samples and extremes of
@@ -70,9 +80,11 @@ __all__ = [
     "confidence_from",
     "dtw_path_mean",
     "frame_repetition",
+    "matched_similarity",
     "order_margin",
     "repetition_period",
     "with_frames",
+    "with_training_pairs",
 ]
 
 MIN_CONTRAST = 0.05
@@ -88,6 +100,15 @@ MIN_ORDER_MARGIN = 0.05
 # percentile at most 0.64)
 MIN_PERIODICITY = 0.3
 MIN_PHASE_EVIDENCE = 0.5
+# ours, chosen on dev carves (docs/methods.md, "Unlike the training recordings"): each clip of the intel people and
+# of the BIISC waving clips left out of a VAOT / VASOT / LAC model trained on the others; its pairs with the
+# training clips reach match ratios up to 7 (95th percentile over VAOT's intel and waving pairs), its pairs with
+# ASL sign clips 2.4-17; pairs of the dev exercise clips and of the demo's videos stay below 6 (other exercises 2-4)
+MAX_MATCH_RATIO = 7.0
+# no dev model's training recordings matched closer than 0.012 (VAOT, waving clips); one that memorised its
+# training recordings would otherwise call every new pair unlike them
+MIN_TRAINING_DISTANCE = 0.01
+MATCHED_FRAMES = 256  # training recordings are strided to at most this many frames for matched_similarity
 # a period is the first lag whose rise reaches this share of the highest rise (then up to its local peak), so that a
 # multiple of the period - a rise as high when the recording repeats exactly - is not taken for it
 PERIOD_PEAK_SHARE = 0.7
@@ -116,6 +137,9 @@ class Confidence:
     phase_evidence: float | None = None
     judged_by: str = "order"
     frame_periodicity: float | None = None
+    path_similarity: float | None = None
+    training_similarity: float | None = None
+    match_ratio: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self) | {"similarity_range": list(self.similarity_range), "periods": list(self.periods)}
@@ -245,6 +269,34 @@ def with_frames(confidence: Confidence, features_a: np.ndarray, features_b: np.n
     return replace(checked, trusted=False, reasons=[*confidence.reasons, reason])
 
 
+def matched_similarity(embeddings: list[np.ndarray]) -> float | None:
+    """How closely a model's training recordings match one another: the median over their pairs of the mean
+    cosine similarity along the DTW path (:func:`dtw_path_mean`), each recording strided to at most
+    :data:`MATCHED_FRAMES` frames; None for fewer than two recordings."""
+    strided = [np.asarray(e, dtype=np.float64)[:: -(-len(e) // MATCHED_FRAMES)] for e in embeddings]
+    means = [dtw_path_mean(cosine_similarity(a, b)) for i, a in enumerate(strided) for b in strided[:i]]
+    return float(np.median(means)) if means else None
+
+
+def with_training_pairs(confidence: Confidence, training_similarity: float) -> Confidence:
+    """``confidence`` with the model's ``training_similarity`` (:func:`matched_similarity`) and the ``match_ratio``
+    of its pairs, untrusted above :data:`MAX_MATCH_RATIO` (module docstring)."""
+    if confidence.path_similarity is None:  # nothing matched
+        return confidence
+    distance = max(1.0 - training_similarity, MIN_TRAINING_DISTANCE)
+    ratio = round((1.0 - confidence.path_similarity) / distance, DIGITS)
+    checked = replace(confidence, training_similarity=round(training_similarity, DIGITS), match_ratio=ratio)
+    if ratio <= MAX_MATCH_RATIO:
+        return checked
+    reason = (
+        f"the matched frames are far less alike than the model's training recordings are to one another (mean "
+        f"similarity along the path {confidence.path_similarity:.4f}, training recordings "
+        f"{training_similarity:.4f}: {ratio:.2f} times as far from identical, at most {MAX_MATCH_RATIO:g}): a "
+        "recording may show another action, view or setting than the model learned (train it with such recordings)"
+    )
+    return replace(checked, trusted=False, reasons=[*confidence.reasons, reason])
+
+
 def _periods(sample: np.ndarray, strides: tuple[int, int]) -> tuple[tuple[int, int], float]:
     """A's and B's periods in frames of ``S`` from its strided ``sample`` and the smaller periodicity."""
     (period_a, periodicity_a), (period_b, periodicity_b) = (repetition_period(sample, axis) for axis in (0, 1))
@@ -278,10 +330,10 @@ def _shifted_margin(
 
 def _path_statistics(
     shape: tuple[int, int], pairs: np.ndarray, values: np.ndarray, half_period: int = 0
-) -> tuple[float, float, float, float | None]:
-    """``path_margin``, ``time_gain``, ``diagonal_deviation`` and the margin over B half a period away (None
-    without a period; ``phase_evidence`` before its division by ``contrast``) of ``pairs`` from the similarities of
-    their :func:`path_cells` (module docstring)."""
+) -> tuple[float, float, float, float, float | None]:
+    """``path_similarity``, ``path_margin``, ``time_gain``, ``diagonal_deviation`` and the margin over B half a
+    period away (None without a period; ``phase_evidence`` before its division by ``contrast``) of ``pairs`` from
+    the similarities of their :func:`path_cells` (module docstring)."""
     n, m = shape
     rows, cols = pairs[:, 0], pairs[:, 1]
     runs = values.reshape(-1, len(pairs))
@@ -292,7 +344,8 @@ def _path_statistics(
     neighbours = neighbour_sum / np.maximum(has_left.astype(int) + has_right, 1)
     deviation = np.abs(_position(rows, n) - _position(cols, m))
     phase = _shifted_margin(cols, m, half_period, matched, *runs[4:]) if half_period > 0 else None
-    return float(np.mean(matched - neighbours)), float(np.mean(matched - uniform)), float(deviation.mean()), phase
+    gain = float(np.mean(matched - uniform))
+    return float(matched.mean()), float(np.mean(matched - neighbours)), gain, float(deviation.mean()), phase
 
 
 def alignment_confidence(sim: np.ndarray, pairs: np.ndarray) -> Confidence:
@@ -318,10 +371,10 @@ def confidence_from(
     evidence, order = _z_score(own, scrambled), _margin(own, scrambled, contrast)
     periods, periodicity = _periods(contrast_sample, sample_strides(shape)[0])
     half_period = int(round(periods[1] / 2)) if periodicity >= MIN_PERIODICITY and periods[1] >= 2 else 0
-    margin, gain, deviation, phase_margin = (
+    matched, margin, gain, deviation, phase_margin = (
         _path_statistics(shape, pairs, values_at(*path_cells(shape, pairs, half_period)), half_period)
         if len(pairs)
-        else (0.0, 0.0, 0.0, None)
+        else (None, 0.0, 0.0, 0.0, None)
     )
     phase = None
     if phase_margin is not None:
@@ -360,4 +413,5 @@ def confidence_from(
         periodicity=periodicity,
         phase_evidence=phase,
         judged_by="phase" if by_phase else "order",
+        path_similarity=None if matched is None else round(matched, DIGITS),
     )

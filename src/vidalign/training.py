@@ -31,6 +31,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 import vidalign
+from vidalign.confidence import matched_similarity
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, read_extractor_record
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
@@ -296,7 +297,9 @@ MONITORED_VIDEOS = 8
 
 class SpreadMonitor:
     """The collapse check of every epoch (:mod:`vidalign.evaluation.spread`) on the first
-    :data:`MONITORED_VIDEOS` training videos, each embedded whole by ``embed`` as at inference."""
+    :data:`MONITORED_VIDEOS` training videos, each embedded whole by ``embed`` as at inference, and how closely
+    they match one another (``matched``: :func:`vidalign.confidence.matched_similarity`, the reference of
+    alignment confidence's ``match_ratio``)."""
 
     def __init__(self, videos: list, embed: Callable[[object], np.ndarray]):
         self.videos, self.embed = videos[:MONITORED_VIDEOS], embed
@@ -307,7 +310,9 @@ class SpreadMonitor:
             raise DivergedError(f"non-finite embeddings after epoch {epoch}; lower --lr or check the features")
         spread = embedding_spread(embedded)
         numbers = {k: None if math.isnan(v) else round(v, 4) for k, v in spread.items()}  # NaN: one video
-        return {"epoch": epoch, **numbers, "collapsed": is_collapsed(spread)}
+        matched = matched_similarity(embedded)
+        return {"epoch": epoch, **numbers, "collapsed": is_collapsed(spread),
+                "matched": None if matched is None else round(matched, 4)}  # fmt: skip
 
 
 @dataclasses.dataclass

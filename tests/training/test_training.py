@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ import torch.multiprocessing as mp
 
 import vidalign as va
 from ddp_helpers import free_port, params_digest
+from dp_oracles import plain_dtw_path_mean
 from vidalign.cli import main
+from vidalign.confidence import MAX_MATCH_RATIO, MIN_TRAINING_DISTANCE
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import SamplingConfig
@@ -312,6 +315,38 @@ def test_training_logs_the_spread_of_every_epoch(tiny_dataset, tmp_path):
     for key in ("within", "across", "effective_rank"):
         assert recorded[key] == pytest.approx(expected[key], abs=1e-4)
         assert float(rows[-1][key]) == pytest.approx(expected[key], abs=1e-4)
+    units = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in map(model.embed, videos)]
+    path_means = [plain_dtw_path_mean(a @ b.T) for i, a in enumerate(units) for b in units[:i]]
+    assert recorded["matched"] == pytest.approx(np.median(path_means), abs=1e-4)
+
+
+def test_a_pair_unlike_the_training_recordings_is_untrusted_against_the_runs_own_level(tiny_dataset, tmp_path):
+    """``spread.matched`` is the level ``align`` measures a pair against (vidalign.confidence,
+    with_training_pairs): the same pair is trusted or not as the recorded level is low or high."""
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    config = json.loads((run / "config.json").read_text())
+    features = FeatureFolder(tiny_dataset).load_split("val")
+    pair = features[0].features, features[1].features
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        as_trained = va.align(*pair, model=run).confidence
+    assert as_trained.training_similarity == config["spread"]["matched"]
+    distance = (1 - as_trained.path_similarity) / as_trained.match_ratio
+    assert distance == pytest.approx(max(1 - config["spread"]["matched"], MIN_TRAINING_DISTANCE), rel=1e-3)
+    for level, unlike in ((1 - (1 - as_trained.path_similarity) / (MAX_MATCH_RATIO - 0.5), False),
+                          (1 - (1 - as_trained.path_similarity) / (MAX_MATCH_RATIO + 0.5), True)):  # fmt: skip
+        config["spread"]["matched"] = max(level, -1.0)
+        (run / "config.json").write_text(json.dumps(config))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            confidence = va.align(*pair, model=run).confidence
+        reasons = [r for r in confidence.reasons if "less alike than the model's training recordings" in r]
+        assert bool(reasons) == unlike and (confidence.match_ratio > MAX_MATCH_RATIO) == unlike
+    del config["spread"]["matched"]  # a run trained before the level was recorded
+    (run / "config.json").write_text(json.dumps(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert va.align(*pair, model=run).confidence.match_ratio is None
 
 
 def test_a_collapsed_run_says_so_on_training_and_when_used(tiny_dataset, tmp_path, monkeypatch, capsys):

@@ -7,6 +7,7 @@ Skips, saying why, where Playwright or a Chromium executable is missing (``.ci/r
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from PIL import Image
 
 import vidalign as va
+from vidalign.confidence import with_training_pairs
 from vidalign.data.video import write_video
 
 from .test_page import read_data
@@ -150,6 +152,17 @@ def test_a_repetitive_alignment_states_its_phase_note(browser, repeated_pair, tm
     assert "repeat a movement" in page.page.inner_text("#repetition-note")
     assert "phase evidence" in page.page.inner_text("#confidence") and "18 / 30" in page.page.inner_text("#confidence")
     assert page.page.locator("#warning").is_hidden() and page.errors == []
+
+
+def test_a_pair_unlike_the_models_training_recordings_shows_its_match_ratio(browser, repeated_pair, tmp_path):
+    result = va.align(*repeated_pair)
+    level = 1 - (1 - result.confidence.path_similarity) / 9  # the pair 9 times as far from identical
+    result = dataclasses.replace(result, confidence=with_training_pairs(result.confidence, level))
+    result.write(tmp_path)
+    page = Page(browser, tmp_path)
+    table = page.page.inner_text("#confidence")
+    assert "match ratio" in table and f"{result.confidence.match_ratio:.3f}" in table
+    assert "training recordings" in page.page.inner_text("#warning") and page.errors == []
 
 
 def test_the_comparison_page_marks_the_flagged_frames(browser, inserted, tmp_path):

@@ -360,6 +360,11 @@
       rows.push(["repetition period (frames)", `${confidence.periods[0]} / ${confidence.periods[1]}`],
                 ["periodicity", confidence.periodicity], ["phase evidence", confidence.phase_evidence]);
     }
+    if (confidence.match_ratio !== null && confidence.match_ratio !== undefined) {
+      rows.push(["similarity along the path / training recordings'",
+                 `${fmt(confidence.path_similarity)} / ${fmt(confidence.training_similarity)}`],
+                ["match ratio (distance from identical / training recordings')", confidence.match_ratio]);
+    }
     return el("table", { id: "confidence" }, ...rows.map(([name, value]) => el("tr", {}, el("th", { text: name }), el("td", { text: typeof value === "string" ? value : fmt(value) }))));
   }
 
