@@ -119,10 +119,10 @@ def segment(
         what = f"model {model} ({method})" if method else f"the reference representation {model!r}"
         raise InputError(
             f"{what} has no action prototypes; segment with an asot or vasot run, or cluster its embeddings "
-            "with --kmeans K"
+            "with --kmeans K (kmeans=K)"
         )
     if kmeans is not None and kmeans < 1:
-        raise InputError(f"--kmeans needs K >= 1, got {kmeans}")
+        raise InputError(f"--kmeans (kmeans=) needs K >= 1, got {kmeans}")
     records = folder.load_split(split)
     if not records:
         raise InputError(f"{folder.root}: no videos" + (f" in split {split!r}" if split else ""))

@@ -292,6 +292,7 @@ def run_record(
 
 
 SPREAD_COLUMNS = ("within", "across", "effective_rank")
+LOWER_THE_RATE = "lower the learning rate (--lr, lr=) or check the features"
 MONITORED_VIDEOS = 8
 
 
@@ -307,7 +308,7 @@ class SpreadMonitor:
     def measure(self, epoch: int) -> dict:
         embedded = [self.embed(video) for video in self.videos]
         if not all(np.isfinite(e).all() for e in embedded):
-            raise DivergedError(f"non-finite embeddings after epoch {epoch}; lower --lr or check the features")
+            raise DivergedError(f"non-finite embeddings after epoch {epoch}; {LOWER_THE_RATE}")
         spread = embedding_spread(embedded)
         numbers = {k: None if math.isnan(v) else round(v, 4) for k, v in spread.items()}  # NaN: one video
         matched = matched_similarity(embedded)
@@ -460,7 +461,7 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
                 set_progress((epoch * sampler.batches_per_epoch() + step) / total_steps)
             out = forward(batch.to(device))
             if not all_finite(out.loss, env):
-                raise DivergedError(f"non-finite loss at epoch {epoch + 1}; lower --lr or check the features")
+                raise DivergedError(f"non-finite loss at epoch {epoch + 1}; {LOWER_THE_RATE}")
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             if config.grad_clip:

@@ -33,7 +33,8 @@ def _check_disjoint(folder: FeatureFolder, train: Sequence[VideoRecord], val: Se
     if overlap:
         raise ConfigError(
             f"{folder.root}: the fit split and the scored split share {len(overlap)} video(s) (e.g. {overlap[0]!r}); "
-            "the classifier must never see scored videos - pick disjoint --train-split/--eval-split"
+            "the classifier must never see scored videos - pick disjoint splits "
+            "(--train-split / --eval-split; train_split= / eval_split=)"
         )
 
 
