@@ -43,6 +43,26 @@ def test_an_inserted_foreign_stretch_is_flagged_and_has_no_counterpart():
     assert result.deviation[60:80].mean() > 3 * np.median(result.deviation)
 
 
+def test_the_path_similarity_of_a_comparison_leaves_out_its_flagged_frames():
+    """The match-ratio test (vidalign.confidence.with_training_pairs) asks whether the matching parts are as alike
+    as a model's training recordings; the foreign stretch a comparison finds must not count against it."""
+    rng = np.random.default_rng(1)
+    reference = _process(120)
+    query = np.concatenate([reference[:60], _process(20, seed=9) + 50.0, reference[60:]])
+    query = query + 0.2 * rng.normal(size=(140, 32))
+    result = compare_embeddings(reference, query)
+    assert result.flagged
+    units = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (reference, query)]
+    pairs = result.alignment.pairs
+    values = (units[0][pairs[:, 0]] * units[1][pairs[:, 1]]).sum(axis=1)
+    flagged = np.zeros(140, dtype=bool)
+    for start, end in result.flagged:
+        flagged[start : end + 1] = True
+    kept = ~flagged[pairs[:, 1]]
+    assert result.alignment.confidence.path_similarity == pytest.approx(values[kept].mean(), abs=1e-4)
+    assert result.alignment.confidence.path_similarity > round(values.mean(), 4) + 0.01  # the whole path's
+
+
 def test_near_identical_recordings_flag_nothing():
     reference = _process(100, seed=5)
     query = reference[np.sort(np.random.default_rng(0).integers(0, 100, 110))]  # only re-timed

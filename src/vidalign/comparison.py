@@ -17,19 +17,25 @@ worse than the rest does; ``floor = FLOOR_FRACTION * (1 - median(S))``, a quarte
 two frames of the two recordings, so that near-identical recordings (median and MAD near 0) flag nothing. Runs of
 at least ``min_frames`` flagged frames are reported as intervals. With per-frame steps of both recordings (a
 model's prototypes or labels), :func:`vidalign.steps.step_findings` adds the missing, extra and reordered steps.
+
+The alignment's confidence (:mod:`vidalign.confidence`) is that of the DTW alignment, except ``path_similarity``:
+the mean similarity of its pairs outside the flagged intervals, so that a model's ``match_ratio`` test asks whether
+the parts that match are as alike as the model's training recordings, not whether the query has foreign parts
+(what a comparison is for).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vidalign.alignment import AlignResult, SWOptions, align_arrays, decode
+from vidalign.confidence import DIGITS
 from vidalign.errors import InputError
 from vidalign.labels.runs import label_runs
 from vidalign.similarity import values_at
@@ -141,8 +147,9 @@ def compare_embeddings(
     local = decode(alignment.matrix, method="sw", sw=sw or SWOptions())  # the same matrix, locally
     n, m = alignment.matrix.shape
     pairs = alignment.pairs
+    matched_values = values_at(alignment.matrix, pairs[:, 0], pairs[:, 1])
     best = np.full(m, -np.inf)
-    np.maximum.at(best, pairs[:, 1], values_at(alignment.matrix, pairs[:, 0], pairs[:, 1]))
+    np.maximum.at(best, pairs[:, 1], matched_values)
     deviation = 1.0 - best
     parameters = local.parameters  # its threshold is np.median(S) unless the caller chose another
     median = parameters["threshold_value"] if parameters["threshold"] == "median" else matrix_median(alignment.matrix)
@@ -151,6 +158,14 @@ def compare_embeddings(
     matched_reference = np.zeros(n, dtype=bool)
     matched_query[local.pairs[:, 1]] = True
     matched_reference[local.pairs[:, 0]] = True
+    flagged = _intervals(deviation > threshold, min_frames)
+    in_flagged = np.zeros(m, dtype=bool)
+    for start, end in flagged:
+        in_flagged[start : end + 1] = True
+    kept = ~in_flagged[pairs[:, 1]]
+    if kept.any() and alignment.confidence is not None:  # path_similarity: module docstring
+        unflagged = replace(alignment.confidence, path_similarity=round(float(matched_values[kept].mean()), DIGITS))
+        alignment = replace(alignment, confidence=unflagged)
     return Comparison(
         alignment=alignment,
         local=local,
@@ -158,7 +173,7 @@ def compare_embeddings(
         k=k,
         min_frames=min_frames,
         threshold=threshold,
-        flagged=_intervals(deviation > threshold, min_frames),
+        flagged=flagged,
         query_gaps=_intervals(~matched_query, min_frames),
         reference_gaps=_intervals(~matched_reference, min_frames),
     )

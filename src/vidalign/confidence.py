@@ -272,8 +272,8 @@ def with_frames(confidence: Confidence, features_a: np.ndarray, features_b: np.n
 def matched_similarity(embeddings: list[np.ndarray]) -> float | None:
     """How closely a model's training recordings match one another: the median over their pairs of the mean
     cosine similarity along the DTW path (:func:`dtw_path_mean`), each recording strided to at most
-    :data:`MATCHED_FRAMES` frames; None for fewer than two recordings."""
-    strided = [np.asarray(e, dtype=np.float64)[:: -(-len(e) // MATCHED_FRAMES)] for e in embeddings]
+    :data:`MATCHED_FRAMES` frames; None for fewer than two recordings with frames."""
+    strided = [np.asarray(e, dtype=np.float64)[:: -(-len(e) // MATCHED_FRAMES)] for e in embeddings if len(e)]
     means = [dtw_path_mean(cosine_similarity(a, b)) for i, a in enumerate(strided) for b in strided[:i]]
     return float(np.median(means)) if means else None
 

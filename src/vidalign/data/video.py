@@ -34,8 +34,9 @@ Errors
 Truncated files (decision)
     A file that decodes partially returns the frames decoded so far and emits one
     :class:`PartialDecodeWarning` naming the file, the number of frames decoded and the cause (a decoder
-    error, or fewer frames than the container declares while the last one ends before the stream's declared
-    end: a clip trimmed by an edit list declares its uncut frames but ends where it should). Only a decode
+    error, or fewer frames than the container declares while the last one ends more than a frame interval
+    before the stream's declared end: a clip trimmed by an edit list declares its uncut frames but ends where it
+    should). Only a decode
     yielding zero frames is an error.
     Many truncated files fail earlier, at open time (e.g. an MP4 whose ``moov`` index was cut off), and
     then raise :class:`VideoError`.
@@ -185,8 +186,9 @@ class _Shown:
 
 
 def _upright(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
-    """``image`` [H, W, ...] as shown under the display ``matrix`` (module docstring, Orientation): for the eight
-    matrices of 90-degree rotations and mirrors, rows and columns are swapped and reversed as the matrix says."""
+    """``image`` [H, W, ...] as shown under the display ``matrix`` (module docstring, Shown as a player shows it):
+    for the eight matrices of 90-degree rotations and mirrors, rows and columns are swapped and reversed as the
+    matrix says."""
     if matrix is None:
         return image
     (a, b), (c, d) = np.round(matrix).astype(int)

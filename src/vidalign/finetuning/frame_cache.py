@@ -4,11 +4,10 @@ decoding the videos again.
 Per video, ``CACHE/<id>-<key>.npy`` holds the sampled frames as RGB uint8 ``[T, h, w, 3]``, resized (bilinear,
 antialiased) so that the shorter side is ``size`` pixels, and ``CACHE/<id>-<key>.json`` records the video's path,
 frame rate and each frame's source index. ``key`` is a digest of the video file (absolute path, size,
-modification time) and of the cache settings (``size``, sampling; frames upright as shown), so a changed video
+modification time) and of the cache settings (``size``, sampling, the decoding version), so a changed video
 or other settings get a new entry and a finished entry is never decoded again. Both files are written
 atomically, the ``.json`` last: an entry with its ``.json`` is complete, and a crash costs at most the video
-being decoded. Arrays are opened
-memory-mapped, so a collection larger than memory is read frame by frame.
+being decoded. Arrays are opened memory-mapped, so a collection larger than memory is read frame by frame.
 """
 
 from __future__ import annotations
@@ -61,10 +60,10 @@ def resize_shorter_side(images: np.ndarray, size: int) -> np.ndarray:
 
 def _entry_key(path: Path, size: int, sampling: dict) -> str:
     stat = path.stat()
-    # "upright": entries decoded before frames were turned as a player shows them (vidalign.data.video,
-    # Orientation), where a phone's portrait video lay on its side, are not reused
+    # "decoding": entries of an older decoding are not reused (2: frames as a player shows them, vidalign.data.video:
+    # a phone's portrait video lay on its side before, non-square pixels were squeezed, a cover stream could be read)
     identity = {"path": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "size": size, "sampling": sampling, "upright": True}  # fmt: skip
+                "size": size, "sampling": sampling, "decoding": 2}  # fmt: skip
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
