@@ -301,6 +301,15 @@ def test_write_video_round_trip_pads_odd_sizes(tmp_path):
     assert error < 6  # lossy, but the content is there (pad is at the bottom/right edge)
 
 
+def test_written_video_says_which_colour_matrix_made_it(tmp_path):
+    """Its YUV is FFmpeg's BT.601 conversion; untagged, a player shows HD video as BT.709 (shifted colours)."""
+    video.write_video(tmp_path / "out.mp4", iter([np.full((720, 1280, 3), (200, 40, 0), np.uint8)] * 2), fps=10)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        context = container.streams.video[0].codec_context
+        tags = [int(context.colorspace), int(context.color_primaries), int(context.color_trc)]
+        assert tags == [6, 6, 6] and int(context.color_range) == 1  # SMPTE 170M (BT.601), limited range
+
+
 def test_write_video_falls_back_to_mpeg4_without_h264(tmp_path, monkeypatch, code):
     available = video._encoder_available
     monkeypatch.setattr(video, "_encoder_available", lambda name: name != "libx264" and available(name))

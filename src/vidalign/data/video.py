@@ -82,6 +82,8 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp", ".ts"}
 )
 
+_BT601 = 6  # AVCOL_SPC / AVCOL_PRI / AVCOL_TRC_SMPTE170M (libavutil/pixfmt.h)
+_LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 _GRID_TOLERANCE_S = 1e-6  # timestamps within this of a grid point count as on it (float pts rounding)
 _FALLBACK_CODEC = "mpeg4"
 _QSCALE_CODECS = {"mpeg4", "mjpeg"}  # encoders driven by a fixed quantiser instead of CRF
@@ -484,6 +486,10 @@ def write_video(
         options = _encoder_options(codec, crf) | ({} if keyframe_interval is None else {"g": str(keyframe_interval)})
         stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        # tagged as converted (FFmpeg's RGB -> YUV is BT.601, limited range): players read untagged HD video as BT.709
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = _BT601
+        context.color_range = _LIMITED_RANGE
         for image in itertools.chain([first], iterator):
             image = np.ascontiguousarray(image)
             if image.shape != shape or image.dtype != np.uint8:
