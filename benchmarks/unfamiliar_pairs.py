@@ -171,10 +171,13 @@ def row(name: str, related: list[dict], other: list[dict]) -> dict:
 
 def markdown(rows: list[dict], info: dict) -> str:
     lines = table_head("Pairs unlike a model's training recordings: the match-ratio test", "unfamiliar_pairs.py", info)
+    what, pairs = __doc__.replace("``", "`").split("\n\n")[1:3]
     lines += [
-        __doc__.split("\n\n")[1].replace("\n", " "),
+        what.replace("\n", " "),
         "",
-        f"Threshold: match ratio above {MAX_MATCH_RATIO:g} is untrusted.",
+        pairs.replace("\n  ", " "),
+        "",
+        f"Threshold: match ratio above {MAX_MATCH_RATIO:g} is untrusted. Carves, columns: the script's docstring.",
         "",
         "| carve, model | related: trusted without -> with | ratio median / p90 | another action: trusted without "
         "-> with | ratio median / p90 | event error (s) of the related pairs distrusted by it / the others |",
