@@ -156,7 +156,9 @@ def _open_input(path: str | Path) -> tuple[str, av.container.InputContainer, av.
 def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
     """The frame's 2 x 2 display matrix ``[[a, b], [c, d]]`` (libavutil/display.h: a source point ``(p, q)``
     is shown at ``(a p + c q, b p + d q)``, then shifted into view), or None when the frame has none."""
-    for data in frame.side_data:
+    container = frame.side_data
+    for item in container:  # PyAV < 18.1.1 iterates over the side data, later versions over their types (a mapping)
+        data = item if hasattr(item, "type") else container[item]
         if str(data.type).endswith("DISPLAYMATRIX") and len(bytes(data)) == 36:
             values = np.frombuffer(bytes(data), dtype=np.int32)
             return np.array([[values[0], values[1]], [values[3], values[4]]], dtype=np.float64) / 65536.0
