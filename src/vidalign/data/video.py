@@ -8,13 +8,12 @@ Decoding
 
 Sampling (at most one of ``stride`` / ``target_fps``)
     * ``stride=k`` keeps source frames ``0, k, 2k, ...`` (by decode-order index).
-    * ``target_fps=f`` lays a grid ``t0 + m / f`` from the first frame's timestamp ``t0`` up to the last
-      timestamp and keeps, for every grid point, the decoded frame whose timestamp is nearest (ties go to
-      the earlier frame). The grid ends half the last frame interval after the last frame (the grid points
-      nearer the last frame than the frame that would follow it). A frame is kept at most once, so the result
-      **never upsamples**: with ``f`` above the source rate every source frame is returned once and the
-      effective rate stays the source rate. Variable-frame-rate streams are handled because the choice uses
-      the real timestamps.
+    * ``target_fps=f`` lays a grid ``t0 + m / f`` from the first frame's timestamp ``t0`` to half the last
+      frame interval after the last timestamp (the grid points nearer the last frame than the frame that would
+      follow it) and keeps, for every grid point, the decoded frame whose timestamp is nearest (ties go to
+      the earlier frame). A frame is kept at most once, so the result **never upsamples**: with ``f`` above
+      the source rate every source frame is returned once and the effective rate stays the source rate.
+      Variable-frame-rate streams are handled because the choice uses the real timestamps.
 
 Shown as a player shows it
     The decoded stream is the container's best video stream (FFmpeg's choice: a cover picture or a one-frame
@@ -36,10 +35,8 @@ Truncated files (decision)
     :class:`PartialDecodeWarning` naming the file, the number of frames decoded and the cause (a decoder
     error, or fewer frames than the container declares while the last one ends more than a frame interval
     before the stream's declared end: a clip trimmed by an edit list declares its uncut frames but ends where it
-    should). Only a decode
-    yielding zero frames is an error.
-    Many truncated files fail earlier, at open time (e.g. an MP4 whose ``moov`` index was cut off), and
-    then raise :class:`VideoError`.
+    should). Only a decode yielding zero frames is an error. Many truncated files fail earlier, at open time
+    (e.g. an MP4 whose ``moov`` index was cut off), and then raise :class:`VideoError`.
 
 Encoding
     ``write_video`` streams frames into H.264 (``libx264``, CRF quality) and falls back to MPEG-4 Part 2
