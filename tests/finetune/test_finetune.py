@@ -161,6 +161,23 @@ def test_only_the_last_blocks_learn_and_batch_norm_statistics_stay(videos):
         TrainableBackbone(build_backbone("pixel"), 1)
 
 
+def test_fine_tuning_trains_a_copy_and_starts_from_the_backbones_features():
+    """The frozen part runs through the backbone's inference copy (batch norms folded): at the start the trainable
+    backbone gives the backbone's own features; training changes its copy, never the backbone it wraps."""
+    frozen = build_backbone("efficientnet_lite0")
+    frames = np.random.default_rng(0).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    before, loaded = frozen.embed(frames), {k: v.clone() for k, v in frozen.model.state_dict().items()}
+    backbone = TrainableBackbone(frozen, train_blocks=1)
+    np.testing.assert_allclose(backbone.embed(frames), before, rtol=1e-4, atol=1e-5)
+    optimizer = torch.optim.SGD([p for p in backbone.parameters() if p.requires_grad], lr=1.0)
+    backbone.train()
+    backbone(torch.randn(2, 3, 64, 64)).square().mean().backward()
+    optimizer.step()
+    assert not np.allclose(backbone.embed(frames), before, atol=1e-3)
+    np.testing.assert_array_equal(frozen.embed(frames), before)
+    assert all(torch.equal(v, loaded[k]) for k, v in frozen.model.state_dict().items())
+
+
 def test_the_frontend_leaves_padding_rows_zero():
     frontend = FrameFrontend(TrainableBackbone(build_backbone("efficientnet_lite0", "none"), 0))
     mask = torch.tensor([[True, True, False]])

@@ -70,6 +70,42 @@ def test_efficientnet_features_are_batched_deterministic_and_pooled(efficientnet
     np.testing.assert_allclose(from_features.numpy(), logits.numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("groups, bias", [(1, True), (1, False), (6, False)])
+def test_a_folded_batch_norm_gives_what_the_convolution_and_the_norm_gave(groups, bias):
+    """Against the two modules run one after the other, in float64, with batch-norm statistics far from 0 / 1."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=groups, bias=bias).double()
+    norm = torch.nn.BatchNorm2d(6, eps=1e-3).double().eval()
+    with torch.no_grad():
+        norm.running_mean.uniform_(-2, 2), norm.running_var.uniform_(0.1, 3)
+        norm.weight.uniform_(-2, 2), norm.bias.uniform_(-1, 1)
+    x = torch.randn(2, 6, 9, 11, dtype=torch.float64)
+    with torch.no_grad():
+        expected = norm(conv(x))
+        backbones.fold_batch_norm(conv, norm)
+        torch.testing.assert_close(conv(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite0_grid"])
+def test_features_come_from_the_network_as_loaded_up_to_float_rounding(name, frames):
+    """``features`` runs an inference copy (batch norms folded, channels last); the network as loaded is the
+    truth, and stays as loaded."""
+    backbone = build_backbone(name)
+    loaded = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    batch = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    with torch.inference_mode():
+        expected = backbone.pool(backbone.model.extract_features(backbone.preprocess(batch)))
+    torch.testing.assert_close(torch.from_numpy(backbone.embed(frames)), expected, rtol=1e-4, atol=1e-5)
+    assert all(torch.equal(v, loaded[k]) for k, v in backbone.model.state_dict().items())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.inference_network.modules())
+
+
+def test_frames_are_resized_one_at_a_time_to_the_values_of_the_whole_batch():
+    batch = torch.randint(0, 256, (3, 3, 121, 203), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = torch.nn.functional.interpolate(batch.float(), size=(40, 67), mode="bilinear", antialias=True)
+    assert torch.equal(backbones.resize_frames(batch, (40, 67)), whole)
+
+
 @pytest.mark.parametrize("shape", [(290, 480), (600, 512), (72, 96)])
 def test_efficientnet_preprocess_is_resize_256_crop_224_and_tf_lite_scaling(efficientnet, shape):
     from torchvision.transforms.v2 import functional as TF

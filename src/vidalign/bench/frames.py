@@ -9,6 +9,10 @@ note gives frames per second; the ratio is ResNet-50's time over ours. Decoding 
 installed (``vidalign[pose]``), a ``pose`` row too: on random frames nobody is found, so its person detector runs on
 every frame, its slowest case (on real clips, where a found person is tracked: ``docs/data.md``, Keypoints).
 
+Inference row: ``efficientnet_lite0`` on 32 frames of 1080 x 1920 (a phone's portrait video) as ``embed`` runs it
+(frames resized one at a time, the network's inference copy: batch norms folded, channels last; ``docs/cli.md``,
+Speed) against the same network as loaded, fed the whole batch resized at once, timed in the same run.
+
 Fine-tuning row (``vidalign finetune``): one optimizer step (forward, backward, AdamW) on 32 augmented 224 x 224
 crops through EfficientNet-Lite0 with its last 2 blocks and head trained (the default ``train_blocks``), against
 the same step with every block trained, timed in the same run.
@@ -20,6 +24,7 @@ import importlib.util
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vidalign.bench import BenchRow, time_call
 from vidalign.finetuning.backbone import TrainableBackbone
@@ -42,7 +47,30 @@ def run(quick: bool) -> list[BenchRow]:
         note = f"{1e3 * len(frames) / ms:.1f} frames/s (ResNet-50 {1e3 * len(frames) / reference_ms:.1f})"
         rows.append(BenchRow(name, f"{len(frames)} frames {HEIGHT}x{WIDTH}", ms, "resnet50 (random init)",
                              reference_ms, note=note))  # fmt: skip
-    return rows + [finetune_row(quick)]
+    return rows + [inference_row(quick), finetune_row(quick)]
+
+
+def inference_row(quick: bool) -> BenchRow:
+    """``embed`` against the network as loaded on full-HD frames (module docstring)."""
+    frames = np.random.default_rng(0).integers(0, 256, (8 if quick else BATCH, 1920, 1080, 3), dtype=np.uint8)
+    backbone = build_backbone("efficientnet_lite0")
+    shape = (int(1920 * backbone.resize_shorter_side / 1080), backbone.resize_shorter_side)
+    top = (shape[0] - backbone.input_size) // 2
+    left = (shape[1] - backbone.input_size) // 2
+
+    @torch.inference_mode()
+    def as_loaded() -> None:
+        batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+        resized = F.interpolate(batch, size=shape, mode="bilinear", antialias=True, align_corners=False)
+        crop = resized[..., top : top + backbone.input_size, left : left + backbone.input_size]
+        backbone.pool(backbone.model.extract_features((crop - backbone.pixel_mean) / backbone.pixel_std))
+
+    repeats = 1 if quick else 3
+    reference_ms = time_call(as_loaded, repeats=repeats)
+    ms = time_call(lambda: backbone.embed(frames), repeats=repeats)
+    note = f"{1e3 * len(frames) / ms:.1f} frames/s (as loaded: {1e3 * len(frames) / reference_ms:.1f})"
+    return BenchRow("efficientnet_lite0 inference copy", f"{len(frames)} frames 1920x1080", ms,
+                    "the network as loaded, batch resized at once", reference_ms, note=note)  # fmt: skip
 
 
 def _step(train_blocks: int, crops: torch.Tensor):

@@ -1,10 +1,11 @@
 """The frame backbone as a trainable part of the model (``docs/finetune.md``, What is trained).
 
 :class:`TrainableBackbone` wraps an EfficientNet-Lite0 backbone of :mod:`vidalign.models.backbones` (pooled or
-grid): its stem and first blocks stay frozen and run without gradients; its last ``train_blocks`` MBConv blocks
-and the head convolution learn. Batch-norm statistics stay those of the pretrained network and the network stays
-in eval mode (no stochastic depth): a batch holds few videos of strongly correlated frames, whose statistics would
-replace ImageNet's with one scene's. The fine-tuned network's full state dict (classifier included) is what
+grid) and trains a copy of its network: the stem and first blocks stay frozen and run without gradients (through
+the backbone's inference copy, batch norms folded); the last ``train_blocks`` MBConv blocks and the head convolution
+learn. Batch-norm statistics stay those of the pretrained network and the network stays in eval mode (no stochastic
+depth): a batch holds few videos of strongly correlated frames, whose statistics would replace ImageNet's with one
+scene's. The fine-tuned network's full state dict (classifier included) is what
 ``--weights FILE`` loads, so ``vidalign extract`` and ``align`` use it like the packaged weights.
 
 :class:`FrameFrontend` turns a padded batch of augmented frames ``[B, T, 3, S, S]`` in [0, 1] into features
@@ -13,6 +14,8 @@ encoder stay in float32).
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
@@ -31,7 +34,7 @@ class TrainableBackbone(nn.Module):
         super().__init__()
         if not isinstance(backbone, EfficientNetLite0Backbone):
             raise ConfigError(f"fine-tuning needs an EfficientNet-Lite0 backbone, not {backbone.name}")
-        net = backbone.model
+        net = copy.deepcopy(backbone.model)  # ``backbone`` stays the frozen network it says it is
         if not 0 <= train_blocks <= len(net._blocks):
             raise ConfigError(f"train_blocks must be in 0..{len(net._blocks)}, got {train_blocks}")
         self.backbone, self.net, self.first_trained = backbone, net, len(net._blocks) - train_blocks
@@ -57,9 +60,9 @@ class TrainableBackbone(nn.Module):
 
     def frozen_part(self, inputs: torch.Tensor) -> torch.Tensor:
         """Stem and frozen blocks, without gradients: inputs -> the first trained block's input."""
-        net = self.net
+        net = self.backbone.inference_network  # the same values up to float rounding, faster (module docstring)
         with torch.no_grad():
-            h = net._swish(net._bn0(net._conv_stem(inputs)))
+            h = net._swish(net._bn0(net._conv_stem(inputs.contiguous(memory_format=torch.channels_last))))
             for block in net._blocks[: self.first_trained]:
                 h = block(h)
         return h

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from vidalign.atomic import atomic_save_npy, atomic_write_json
 from vidalign.data.video import VideoError, probe
 from vidalign.extraction import MIN_FRAMES, features_rate, sampled_batches, sampling_record
+from vidalign.models.backbones import resize_frames
 
 __all__ = ["CachedVideo", "cache_frames", "resize_shorter_side"]
 
@@ -47,14 +47,13 @@ class CachedVideo:
 
 def resize_shorter_side(images: np.ndarray, size: int) -> np.ndarray:
     """RGB uint8 ``[B, H, W, 3]`` resized so the shorter side is ``size`` (aspect ratio kept; bilinear,
-    antialiased, as the backbones resize)."""
+    antialiased: :func:`~vidalign.models.backbones.resize_frames`, as the backbones resize)."""
     height, width = images.shape[1:3]
     scale = size / min(height, width)
     target = (max(1, round(height * scale)), max(1, round(width * scale)))
     if target == (height, width):
         return images
-    batch = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    resized = F.interpolate(batch, size=target, mode="bilinear", antialias=True, align_corners=False)
+    resized = resize_frames(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2), target)
     return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 

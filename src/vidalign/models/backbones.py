@@ -33,6 +33,7 @@ what was loaded (a file is named with its SHA-256 prefix) so extraction can reco
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import socket
 from abc import ABC, abstractmethod
@@ -115,15 +116,36 @@ def _check_frames(frames: np.ndarray | torch.Tensor) -> None:
         raise InputError(f"frames must be RGB uint8 [T, H, W, 3], got {frames.dtype} {shape}")
 
 
+def resize_frames(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 (or float) ``[B, 3, H, W]`` -> float ``[B, 3, *size]``, bilinear and antialiased (as torchvision's
+    ``resize``), one frame at a time: the values of the whole batch at once, without its float copy at full
+    resolution (800 MB for 32 frames of 1080p) and in about half the time on a CPU (``docs/cli.md``, Speed)."""
+    return torch.cat(
+        [F.interpolate(frame[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+         for frame in batch]  # fmt: skip
+    )
+
+
 def _resize_centre_crop(batch: torch.Tensor, shorter_side: int, crop: int) -> torch.Tensor:
-    """Float ``[B, 3, H, W]``: resize so the shorter side is ``shorter_side`` (bilinear, antialiased, as
-    torchvision's ``resize``), then take the central ``crop x crop`` window."""
+    """uint8 ``[B, 3, H, W]`` -> float: resize so the shorter side is ``shorter_side`` (:func:`resize_frames`),
+    then take the central ``crop x crop`` window."""
     height, width = batch.shape[-2:]
     scale = shorter_side / min(height, width)
     size = (shorter_side, int(width * scale)) if height <= width else (int(height * scale), shorter_side)
-    resized = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)
+    resized = resize_frames(batch, size)
     top, left = round((size[0] - crop) / 2), round((size[1] - crop) / 2)
     return resized[..., top : top + crop, left : left + crop]
+
+
+def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
+    """Fold the eval-mode batch norm that follows ``conv`` into the convolution, in place: ``norm(conv(x)) =
+    s (W x + b - mu) + beta`` with ``s = gamma / sqrt(var + eps)`` per output channel, so the weight becomes ``s W``
+    and the bias ``s (b - mu) + beta`` (the standard inference-time folding; one pass over the feature map less)."""
+    with torch.no_grad():
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
+        conv.weight = nn.Parameter(conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1))), requires_grad=False)
+        conv.bias = nn.Parameter((bias - norm.running_mean) * scale + norm.bias, requires_grad=False)
 
 
 class Backbone(ABC):
@@ -267,13 +289,15 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
         if path is not None:
             _load_strict(model, _read_state_dict(path), str(path), self.name)
         super().__init__(model, weights_id, device)
+        self.inference_network = _inference_copy(self.model)
 
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
-        crop = _resize_centre_crop(batch.float(), self.resize_shorter_side, self.input_size)
+        crop = _resize_centre_crop(batch, self.resize_shorter_side, self.input_size)
         return (crop - self.pixel_mean) / self.pixel_std
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.model.extract_features(inputs))
+        """Pooled head features of :attr:`inference_network`: ``model``'s values up to float rounding."""
+        return self.pool(self.inference_network.extract_features(inputs.contiguous(memory_format=torch.channels_last)))
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
         """The head feature map ``[B, 1280, h, w]`` -> ``[B, dim]`` (a global average)."""
@@ -284,9 +308,25 @@ class EfficientNetLite0Backbone(_NetworkBackbone):
         on the global average of the head feature map (whatever pooling :meth:`features` uses)."""
         _check_frames(frames)
         with torch.inference_mode():
-            batch = torch.as_tensor(np.asarray(frames)).to(self.device).permute(0, 3, 1, 2)
+            batch = torch.as_tensor(np.array(frames)).to(self.device).permute(0, 3, 1, 2)
             pooled = self.model.extract_features(self.preprocess(batch)).mean(dim=(2, 3))
             return self.model._fc(pooled).softmax(dim=-1).cpu().numpy()
+
+
+def _inference_copy(model: nn.Module) -> nn.Module:
+    """A copy of an EfficientNet-Lite network for inference only: every batch norm folded into the convolution
+    before it (:func:`fold_batch_norm`) and the weights in channels-last layout, which a CPU convolves about twice
+    as fast (``docs/cli.md``, Speed). ``model`` itself is left as loaded (fine-tuning trains a copy of it, the
+    classifier and the weights files use it)."""
+    net = copy.deepcopy(model)
+    pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
+    for block in net._blocks:
+        pairs += [(block, "_expand_conv", "_bn0")] if block._block_args.expand_ratio != 1 else []
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    for owner, conv, norm in pairs:
+        fold_batch_norm(getattr(owner, conv), getattr(owner, norm))
+        setattr(owner, norm, nn.Identity())
+    return net.to(memory_format=torch.channels_last)
 
 
 class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
@@ -301,8 +341,7 @@ class EfficientNetLite0GridBackbone(EfficientNetLite0Backbone):
     padded_for = None  # inputs of any shape: padding fixed for 224 x 224 shifts and cuts a 224 x 398 map (7 x 12)
 
     def preprocess(self, batch: torch.Tensor) -> torch.Tensor:
-        size = self.input_shape(*batch.shape[-2:], self.input_size)
-        resized = F.interpolate(batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+        resized = resize_frames(batch, self.input_shape(*batch.shape[-2:], self.input_size))
         return (resized - self.pixel_mean) / self.pixel_std
 
     def input_shape(self, height: int, width: int, size: int) -> tuple[int, int]:
