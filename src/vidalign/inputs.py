@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidalign.data.keypoints import is_keypoint_input, keypoint_features, read_keypoints
+from vidalign.data.keypoints import is_keypoint_input, recording_features
 from vidalign.data.layout import FeatureFolder, read_dataset_info, validate_features
 from vidalign.data.mirror import is_pose_width, mirror_pose_features
 from vidalign.errors import InputError, one_line
@@ -140,9 +140,9 @@ def load_input(
     if path.suffix.lower() == FEATURE_SUFFIX:
         return _load_features(path, layout)
     if is_keypoint_input(path):
-        keypoints = read_keypoints(path)
+        keypoints, features = recording_features(path)
         timestamps = None if not keypoints.fps else [t / keypoints.fps for t in range(len(keypoints.x))]
-        return AlignInput(path, keypoint_features(keypoints), False, keypoints.fps, timestamps, family="pose")
+        return AlignInput(path, features, False, keypoints.fps, timestamps, family="pose")
     refuse_folder(path)
     if backbone is None:
         raise InputError(f"{path}: a video input needs a backbone")

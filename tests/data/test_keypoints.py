@@ -132,14 +132,118 @@ def test_openpose_follows_one_person_through_frames_numbered_without_padding(tmp
     np.testing.assert_allclose(keypoints.x, x)  # always the first person, in frame order
 
 
+def _openpose_dir(path, frames):
+    """An OpenPose output directory: ``frames`` is a list of each frame's people ``[J, 3]``."""
+    path.mkdir()
+    for t, people in enumerate(frames):
+        record = {
+            "version": 1.3,
+            "people": [{"person_id": [-1], "pose_keypoints_2d": p.ravel().tolist()} for p in people],
+        }
+        (path / f"clip_{t:012d}_keypoints.json").write_text(json.dumps(record))
+    return path
+
+
+def test_a_frame_that_misses_the_followed_person_does_not_hand_the_track_to_another(tmp_path):
+    """Person A in every frame but frame 2, person B, less confident, 1000 pixels to the right in all: B was
+    taken in frame 2 and kept to the end. Now frame 2 has nobody, A is taken again from frame 3; once A is gone
+    for good, B is taken after a few frames (the allowance grows with the frames since A was seen)."""
+    x, y = _motion(n_frames=16, seed=6)
+    a = _in_skeleton(x, y, "body25")
+    a[:, [j for j in range(25) if j not in SPECS["body25"][1].values()], 2] = 0.0  # only the body's joints found
+    b = a.copy()
+    b[..., 0] += 1000.0
+    b[..., 2] = np.where(a[..., 2] > 0, 0.5, 0.0)
+    frames = [[b[t]] if t == 2 or t >= 10 else [a[t], b[t]] for t in range(16)]
+    keypoints = read_keypoints(_openpose_dir(tmp_path / "op", frames))
+    assert not keypoints.present[2].any() and keypoints.present[[0, 1, *range(3, 10)]].all()
+    np.testing.assert_allclose(keypoints.x[3:10], x[3:10])
+    assert not keypoints.present[10].any() and keypoints.present[15].all()
+    np.testing.assert_allclose(keypoints.x[15], x[15] + 1000.0)
+
+
+def test_a_recording_without_anybody_says_so(tmp_path):
+    with pytest.raises(DataError, match="no person in any of its 3 keypoint files"):
+        read_keypoints(_openpose_dir(tmp_path / "op", [[], [], []]))
+
+
+def _write_csv(path, header, rows, encoding="utf-8"):
+    with path.open("w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f)
+        writer.writerows(([header] if header else []) + rows)
+    return path
+
+
+def test_a_csv_with_a_frame_column_is_read_without_it(tmp_path):
+    """BODY_25 x, y after a frame column (51 columns) was read as COCO-17 x, y, c: the frame number became the
+    nose's x; COCO-17 x, y, c after pandas' index column (52) was refused as 26 joints."""
+    x, y = _motion(seed=7)
+    body25 = _in_skeleton(x, y, "body25")[..., :2].reshape(len(x), -1)
+    frames = np.arange(len(x))[:, None]
+    header = ["frame"] + [f"{axis}_{j}" for j in range(25) for axis in "xy"]
+    read = read_keypoints(_write_csv(tmp_path / "b.csv", header, np.hstack([frames, body25]).tolist()))
+    assert read.skeleton == "body25"
+    np.testing.assert_allclose(read.x, x)
+    coco = _in_skeleton(x, y, "coco17").reshape(len(x), -1)
+    header = [""] + [f"{axis}_{j}" for j in range(17) for axis in "xyc"]  # pandas' to_csv
+    read = read_keypoints(_write_csv(tmp_path / "c.csv", header, np.hstack([frames, coco]).tolist()))
+    assert read.skeleton == "coco17"
+    np.testing.assert_allclose(read.y, y)
+    with pytest.raises(DataError, match="29 columns are neither"):
+        read_keypoints(_write_csv(tmp_path / "odd.csv", None, np.ones((3, 29)).tolist()))
+
+
+def test_an_excel_csv_keeps_its_first_frame_and_another_encoding_is_one_line(tmp_path):
+    x, y = _motion(n_frames=10, seed=8)
+    rows = _in_skeleton(x, y, "coco17").reshape(10, -1).tolist()
+    assert read_keypoints(_write_csv(tmp_path / "bom.csv", None, rows, encoding="utf-8-sig")).x.shape == (10, 13)
+    (tmp_path / "latin.csv").write_bytes("x_0 caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin.csv: not a UTF-8 text file"):
+        read_keypoints(tmp_path / "latin.csv")
+
+
+def test_a_joint_at_the_origin_without_a_confidence_is_missing(tmp_path):
+    x, y = _motion(seed=9)
+    array = _in_skeleton(x, y, "coco17")[..., :2]
+    array[:4, [9, 10]] = 0.0  # the wrists not found, written as (0, 0)
+    (tmp_path / "k.json").write_text(json.dumps(array.tolist()))
+    keypoints = read_keypoints(tmp_path / "k.json")
+    wrists = [JOINT_NAMES.index("left_wrist"), JOINT_NAMES.index("right_wrist")]
+    assert not keypoints.present[:4, wrists].any() and keypoints.present.sum() == 13 * 30 - 8
+
+
+def test_files_that_are_no_keypoint_arrays_are_one_line_errors(tmp_path):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="objects.npy: not a keypoint array"):
+        read_keypoints(tmp_path / "objects.npy")
+    (tmp_path / "nokey.json").write_text(json.dumps({"poses": [[[1, 2]]], "fps": 30}))
+    with pytest.raises(DataError, match='needs its array under "keypoints"'):
+        read_keypoints(tmp_path / "nokey.json")
+
+
+def test_align_names_the_recording_whose_features_cannot_be_computed(tmp_path, capsys):
+    x, y = _motion(seed=10)
+    (tmp_path / "good.json").write_text(json.dumps(_in_skeleton(x, y, "coco17").tolist()))
+    one_joint = np.zeros((5, 17, 3))
+    one_joint[:, 0] = [100.0, 100.0, 0.9]
+    (tmp_path / "one.json").write_text(json.dumps(one_joint.tolist()))
+    assert main(["align", str(tmp_path / "good.json"), str(tmp_path / "one.json"), "--out", str(tmp_path / "al")]) == 2
+    assert "one.json: no frame with at least 2 annotated joints" in capsys.readouterr().err
+
+
 def test_normalised_coordinates_are_refused_unless_the_image_size_is_given(tmp_path):
     x, y = _motion(seed=5)
     pixels = _in_skeleton(x, y, "mediapipe33")
     width, height = 1920.0, 1080.0
     normalised = pixels / [width, height, 1.0]
     (tmp_path / "n.json").write_text(json.dumps(normalised.tolist()))
-    with pytest.raises(DataError, match="every coordinate lies in"):
+    with pytest.raises(DataError, match=r"the coordinates lie in \[0, 1\]"):
         read_keypoints(tmp_path / "n.json")
+    out_of_view = normalised.copy()  # MediaPipe gives landmarks out of view just outside [0, 1]: the feet cut off
+    out_of_view[:, [27, 28], 1] = 1.08
+    (tmp_path / "feet.json").write_text(json.dumps(out_of_view.tolist()))
+    with pytest.raises(DataError, match=r"the coordinates lie in \[0, 1\]"):
+        read_keypoints(tmp_path / "feet.json")
     (tmp_path / "sized.json").write_text(json.dumps({"keypoints": normalised.tolist(), "image_size": [width, height]}))
     (tmp_path / "p.json").write_text(json.dumps(pixels.tolist()))
     expected = keypoint_features(read_keypoints(tmp_path / "p.json"))

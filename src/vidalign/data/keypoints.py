@@ -4,16 +4,20 @@ Readers (:func:`read_keypoints`), one recording per call:
 
 - **OpenPose JSON**: a directory of per-frame ``*_keypoints.json`` files (``{"people": [{"pose_keypoints_2d":
   [x, y, c, ...]}]}``), in the order of the frame number in their names; one person is followed: the most
-  confident where people first appear, then in each frame the one nearest to the person kept the frame before (so
-  a second person in view does not take over), and a frame without people has no joints;
+  confident where people first appear, then in each frame the one nearest to the person kept last, if it is within
+  that person's size (the diagonal of their joints' box) times the frames since (so a second person in view does
+  not take over when the followed one is missed in a frame); a frame without them has no joints;
 - **arrays** ``[T, J, 2]`` or ``[T, J, 3]`` (x, y and optionally a confidence / visibility) in a ``.npy`` file
   (for the converter only: ``vidalign align`` reads ``.npy`` as features), a ``.json`` file (the array itself,
   or an object with the array under ``"keypoints"`` and optionally ``"fps"`` and ``"image_size": [width,
   height]`` for coordinates normalised by the image), or a ``.csv`` file with one row per frame and ``x_0, y_0[,
-  c_0], x_1, ...`` columns (a header row is allowed). Coordinates are pixels: all of them within ``[0, 1]`` (normalised
-  by the image without its size) are refused, since one body scale would squeeze the body by the image's aspect,
-  and so is a third channel with several negative values (a depth, not a confidence; one value, such as -1, marks
-  missing joints).
+  c_0], x_1, ...`` columns (a header row, a leading frame-number column such as pandas' index, and Excel's
+  byte-order mark are allowed; a third channel is read only where its values can be confidences, at most 1).
+  Coordinates are pixels: coordinates normalised by the image without its size (nearly all within ``[0, 1]``, a
+  few just outside, as MediaPipe gives a landmark out of view) are refused, since one body scale would squeeze the
+  body by the image's aspect, and so is a third channel with several negative values (a depth, not a confidence;
+  one value, such as -1, marks missing joints). Without a third channel a joint at exactly ``(0, 0)`` is missing
+  (what OpenPose and many exporters write for a joint not found).
 
 The skeleton is recognised by its joint count (or given): COCO-17 (17), MediaPipe Pose (33), OpenPose BODY_25
 (25) and OpenPose COCO-18 (18), Penn Action (13). Every skeleton is mapped onto Penn Action's 13 joints (head =
@@ -49,9 +53,11 @@ __all__ = [
     "keypoint_features",
     "keypoints_from_array",
     "read_keypoints",
+    "recording_features",
 ]
 
 MIN_CONFIDENCE = 0.1
+NORMALISED_SHARE = 0.9  # coordinates within [0, 1] that make a recording's coordinates normalised (_normalised)
 KEYPOINT_SUFFIXES = (".json", ".csv")
 
 # Index of each Penn Action joint (JOINT_NAMES order) in the skeleton's own joint order.
@@ -97,28 +103,45 @@ def _openpose_people(path: Path) -> list[np.ndarray]:
     return [p for p in poses if len(p)]
 
 
+def _found(pose: np.ndarray) -> np.ndarray:
+    """The joints of a ``[J, 3]`` OpenPose pose that were found."""
+    return pose[:, 2] > MIN_CONFIDENCE
+
+
 def _distance(pose: np.ndarray, previous: np.ndarray) -> float:
-    """Mean distance of the joints two poses both have (``inf`` when they share none)."""
-    both = (pose[:, 2] > MIN_CONFIDENCE) & (previous[:, 2] > MIN_CONFIDENCE) if len(pose) == len(previous) else []
-    if not np.any(both):
+    """Mean distance of the joints two poses both have; of the centres of their joints when they share none
+    (``inf`` when either has none)."""
+    if not (_found(pose).any() and _found(previous).any()):
         return float("inf")
-    return float(np.linalg.norm(pose[both, :2] - previous[both, :2], axis=1).mean())
+    both = _found(pose) & _found(previous) if len(pose) == len(previous) else np.zeros(0, bool)
+    if both.any():
+        return float(np.linalg.norm(pose[both, :2] - previous[both, :2], axis=1).mean())
+    return float(np.linalg.norm(pose[_found(pose), :2].mean(0) - previous[_found(previous), :2].mean(0)))
+
+
+def _size(pose: np.ndarray) -> float:
+    """The diagonal of the box around the joints a pose has (at least 1 pixel)."""
+    found = pose[_found(pose), :2]
+    return max(1.0, float(np.linalg.norm(found.max(0) - found.min(0)))) if len(found) else 1.0
 
 
 def _followed_person(frames: list[list[np.ndarray]]) -> list[np.ndarray | None]:
     """One person through the frames: the most confident where first seen, then in each frame the person nearest
-    to the one kept last (:func:`_distance`; the most confident when none shares a joint with it)."""
+    to the one kept last (:func:`_distance`) if within the kept person's size times the frames since it was kept
+    (:func:`_size`); else nobody in that frame (module docstring)."""
     kept: list[np.ndarray | None] = []
-    previous = None
+    previous, since = None, 0
     for people in frames:
-        if not people:
-            kept.append(None)
-            continue
-        nearest = min(people, key=lambda p: _distance(p, previous)) if previous is not None else None
-        if nearest is None or not np.isfinite(_distance(nearest, previous)):
-            nearest = max(people, key=lambda p: p[:, 2].sum())
-        kept.append(nearest)
-        previous = nearest
+        since += 1
+        if previous is None:
+            chosen = max(people, key=lambda p: p[:, 2].sum()) if people else None
+        else:
+            nearest = min(people, key=lambda p: _distance(p, previous), default=None)
+            near = nearest is not None and _distance(nearest, previous) <= _size(previous) * since
+            chosen = nearest if near else None
+        kept.append(chosen)
+        if chosen is not None:
+            previous, since = chosen, 0
     return kept
 
 
@@ -132,35 +155,69 @@ def _read_openpose(directory: Path) -> np.ndarray:
     files = sorted(directory.glob("*_keypoints.json"), key=_frame_number)
     frames = _followed_person([_openpose_people(p) for p in files])
     counts = {len(f) for f in frames if f is not None}
+    if not counts:
+        raise DataError(f"{directory}: no person in any of its {len(files)} keypoint files")
     if len(counts) != 1:
-        raise DataError(f"{directory}: frames with {sorted(counts) or 'no'} joints; expected one skeleton")
+        raise DataError(f"{directory}: frames with {sorted(counts)} joints; expected one skeleton")
     n_joints = counts.pop()
     empty = np.zeros((n_joints, 3))
     return np.stack([empty if f is None else f for f in frames])
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r]
     try:
-        float(rows[0][0])
-    except (ValueError, IndexError):
-        rows = rows[1:]  # a header
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" starts with a BOM
+            rows = [r for r in csv.reader(f) if r]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file ({one_line(exc)})") from None
+    if rows and not all(_number_or_empty(cell) for cell in rows[0]):
+        rows = rows[1:]  # a header (pandas leaves its index column's cell empty)
     try:
         values = np.array([[float(v) if v.strip() else np.nan for v in r] for r in rows], dtype=np.float64)
     except ValueError as exc:
         raise DataError(f"{path}: not a keypoint CSV of numbers ({exc})") from None
-    width = values.shape[1] if values.ndim == 2 else 0
-    channels = 3 if width % 3 == 0 and width // 3 in _BY_COUNT else 2
-    if values.ndim != 2 or width % channels:
-        raise DataError(f"{path}: rows of x, y[, c] per joint expected, got {width} columns")
-    return values.reshape(len(values), -1, channels)
+    if values.ndim != 2 or not values.size:
+        raise DataError(f"{path}: rows of x, y[, c] per joint expected, of the same length")
+    layout = _csv_layout(values)
+    if layout is None:
+        counts = ", ".join(map(str, sorted(_BY_COUNT)))
+        raise DataError(f"{path}: {values.shape[1]} columns are neither x, y nor x, y, c of a known skeleton "
+                        f"({counts} joints), with or without a frame column first")  # fmt: skip
+    first, channels = layout
+    return values[:, first:].reshape(len(values), -1, channels)
+
+
+def _number_or_empty(cell: str) -> bool:
+    try:
+        float(cell or "nan")
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_layout(values: np.ndarray) -> tuple[int, int] | None:
+    """``(first keypoint column, channels)`` of a CSV's values ``[T, columns]`` (module docstring): x, y, c where
+    the third values can be confidences (finite ones at most 1), else x, y; without a first column that counts
+    frames (integers rising by one) only when the columns fit no skeleton with it."""
+    counter = values[:, 0]
+    counts_frames = bool(np.all(np.isfinite(counter)) and np.all(np.diff(counter) == 1) and counter[0] % 1 == 0)
+    for first in (0, 1) if counts_frames else (0,):
+        width = values.shape[1] - first
+        third = values[:, first + 2 :: 3]
+        if width % 3 == 0 and width // 3 in _BY_COUNT and not np.any(third[np.isfinite(third)] > 1.0):
+            return first, 3
+        if width % 2 == 0 and width // 2 in _BY_COUNT:
+            return first, 2
+    return None
 
 
 def _read_array(path: Path) -> tuple[np.ndarray, float | None]:
     fps = None
     if path.suffix.lower() == ".npy":
-        array = np.load(path, allow_pickle=False)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # pickled objects, not a .npy file, cut short
+            raise DataError(f"{path}: not a keypoint array ({one_line(exc)})") from None
     elif path.suffix.lower() == ".csv":
         array = _read_csv(path)
     else:
@@ -170,6 +227,8 @@ def _read_array(path: Path) -> tuple[np.ndarray, float | None]:
             raise DataError(f"{path}: not a keypoint JSON file ({exc})") from None
         size = None
         if isinstance(data, dict):
+            if "keypoints" not in data:
+                raise DataError(f'{path}: a JSON object of keypoints needs its array under "keypoints"')
             fps, size = _positive(data.get("fps"), "fps", path), data.get("image_size")
             data = data.get("keypoints")
         try:
@@ -234,12 +293,22 @@ def keypoints_from_array(
         raise DataError(f"{source}: the third channel has negative values: a depth (z), not a confidence; give x, y "
                         "or x, y and a visibility / confidence in [0, 1]")  # fmt: skip
     present = np.isfinite(x) & np.isfinite(y) & (np.nan_to_num(confidence) > MIN_CONFIDENCE)
-    seen = np.concatenate([x[present], y[present]])
-    if seen.size and seen.min() >= 0.0 and seen.max() <= 1.0:
-        raise DataError(f"{source}: every coordinate lies in [0, 1]: normalised by the image's width and height, "
+    if joints.shape[2] == 2:
+        present &= (x != 0.0) | (y != 0.0)  # (0, 0) without a confidence: a joint not found (module docstring)
+    if _normalised(np.concatenate([x[present], y[present]])):
+        raise DataError(f"{source}: the coordinates lie in [0, 1]: normalised by the image's width and height, "
                         "which squeezes the body by the image's aspect; give pixel coordinates, or a JSON object "
                         'with "image_size": [width, height] next to "keypoints"')  # fmt: skip
     return Keypoints(np.where(present, x, 0.0), np.where(present, y, 0.0), present, name, fps)
+
+
+def _normalised(coordinates: np.ndarray) -> bool:
+    """Whether coordinates are normalised by the image: at least :data:`NORMALISED_SHARE` of them within
+    ``[0, 1]`` and all within ``[-0.5, 1.5]`` (landmarks out of view), which pixel coordinates never are."""
+    if not coordinates.size:
+        return False
+    inside = np.mean((coordinates >= 0.0) & (coordinates <= 1.0))
+    return bool(inside >= NORMALISED_SHARE and coordinates.min() >= -0.5 and coordinates.max() <= 1.5)
 
 
 def keypoint_features(keypoints: Keypoints) -> np.ndarray:
@@ -250,6 +319,17 @@ def keypoint_features(keypoints: Keypoints) -> np.ndarray:
     with_person = np.flatnonzero(keypoints.present.sum(axis=1) >= 2)
     earlier = np.searchsorted(with_person, np.arange(len(features)), side="right") - 1
     return features[with_person[np.maximum(earlier, 0)]]
+
+
+def recording_features(path: str | os.PathLike[str], *, skeleton: str | None = None) -> tuple[Keypoints, np.ndarray]:
+    """The keypoints of one recording (:func:`read_keypoints`) and their features (:func:`keypoint_features`);
+    an error names ``path``."""
+    try:
+        keypoints = read_keypoints(path, skeleton=skeleton)
+        return keypoints, keypoint_features(keypoints)
+    except DataError as error:
+        message = str(error)
+        raise DataError(message if str(path) in message else f"{path}: {message}") from None
 
 
 def _recordings(inputs: list[Path]) -> list[Path]:
@@ -277,14 +357,8 @@ def convert_keypoints(
     if len(set(names)) != len(names):
         raise InputError("two recordings have the same name; give each its own file or folder name")
     refuse_existing_features(out_dir)
-    converted = []
-    for path in recordings:  # every recording first: a bad one leaves no half-written folder
-        try:
-            keypoints = read_keypoints(path, skeleton=skeleton)
-            converted.append((keypoints, keypoint_features(keypoints)))
-        except DataError as error:
-            message = str(error)
-            raise DataError(message if str(path) in message else f"{path}: {message}") from None
+    # every recording first: a bad one leaves no half-written folder
+    converted = [recording_features(path, skeleton=skeleton) for path in recordings]
     for path, name, (keypoints, features) in zip(recordings, names, converted, strict=True):
         meta = {"source": str(Path(path).resolve()), "skeleton": keypoints.skeleton, "fps": keypoints.fps,
                 "features": feature_description()}  # fmt: skip
