@@ -162,6 +162,22 @@ def test_a_frame_that_misses_the_followed_person_does_not_hand_the_track_to_anot
     np.testing.assert_allclose(keypoints.x[15], x[15] + 1000.0)
 
 
+def test_tracking_starts_from_a_person_with_joints_and_follows_a_pose_first_seen_with_few(tmp_path):
+    """A first person with no joint found (confidences 0.05) locked the track (never near anyone); a first
+    detection of the nose alone gave a reach of 1 pixel per frame, and a walking person was lost."""
+    x, y = _motion(n_frames=12, seed=11)
+    person = _in_skeleton(x, y, "coco18")
+    faint = person[0] * [1, 1, 0.05 / 0.9]
+    nose_only = person[1].copy()
+    nose_only[1:, 2] = 0.0
+    walking = person.copy()
+    walking[:, :, 0] += 5.0 * np.arange(12)[:, None]  # 5 pixels a frame
+    frames = [[faint], [nose_only], *[[walking[t]] for t in range(2, 12)]]
+    keypoints = read_keypoints(_openpose_dir(tmp_path / "op", frames))
+    assert not keypoints.present[0].any() and keypoints.present[2:].all()
+    np.testing.assert_allclose(keypoints.x[2:], x[2:] + 5.0 * np.arange(2, 12)[:, None])
+
+
 def test_a_recording_without_anybody_says_so(tmp_path):
     with pytest.raises(DataError, match="no person in any of its 3 keypoint files"):
         read_keypoints(_openpose_dir(tmp_path / "op", [[], [], []]))
@@ -191,6 +207,30 @@ def test_a_csv_with_a_frame_column_is_read_without_it(tmp_path):
     np.testing.assert_allclose(read.y, y)
     with pytest.raises(DataError, match="29 columns are neither"):
         read_keypoints(_write_csv(tmp_path / "odd.csv", None, np.ones((3, 29)).tolist()))
+
+
+def test_csv_files_as_pandas_and_spreadsheets_write_them(tmp_path):
+    """pandas' default column names (0, 1, 2, ...) with and without its index column; a comma at the end of every
+    row; confidences above 1 where the column count fits one layout only; one clear line for ragged rows or a cell
+    that is no number (it used to be dropped as a header)."""
+    x, y = _motion(n_frames=6, seed=12)
+    coco = _in_skeleton(x, y, "coco17").reshape(6, -1)
+    coco[:, 2::3] = 1.2  # a pose tool's scores, not in [0, 1]
+    names = [str(k) for k in range(51)]
+    index = np.arange(6)[:, None]
+    for name, header, rows in (("indexed.csv", ["", *names], np.hstack([index, coco]).tolist()),
+                               ("plain.csv", names, coco.tolist())):  # fmt: skip
+        read = read_keypoints(_write_csv(tmp_path / name, header, rows))
+        assert read.x.shape == (6, 13) and read.skeleton == "coco17"
+        np.testing.assert_allclose(read.x, x)
+    (tmp_path / "trailing.csv").write_text("\n".join(",".join(map(str, r)) + "," for r in coco.tolist()))
+    np.testing.assert_allclose(read_keypoints(tmp_path / "trailing.csv").y, y)
+    (tmp_path / "ragged.csv").write_text("1,2,3\n1,2\n")
+    with pytest.raises(DataError, match="of the same length; got lengths"):
+        read_keypoints(tmp_path / "ragged.csv")
+    bad = [["None", *map(str, coco[0, 1:])], *[list(map(str, r)) for r in coco[1:]]]
+    with pytest.raises(DataError, match="not a keypoint CSV of numbers .*None"):
+        read_keypoints(_write_csv(tmp_path / "none.csv", None, bad))
 
 
 def test_an_excel_csv_keeps_its_first_frame_and_another_encoding_is_one_line(tmp_path):

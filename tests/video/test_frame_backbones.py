@@ -104,6 +104,7 @@ def test_frames_are_resized_one_at_a_time_to_the_values_of_the_whole_batch():
     batch = torch.randint(0, 256, (3, 3, 121, 203), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     whole = torch.nn.functional.interpolate(batch.float(), size=(40, 67), mode="bilinear", antialias=True)
     assert torch.equal(backbones.resize_frames(batch, (40, 67)), whole)
+    assert backbones.resize_frames(batch[:0], (40, 67)).shape == (0, 3, 40, 67)
 
 
 @pytest.mark.parametrize("shape", [(290, 480), (600, 512), (72, 96)])

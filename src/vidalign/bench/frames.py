@@ -55,8 +55,7 @@ def inference_row(quick: bool) -> BenchRow:
     frames = np.random.default_rng(0).integers(0, 256, (8 if quick else BATCH, 1920, 1080, 3), dtype=np.uint8)
     backbone = build_backbone("efficientnet_lite0")
     shape = (int(1920 * backbone.resize_shorter_side / 1080), backbone.resize_shorter_side)
-    top = (shape[0] - backbone.input_size) // 2
-    left = (shape[1] - backbone.input_size) // 2
+    top, left = (round((side - backbone.input_size) / 2) for side in shape)  # as the backbone's centre crop
 
     @torch.inference_mode()
     def as_loaded() -> None:

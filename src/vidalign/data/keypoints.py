@@ -4,15 +4,17 @@ Readers (:func:`read_keypoints`), one recording per call:
 
 - **OpenPose JSON**: a directory of per-frame ``*_keypoints.json`` files (``{"people": [{"pose_keypoints_2d":
   [x, y, c, ...]}]}``), in the order of the frame number in their names; one person is followed: the most
-  confident where people first appear, then in each frame the one nearest to the person kept last, if it is within
-  that person's size (the diagonal of their joints' box) times the frames since (so a second person in view does
-  not take over when the followed one is missed in a frame); a frame without them has no joints;
+  confident with a joint found where people first appear, then in each frame the one nearest to the person kept
+  last, if within the larger of the two's sizes (the diagonal of their joints' box) times the frames since (so a
+  second person in view does not take over when the followed one is missed in a frame); a frame without them has
+  no joints;
 - **arrays** ``[T, J, 2]`` or ``[T, J, 3]`` (x, y and optionally a confidence / visibility) in a ``.npy`` file
   (for the converter only: ``vidalign align`` reads ``.npy`` as features), a ``.json`` file (the array itself,
   or an object with the array under ``"keypoints"`` and optionally ``"fps"`` and ``"image_size": [width,
   height]`` for coordinates normalised by the image), or a ``.csv`` file with one row per frame and ``x_0, y_0[,
-  c_0], x_1, ...`` columns (a header row, a leading frame-number column such as pandas' index, and Excel's
-  byte-order mark are allowed; a third channel is read only where its values can be confidences, at most 1).
+  c_0], x_1, ...`` columns (a header row, a leading frame-number column such as pandas' index, a comma ending
+  every row and Excel's byte-order mark are allowed; where the column count fits two layouts, the third values
+  decide: confidences are at most 1).
   Coordinates are pixels: coordinates normalised by the image without its size (nearly all within ``[0, 1]``, a
   few just outside, as MediaPipe gives a landmark out of view) are refused, since one body scale would squeeze the
   body by the image's aspect, and so is a third channel with several negative values (a depth, not a confidence;
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 MIN_CONFIDENCE = 0.1
+MAX_CONFIDENCE = 1.001  # a third channel above this holds no confidences, where a CSV's columns fit two layouts
 NORMALISED_SHARE = 0.9  # coordinates within [0, 1] that make a recording's coordinates normalised (_normalised)
 KEYPOINT_SUFFIXES = (".json", ".csv")
 
@@ -100,7 +103,7 @@ def _openpose_people(path: Path) -> list[np.ndarray]:
         poses = [np.asarray(p.get("pose_keypoints_2d", []), dtype=np.float64).reshape(-1, 3) for p in people]
     except (ValueError, TypeError, AttributeError) as exc:  # a length not a multiple of 3, text, not an object
         raise DataError(f"{path}: pose_keypoints_2d must be numbers, x, y, c per joint ({one_line(exc)})") from None
-    return [p for p in poses if len(p)]
+    return [p for p in poses if len(p) and _found(p).any()]  # a person with no joint found is nobody
 
 
 def _found(pose: np.ndarray) -> np.ndarray:
@@ -122,13 +125,13 @@ def _distance(pose: np.ndarray, previous: np.ndarray) -> float:
 def _size(pose: np.ndarray) -> float:
     """The diagonal of the box around the joints a pose has (at least 1 pixel)."""
     found = pose[_found(pose), :2]
-    return max(1.0, float(np.linalg.norm(found.max(0) - found.min(0)))) if len(found) else 1.0
+    return max(1.0, float(np.linalg.norm(found.max(0) - found.min(0))))
 
 
 def _followed_person(frames: list[list[np.ndarray]]) -> list[np.ndarray | None]:
     """One person through the frames: the most confident where first seen, then in each frame the person nearest
-    to the one kept last (:func:`_distance`) if within the kept person's size times the frames since it was kept
-    (:func:`_size`); else nobody in that frame (module docstring)."""
+    to the one kept last (:func:`_distance`) if within the larger of the two's sizes (:func:`_size`: a kept pose of
+    few joints is small) times the frames since it was kept; else nobody in that frame (module docstring)."""
     kept: list[np.ndarray | None] = []
     previous, since = None, 0
     for people in frames:
@@ -137,7 +140,8 @@ def _followed_person(frames: list[list[np.ndarray]]) -> list[np.ndarray | None]:
             chosen = max(people, key=lambda p: p[:, 2].sum()) if people else None
         else:
             nearest = min(people, key=lambda p: _distance(p, previous), default=None)
-            near = nearest is not None and _distance(nearest, previous) <= _size(previous) * since
+            reach = max(_size(previous), _size(nearest)) * since if nearest is not None else 0.0
+            near = nearest is not None and _distance(nearest, previous) <= reach
             chosen = nearest if near else None
         kept.append(chosen)
         if chosen is not None:
@@ -170,8 +174,13 @@ def _read_csv(path: Path) -> np.ndarray:
             rows = [r for r in csv.reader(f) if r]
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a UTF-8 text file ({one_line(exc)})") from None
-    if rows and not all(_number_or_empty(cell) for cell in rows[0]):
-        rows = rows[1:]  # a header (pandas leaves its index column's cell empty)
+    if rows and _is_header(rows[0]):
+        rows = rows[1:]
+    while rows and all(len(r) == len(rows[0]) and not r[-1].strip() for r in rows):
+        rows = [r[:-1] for r in rows]  # a comma at the end of every row
+    if len({len(r) for r in rows}) > 1:
+        raise DataError(f"{path}: rows of x, y[, c] per joint expected, of the same length; got lengths "
+                        f"{sorted({len(r) for r in rows})}")  # fmt: skip
     try:
         values = np.array([[float(v) if v.strip() else np.nan for v in r] for r in rows], dtype=np.float64)
     except ValueError as exc:
@@ -187,28 +196,40 @@ def _read_csv(path: Path) -> np.ndarray:
     return values[:, first:].reshape(len(values), -1, channels)
 
 
-def _number_or_empty(cell: str) -> bool:
+def _is_header(row: list[str]) -> bool:
+    """Whether a CSV's first row names its columns: text and no number in it, or pandas' column numbers ``0, 1,
+    2, ...`` (after the empty cell of its index column)."""
+    cells = [cell.strip() for cell in row]
+    numbers = [_number(cell) for cell in cells if cell]
+    if numbers and not any(n is not None for n in numbers):
+        return True
+    named = cells[1:] if not cells[0] else cells
+    return len(named) > 2 and named == [str(k) for k in range(len(named))]
+
+
+def _number(cell: str) -> float | None:
     try:
-        float(cell or "nan")
+        return float(cell)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _csv_layout(values: np.ndarray) -> tuple[int, int] | None:
-    """``(first keypoint column, channels)`` of a CSV's values ``[T, columns]`` (module docstring): x, y, c where
-    the third values can be confidences (finite ones at most 1), else x, y; without a first column that counts
-    frames (integers rising by one) only when the columns fit no skeleton with it."""
+    """``(first keypoint column, channels)`` of a CSV's values ``[T, columns]`` (module docstring), None when the
+    columns fit no skeleton: x, y, c before x, y, and all columns before all but a first one that counts frames
+    (integers rising by one); where several fit (51: COCO-17 x, y, c, or a frame column and BODY_25 x, y), x, y, c
+    only if its third values can be confidences (finite ones at most :data:`MAX_CONFIDENCE`)."""
     counter = values[:, 0]
     counts_frames = bool(np.all(np.isfinite(counter)) and np.all(np.diff(counter) == 1) and counter[0] % 1 == 0)
-    for first in (0, 1) if counts_frames else (0,):
-        width = values.shape[1] - first
-        third = values[:, first + 2 :: 3]
-        if width % 3 == 0 and width // 3 in _BY_COUNT and not np.any(third[np.isfinite(third)] > 1.0):
-            return first, 3
-        if width % 2 == 0 and width // 2 in _BY_COUNT:
-            return first, 2
-    return None
+    widths = {first: values.shape[1] - first for first in ((0, 1) if counts_frames else (0,))}
+    layouts = [(first, channels) for first, width in widths.items() for channels in (3, 2)
+               if width % channels == 0 and width // channels in _BY_COUNT]  # fmt: skip
+
+    def confidences(layout: tuple[int, int]) -> bool:
+        third = values[:, layout[0] + 2 :: 3]
+        return layout[1] == 2 or not np.any(third[np.isfinite(third)] > MAX_CONFIDENCE)
+
+    return next((layout for layout in layouts if len(layouts) == 1 or confidences(layout)), None)
 
 
 def _read_array(path: Path) -> tuple[np.ndarray, float | None]:

@@ -5,8 +5,10 @@ grid) and trains a copy of its network: the stem and first blocks stay frozen an
 the backbone's inference copy, batch norms folded); the last ``train_blocks`` MBConv blocks and the head convolution
 learn. Batch-norm statistics stay those of the pretrained network and the network stays in eval mode (no stochastic
 depth): a batch holds few videos of strongly correlated frames, whose statistics would replace ImageNet's with one
-scene's. The fine-tuned network's full state dict (classifier included) is what
-``--weights FILE`` loads, so ``vidalign extract`` and ``align`` use it like the packaged weights.
+scene's. The inference copy belongs to the backbone, not to this module: build the backbone on the device it
+trains on (as ``vidalign finetune`` does), since moving this module moves only the trained copy. The fine-tuned
+network's full state dict (classifier included) is what ``--weights FILE`` loads, so ``vidalign extract`` and
+``align`` use it like the packaged weights.
 
 :class:`FrameFrontend` turns a padded batch of augmented frames ``[B, T, 3, S, S]`` in [0, 1] into features
 ``[B, T, dim]`` for the temporal encoder, under bfloat16 autocast on CUDA when ``amp`` is on (the loss and the

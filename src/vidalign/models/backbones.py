@@ -120,6 +120,8 @@ def resize_frames(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """uint8 (or float) ``[B, 3, H, W]`` -> float ``[B, 3, *size]``, bilinear and antialiased (as torchvision's
     ``resize``), one frame at a time: the values of the whole batch at once, without its float copy at full
     resolution (800 MB for 32 frames of 1080p) and in about half the time on a CPU (``docs/cli.md``, Speed)."""
+    if not len(batch):
+        return torch.zeros(0, batch.shape[1], *size, device=batch.device)
     frames = (frame[None].float() for frame in batch)
     return torch.cat(
         [F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False) for x in frames]
