@@ -31,7 +31,8 @@ Failures
     A video that cannot be decoded (:class:`~vidalign.data.video.VideoError`), has fewer than 2 sampled frames,
     or lacks usable labels is recorded in :attr:`ExtractionSummary.failed` with a one-line reason and the run
     goes on with the others. Partial decodes (truncated files) are kept, and their warning is stored in the
-    meta (``decode_warnings``) and listed in :attr:`ExtractionSummary.warnings`.
+    meta (``decode_warnings``) and listed in :attr:`ExtractionSummary.warnings`, as is that of an HDR video
+    decoded without tone mapping (:class:`~vidalign.data.video.ToneMappingWarning`).
 Labels (``labels_from=DIR``: a label folder such as the one :func:`vidalign.data.render.render_dataset` writes)
     ``DIR/groundTruth/<id>.txt`` holds one label per *source* frame; the label of every sampled frame is picked
     by its source frame index and written to ``OUT/groundTruth/<id>.txt``, so labels follow any sampling.
@@ -71,6 +72,7 @@ from vidalign.data.layout import (
 from vidalign.data.video import (
     VIDEO_EXTENSIONS,
     PartialDecodeWarning,
+    ToneMappingWarning,
     VideoError,
     VideoInfo,
     holds_videos,
@@ -324,12 +326,14 @@ def _extract_one(
     batch_size: int,
     labels_dir: Path | None,
 ) -> tuple[int, list[str]]:
-    """Extract one video into ``out_dir``; returns (number of frames, partial-decode warnings)."""
+    """Extract one video into ``out_dir``; returns (number of frames, decoding warnings)."""
     stride, target_fps = record["sampling"]["stride"], record["sampling"]["fps"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PartialDecodeWarning)
+        warnings.simplefilter("always", ToneMappingWarning)
         video = embed_video(path, backbone, stride=stride, target_fps=target_fps, batch_size=batch_size)
-    decode_warnings = [one_line(w.message) for w in caught if issubclass(w.category, PartialDecodeWarning)]
+    decoding = (PartialDecodeWarning, ToneMappingWarning)
+    decode_warnings = [one_line(w.message) for w in caught if issubclass(w.category, decoding)]
     labels = _sampled_labels(labels_dir, path.stem, video.source_indices) if labels_dir is not None else None
     meta = {
         "extractor": record,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import warnings
@@ -11,10 +12,12 @@ import av
 import numpy as np
 import pytest
 
+from vidalign.cli import main
 from vidalign.data import video
 from vidalign.data.video import (
     PartialDecodeWarning,
     SampledFrames,
+    ToneMappingWarning,
     VideoError,
     iter_frames,
     probe,
@@ -201,6 +204,42 @@ def _stored_landscape(path, degrees: int, hflip: bool) -> np.ndarray:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
     return image
+
+
+def _tagged(path, transfer: int | None) -> None:
+    """Three frames of a 32 x 32 H.264 video tagged with the colour transfer ``transfer`` (AVCOL_TRC_*) and BT.2020
+    colours, as a phone's HDR video (HLG, 18) or an HDR10 one (PQ, 16) is; None: untagged."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        if transfer is not None:
+            context = stream.codec_context
+            context.color_trc, context.color_primaries, context.colorspace = transfer, 9, 9
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize(("transfer", "name"), [(18, "HLG"), (16, "PQ")])
+def test_an_hdr_video_warns_that_it_is_decoded_without_tone_mapping(tmp_path, transfer, name):
+    _tagged(tmp_path / "hdr.mp4", transfer)
+    with pytest.warns(
+        ToneMappingWarning, match=f"an HDR video \\({name}\\), decoded without tone mapping.*zscale"
+    ) as caught:
+        frames, _, _ = read_frames(tmp_path / "hdr.mp4")
+    assert len(frames) == 3 and len(caught) == 1  # once per video, not per frame
+    _tagged(tmp_path / "sdr.mp4", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_frames(tmp_path / "sdr.mp4")
+
+
+def test_extraction_prints_and_records_the_hdr_warning(tmp_path, capsys):
+    _tagged(tmp_path / "hdr.mp4", 18)
+    assert main(["extract", str(tmp_path / "hdr.mp4"), "--backbone", "pixel", "--out", str(tmp_path / "f")]) == 0
+    assert "warning: " in capsys.readouterr().out  # the summary's line for the video
+    (message,) = json.loads((tmp_path / "f" / "meta" / "hdr.json").read_text())["decode_warnings"]
+    assert "an HDR video (HLG)" in message
 
 
 ORIENTATIONS = [(degrees, hflip) for degrees in (0, 90, 180, -90) for hflip in (False, True)]
