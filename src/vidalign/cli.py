@@ -14,6 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from vidalign.errors import InputError, TrustWarning, VidalignError
 
 
@@ -645,13 +647,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line_warnings(command: str):
     """A ``warnings.showwarning`` that prints vidalign's own warnings (its trust warnings, and any warning issued
-    from its code: a skipped video, a partial decode) as ``vidalign CMD: warning: ...``; others as Python does."""
+    from its code: a skipped video, a partial decode, an HDR video) as ``vidalign CMD: warning: ...``, each text
+    once (a video decoded again for the side-by-side video and the page says it once), on a line of its own under
+    any progress bar; others as Python does."""
     default = warnings.showwarning
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, TrustWarning) or os.path.abspath(filename).startswith(package):
-            print(f"vidalign {command}: warning: {message}", file=sys.stderr)
+            text = f"vidalign {command}: warning: {message}"
+            if text not in shown:
+                shown.add(text)
+                tqdm.write(text, file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 

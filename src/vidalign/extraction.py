@@ -112,8 +112,8 @@ class ExtractionError(InputError):
 @dataclass
 class ExtractionSummary:
     """What a run did. ``extracted`` / ``skipped`` hold video ids, ``failed`` ``(video path, one-line reason)``,
-    ``warnings`` ``(path, message)`` pairs (partial decodes); ``frames`` and ``seconds`` count the extracted
-    videos only (decode + embed + write)."""
+    ``warnings`` ``(path, message)`` pairs (partial decodes, HDR videos decoded without tone mapping); ``frames``
+    and ``seconds`` count the extracted videos only (decode + embed + write)."""
 
     out_dir: Path
     extracted: list[str] = field(default_factory=list)

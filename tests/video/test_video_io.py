@@ -242,6 +242,27 @@ def test_extraction_prints_and_records_the_hdr_warning(tmp_path, capsys):
     assert "an HDR video (HLG)" in message
 
 
+def test_align_says_each_warning_once_though_it_decodes_a_video_three_times(tmp_path, capsys):
+    """Embedding, the side-by-side video and the page each decode the two videos: the HDR warning was printed
+    three times a video."""
+    _tagged(tmp_path / "a.mp4", 18)
+    _tagged(tmp_path / "b.mp4", 16)
+    main(
+        [
+            "align",
+            str(tmp_path / "a.mp4"),
+            str(tmp_path / "b.mp4"),
+            "--backbone",
+            "pixel",
+            "--out",
+            str(tmp_path / "al"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert (tmp_path / "al" / "side_by_side.mp4").exists()
+    assert err.count("a.mp4: an HDR video (HLG)") == 1 and err.count("b.mp4: an HDR video (PQ)") == 1
+
+
 ORIENTATIONS = [(degrees, hflip) for degrees in (0, 90, 180, -90) for hflip in (False, True)]
 
 

@@ -17,9 +17,9 @@ Readers (:func:`read_keypoints`), one recording per call:
   decide: confidences are at most 1).
   Coordinates are pixels: coordinates normalised by the image without its size (nearly all within ``[0, 1]``, a
   few just outside, as MediaPipe gives a landmark out of view) are refused, since one body scale would squeeze the
-  body by the image's aspect, and so is a third channel with several negative values (a depth, not a confidence;
-  one value, such as -1, marks missing joints). Without a third channel a joint at exactly ``(0, 0)`` is missing
-  (what OpenPose and many exporters write for a joint not found).
+  body by the image's aspect, and so is a third channel with several distinct negative values (a depth, not a
+  confidence; one value, such as -1, marks missing joints). Without a third channel a joint at exactly ``(0, 0)``
+  is missing (what OpenPose and many exporters write for a joint not found).
 
 The skeleton is recognised by its joint count (or given): COCO-17 (17), MediaPipe Pose (33), OpenPose BODY_25
 (25) and OpenPose COCO-18 (18), Penn Action (13). Every skeleton is mapped onto Penn Action's 13 joints (head =

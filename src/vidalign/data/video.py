@@ -28,10 +28,10 @@ High dynamic range
     A video with an HDR transfer (PQ, as HDR10 and Dolby Vision store it, or HLG, a phone's "HDR video") is
     decoded without tone mapping: its BT.2020 colours and HDR levels are read as SDR ones, so its frames look flat
     and unlike an SDR recording of the same scene. Reading it emits one :class:`ToneMappingWarning` that says so
-    and gives an FFmpeg command that converts the file to SDR first (FFmpeg's ``zscale`` and ``tonemap`` filters,
-    which the FFmpeg inside PyAV lacks; ``mobius`` keeps the levels an SDR display shows and compresses the
-    highlights above them: an HLG video made from an SDR one of colour bars came back 11 of 255 off per channel on
-    average, against 58 decoded without it; measured once, by hand, with Debian's FFmpeg 5.1).
+    and gives an FFmpeg command that converts the file to SDR first (FFmpeg's ``zscale`` filter, which the FFmpeg
+    inside PyAV lacks, takes it to linear light for ``tonemap``; ``mobius`` keeps the levels an SDR display shows
+    and compresses the highlights above them: an HLG video made from an SDR one of colour bars came back 11 of 255
+    off per channel on average, against 58 decoded without it; measured once, by hand, with Debian's FFmpeg 5.1).
 
 Errors
     Every failure to read a video raises :class:`VideoError` (a ``ValueError``) whose message is one line
