@@ -7,7 +7,8 @@
   directly, independently of vidalign's writer (``make_video``), or clips written by vidalign (``clips``);
 - small synthetic feature folders (``tiny_folder``, ``tiny_dataset``) and runs trained on one (``asot_run``,
   ``vaot_run``);
-- ``repetitions``: feature arrays of a movement repeated at an even tempo; ``repeated_pair``: two of them.
+- ``repetitions``: feature arrays of a movement repeated at an even tempo; ``repeated_pair``: two of them;
+- ``tagged_video``: a tiny video tagged as HDR (or not).
 """
 
 from __future__ import annotations
@@ -30,6 +31,28 @@ from vidalign.training import TrainConfig, train
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RED_STEP = 9
 HEIGHT, WIDTH = 48, 64
+
+
+@pytest.fixture
+def tagged_video():
+    """``write(path, transfer)``: three frames of a 32 x 32 H.264 video tagged with the colour transfer ``transfer``
+    (AVCOL_TRC_*) and BT.2020 colours, as a phone's HDR video (HLG, 18) or an HDR10 one (PQ, 16) is; None:
+    untagged. Returns ``path``."""
+
+    def write(path: Path, transfer: int | None) -> Path:
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+            if transfer is not None:
+                context = stream.codec_context
+                context.color_trc, context.color_primaries, context.colorspace = transfer, 9, 9
+            black = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            for _ in range(3):
+                container.mux(stream.encode(black))
+            container.mux(stream.encode())
+        return path
+
+    return write
 
 
 @pytest.fixture(scope="session")

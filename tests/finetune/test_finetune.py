@@ -17,7 +17,7 @@ from vidalign.api import Aligner, finetune
 from vidalign.cli import main
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.sampling import SamplingConfig
-from vidalign.data.video import read_frames, write_video
+from vidalign.data.video import ToneMappingWarning, read_frames, write_video
 from vidalign.errors import ConfigError
 from vidalign.evaluation.spread import embedding_spread
 from vidalign.finetuning import frame_cache
@@ -62,6 +62,15 @@ def test_the_cache_holds_the_sampled_frames_resized_and_is_decoded_once(videos, 
     assert np.array_equal(again[1].frames, cached[1].frames)
     with pytest.raises(AssertionError, match="decoded again"):  # other settings: a new entry
         cache_frames(videos[:1], tmp_path, size=16, stride=2)
+
+
+def test_the_cache_says_a_videos_decoding_warning_on_every_read(tmp_path, tagged_video):
+    """An HDR video's warning came with its first decoding only: a resumed fine-tuning, reading the cache, was
+    silent about it."""
+    path = tagged_video(tmp_path / "hdr.mp4", 18)
+    for _ in range(2):  # decoded, then read from the cache
+        with pytest.warns(ToneMappingWarning, match="hdr.mp4: an HDR video"):
+            cache_frames([path], tmp_path / "cache", size=16)
 
 
 def test_videos_with_dots_in_their_names_get_entries_of_their_own(videos, tmp_path):

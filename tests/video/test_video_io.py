@@ -206,47 +206,33 @@ def _stored_landscape(path, degrees: int, hflip: bool) -> np.ndarray:
     return image
 
 
-def _tagged(path, transfer: int | None) -> None:
-    """Three frames of a 32 x 32 H.264 video tagged with the colour transfer ``transfer`` (AVCOL_TRC_*) and BT.2020
-    colours, as a phone's HDR video (HLG, 18) or an HDR10 one (PQ, 16) is; None: untagged."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        if transfer is not None:
-            context = stream.codec_context
-            context.color_trc, context.color_primaries, context.colorspace = transfer, 9, 9
-        for _ in range(3):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
-        container.mux(stream.encode())
-
-
 @pytest.mark.parametrize(("transfer", "name"), [(18, "HLG"), (16, "PQ")])
-def test_an_hdr_video_warns_that_it_is_decoded_without_tone_mapping(tmp_path, transfer, name):
-    _tagged(tmp_path / "hdr.mp4", transfer)
+def test_an_hdr_video_warns_that_it_is_decoded_without_tone_mapping(tmp_path, transfer, name, tagged_video):
+    tagged_video(tmp_path / "hdr.mp4", transfer)
     with pytest.warns(
         ToneMappingWarning, match=f"an HDR video \\({name}\\), decoded without tone mapping.*zscale"
     ) as caught:
         frames, _, _ = read_frames(tmp_path / "hdr.mp4")
     assert len(frames) == 3 and len(caught) == 1  # once per video, not per frame
-    _tagged(tmp_path / "sdr.mp4", None)
+    tagged_video(tmp_path / "sdr.mp4", None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_frames(tmp_path / "sdr.mp4")
 
 
-def test_extraction_prints_and_records_the_hdr_warning(tmp_path, capsys):
-    _tagged(tmp_path / "hdr.mp4", 18)
+def test_extraction_prints_and_records_the_hdr_warning(tmp_path, capsys, tagged_video):
+    tagged_video(tmp_path / "hdr.mp4", 18)
     assert main(["extract", str(tmp_path / "hdr.mp4"), "--backbone", "pixel", "--out", str(tmp_path / "f")]) == 0
     assert "warning: " in capsys.readouterr().out  # the summary's line for the video
     (message,) = json.loads((tmp_path / "f" / "meta" / "hdr.json").read_text())["decode_warnings"]
     assert "an HDR video (HLG)" in message
 
 
-def test_align_says_each_warning_once_though_it_decodes_a_video_three_times(tmp_path, capsys):
+def test_align_says_each_warning_once_though_it_decodes_a_video_three_times(tmp_path, capsys, tagged_video):
     """Embedding, the side-by-side video and the page each decode the two videos: the HDR warning was printed
     three times a video."""
-    _tagged(tmp_path / "a.mp4", 18)
-    _tagged(tmp_path / "b.mp4", 16)
+    tagged_video(tmp_path / "a.mp4", 18)
+    tagged_video(tmp_path / "b.mp4", 16)
     main(
         [
             "align",

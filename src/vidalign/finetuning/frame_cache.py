@@ -3,7 +3,8 @@ decoding the videos again.
 
 Per video, ``CACHE/<id>-<key>.npy`` holds the sampled frames as RGB uint8 ``[T, h, w, 3]``, resized (bilinear,
 antialiased) so that the shorter side is ``size`` pixels, and ``CACHE/<id>-<key>.json`` records the video's path,
-frame rate and each frame's source index. ``key`` is a digest of the video file (absolute path, size,
+frame rate, each frame's source index and the decoding's warnings (a partial decode, an HDR video), which every
+read of the entry gives again. ``key`` is a digest of the video file (absolute path, size,
 modification time) and of the cache settings (``size``, sampling, the decoding version), so a changed video
 or other settings get a new entry and a finished entry is never decoded again. Both files are written
 atomically, the ``.json`` last: an entry with its ``.json`` is complete, and a crash costs at most the video
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +26,13 @@ import torch
 from tqdm.auto import tqdm
 
 from vidalign.atomic import atomic_save_npy, atomic_write_json
-from vidalign.data.video import VideoError, probe
+from vidalign.data.video import PartialDecodeWarning, ToneMappingWarning, VideoError, probe
 from vidalign.extraction import MIN_FRAMES, features_rate, sampled_batches, sampling_record
 from vidalign.models.backbones import resize_frames
 
 __all__ = ["CachedVideo", "cache_frames", "resize_shorter_side"]
+
+_DECODE_WARNINGS = {category.__name__: category for category in (PartialDecodeWarning, ToneMappingWarning)}
 
 DECODE_BATCH = 32
 
@@ -66,18 +70,30 @@ def _entry_key(path: Path, size: int, sampling: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _decode(path: Path, size: int, sampling: dict) -> tuple[np.ndarray, list[int], float | None]:
+def _decode(path: Path, size: int, sampling: dict) -> tuple[np.ndarray, list[int], float | None, list]:
+    """Frames, source indices, rate, and the decoding's warnings as ``[category name, message]`` (the entry keeps
+    them, and every read of it says them again)."""
     chunks, sources = [], []
-    for images, _, batch_sources in sampled_batches(path, sampling, DECODE_BATCH):
-        chunks.append(resize_shorter_side(images, size))
-        sources += batch_sources
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for images, _, batch_sources in sampled_batches(path, sampling, DECODE_BATCH):
+            chunks.append(resize_shorter_side(images, size))
+            sources += batch_sources
+    said = []
+    for warning in caught:
+        if warning.category in _DECODE_WARNINGS.values():
+            said.append([warning.category.__name__, str(warning.message)])
+        else:  # not the decoding's: as it came
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if len(sources) < MIN_FRAMES:
         raise VideoError(f"{path}: {len(sources)} sampled frame(s), at least {MIN_FRAMES} needed")
-    return np.concatenate(chunks), sources, features_rate(probe(path).fps, sampling)
+    return np.concatenate(chunks), sources, features_rate(probe(path).fps, sampling), said
 
 
 def _load(entry: str, cache: Path, video_id: str) -> CachedVideo:
     record = json.loads((cache / f"{entry}.json").read_text())
+    for name, message in record.get("decode_warnings", []):  # entries written before they were kept have none
+        warnings.warn(message, _DECODE_WARNINGS[name], stacklevel=3)
     frames = np.load(cache / f"{entry}.npy", mmap_mode="r")
     return CachedVideo(video_id, Path(record["path"]), frames, record["fps"], tuple(record["source_indices"]))
 
@@ -108,10 +124,10 @@ def cache_frames(
             raise VideoError(f"{path}: no such file")
         entry = f"{path.stem}-{_entry_key(path, size, sampling)}"  # names may hold dots: no with_suffix
         if not (cache / f"{entry}.json").is_file():
-            frames, sources, fps = _decode(path, size, sampling)
+            frames, sources, fps, said = _decode(path, size, sampling)
             atomic_save_npy(cache / f"{entry}.npy", frames)
             atomic_write_json(cache / f"{entry}.json",
                               {"path": str(path.resolve()), "fps": fps, "size": size, "sampling": sampling,
-                               "source_indices": sources})  # fmt: skip
+                               "source_indices": sources, "decode_warnings": said})  # fmt: skip
         out.append(_load(entry, cache, path.stem))
     return out
