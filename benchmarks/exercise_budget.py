@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,7 @@ def main() -> None:
     steps = {}
     features, run = args.work / "features", args.work / "run"
     for folder in (features, run):
-        subprocess.run(["rm", "-rf", str(folder)], check=True)  # every step from scratch, as a new user runs it
+        shutil.rmtree(folder, ignore_errors=True)  # every step from scratch, as a new user runs it
     steps["extract"] = timed(["extract", str(args.work / "clips"), "--out", str(features), "--quiet"], args.threads)
     steps["train vaot"] = timed(["train", "--data", str(features), "--method", "vaot", "--split", "all", "--out",
                                  str(run), "--quiet"], args.threads)  # fmt: skip

@@ -70,9 +70,8 @@ from vidalign.data.layout import (
     write_video,
 )
 from vidalign.data.video import (
+    DECODE_WARNINGS,
     VIDEO_EXTENSIONS,
-    PartialDecodeWarning,
-    ToneMappingWarning,
     VideoError,
     VideoInfo,
     holds_videos,
@@ -329,11 +328,10 @@ def _extract_one(
     """Extract one video into ``out_dir``; returns (number of frames, decoding warnings)."""
     stride, target_fps = record["sampling"]["stride"], record["sampling"]["fps"]
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PartialDecodeWarning)
-        warnings.simplefilter("always", ToneMappingWarning)
+        for category in DECODE_WARNINGS:
+            warnings.simplefilter("always", category)
         video = embed_video(path, backbone, stride=stride, target_fps=target_fps, batch_size=batch_size)
-    decoding = (PartialDecodeWarning, ToneMappingWarning)
-    decode_warnings = [one_line(w.message) for w in caught if issubclass(w.category, decoding)]
+    decode_warnings = [one_line(w.message) for w in caught if issubclass(w.category, DECODE_WARNINGS)]
     labels = _sampled_labels(labels_dir, path.stem, video.source_indices) if labels_dir is not None else None
     meta = {
         "extractor": record,

@@ -71,6 +71,7 @@ import numpy as np
 from vidalign.errors import ConfigError, DataError, InputError, one_line
 
 __all__ = [
+    "DECODE_WARNINGS",
     "VIDEO_EXTENSIONS",
     "Frame",
     "PartialDecodeWarning",
@@ -116,6 +117,9 @@ class PartialDecodeWarning(UserWarning):
 
 class ToneMappingWarning(UserWarning):
     """An HDR video decoded without tone mapping (module docstring, High dynamic range)."""
+
+
+DECODE_WARNINGS = (PartialDecodeWarning, ToneMappingWarning)  # what reading a video may say about it
 
 
 @dataclass(frozen=True)

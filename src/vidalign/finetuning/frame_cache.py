@@ -26,13 +26,13 @@ import torch
 from tqdm.auto import tqdm
 
 from vidalign.atomic import atomic_save_npy, atomic_write_json
-from vidalign.data.video import PartialDecodeWarning, ToneMappingWarning, VideoError, probe
+from vidalign.data.video import DECODE_WARNINGS, VideoError, probe
 from vidalign.extraction import MIN_FRAMES, features_rate, sampled_batches, sampling_record
 from vidalign.models.backbones import resize_frames
 
 __all__ = ["CachedVideo", "cache_frames", "resize_shorter_side"]
 
-_DECODE_WARNINGS = {category.__name__: category for category in (PartialDecodeWarning, ToneMappingWarning)}
+_DECODE_WARNINGS = {category.__name__: category for category in DECODE_WARNINGS}
 
 DECODE_BATCH = 32
 
