@@ -339,10 +339,11 @@ def format_segmentation(result, written: tuple[Path, ...]) -> str:
     n_segments = sum(len(label_runs(x)[0]) for x in result.labels.values())
     counts = np.bincount(np.concatenate(list(result.labels.values())))
     shares = ", ".join(f"{result.names.get(k, k)}: {_fraction(int(c), n_frames)}" for k, c in enumerate(counts) if c)
+    of_k = "" if result.n_actions is None else f" of {result.n_actions}"
     return "\n".join(
         [
             f"{len(result.labels)} videos, {n_frames} frames, {n_segments} segments ({result.segmenter})",
-            f"frames per action: {shares}",
+            f"frames per action ({result.actions_used}{of_k} actions used): {shares}",
             f"names: {result.names_from or 'none (action ids only)'}",
             "wrote " + ", ".join(str(p) for p in written),
         ]

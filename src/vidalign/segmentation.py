@@ -49,6 +49,12 @@ class Segmentation:
     model: str
     fps: dict[str, float | None] = field(default_factory=dict)
     frame_sources: dict[str, FrameSource] = field(default_factory=dict, repr=False)  # videos whose source is known
+    n_actions: int | None = None  # the prototypes' (or k-means') K; fewer may take frames
+
+    @property
+    def actions_used(self) -> int:
+        """How many distinct action ids took at least one frame."""
+        return int(np.unique(np.concatenate([*self.labels.values(), np.zeros(0, np.int64)])).size)
 
     def segments(self, video_id: str) -> list[dict[str, Any]]:
         """Maximal runs of one action id: ``label``, ``name``, inclusive ``start`` / ``end`` frames, and the
@@ -70,6 +76,8 @@ class Segmentation:
         return {
             "model": self.model,
             "segmenter": self.segmenter,
+            "n_actions": self.n_actions,
+            "actions_used": self.actions_used,
             "names_from": self.names_from,
             "videos": {video_id: self.segments(video_id) for video_id in self.labels},
         }
@@ -131,10 +139,12 @@ def segment(
     if kmeans is None:
         predicted = [trained.segment(r.features) for r in records]
         segmenter = f"{method} prototypes, evaluation OT parameters, whole videos"
+        n_actions = trained.model.criterion.n_clusters
     else:
         predicted = kmeans_baseline([trained.embed(r.features) for r in records], kmeans, seed=seed)
         embedded = f"the {method} embeddings" if method else f"the {model!r} reference representation"
         segmenter = f"k-means (K={kmeans}) on {embedded} of all videos"
+        n_actions = kmeans
     labels = {r.video_id: np.asarray(p, dtype=np.int64) for r, p in zip(records, predicted, strict=True)}
     ground_truth = {r.video_id: r.labels for r in records} if folder.has_labels else None
     names, names_from = _names(labels, folder, ground_truth, trained.config, by_index=kmeans is None)
@@ -142,5 +152,6 @@ def segment(
     fps = {r.video_id: r.meta.get("fps") for r in records}
     sources = {r.video_id: found for r in records if (found := FrameSource.from_meta(r.meta)) is not None}
     return Segmentation(
-        labels, ground_truth, timestamps, folder.class_names, names, names_from, segmenter, str(model), fps, sources
-    )
+        labels, ground_truth, timestamps, folder.class_names, names, names_from, segmenter, str(model), fps, sources,
+        n_actions,
+    )  # fmt: skip

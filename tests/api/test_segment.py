@@ -42,7 +42,11 @@ def test_segments_cover_every_frame_once_with_the_models_labels(tiny_folder, aso
         assert frame_labels(segments, len(features)) == model.segment(features).tolist()
         assert all(s["name"] is None or s["name"] in folder.class_names for s in segments)
         assert all(0 <= s["label"] < config["loss"]["n_clusters"] and "start_time" not in s for s in segments)
-    assert "segments.json" in capsys.readouterr().out
+    used = {s["label"] for segments in result["videos"].values() for s in segments}
+    assert (result["n_actions"], result["actions_used"]) == (config["loss"]["n_clusters"], len(used))
+    printed = capsys.readouterr().out
+    assert "segments.json" in printed
+    assert f"({len(used)} of {config['loss']['n_clusters']} actions used)" in printed
 
 
 def test_a_split_and_a_folder_without_labels_named_by_prototype_index(tiny_folder, asot_run, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vidalign.cli import main
-from vidalign.data.layout import write_mapping, write_split, write_video
+from vidalign.data.layout import FeatureFolder, write_mapping, write_split, write_video
 from vidalign.data.synthetic import SyntheticConfig, write_synthetic_dataset
 from vidalign.representation import time_features
 
@@ -54,6 +54,15 @@ def test_segmentation_json_has_full_and_per_for_every_metric(synthetic, tmp_path
     for key in SEGMENTATION_KEYS:
         assert set(result[key]) == {"full", "per"} and 0 <= result[key]["full"] <= 1
     assert "k-means" in result["segmenter"]
+
+
+def test_the_segmentation_table_names_the_background_it_left_out(synthetic, capsys):
+    background = FeatureFolder(synthetic).class_names[0]
+    argv = ["eval", "--data", str(synthetic), "--model", "none", "--task", "segmentation"]
+    assert main([*argv, "--background", background]) == 0
+    assert f"background: {background!r} frames left out of the matching and the scores" in capsys.readouterr().out
+    assert main([*argv, "--background", "none"]) == 0
+    assert "background:" not in capsys.readouterr().out
 
 
 def test_overlapping_fit_and_scored_splits_are_refused(synthetic, capsys):

@@ -299,5 +299,6 @@ def test_a_model_trained_on_the_scored_videos_is_noted_in_the_table(folder, tmp_
     result = evaluate_folder(folder, str(seen), "alignment")
     assert result["encoder_trained_on_eval_videos"] == len(va.load_features(folder).video_ids("val")) > 0
     assert "NOTE: the model was trained (without labels) on" in format_result(result)
+    assert "train it on videos outside split 'val'" in format_result(result)  # was "e.g. train_sub" anywhere
     held_out = va.train(folder, "vaot", tmp_path / "train", split="train", epochs=0).path
     assert "NOTE" not in format_result(evaluate_folder(folder, str(held_out), "alignment"))

@@ -9,6 +9,7 @@ import pytest
 from Bio import Align
 from sklearn.metrics import confusion_matrix
 
+from vidalign.errors import InputError
 from vidalign.evaluation.segmentation import (
     edit_score,
     evaluate_segmentation,
@@ -153,3 +154,18 @@ def test_f1_sampled_equals_monte_carlo_of_the_sampling_recipe():
     precision, recall = tp / (len(gts) * 3), tp / n_gt_segments
     monte_carlo = 2 * precision * recall / (precision + recall)
     assert f1_sampled(matched, gts, classes_per_video="dataset") == pytest.approx(monte_carlo, abs=0.02)
+
+
+def test_f1_sampled_passes_one_where_an_action_recurs_as_in_asot():
+    """Precision over one predicted segment per action and video (ASOT ``metrics.eval_f1``): a perfect
+    segmentation of 1 1 1 2 2 1 1 1 has 3 hits over 2 predicted segments (docs/evaluation.md)."""
+    labels = np.array([1, 1, 1, 2, 2, 1, 1, 1])
+    assert f1_sampled([labels], [labels]) == pytest.approx(2 * 1.5 * 1.0 / 2.5)
+
+
+def test_label_ids_that_are_not_whole_numbers_are_refused():
+    """Were cast with int() in the mapping and looked up as floats: every metric 0 for a perfect partition."""
+    with pytest.raises(InputError, match="prediction ids must be whole numbers"):
+        evaluate_segmentation([np.array([0.5, 0.5, 1.5])], [np.array([0, 0, 1])])
+    whole = evaluate_segmentation([np.array([0.0, 0.0, 1.0])], [np.array([0, 0, 1])])
+    assert whole["mof"] == {"full": 1.0, "per": 1.0}

@@ -22,7 +22,7 @@ from vidalign.confidence import MAX_MATCH_RATIO, MIN_TRAINING_DISTANCE
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import SamplingConfig
-from vidalign.errors import CollapseWarning
+from vidalign.errors import CollapseWarning, InputError
 from vidalign.evaluation import spread as spread_module
 from vidalign.evaluation.spread import embedding_spread
 from vidalign.models.heads import EncoderConfig
@@ -179,6 +179,14 @@ def test_segmentation_methods_get_k_from_the_mapping_and_kmeans_prototypes(tiny_
     video = FeatureFolder(tiny_dataset).load_split("val")[0]
     labels = model.segment(video.features)
     assert labels.shape == (len(video.features),) and labels.max() < config["loss"]["n_clusters"]
+
+
+def test_more_actions_than_training_frames_is_one_clear_error(tiny_dataset, tmp_path):
+    """Was scikit-learn's k-means ValueError from the prototypes' initialisation."""
+    config = tiny_config(tiny_dataset, tmp_path / "asot", method="asot", epochs=1)
+    config.loss["n_clusters"] = 100_000
+    with pytest.raises(InputError, match="100000 actions .* need at least as many training frames"):
+        train(config, progress=False)
 
 
 def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, digests: str) -> None:

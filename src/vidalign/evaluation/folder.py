@@ -159,7 +159,7 @@ def format_result(result: dict) -> str:
     if result.get("encoder_trained_on_eval_videos"):
         lines.append(
             f"  NOTE: the model was trained (without labels) on {result['encoder_trained_on_eval_videos']} of "
-            "the scored videos: not a held-out score (train it on a split without them, e.g. train_sub)"
+            f"the scored videos: not a held-out score (train it on videos outside split {result['eval_split']!r})"
         )
     if result["task"] == "alignment":
         ap_keys = [f"ap@{k}" for k in protocol.get("ap_ks", (5, 10, 15))]
@@ -179,6 +179,8 @@ def format_result(result: dict) -> str:
         for key in ("mof", "f1@10", "f1@25", "f1@50", "edit", "miou", "f1_sampled"):
             lines.append(f"  {key:<12} {_fmt(result[key]['full']):>8} {_fmt(result[key]['per']):>8}")
         lines.append(f"  segmenter: {result.get('segmenter')}")
+        if result.get("background") is not None:
+            lines.append(f"  background: {result['background']!r} frames left out of the matching and the scores")
     for skipped in result.get("skipped_videos", []):
         lines.append(f"  skipped {skipped['video']}: {skipped['reason']}")
     return "\n".join(lines)

@@ -146,6 +146,8 @@ def f1_sampled(
     where the predicted-segment count follows TOT / CTE's decoding (one segment per class per video):
     ``classes_per_video="dataset"`` uses ``n_videos * #classes in the dataset`` (ASOT's global evaluation) and
     ``"video"`` sums the classes present in each video (ASOT's per-video evaluation, here pooled over videos).
+    A class that recurs within a video gives more ground-truth segments, and hits, than that count, so the
+    precision and the F1 can exceed 1, as in ASOT's code (``docs/evaluation.md``, Segmentation).
 
     Deviations from ASOT's code, all in favour of the stated definition: samples are drawn inside the segment
     (their ``random_integers(lo, up)`` includes the first frame of the next segment), segments never span two

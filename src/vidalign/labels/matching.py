@@ -67,6 +67,16 @@ def relabel(pred: np.ndarray, mapping: dict[int, int], unmatched_start: int) -> 
     return targets[inverse.ravel()]
 
 
+def _label_ids(labels: np.ndarray, what: str, index: int) -> np.ndarray:
+    """``labels`` as int64 ids; ids that are not whole numbers (0.5) would be merged by the mapping's ``int()``."""
+    labels = np.asarray(labels).ravel()
+    if np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
+        return labels.astype(np.int64)
+    if not np.issubdtype(labels.dtype, np.floating) or not np.array_equal(labels, np.round(labels)):
+        raise InputError(f"video {index}: {what} ids must be whole numbers (got dtype {labels.dtype})")
+    return labels.astype(np.int64)
+
+
 def match_predictions(
     preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], mode: str, *, background: int | None = None
 ) -> list[np.ndarray]:
@@ -79,8 +89,8 @@ def match_predictions(
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     if len(preds) != len(gts):
         raise InputError(f"{len(preds)} predictions for {len(gts)} ground-truth videos")
-    preds = [np.asarray(p).ravel() for p in preds]
-    gts = [np.asarray(g).ravel() for g in gts]
+    preds = [_label_ids(p, "prediction", i) for i, p in enumerate(preds)]
+    gts = [_label_ids(g, "ground truth", i) for i, g in enumerate(gts)]
     for i, (p, g) in enumerate(zip(preds, gts, strict=True)):
         if p.shape != g.shape:
             raise InputError(f"video {i}: prediction has {p.size} frames but ground truth has {g.size}")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidalign.errors import ConfigError
+from vidalign.errors import ConfigError, InputError
 from vidalign.losses.base import LossOutput, PairLoss, full_mask
 from vidalign.losses.pseudo_labels import plan_cross_entropy
 from vidalign.ops.fgw import fused_gw
@@ -60,6 +60,11 @@ class ASOTLoss(PairLoss):
 
     def init_prototypes(self, frames: np.ndarray, seed: int = 0) -> None:
         """k-means (scikit-learn, 10 restarts) on embedded training frames ``[F, dim]``."""
+        if len(frames) < self.n_clusters:
+            raise InputError(
+                f"{self.n_clusters} actions (loss.n_clusters) need at least as many training frames; "
+                f"the training videos have {len(frames)}"
+            )
         from sklearn.cluster import KMeans
 
         centres = KMeans(self.n_clusters, n_init=10, random_state=seed).fit(frames).cluster_centers_
