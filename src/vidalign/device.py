@@ -3,6 +3,9 @@ one-line :class:`~vidalign.errors.DeviceError` instead of a traceback from deep 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from vidalign.errors import DeviceError
@@ -25,3 +28,17 @@ def torch_device(name: str | torch.device, *, local_rank: int | None = None) -> 
     elif device.type != "cpu":
         raise DeviceError(f"device {str(name)!r} is not supported; use cpu, cuda or cuda:N")
     return device
+
+
+@contextlib.contextmanager
+def seeded_rng(seed: int | None, device: torch.device | None = None) -> Iterator[None]:
+    """torch's generators seeded with ``seed`` (None: as they are) inside the block, and the caller's states given
+    back after it, those of the CPU and of ``device``: a library call neither reseeds nor advances its user's
+    generators (``torch.random.fork_rng``)."""
+    devices = []
+    if device is not None and device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield

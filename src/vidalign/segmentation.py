@@ -143,7 +143,7 @@ def segment(
     else:
         predicted = kmeans_baseline([trained.embed(r.features) for r in records], kmeans, seed=seed)
         embedded = f"the {method} embeddings" if method else f"the {model!r} reference representation"
-        segmenter = f"k-means (K={kmeans}) on {embedded} of all videos"
+        segmenter = f"k-means (K={kmeans}, seed {seed}) on {embedded} of all videos"
         n_actions = kmeans
     labels = {r.video_id: np.asarray(p, dtype=np.int64) for r, p in zip(records, predicted, strict=True)}
     ground_truth = {r.video_id: r.labels for r in records} if folder.has_labels else None

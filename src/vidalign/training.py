@@ -35,7 +35,7 @@ from vidalign.confidence import matched_similarity
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, read_extractor_record
 from vidalign.data.sampling import PairBatch, PairSampler, SamplingConfig, gather_frames
-from vidalign.device import torch_device
+from vidalign.device import seeded_rng, torch_device
 from vidalign.errors import (
     CollapseWarning,
     ConfigError,
@@ -283,6 +283,7 @@ def run_record(
         "train_videos": train_ids,
         "train": config.to_dict(),
         **({"extraction": extraction} if extraction else {}),
+        "threads": torch.get_num_threads(),  # the sums of another thread count differ in the last bits (docs/data.md)
         "versions": {
             "vidalign": vidalign.__version__,
             "torch": torch.__version__,
@@ -384,34 +385,34 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         raise DataError(f"{folder.root}: split {config.split!r} has no videos")
     features = [r.features for r in records]
 
-    torch.manual_seed(config.seed)
-    model = init_model(config, features, len(folder.class_names) if folder.class_names else None)
-    model.to(device)
-    sampler = PairSampler(
-        features,
-        loss_class(config.method).pairing,
-        config.sampling,
-        config.augment,
-        seed=config.seed,
-        max_frames=config.encoder.max_frames,
-        rank=env.rank,
-        world_size=env.world_size,
-    )
-    fitting = Fitting(
-        module=model,
-        forward=PairForward(model),
-        sampler=sampler,
-        optimizer=torch.optim.AdamW(
-            parameter_groups(model, config.lr), lr=config.lr, weight_decay=config.weight_decay
-        ),  # fmt: skip
-        monitor=SpreadMonitor(features, lambda video: model.embed(video, device)),
-        write_weights=lambda: run.write_weights(model),
-        record=run_record(
-            config, folder.class_names, [r.video_id for r in records], read_extractor_record(folder.root)
-        ),
-    )
-    fit(fitting, config, run, env, device, progress=progress)
-    return TrainedRun(run.path, model, config)
+    with seeded_rng(config.seed, device):
+        model = init_model(config, features, len(folder.class_names) if folder.class_names else None)
+        model.to(device)
+        sampler = PairSampler(
+            features,
+            loss_class(config.method).pairing,
+            config.sampling,
+            config.augment,
+            seed=config.seed,
+            max_frames=config.encoder.max_frames,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
+        fitting = Fitting(
+            module=model,
+            forward=PairForward(model),
+            sampler=sampler,
+            optimizer=torch.optim.AdamW(
+                parameter_groups(model, config.lr), lr=config.lr, weight_decay=config.weight_decay
+            ),  # fmt: skip
+            monitor=SpreadMonitor(features, lambda video: model.embed(video, device)),
+            write_weights=lambda: run.write_weights(model),
+            record=run_record(
+                config, folder.class_names, [r.video_id for r in records], read_extractor_record(folder.root)
+            ),
+        )
+        fit(fitting, config, run, env, device, progress=progress)
+        return TrainedRun(run.path, model, config)
 
 
 def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device: torch.device, *,

@@ -76,7 +76,7 @@ def test_a_model_without_prototypes_needs_kmeans(tiny_folder, vaot_run, tmp_path
     out = tmp_path / "kmeans"
     assert run_cli("segment", "--data", tiny_folder, "--model", vaot_run, "--kmeans", "3", "--out", out) == 0
     result = json.loads((out / "segments.json").read_text())
-    assert result["segmenter"].startswith("k-means (K=3)")
+    assert result["segmenter"].startswith("k-means (K=3, seed 0)")
     for video_id, segments in result["videos"].items():
         labels = frame_labels(segments, len(np.load(tiny_folder / "features" / f"{video_id}.npy")))
         assert set(labels) <= {0, 1, 2}

@@ -71,6 +71,18 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_dataset, tmp_pa
     assert (straight / "log.csv").read_text().splitlines()[0] == rows[0]
 
 
+def test_training_and_loading_leave_the_callers_random_generator_alone(tiny_dataset, tmp_path):
+    """Training seeded torch's global generator (every draw after it the same whatever the user seeded) and
+    building a run's layers advanced it; now both give it back as found. The run records its thread count."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    load_model(run)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
+    assert json.loads((run / "config.json").read_text())["threads"] == torch.get_num_threads()
+
+
 def test_a_run_is_not_relabelled_with_fewer_epochs_than_its_weights_have(tiny_dataset, tmp_path):
     """``--epochs 0`` into a trained run's directory would have handed back the trained model named as the
     untrained reference; the same epochs again reuse the finished run."""

@@ -133,7 +133,8 @@ def evaluate_folder(
         else:
             n_classes = len(folder.class_names) - (bg is not None)
             preds = kmeans_baseline([rep.embed(r.features) for r in val], n_classes, seed=seed)
-            header["segmenter"] = f"k-means (K={n_classes}, from the mapping) on {rep.name} representation"
+            header["segmenter"] = f"k-means (K={n_classes}, from the mapping, seed {seed}) on {rep.name} representation"
+            header["seed"] = seed  # k-means' restarts: another seed, another score (docs/evaluation.md)
         result = evaluate_segmentation(preds, [r.labels for r in val], background=bg)
         header["background"] = None if bg is None else folder.class_names[bg]
     else:

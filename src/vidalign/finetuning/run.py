@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import nn
 
 from vidalign.atomic import atomic_save_tensors
+from vidalign.device import seeded_rng
 from vidalign.errors import ConfigError
 from vidalign.extraction import sampling_record
 from vidalign.finetuning.backbone import FrameFrontend, TrainableBackbone
@@ -131,46 +132,46 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
     videos = cache_frames(config.videos, cache_dir, **sampling)
     frames = [video.frames for video in videos]
 
-    torch.manual_seed(config.seed)
-    backbone = TrainableBackbone(build_backbone(config.backbone, config.weights, device), config.train_blocks)
-    monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]  # once per run
-    initial = [backbone.features_from(frozen) for frozen in monitored]
-    model = init_model(config, initial + [backbone.embed(clip) for clip in frames[MONITORED_VIDEOS:]], None)
-    model.to(device)
-    module = nn.ModuleDict({"model": model, "backbone": backbone})
-    trained = [p for p in backbone.parameters() if p.requires_grad]
-    groups = parameter_groups(model, config.lr) + [{"params": trained, "lr": config.backbone_lr}]
-    sampler = FramePairSampler(
-        frames,
-        loss_class(config.method).pairing,
-        config.sampling,
-        config.augment,
-        config.clip,
-        input_shape=training_shape(backbone.backbone, frames, config.input_size),
-        seed=config.seed,
-        max_frames=config.encoder.max_frames,
-        rank=env.rank,
-        world_size=env.world_size,
-    )
-    record = run_record(config, None, [video.video_id for video in videos])
-    origin = backbone.backbone.weights_id
-    record["backbone"] = {"name": config.backbone, "weights": BACKBONE_FILE, "trained_from": origin,
-                          "train_blocks": config.train_blocks}  # fmt: skip
-    record["frames"] = sampling_record(config.stride, config.target_fps)
+    with seeded_rng(config.seed, device):
+        backbone = TrainableBackbone(build_backbone(config.backbone, config.weights, device), config.train_blocks)
+        monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]  # once per run
+        initial = [backbone.features_from(frozen) for frozen in monitored]
+        model = init_model(config, initial + [backbone.embed(clip) for clip in frames[MONITORED_VIDEOS:]], None)
+        model.to(device)
+        module = nn.ModuleDict({"model": model, "backbone": backbone})
+        trained = [p for p in backbone.parameters() if p.requires_grad]
+        groups = parameter_groups(model, config.lr) + [{"params": trained, "lr": config.backbone_lr}]
+        sampler = FramePairSampler(
+            frames,
+            loss_class(config.method).pairing,
+            config.sampling,
+            config.augment,
+            config.clip,
+            input_shape=training_shape(backbone.backbone, frames, config.input_size),
+            seed=config.seed,
+            max_frames=config.encoder.max_frames,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
+        record = run_record(config, None, [video.video_id for video in videos])
+        origin = backbone.backbone.weights_id
+        record["backbone"] = {"name": config.backbone, "weights": BACKBONE_FILE, "trained_from": origin,
+                              "train_blocks": config.train_blocks}  # fmt: skip
+        record["frames"] = sampling_record(config.stride, config.target_fps)
 
-    def write_weights() -> None:
-        run.write_weights(model)
-        atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
+        def write_weights() -> None:
+            run.write_weights(model)
+            atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
 
-    monitor = SpreadMonitor(monitored, lambda frozen: model.embed(backbone.features_from(frozen), device))
-    fitting = Fitting(
-        module=module,
-        forward=PairForward(model, FrameFrontend(backbone, config.amp)),
-        sampler=sampler,
-        optimizer=torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay),
-        monitor=monitor,
-        write_weights=write_weights,
-        record=record,
-    )
-    fit(fitting, config, run, env, device, progress=progress)
-    return TrainedRun(run.path, model, config, backbone)
+        monitor = SpreadMonitor(monitored, lambda frozen: model.embed(backbone.features_from(frozen), device))
+        fitting = Fitting(
+            module=module,
+            forward=PairForward(model, FrameFrontend(backbone, config.amp)),
+            sampler=sampler,
+            optimizer=torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay),
+            monitor=monitor,
+            write_weights=write_weights,
+            record=record,
+        )
+        fit(fitting, config, run, env, device, progress=progress)
+        return TrainedRun(run.path, model, config, backbone)

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidalign.device import torch_device
+from vidalign.device import seeded_rng, torch_device
 from vidalign.errors import BackboneError, DataError, InputError, one_line
 
 __all__ = [
@@ -104,8 +104,7 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
 
 def _seeded_init(factory: Callable[[], nn.Module]) -> nn.Module:
     """Build a randomly initialised network reproducibly without touching the global RNG state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_INIT_SEED)
+    with seeded_rng(RANDOM_INIT_SEED):
         return factory()
 
 

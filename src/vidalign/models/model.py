@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from vidalign.device import torch_device
+from vidalign.device import seeded_rng, torch_device
 from vidalign.errors import ConfigError, DataError, VidalignError, one_line
 from vidalign.losses import build_loss
 from vidalign.models.heads import EncoderConfig, build_encoder, encoder_stride
@@ -73,7 +73,8 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     try:
         config = run.read_config()
         weights = run.read_weights()
-        model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
+        with seeded_rng(None):  # the layers' random start values, overwritten below, leave the caller's RNG alone
+            model = VidalignModel(config["method"], EncoderConfig.from_dict(config["encoder"]), config["loss"])
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except (FileNotFoundError, VidalignError):
         raise
