@@ -11,7 +11,8 @@ temporary name keeps the extension and is removed on any failure.
 
 :func:`claim_folder` records what an output folder holds (a JSON record, created with an exclusive hard link) and
 refuses to mix outputs of other settings into it: the training run directory, the demo's folder and a feature
-extraction folder all use it.
+extraction folder all use it. :func:`exclusive_use` keeps a second process out of a folder one is writing to (a
+training run: two processes appending one log).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "claim_folder",
+    "exclusive_use",
     "temporary_name",
 ]
 
@@ -219,3 +221,30 @@ def _with_defaults(held: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
 def _short(value: Any, width: int = 60) -> str:
     text = json.dumps(value)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+@contextlib.contextmanager
+def exclusive_use(
+    folder: str | os.PathLike[str], *, what: str, error: type[VidalignError] = ConfigError
+) -> Iterator[None]:
+    """Hold ``folder`` for this process inside the block: another process asking for it meanwhile gets ``error``
+    (naming ``what`` it is busy with). An advisory ``flock`` on ``folder/.lock``, dropped by the system when the
+    process ends however it ends, so a killed run never leaves a stale lock; where the platform has no ``flock``
+    (Windows) the block runs unguarded."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise error(f"{folder}: another process is {what} right now; wait for it, or choose another output "
+                        "folder") from None  # fmt: skip
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -52,9 +52,10 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         )
     if result.to_json().get("warning"):
         print(f"vidalign eval: warning: {result['warning']}", file=sys.stderr)
+    if args.json:  # before printing: output piped into `head` and closed early must not lose the file
+        result.write(args.json)
     print(result.table())
     if args.json:
-        result.write(args.json)
         print(f"wrote {args.json}")
 
 
@@ -667,6 +668,11 @@ def _one_line_warnings(command: str):
     return show
 
 
+RESUMES = dict.fromkeys(
+    ("extract", "train", "finetune"), "; what it finished is kept, and the same command again goes on from there"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     status = 0
@@ -676,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
             status = args.handler(args) or 0
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; what the resumable commands keep
+        print(f"vidalign {args.command}: interrupted{RESUMES.get(args.command, '')}", file=sys.stderr)
+        return 130
     except (VidalignError, OSError) as exc:  # OSError: a path the user gave (missing, a file, not writable)
         if os.environ.get("VIDALIGN_DEBUG"):
             raise

@@ -60,12 +60,21 @@ class DivergedError(VidalignError, FloatingPointError):
     """Training produced a non-finite loss or embedding; the message says at which epoch and what to try."""
 
 
+class UnfinishedExtractionWarning(UserWarning):
+    """A feature folder lacks videos its last ``vidalign extract`` was given (stopped, or failed on them)."""
+
+
 class TrustWarning(UserWarning):
     """A result was computed but cannot be trusted; the message says why and what to do."""
 
 
 class CollapseWarning(TrustWarning):
     """A trained model maps the frames of a video to (nearly) one point (``docs/evaluation.md``, "Collapse")."""
+
+
+class UnfinishedRunWarning(TrustWarning):
+    """A training run stopped before its last epoch (interrupted, killed): its weights are those of an earlier
+    epoch (``docs/data.md``, Run directory)."""
 
 
 class UntrustedAlignmentWarning(TrustWarning):

@@ -66,6 +66,7 @@ from vidalign.data.layout import (
     refuse_existing_features,
     write_dataset_info,
     write_mapping,
+    write_planned_videos,
     write_split,
     write_video,
 )
@@ -405,6 +406,8 @@ def extract_videos(
         out, EXTRACTOR_FILE, record, what="features", error=ExtractionError,
         before_claim=lambda: refuse_existing_features(out),
     )  # fmt: skip
+    write_planned_videos(out, [path.stem for path in all_videos])  # every shard's, so a missing one shows
+    write_dataset_info(out, feature_family=model.feature_family)  # now, not at the end: a stopped run keeps it too
     summary = ExtractionSummary(out_dir=out)
     bar = tqdm(videos, unit="video", disable=not progress, desc=f"extract {backbone}")
     for path in bar:

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidalign.data.layout import read_extractor_record
-from vidalign.errors import CollapseWarning, ConfigError, DataError, InputError, user_stacklevel
+from vidalign.errors import (
+    CollapseWarning,
+    ConfigError,
+    DataError,
+    InputError,
+    UnfinishedRunWarning,
+    user_stacklevel,
+)
 from vidalign.evaluation.spread import collapse_message
 
 if TYPE_CHECKING:
@@ -151,6 +158,11 @@ class Representation:
                     warnings.warn(
                         CollapseWarning(collapse_message(f"model {self.name}", spread)), stacklevel=user_stacklevel()
                     )
+                trained, planned = spread.get("epoch"), (self.config.get("train") or {}).get("epochs")
+                if isinstance(trained, int) and isinstance(planned, int) and trained < planned:
+                    message = (f"model {self.name} stopped after {trained} of its {planned} epochs (interrupted?): "
+                               "the command that trained it, run again, finishes it")  # fmt: skip
+                    warnings.warn(UnfinishedRunWarning(message), stacklevel=user_stacklevel())
 
     @property
     def in_dim(self) -> int | None:

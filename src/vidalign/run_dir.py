@@ -47,13 +47,18 @@ class RunDir:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
 
-    def claim(self, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> bool:
+    def claim(
+        self, settings: dict[str, Any], defaults: dict[str, Any] | None = None, *, unsettled: tuple[str, ...] = ()
+    ) -> bool:
         """Claim the directory for a run of ``settings`` (:func:`vidalign.atomic.claim_folder`; a directory of
         other settings is refused, the epochs, the directory's own path and the device aside: a run resumes with
         more epochs, after being moved, and on another device; settings a run made by an earlier version lacks are
         taken from ``defaults``; data kept inside the directory, as fine-tuning's frame cache, moves with it);
-        True when it holds a checkpoint to resume from."""
-        ignore = ("epochs", "out", "device") + (("data",) if self._holds(settings.get("data")) else ())
+        True when it holds a checkpoint to resume from. ``unsettled``: keys not known yet (the model's sizes before
+        the data is read), left out of the comparison; only a directory claimed before can be checked so."""
+        if unsettled and not (self.path / self.SETTINGS).is_file():
+            return False
+        ignore = ("epochs", "out", "device", *unsettled) + (("data",) if self._holds(settings.get("data")) else ())
         claim_folder(self.path, self.SETTINGS, settings, what="a run", ignore=ignore, defaults=defaults)
         return (self.path / self.CHECKPOINT).is_file()
 

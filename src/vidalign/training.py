@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import inspect
@@ -31,6 +32,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 import vidalign
+from vidalign.atomic import exclusive_use
 from vidalign.confidence import matched_similarity
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import TRAIN_SPLIT, FeatureFolder, read_extractor_record
@@ -420,6 +422,13 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
     """The epoch loop of every run: claim (or resume) ``run``, then per epoch the batches of ``fitting.sampler``
     (optimizer step, gradient clipping, a non-finite loss stops the run), a log row with the spread, the weights
     and a checkpoint; warn at the end when the model collapsed. Rank 0 writes the files."""
+    with exclusive_use(run.path, what="training into it") if env.is_main else contextlib.nullcontext():
+        _fit(fitting, config, run, env, device, progress=progress)
+
+
+def _fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device: torch.device, *,
+         progress: bool) -> None:  # fmt: skip
+    """:func:`fit` once the run directory is this process's."""
     model, optimizer, record = fitting.module, fitting.optimizer, fitting.record
     resume = run.claim(config.to_dict(), defaults=config.section_defaults())
     start_epoch = run.load_checkpoint(model, optimizer) if resume else 0
@@ -429,8 +438,7 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
     if env.is_main:
         held = (run.read_config().get("spread") or {}) if resume else {}
         held = held if isinstance(held, dict) else {}  # a damaged record: measured again
-        if resume:
-            run.truncate_log(start_epoch)
+        run.truncate_log(start_epoch)  # a run (re)started from epoch 0 too: rows of a try before its checkpoint
         if held.get("epoch") == start_epoch:
             record["spread"] = held
         else:  # a fresh run, or one stopped after an epoch's weights but before its checkpoint: the checkpoint's
@@ -480,8 +488,8 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
             row["seconds"] = round(time.perf_counter() - started, 3)
             record["spread"] = fitting.monitor.measure(epoch + 1)
             row.update({key: record["spread"][key] for key in SPREAD_COLUMNS})
-            run.write_config(record)
             fitting.write_weights()
+            run.write_config(record)  # after the weights: its spread's epoch never names weights not yet written
             run.append_log(row)  # before the checkpoint: a resume truncates rows past it
             run.save_checkpoint(model, optimizer, epoch + 1)
     bar.close()

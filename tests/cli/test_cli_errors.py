@@ -63,6 +63,18 @@ def test_a_bug_keeps_its_traceback(monkeypatch, data, tmp_path):
         cli.main(["train", "--data", str(data), "--method", "vaot", "--out", str(tmp_path / "r"), "--quiet"])
 
 
+def test_ctrl_c_is_one_line_that_says_what_is_kept(monkeypatch, data, tmp_path, capsys):
+    """Was a 25-44 line KeyboardInterrupt traceback."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vidalign.training.train", interrupted)
+    assert cli.main(["train", "--data", str(data), "--method", "vaot", "--out", str(tmp_path / "r"), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "vidalign train: interrupted; " + cli.RESUMES["train"].removeprefix("; ")
+
+
 def test_the_error_family_is_value_errors():
     for kind in (DataError, ConfigError, InputError, DeviceError):
         assert issubclass(kind, VidalignError) and issubclass(kind, ValueError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,11 @@ from vidalign.data.layout import (
     read_mapping,
     refuse_existing_features,
     write_mapping,
+    write_planned_videos,
     write_split,
     write_video,
 )
+from vidalign.errors import UnfinishedExtractionWarning
 
 CLASSES = ["pour", "stir", "background"]
 
@@ -405,3 +408,20 @@ def test_refuse_existing_features(tmp_path):
     make_folder(tmp_path)
     with pytest.raises(FileExistsError, match="already holds"):
         refuse_existing_features(tmp_path)
+
+
+def test_videos_an_extraction_was_given_but_lacks_are_named(tmp_path):
+    """A stopped `vidalign extract` left a folder that read as complete: `--split all` trained on part of it, and
+    a split naming a missing video said only "unknown video"."""
+    write_video(tmp_path, "v0", np.ones((4, 3), np.float32))
+    write_planned_videos(tmp_path, ["v0", "v1"])
+    write_split(tmp_path, "train", ["v0", "v1"])
+    with pytest.warns(UnfinishedExtractionWarning, match="1 of the 2 videos .* no features .v1."):
+        folder = FeatureFolder(tmp_path)
+    assert folder.video_ids() == ["v0"] and folder.unextracted == ["v1"]
+    with pytest.raises(DatasetError, match="line 2: video 'v1' not extracted yet .no features/v1.npy; run `vidalign"):
+        folder.load_split("train")
+    write_video(tmp_path, "v1", np.ones((4, 3), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert FeatureFolder(tmp_path).unextracted == []

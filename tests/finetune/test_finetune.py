@@ -227,6 +227,11 @@ def test_a_tiny_finetuning_run_trains_the_backbone_that_align_then_uses(videos, 
     resumed = finetune(videos, "lac", tmp_path / "run", assignments=TINY, epochs=2, stride=1).path
     assert len((resumed / "log.csv").read_text().splitlines()) == 3  # one more epoch, from the checkpoint
 
+    cached_entries = sorted(p.name for p in (run / "frames").iterdir())
+    with pytest.raises(ConfigError, match="different settings"):
+        finetune(videos, "lac", run, assignments=TINY, epochs=2, stride=2)
+    assert sorted(p.name for p in (run / "frames").iterdir()) == cached_entries  # refused before decoding again
+
 
 def test_fine_tuning_takes_at_most_its_epoch_budget_unless_told():
     """LAC's preset trains 100 epochs on extracted features, about 1.5 h of fine-tuning on a CPU: capped; VAOT's

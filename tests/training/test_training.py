@@ -22,11 +22,12 @@ from vidalign.confidence import MAX_MATCH_RATIO, MIN_TRAINING_DISTANCE
 from vidalign.data.augment import AugmentConfig
 from vidalign.data.layout import FeatureFolder
 from vidalign.data.sampling import SamplingConfig
-from vidalign.errors import CollapseWarning, InputError
+from vidalign.errors import CollapseWarning, ConfigError, InputError, UnfinishedRunWarning
 from vidalign.evaluation import spread as spread_module
 from vidalign.evaluation.spread import embedding_spread
 from vidalign.models.heads import EncoderConfig
 from vidalign.models.model import VidalignModel, load_model
+from vidalign.representation import Representation
 from vidalign.training import MONITORED_VIDEOS, SpreadMonitor, TrainConfig, train
 
 
@@ -81,6 +82,38 @@ def test_training_and_loading_leave_the_callers_random_generator_alone(tiny_data
     load_model(run)
     torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
     assert json.loads((run / "config.json").read_text())["threads"] == torch.get_num_threads()
+
+
+def test_a_run_started_again_from_its_first_epoch_keeps_one_log_row_per_epoch(tiny_dataset, tmp_path):
+    """A run stopped before its first checkpoint (or whose damaged checkpoint was deleted, as the error says)
+    starts from epoch 0: the log had the earlier try's rows appended to."""
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False).path
+    (run / "checkpoint.safetensors").unlink()
+    train(tiny_config(tiny_dataset, tmp_path / "run", epochs=2), progress=False)
+    assert [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()] == ["epoch", "1", "2"]
+
+
+def test_a_second_process_training_into_a_busy_run_is_refused(tiny_dataset, tmp_path):
+    """Two identical commands into one --out both ran to the end, every epoch logged twice."""
+    from vidalign.atomic import exclusive_use
+
+    with exclusive_use(tmp_path / "run", what="training into it"):  # another open file: as another process
+        with pytest.raises(ConfigError, match="another process is training into it right now"):
+            train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False)
+    assert train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path == tmp_path / "run"
+
+
+def test_a_run_stopped_before_its_last_epoch_is_named_so_when_used(tiny_dataset, tmp_path):
+    """A killed run's weights were used by align / eval / segment as a finished model's, without a word."""
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Representation(run)  # finished: silent
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["epochs"] = 3  # as written by a run of 3 epochs killed after its first
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.warns(UnfinishedRunWarning, match="stopped after 1 of its 3 epochs"):
+        Representation(run)
 
 
 def test_a_run_is_not_relabelled_with_fewer_epochs_than_its_weights_have(tiny_dataset, tmp_path):

@@ -13,6 +13,8 @@
                                    features these are ("layout": "dt" for MS-TCN's [D, T] files)
                                    (written by the converters and ``vidalign extract``; training picks its preset
                                    from it, ``docs/data.md``)
+      extractor.json, planned_videos.json   ``vidalign extract``'s record and the videos it was last given (a
+                                   video listed there without features: the extraction was stopped or failed on it)
 
 Every problem raises :class:`DatasetError` with a one-line message that starts with the offending file.
 Nothing is silently dropped: with ``strict=True`` the first bad video raises; with ``strict=False`` bad
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from vidalign.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
-from vidalign.errors import ConfigError, DataError, one_line
+from vidalign.errors import ConfigError, DataError, UnfinishedExtractionWarning, one_line
 
 __all__ = [
     "ALL_SPLIT",
@@ -49,6 +52,7 @@ __all__ = [
     "read_matlab",
     "refuse_existing_features",
     "write_mapping",
+    "write_planned_videos",
     "validate_features",
     "write_dataset_info",
     "write_split",
@@ -58,6 +62,7 @@ __all__ = [
 LAYOUTS = ("td", "dt")
 DATASET_INFO = "dataset.json"
 EXTRACTOR_FILE = "extractor.json"  # what `vidalign extract` made the features with (vidalign.extraction)
+PLANNED_VIDEOS = "planned_videos.json"  # the videos `vidalign extract` was last given, written before it starts
 ALL_SPLIT = "all"  # names every video of a folder that has no splits/all.txt
 TRAIN_SPLIT = "train"  # the split a model is trained (and a classifier fitted) on unless told otherwise
 # Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
@@ -234,6 +239,16 @@ class FeatureFolder:
         self._class_index = {name: i for i, name in enumerate(self.class_names or [])}
         self.info = read_dataset_info(self.root)
         self.layout = layout or self.info.get("layout", "td")
+        planned = _read_json_object(self.root / PLANNED_VIDEOS).get("videos") or []
+        self.unextracted = [v for v in planned if isinstance(v, str) and v not in self._id_set]
+        if self.unextracted:
+            shown = ", ".join(self.unextracted[:3]) + (", ..." if len(self.unextracted) > 3 else "")
+            warnings.warn(
+                f"{self.root}: {len(self.unextracted)} of the {len(planned)} videos `vidalign extract` was given have "
+                f"no features ({shown}): it was stopped, or failed on them; run it again to finish the folder",
+                UnfinishedExtractionWarning,
+                stacklevel=2,
+            )
 
     @property
     def feature_family(self) -> str | None:
@@ -266,7 +281,10 @@ class FeatureFolder:
                 continue
             video_id = self._resolve_split_entry(entry)
             if video_id is None:
-                self._reject(entry, f"line {lineno}: unknown video {entry!r} (no features/{entry}.npy)", path)
+                what = f"unknown video {entry!r} (no features/{entry}.npy)"
+                if entry in self.unextracted:
+                    what = f"video {entry!r} not extracted yet (no features/{entry}.npy; run `vidalign extract` again)"
+                self._reject(entry, f"line {lineno}: {what}", path)
             elif video_id in seen:
                 self._reject(video_id, f"line {lineno}: duplicate video {video_id!r}", path)
             else:
@@ -428,6 +446,12 @@ def write_dataset_info(root: str | os.PathLike[str], *, feature_family: str, dat
         raise ConfigError(f"feature family must be one of {FEATURE_FAMILIES}, got {feature_family!r}")
     info = {"feature_family": feature_family} | ({} if dataset is None else {"dataset": dataset})
     atomic_write_json(Path(root) / DATASET_INFO, info)
+
+
+def write_planned_videos(root: str | os.PathLike[str], video_ids: Sequence[str]) -> None:
+    """Record the videos an extraction into ``root`` was given (``planned_videos.json``), before it starts: a
+    reader of the folder then knows which have no features yet (:attr:`FeatureFolder.unextracted`)."""
+    atomic_write_json(Path(root) / PLANNED_VIDEOS, {"videos": list(video_ids)})
 
 
 def read_extractor_record(root: str | os.PathLike[str]) -> dict[str, Any]:

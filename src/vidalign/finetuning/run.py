@@ -125,7 +125,8 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
     run = RunDir(config.out)
     cache_dir = config.data or str(Path(config.out) / FRAME_CACHE)
     sampling = {"size": config.frame_size, "stride": config.stride, "target_fps": config.target_fps}
-    if env.is_main:  # one rank decodes; the others read the finished cache
+    if env.is_main:  # a folder of other settings is refused before decoding into it; one rank decodes
+        run.claim(config.to_dict(), defaults=config.section_defaults(), unsettled=("encoder", "loss"))
         cache_frames(config.videos, cache_dir, progress=progress, **sampling)
     if env.world_size > 1:
         dist.barrier()
