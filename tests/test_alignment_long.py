@@ -13,6 +13,7 @@ import torch
 
 import vidalign.alignment as alignment
 import vidalign.similarity as similarity
+from numpy_rounding import bit_for_bit_with_numpy
 from vidalign.alignment import OTOptions, SWOptions, align_arrays, decode
 from vidalign.comparison import compare_embeddings
 from vidalign.confidence import alignment_confidence
@@ -99,6 +100,7 @@ SIZES = [(6, 4), (57, 80), (203, 150)]
 SW_OPTIONS = [SWOptions(), SWOptions(threshold="mean", gap_open=1.0), SWOptions(threshold=0.2, gap_extend=0.3)]
 
 
+@bit_for_bit_with_numpy
 @pytest.mark.parametrize("shape", SIZES, ids=str)
 def test_decoding_in_blocks_is_todays_bit_for_bit(shape, small_blocks):
     sim = similarity.cosine_similarity(*recordings(*shape))
@@ -142,6 +144,7 @@ def test_ot_is_todays_and_refuses_what_does_not_fit(monkeypatch):
         decode(sim[:5, :5], method="ot", band=2)
 
 
+@bit_for_bit_with_numpy
 @pytest.mark.parametrize("shape", [(57, 80), (203, 150), (3, 40)], ids=str)
 def test_ot_streams_its_cost_and_is_todays(shape, small_blocks):
     """The cost written into the solver block by block, the plan summarised without a dense copy, the cells of

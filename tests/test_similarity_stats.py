@@ -8,6 +8,7 @@ import pytest
 
 import vidalign.similarity as similarity
 import vidalign.similarity_stats as stats
+from numpy_rounding import bit_for_bit_with_numpy
 from vidalign.similarity import DenseSimilarity, Overview, sweep
 
 
@@ -36,6 +37,7 @@ def extremes(source) -> Overview:
     return overview
 
 
+@bit_for_bit_with_numpy
 @pytest.mark.parametrize("matrix", list(matrices()), ids=lambda m: str(m.shape))
 def test_sum_mean_std_and_median_are_numpys(matrix, block_bytes):
     source = DenseSimilarity(matrix)

@@ -13,6 +13,7 @@ from vidalign.data.layout import (
     DatasetError,
     FeatureFolder,
     read_mapping,
+    read_matlab,
     refuse_existing_features,
     write_mapping,
     write_planned_videos,
@@ -425,3 +426,15 @@ def test_videos_an_extraction_was_given_but_lacks_are_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert FeatureFolder(tmp_path).unextracted == []
+
+
+def test_a_short_mat_file_is_a_dataset_error_on_older_scipy(tmp_path, monkeypatch):
+    """scipy < 1.15 (the floor is 1.10) raises IndexError on a file too short to be a .mat: was a traceback."""
+    import scipy.io
+
+    def short_file(*args, **kwargs):
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    monkeypatch.setattr(scipy.io, "loadmat", short_file)
+    with pytest.raises(DatasetError, match="cannot read .mat"):
+        read_matlab(tmp_path / "short.mat")

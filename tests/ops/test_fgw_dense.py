@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from numpy_rounding import bit_for_bit_with_numpy
 from vidalign.errors import ConfigError
 from vidalign.ops import fgw_dense, fused_gw
 from vidalign.ops.fgw_dense import (
@@ -25,6 +26,7 @@ from vidalign.ops.structure import band_radius as structure_band_radius
 OPTIONS = {"alpha": 0.3, "eps": 0.07, "radius": 0.02, "rho": 0.35, "n_iters": 12}
 
 
+@bit_for_bit_with_numpy
 @pytest.mark.parametrize("dummy", [0.5, None])
 @pytest.mark.parametrize("shape", [(60, 80), (37, 29), (3, 40), (120, 7)], ids=str)
 def test_the_dense_plan_is_fused_gws(shape, dummy):
@@ -40,6 +42,7 @@ def test_the_dense_plan_is_fused_gws(shape, dummy):
     assert dense.step_size == float(reference.step_size[0])
 
 
+@bit_for_bit_with_numpy
 def test_the_scalars_are_fused_gws():
     lengths = torch.arange(1, 5001, dtype=torch.float64)
     for length in (1, 2, 7, 30, 999, 5000):

@@ -515,7 +515,14 @@ def read_matlab(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
 
     try:
         return loadmat(path, **options)
-    except (OSError, ValueError, TypeError, NotImplementedError, MatReadError) as exc:
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        NotImplementedError,
+        IndexError,
+        MatReadError,
+    ) as exc:  # IndexError: scipy < 1.15 on a short file
         raise DatasetError(f"cannot read .mat ({one_line(exc)})", path=path) from exc
 
 
