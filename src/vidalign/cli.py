@@ -688,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
     except (VidalignError, OSError) as exc:  # OSError: a path the user gave (missing, a file, not writable)
         if os.environ.get("VIDALIGN_DEBUG"):
             raise
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:  # was "[Errno 17] File exists"
+            exc = f"{exc.filename}: a file stands where a folder is expected (give another path)"
         print(f"vidalign {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return status

@@ -137,7 +137,9 @@ def test_a_path_that_is_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "afile").write_text("")
     argv = ["align", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--out", str(tmp_path / "afile" / "sub")]
     assert cli.main([*argv, "--no-viewer"]) == 2
-    assert "vidalign align: error:" in capsys.readouterr().err
+    assert "afile/sub: a file stands where a folder is expected" in capsys.readouterr().err
+    assert cli.main([*argv[:-1], str(tmp_path / "afile"), "--no-viewer"]) == 2
+    assert "afile: a file stands where a folder is expected" in capsys.readouterr().err  # was "[Errno 17]"
 
 
 @pytest.mark.parametrize(
