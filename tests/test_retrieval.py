@@ -108,6 +108,24 @@ def test_the_query_is_known_by_its_source_from_any_working_directory(tmp_path, m
     assert set(va.retrieve(tmp_path / "other" / "b.json", 5, tmp_path / "data").matches) == {"a", "b", "c"}
 
 
+def test_a_searched_video_named_query_stays_apart_from_the_query(clips, tmp_path):
+    """The query shared one dictionary with the folder's videos: a video named ``query`` took the query's frames
+    (and crashed the contact sheet where its matches lay past the query's end)."""
+    import shutil
+
+    from vidalign.data.video import SampledFrames
+    from vidalign.extraction import extract_videos
+
+    shutil.copy(clips.b, tmp_path / "query.mp4")  # 30 frames; the query, A, has 20
+    extract_videos([tmp_path / "query.mp4"], tmp_path / "data", backbone="pixel", progress=False)
+    result = va.retrieve(clips.a, 19, tmp_path / "data", backbone="pixel", k=3, min_gap=1)
+    assert result.matches["query"][0].frame == 29  # B's frame showing A's last: past the query's end
+    assert (result.query_recording["n_frames"], result.recordings["query"]["n_frames"]) == (20, 30)
+    np.testing.assert_array_equal(result.query_source.images([19])[0], SampledFrames(clips.a)[19])
+    np.testing.assert_array_equal(result.frame_sources["query"].images([29])[0], SampledFrames(clips.b)[29])
+    assert [p.name for p in result.write(tmp_path / "out")][2:] == ["contact_sheet.png", "index.html"]
+
+
 def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):
     from vidalign.data.video import SampledFrames
     from vidalign.extraction import extract_videos
@@ -118,7 +136,7 @@ def test_videos_give_a_contact_sheet_of_the_matched_frames(clips, tmp_path):
     assert clips.b_codes[best.frame] == clips.a_codes[7]  # the frame of B that shows the same source frame
     images = result.frame_sources["b"].images([best.frame])
     np.testing.assert_array_equal(images[0], SampledFrames(clips.b)[best.frame])
-    np.testing.assert_array_equal(result.frame_sources["query"].images([7])[0], SampledFrames(clips.a)[7])
+    np.testing.assert_array_equal(result.query_source.images([7])[0], SampledFrames(clips.a)[7])
     written = result.write(tmp_path / "out")
     assert [p.name for p in written] == ["retrieval.json", "retrieval.png", "contact_sheet.png", "index.html"]
     assert written[2].stat().st_size > 5_000

@@ -443,14 +443,14 @@ def retrieve(
     matches, profiles = retrieve_frame(embed(source.features), frame, others, k=k, min_gap=min_gap, times=times)
     query_time = source.timestamps[frame] if source.timestamps else None
     frame_sources = {r.video_id: FrameSource.from_meta(r.meta) for r in records}
-    frame_sources["query"] = frame_source_of(source)
     known = {name: found for name, found in frame_sources.items() if found is not None}
-    recordings = {"query": source.describe()} | {
+    recordings = {
         r.video_id: searched[r.video_id].describe()
         | {"path": r.video_id, "fps": r.meta.get("fps"), "timestamps": times[r.video_id]}  # fmt: skip
         for r in records
     }
-    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known, recordings)
+    return Retrieval(str(source.path), frame, matches, profiles, aligner.model_name, query_time, known, recordings,
+                     source.describe(), frame_source_of(source))  # fmt: skip
 
 
 def _is_recording_of(source: AlignInput, record, folder: FeatureFolder) -> bool:

@@ -186,7 +186,7 @@ def write_retrieval(
     written = [out / "retrieval.json", plot_retrieval(result.profiles, ranked, out / "retrieval.png", title=title)]
     with_video = [v for v in result.matches if v in result.frame_sources][:MAX_CONTACT_ROWS]
     if with_video:
-        query = result.frame_sources.get("query")
+        query = result.query_source
         rows = [("query", [query.images([result.frame])[0] if query else None], [f"frame {result.frame}"])]
         for video in with_video:
             found = result.matches[video]

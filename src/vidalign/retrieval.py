@@ -54,9 +54,12 @@ class Retrieval:
     profiles: dict[str, np.ndarray] = field(repr=False)
     model: str | None = None
     query_time: float | None = None
-    frame_sources: dict[str, FrameSource] = field(default_factory=dict, repr=False)  # "query" and each recording
-    # "query" and each recording: path, n_frames, fps, timestamps (AlignInput.describe)
+    frame_sources: dict[str, FrameSource] = field(default_factory=dict, repr=False)  # the recordings with a video
+    # each searched recording: path, n_frames, fps, timestamps, mirror (AlignInput.describe)
     recordings: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # the query, apart from the recordings (a searched video may be named "query")
+    query_recording: dict[str, Any] = field(default_factory=dict, repr=False)
+    query_source: FrameSource | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,9 +68,7 @@ class Retrieval:
             "time": self.query_time,
             "model": self.model,
             "matches": {v: [vars(m) for m in found] for v, found in self.matches.items()},
-            "mirror": {
-                v: found["mirror"] for v, found in self.recordings.items() if v != "query" and "mirror" in found
-            },
+            "mirror": {v: found["mirror"] for v, found in self.recordings.items() if "mirror" in found},
         }
 
     def write(

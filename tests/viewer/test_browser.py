@@ -210,13 +210,14 @@ def test_a_match_opens_its_moment(browser, inserted, tmp_path):
 def test_a_recording_searched_mirrored_says_so(browser, tmp_path):
     from vidalign.retrieval import Match, Retrieval
 
-    frames = {"query": 20, "left": 24, "right": 30}
+    frames = {"left": 24, "right": 30}
     recordings = {name: {"path": name, "n_frames": n, "fps": 10.0, "timestamps": None} for name, n in frames.items()}
     recordings["left"]["mirror"] = {"mirrored": True}
     recordings["right"]["mirror"] = {"mirrored": False}
     matches = {name: [Match(name, 5, 0.9, 0.5)] for name in ("left", "right")}
     profiles = {name: np.linspace(0.0, 1.0, frames[name]) for name in matches}
-    Retrieval("query.npy", 3, matches, profiles, recordings=recordings).write(tmp_path)
+    query = {"path": "query.npy", "n_frames": 20, "fps": 10.0, "timestamps": None}
+    Retrieval("query.npy", 3, matches, profiles, recordings=recordings, query_recording=query).write(tmp_path)
     page = Page(browser, tmp_path)
     headings = page.page.locator("h2").all_inner_texts()
     assert "left (searched mirrored left-right)" in headings and "right" in headings and page.errors == []

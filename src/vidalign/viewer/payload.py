@@ -179,7 +179,7 @@ def retrieval_payload(result: Retrieval, out: Path, *, progress: bool = False) -
     known source)."""
     ranked = sorted(result.matches, key=lambda v: -max((m.similarity for m in result.matches[v]), default=-1.0))
     described = result.recordings
-    query = _recording("query", described["query"], result.frame_sources.get("query"), out, "query", progress)
+    query = _recording("query", result.query_recording, result.query_source, out, "query", progress)
     results, copied = [], 0
     for number, video in enumerate(ranked):
         source = result.frame_sources.get(video) if copied < MAX_VIDEOS else None
