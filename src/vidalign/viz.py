@@ -9,16 +9,20 @@
   aligned frame ``a_to_b[i]`` (or a grey "unmatched" placeholder), frame numbers drawn on both.
 
 Matplotlib is used through ``matplotlib.figure.Figure`` only (no pyplot, no GUI backend, nothing global is
-changed); the Agg renderer writes the PNGs. Text in videos is drawn with Pillow (a matplotlib dependency).
+changed); the Agg renderer writes the PNGs. Text is plain (``text.parse_math`` off while a plot is made): file
+names such as ``win $5 or $^.mp4`` are shown as they are, not read as mathtext. Text in videos is drawn with
+Pillow (a matplotlib dependency).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -44,6 +48,17 @@ _PLACEHOLDER_GREY = 96
 _SEPARATOR_WIDTH = 4
 
 
+def _plain_text(plot: Callable) -> Callable:
+    """Run ``plot`` with matplotlib's mathtext off: user text (names, titles) with ``$`` drawn as written."""
+
+    @functools.wraps(plot)
+    def plain(*args, **kwargs):
+        with rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+
+    return plain
+
+
 def _as_array(values, dtype) -> np.ndarray:
     if hasattr(values, "detach"):  # torch tensors without importing torch here
         values = values.detach().cpu().numpy()
@@ -57,6 +72,7 @@ def _path_pieces(pairs: np.ndarray) -> list[np.ndarray]:
     return np.split(pairs, restarts)
 
 
+@_plain_text
 def plot_alignment(
     sim,
     pairs,
@@ -132,6 +148,7 @@ def _class_colours(n_classes: int) -> list[tuple[float, ...]]:
     return [palette(k / n_classes) for k in range(n_classes)]
 
 
+@_plain_text
 def plot_deviation(
     deviation,
     threshold: float,
@@ -172,6 +189,7 @@ def plot_deviation(
     return Path(out_png)
 
 
+@_plain_text
 def plot_retrieval(
     profiles: Mapping[str, Sequence[float]],
     matches: Mapping[str, Sequence[int]],
@@ -202,6 +220,7 @@ def plot_retrieval(
     return Path(out_png)
 
 
+@_plain_text
 def contact_sheet(
     rows: Sequence[tuple[str, Sequence[np.ndarray | None], Sequence[str]]],
     out_png: str | Path,
@@ -233,6 +252,7 @@ def contact_sheet(
     return Path(out_png)
 
 
+@_plain_text
 def plot_timelines(
     segments: Mapping[str, Sequence[int]],
     class_names: Sequence[str] | None,

@@ -92,3 +92,20 @@ def test_side_by_side_streams_b_from_a_video_file(tmp_path, make_video, code):
 def test_side_by_side_length_mismatch(tmp_path):
     with pytest.raises(ValueError):
         write_side_by_side([_solid((0, 0, 0), 8, 8)] * 3, [_solid((0, 0, 0), 8, 8)], [0, 0], tmp_path / "x.mp4", 5)
+
+
+def test_dollar_signs_in_names_are_drawn_as_written(tmp_path):
+    """A file name like ``x $^^$ y.mp4`` was parsed as mathtext: a ParseSyntaxException, and no plot."""
+    import matplotlib
+
+    from vidalign.viz import contact_sheet, plot_retrieval
+
+    name = "x $^^$ y"
+    sim = np.random.default_rng(0).random((12, 9))
+    plot_alignment(sim, [(i, min(i, 8)) for i in range(12)], tmp_path / "a.png", a_label=name, b_label=name,
+                   title=f"{name}.mp4")  # fmt: skip
+    plot_retrieval({name: np.linspace(0, 1, 9)}, {name: [3]}, tmp_path / "r.png", title=name)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    contact_sheet([(name, [frame], [f"{name} #1"])], tmp_path / "c.png", title=name)
+    assert all(Image.open(tmp_path / f"{p}.png").size > (10, 10) for p in "arc")
+    assert matplotlib.rcParams["text.parse_math"]  # the caller's setting is left as it was
