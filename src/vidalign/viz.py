@@ -17,6 +17,7 @@ Pillow (a matplotlib dependency).
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
@@ -53,7 +54,9 @@ def _plain_text(plot: Callable) -> Callable:
 
     @functools.wraps(plot)
     def plain(*args, **kwargs):
-        with rc_context({"text.parse_math": False}):
+        with rc_context({"text.parse_math": False}), warnings.catch_warnings():
+            # a name in a script the font lacks (CJK) is drawn as boxes: said once per glyph otherwise, as noise
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from")
             return plot(*args, **kwargs)
 
     return plain

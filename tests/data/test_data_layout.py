@@ -12,6 +12,7 @@ import pytest
 from vidalign.data.layout import (
     DatasetError,
     FeatureFolder,
+    check_name,
     read_mapping,
     read_matlab,
     refuse_existing_features,
@@ -20,7 +21,7 @@ from vidalign.data.layout import (
     write_split,
     write_video,
 )
-from vidalign.errors import UnfinishedExtractionWarning
+from vidalign.errors import DataError, UnfinishedExtractionWarning
 
 CLASSES = ["pour", "stir", "background"]
 
@@ -438,3 +439,21 @@ def test_a_short_mat_file_is_a_dataset_error_on_older_scipy(tmp_path, monkeypatc
     monkeypatch.setattr(scipy.io, "loadmat", short_file)
     with pytest.raises(DatasetError, match="cannot read .mat"):
         read_matlab(tmp_path / "short.mat")
+
+
+def test_a_split_names_a_video_in_the_other_unicode_form(tmp_path):
+    """A file name from macOS is decomposed (U + combining diaeresis); a split typed by hand is composed."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "Übung 1")
+    write_video(tmp_path, decomposed, np.ones((4, 3), np.float32))
+    write_split(tmp_path, "mine", [unicodedata.normalize("NFC", "Übung 1")])
+    assert [r.video_id for r in FeatureFolder(tmp_path).load_split("mine")] == [decomposed]
+
+
+def test_a_video_id_too_long_for_its_files_is_refused():
+    check_name("video id", "M" * 200, file_name=True)
+    with pytest.raises(DataError, match="201 bytes long; at most 200"):
+        check_name("video id", "M" * 201, file_name=True)
+    with pytest.raises(DataError, match="bytes long"):
+        check_name("video id", "日" * 70, file_name=True)  # 210 bytes in UTF-8

@@ -322,6 +322,26 @@ def test_convert_checks_every_recording_before_writing_any(tmp_path):
     assert not (tmp_path / "out" / "features").exists()
 
 
+def test_convert_skips_hidden_files_and_names_what_it_refuses(tmp_path):
+    """macOS's ``._a.npy`` was converted (and refused as a name starting with '.'); two files of one name were
+    "two recordings" without saying which; a name too long for the files written for it broke off halfway."""
+    x, y = _motion()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    np.save(clips / "a.npy", _in_skeleton(x, y, "coco17"))
+    (clips / "._a.npy").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    assert FeatureFolder(convert_keypoints([clips], tmp_path / "out")).video_ids() == ["a"]
+    (clips / "a.json").write_text(json.dumps(_in_skeleton(x, y, "coco17").tolist()))
+    with pytest.raises(InputError, match="a.json and .*a.npy have the same name 'a'|a.npy and .*a.json have"):
+        convert_keypoints([clips], tmp_path / "out2")
+    long = tmp_path / "long"
+    long.mkdir()
+    np.save(long / f"{'M' * 240}.npy", _in_skeleton(x, y, "coco17"))
+    with pytest.raises(InputError, match="240 bytes long; at most 200"):
+        convert_keypoints([long], tmp_path / "out3")
+    assert not (tmp_path / "out3").exists()  # refused before anything is written
+
+
 def test_missing_joints_stay_missing(tmp_path):
     x, y = _motion()
     array = _in_skeleton(x, y, "coco17")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,6 @@ def test_dollar_signs_in_names_are_drawn_as_written(tmp_path):
     contact_sheet([(name, [frame], [f"{name} #1"])], tmp_path / "c.png", title=name)
     assert all(Image.open(tmp_path / f"{p}.png").size > (10, 10) for p in "arc")
     assert matplotlib.rcParams["text.parse_math"]  # the caller's setting is left as it was
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was a "Glyph ... missing from font" warning per character
+        plot_retrieval({"日本語": np.linspace(0, 1, 9)}, {"日本語": [3]}, tmp_path / "j.png", title="日本語")

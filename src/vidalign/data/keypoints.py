@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidalign.data.layout import refuse_existing_features, write_dataset_info, write_split, write_video
+from vidalign.data.layout import check_name, refuse_existing_features, write_dataset_info, write_split, write_video
 from vidalign.data.penn_action import feature_description, pose_features
 from vidalign.errors import DataError, InputError, one_line
 
@@ -358,7 +358,12 @@ def _recordings(inputs: list[Path]) -> list[Path]:
     found = []
     for path in inputs:
         if path.is_dir() and not any(path.glob("*_keypoints.json")):
-            children = sorted(p for p in path.iterdir() if is_keypoint_input(p) or p.suffix.lower() == ".npy")
+            children = sorted(
+                p
+                for p in path.iterdir()
+                if not p.name.startswith(".")  # macOS's ._name.npy, .DS_Store: not recordings
+                and (is_keypoint_input(p) or p.suffix.lower() == ".npy")
+            )
             found.extend(children)
         else:
             found.append(path)
@@ -375,8 +380,14 @@ def convert_keypoints(
     if not recordings:
         raise InputError(f"no keypoint recordings in {', '.join(map(str, inputs))}")
     names = [p.stem if p.is_file() else p.name for p in recordings]
-    if len(set(names)) != len(names):
-        raise InputError("two recordings have the same name; give each its own file or folder name")
+    first: dict[str, Path] = {}
+    for path, name in zip(recordings, names, strict=True):
+        if (other := first.setdefault(name, path)) != path:
+            raise InputError(f"{other} and {path} have the same name {name!r}; give each its own file or folder name")
+        try:
+            check_name("recording name", name, file_name=True)
+        except DataError as error:
+            raise InputError(f"{path}: {error}") from None
     refuse_existing_features(out_dir)
     # every recording first: a bad one leaves no half-written folder
     converted = [recording_features(path, skeleton=skeleton) for path in recordings]

@@ -25,8 +25,10 @@ last, so an interrupted export never leaves a video that has features but lacks 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,7 @@ TRAIN_SPLIT = "train"  # the split a model is trained (and a classifier fitted) 
 # Kinds of frame features; each has a section in ``vidalign/presets/_families.yaml`` (a test keeps them equal).
 FEATURE_FAMILIES = ("video", "pose", "mocap", "synthetic", "fisher")
 MIN_FRAMES = 2
+MAX_NAME_BYTES = 200  # a video id's UTF-8 bytes: its files' temporary names add ~20 to the 255 a file system allows
 
 
 class DatasetError(DataError):
@@ -102,6 +105,9 @@ def check_name(kind: str, name: object, *, file_name: bool = False) -> None:
         raise DataError(f"{kind} {name!r} has leading/trailing whitespace or a line break")
     if file_name and (name.startswith(".") or "/" in name or "\\" in name):
         raise DataError(f"{kind} {name!r} must not start with '.' or contain a path separator")
+    if file_name and len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise DataError(f"{kind} {name[:40]!r}... is {len(name.encode('utf-8'))} bytes long; at most {MAX_NAME_BYTES} "
+                        "fit the file names written for it (a file system allows 255): rename it")  # fmt: skip
 
 
 def validate_features(array: np.ndarray) -> np.ndarray:
@@ -348,12 +354,25 @@ class FeatureFolder:
         return path
 
     def _resolve_split_entry(self, entry: str) -> str | None:
-        if entry in self._id_set:
-            return entry
+        """The video id a split line names: itself, without a .txt / .npy suffix, or the one id that is the same
+        text in another Unicode normal form (macOS writes names decomposed: a split typed by hand is composed)."""
         stem, suffix = os.path.splitext(entry)
-        if suffix in (".txt", ".npy") and stem in self._id_set:
-            return stem
+        for candidate in (entry, stem if suffix in (".txt", ".npy") else None):
+            if candidate is None:
+                continue
+            if candidate in self._id_set:
+                return candidate
+            same = self._ids_by_composed_form.get(unicodedata.normalize("NFC", candidate), [])
+            if len(same) == 1:
+                return same[0]
         return None
+
+    @functools.cached_property
+    def _ids_by_composed_form(self) -> dict[str, list[str]]:
+        by_form: dict[str, list[str]] = {}
+        for video_id in self._ids:
+            by_form.setdefault(unicodedata.normalize("NFC", video_id), []).append(video_id)
+        return by_form
 
     def _read_features(self, video_id: str) -> np.ndarray:
         path = self._features_dir / f"{video_id}.npy"
