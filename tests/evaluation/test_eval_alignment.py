@@ -289,3 +289,14 @@ def test_evaluate_alignment_nulls_with_reasons_without_labels():
     single = evaluate_alignment([], [(val_emb[0], val_lab[0])])
     assert single["kendall_tau"] is None and "at least 2 videos" in single["null_reasons"]["kendall_tau"]
     json.dumps(single, allow_nan=False)
+
+
+def test_the_k_nearest_are_the_stable_sorts_first_k_ties_included():
+    """AP@K took a stable argsort of every candidate row (N^2.5 in the videos); the partition keeps its order."""
+    from vidalign.evaluation.alignment import _k_smallest
+
+    rng = np.random.default_rng(0)
+    for distances in (rng.random((40, 57)), np.round(rng.random((40, 57)), 1), np.zeros((3, 9))):
+        distances[:, 5:9] = np.inf  # the query's own frames, as AP@K marks them
+        for k in (1, 5, 15, 53):
+            np.testing.assert_array_equal(_k_smallest(distances, k), np.argsort(distances, 1, kind="stable")[:, :k])

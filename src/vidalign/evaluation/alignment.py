@@ -90,16 +90,31 @@ def _stack_labelled(embeddings: Sequence[np.ndarray], labels: Sequence[np.ndarra
     return np.concatenate(frames), np.concatenate(phases)
 
 
+def _k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(distances, axis=1, kind="stable")[:, :k]`` without sorting whole rows: each row's values up
+    to its k-th smallest (``np.partition``), ordered by value and then index, as the stable sort orders them."""
+    if k >= distances.shape[1]:
+        return np.argsort(distances, axis=1, kind="stable")[:, :k]
+    kth = np.partition(distances, k - 1, axis=1)[:, k - 1]
+    nearest = np.empty((distances.shape[0], k), dtype=np.intp)
+    for row, (values, limit) in enumerate(zip(distances, kth, strict=True)):
+        within = np.flatnonzero(values <= limit)  # at least k, in index order
+        nearest[row] = within[np.argsort(values[within], kind="stable")[:k]]
+    return nearest
+
+
 def _nearest_label_hits(
-    query: np.ndarray, query_labels: np.ndarray, candidates: np.ndarray, candidate_labels: np.ndarray, k: int
+    query: np.ndarray, query_labels: np.ndarray, frames: np.ndarray, frame_labels: np.ndarray, own: slice, k: int
 ) -> np.ndarray:
-    """``[n_query, k]`` bool: whether the j-th nearest candidate (stable order) has the query's label."""
-    block = max(1, _MAX_DISTANCE_ENTRIES // candidates.shape[0])
+    """``[n_query, k]`` bool: whether the j-th nearest of ``frames`` outside the query's own rows ``own``
+    (stable order) has the query's label."""
+    block = max(1, _MAX_DISTANCE_ENTRIES // frames.shape[0])
     hits = []
     for start in range(0, query.shape[0], block):
-        distances = cdist(query[start : start + block], candidates, DISTANCE)
-        nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
-        hits.append(candidate_labels[nearest] == query_labels[start : start + block, None])
+        distances = cdist(query[start : start + block], frames, DISTANCE)
+        distances[:, own] = np.inf  # never chosen: the other videos hold at least k frames (checked)
+        nearest = _k_smallest(distances, k)
+        hits.append(frame_labels[nearest] == query_labels[start : start + block, None])
     return np.concatenate(hits)
 
 
@@ -170,12 +185,15 @@ def retrieval_precision_per_frame(
     frames, phases = _labelled_videos(embeddings, labels, stride)
     largest_k = max(ks)
     result: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+    every_frame, every_label = np.concatenate(frames), np.concatenate(phases)
+    ends = np.cumsum([f.shape[0] for f in frames])
     for i, (query, query_labels) in enumerate(zip(frames, phases, strict=True)):
-        candidates = np.concatenate([f for j, f in enumerate(frames) if j != i])
-        candidate_labels = np.concatenate([p for j, p in enumerate(phases) if j != i])
-        if largest_k > candidates.shape[0]:
-            raise InputError(f"K = {largest_k} exceeds the {candidates.shape[0]} candidate frames of video {i}")
-        hits = _nearest_label_hits(query, query_labels, candidates, candidate_labels, largest_k)
+        own = slice(int(ends[i]) - query.shape[0], int(ends[i]))
+        if largest_k > every_frame.shape[0] - query.shape[0]:
+            raise InputError(
+                f"K = {largest_k} exceeds the {every_frame.shape[0] - query.shape[0]} candidate frames of video {i}"
+            )
+        hits = _nearest_label_hits(query, query_labels, every_frame, every_label, own, largest_k)
         for k in ks:
             result[k].append(hits[:, :k].mean(axis=1))
     return result
