@@ -49,6 +49,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
             seed=args.seed,
             device=args.device,
             strict=not args.lenient,
+            progress=not args.quiet,
         )
     if result.to_json().get("warning"):
         print(f"vidalign eval: warning: {result['warning']}", file=sys.stderr)
@@ -453,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--lenient", action="store_true", help="skip bad videos (listed) instead of stopping")
     p.add_argument("--json", type=Path, help="also write the result as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_eval)
 
     p = sub.add_parser("convert", help="convert a public dataset or your pose keypoints into feature folders")

@@ -32,6 +32,7 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from tqdm.auto import tqdm
 
 from vidalign.errors import ConfigError, InputError, user_stacklevel
 from vidalign.evaluation.protocols import (
@@ -135,7 +136,7 @@ def _pair_tau(nearest: np.ndarray) -> float:
         return float(kendalltau(np.arange(nearest.size), nearest).statistic)
 
 
-def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
+def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5, *, progress: bool = False) -> dict:
     """Kendall's tau of nearest-neighbour alignment (TCC), mean over ordered pairs of distinct videos.
 
     For every ordered pair ``(i, j)``, ``i != j``: take every ``stride``-th frame of both videos, find for
@@ -143,7 +144,7 @@ def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
     ``scipy.stats.kendalltau(arange(n_i), nn)``. Pairs whose tau is NaN (constant nearest-neighbour sequence,
     a single strided frame) are dropped. Returns ``value`` (mean over kept pairs, NaN if none), ``n_pairs``
     (kept pairs), ``n_dropped`` and ``per_video`` (mean over kept pairs with video ``i`` as query, None if
-    none).
+    none). ``progress``: a bar over the pairs (their number grows as the square of the videos').
     """
     if len(embeddings) < 2:
         raise InputError("Kendall's tau needs at least 2 videos")
@@ -151,7 +152,9 @@ def kendall_tau(embeddings: Sequence[np.ndarray], stride: int = 5) -> dict:
         raise ConfigError(f"stride must be >= 1, got {stride}")
     strided = [_as_float(e)[::stride] for e in embeddings]
     taus = np.full((len(strided), len(strided)), math.nan)
-    for i, j in permutations(range(len(strided)), 2):
+    pairs = permutations(range(len(strided)), 2)
+    total = len(strided) * (len(strided) - 1)
+    for i, j in tqdm(pairs, total=total, desc="Kendall's tau", unit="pair", disable=not progress, leave=False):
         nearest = _nearest_frames(strided[i], strided[j])
         taus[i, j] = _pair_tau(nearest)
     kept = ~np.isnan(taus)
@@ -170,6 +173,8 @@ def retrieval_precision_per_frame(
     labels: Sequence[np.ndarray],
     ks: Sequence[int] = (5, 10, 15),
     stride: int = 1,
+    *,
+    progress: bool = False,
 ) -> dict[int, list[np.ndarray]]:
     """Fine-grained retrieval precision at K of every query frame: ``{K: [per-video array over its queries]}``.
 
@@ -177,6 +182,7 @@ def retrieval_precision_per_frame(
     fraction of its K nearest neighbours (squared Euclidean; ties broken by candidate order) that carry the
     query's label (CARL's "AP@K", ``minghchen/CARL_code evaluation/retrieval.py``). ``stride=1`` uses every
     frame (VAOT's evaluations.py); CARL / LAC stride queries and candidates with the Kendall's-tau stride.
+    ``progress``: a bar over the query videos.
     """
     if len(embeddings) < 2:
         raise InputError("AP@K needs at least 2 videos")
@@ -187,7 +193,9 @@ def retrieval_precision_per_frame(
     result: dict[int, list[np.ndarray]] = {k: [] for k in ks}
     every_frame, every_label = np.concatenate(frames), np.concatenate(phases)
     ends = np.cumsum([f.shape[0] for f in frames])
-    for i, (query, query_labels) in enumerate(zip(frames, phases, strict=True)):
+    queries = tqdm(zip(frames, phases, strict=True), total=len(frames), desc="AP@K", unit="video",
+                   disable=not progress, leave=False)  # fmt: skip
+    for i, (query, query_labels) in enumerate(queries):
         own = slice(int(ends[i]) - query.shape[0], int(ends[i]))
         if largest_k > every_frame.shape[0] - query.shape[0]:
             raise InputError(
@@ -264,6 +272,7 @@ def phase_classification(
     *,
     standardize: bool = False,
     fraction_rule: str = "floor",
+    progress: bool = False,
 ) -> dict[str, float]:
     """Few-shot phase classification accuracy (TCC), keyed by label fraction (``"0.1"``, ..., ``"1.0"``).
 
@@ -278,13 +287,14 @@ def phase_classification(
     ``standardize=True`` z-scores features with statistics of the fitted train frames; the default ``False``
     matches every official script, which fit on raw embeddings. A training set with a single phase gives the
     constant prediction of that phase. ``seed`` is passed as ``random_state`` (the fitted models are
-    deterministic).
+    deterministic). ``progress``: a bar over the fractions (an SVC on every frame of a few hundred videos takes
+    minutes: ``docs/evaluation.md``, Cost).
     """
     if not train_emb:
         raise InputError("phase classification needs at least 1 train video")
     val_x, val_y = _stack_labelled(val_emb, val_lab)
     scores = {}
-    for fraction in fractions:
+    for fraction in tqdm(fractions, desc="phase classification", unit="fit", disable=not progress, leave=False):
         n_used = label_fraction_count(fraction, len(train_emb), fraction_rule)
         train_x, train_y = _stack_labelled(train_emb[:n_used], train_lab[:n_used])
         if np.unique(train_y).size == 1:
@@ -402,6 +412,7 @@ def evaluate_alignment(
     ks: Sequence[int] | None = None,
     ap_stride: int | None = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict:
     """All alignment metrics under ``protocol`` with the documented JSON keys (``vidalign eval --task alignment``;
     ``docs/evaluation.md``).
@@ -411,7 +422,7 @@ def evaluate_alignment(
     or one of its names, ``docs/evaluation.md``) supplies every default; the other keywords, when not None,
     override one choice each and are recorded under ``protocol["overrides"]``: ``stride`` the Kendall's-tau
     stride (and the AP@K stride of protocols that tie it to Kendall's), ``classifier``, ``C``, ``fractions``,
-    ``standardize``, ``ks`` (AP@K's K values), ``ap_stride``.
+    ``standardize``, ``ks`` (AP@K's K values), ``ap_stride``. ``progress``: a bar for each metric's long loop.
 
     Protocols that fit on the scored videos (``lav``, ``vaot``: their published scripts set
     ``train_embs = val_embs``) raise a one-line ValueError unless ``fit_on_scored=True``; then the classifier
@@ -454,7 +465,7 @@ def evaluate_alignment(
     if proto.fit_on_scored and train:
         details["ignored_train_videos"] = len(train)
 
-    tau, reasons["kendall_tau"] = _attempt(kendall_tau, val_emb, kendall_stride)
+    tau, reasons["kendall_tau"] = _attempt(kendall_tau, val_emb, kendall_stride, progress=progress)
     if tau is not None:
         details["kendall_tau"] = tau
         values["kendall_tau"] = tau["value"]
@@ -474,6 +485,7 @@ def evaluate_alignment(
             seed,
             standardize=proto.standardize,
             fraction_rule=proto.fraction_rule,
+            progress=progress,
         )
         details["phase_classification_train_videos"] = {
             fraction_key(f): label_fraction_count(f, len(fit_emb), proto.fraction_rule) for f in proto.fractions
@@ -491,7 +503,7 @@ def evaluate_alignment(
     retrieval_reason = retrieval_reason or _missing_labels(val, "scored")
     if retrieval_reason is None:
         per_frame, retrieval_reason = _attempt(
-            retrieval_precision_per_frame, val_emb, val_lab, proto.ap_ks, retrieval_stride
+            retrieval_precision_per_frame, val_emb, val_lab, proto.ap_ks, retrieval_stride, progress=progress
         )
         if per_frame is not None:
             details["ap_per_video"] = {ap_keys[k]: [float(v.mean()) for v in per_frame[k]] for k in proto.ap_ks}

@@ -72,6 +72,7 @@ def evaluate_folder(
     seed: int = 0,
     device: str = "cpu",
     strict: bool = True,
+    progress: bool = False,
 ) -> dict:
     """Score ``model`` on ``data`` for ``task`` ("alignment" | "segmentation"); returns the ``docs/data.md`` JSON dict.
 
@@ -81,7 +82,7 @@ def evaluate_folder(
     ``train_split`` is not read and the classifier / regressors are fitted on ``eval_split``. ``train_split``
     None (CLI ``--train-split none``): nothing is fitted, for a folder without labels or a held-out split; the
     metrics that fit (phase classification, progression) are null with their reason, Kendall's tau is scored.
-    Segmentation takes no protocol (only the default "ours").
+    Segmentation takes no protocol (only the default "ours"). ``progress``: bars for the metrics' long loops.
     """
     proto = get_protocol(protocol)
     if task == "alignment":
@@ -122,6 +123,7 @@ def evaluate_folder(
             stride=stride,
             classifier=classifier,
             seed=seed,
+            progress=progress,
         )
     elif task == "segmentation":
         if not folder.has_labels:
