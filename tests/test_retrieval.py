@@ -62,6 +62,32 @@ def test_retrieve_cli_and_errors(folder, tmp_path, capsys):
         va.retrieve(data / "features" / "v1.npy", 500, data)
 
 
+def test_many_recordings_are_shown_best_first_and_say_how_many_were_left_out(tmp_path, capsys, monkeypatch):
+    """The terminal listed every recording, and retrieval.png drew the first 12, in folder order, under the title
+    "best matches per recording"."""
+    from vidalign import outputs
+
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(20, 8)).astype(np.float32)
+    for n in range(25):  # r00 the least like the query's frame 5, r24 the most
+        features = rng.normal(size=(15, 8)).astype(np.float32)
+        features[7] = query[5] + (2.0 - n / 12) * rng.normal(size=8)
+        write_video(tmp_path / "data", f"r{n:02d}", features)
+    np.save(tmp_path / "q.npy", query)
+    drawn = {}
+    monkeypatch.setattr(outputs, "plot_retrieval", lambda profiles, frames, path, title: drawn.update(
+        names=list(profiles), title=title) or path)  # fmt: skip
+    argv = ["retrieve", str(tmp_path / "q.npy"), "--frame", "5", "--in", str(tmp_path / "data"), "-k", "1"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-viewer", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    printed = [line.split(":")[0] for line in lines if line.startswith("r")]
+    best = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("r")]
+    assert len(printed) == 20 and best == sorted(best, reverse=True) and printed[0] == "r24"
+    assert "the best 20 of 25 recordings; retrieval.json holds them all" in lines[-2]
+    assert drawn["names"] == printed[:12] and drawn["title"].endswith("(the best 12 of 25 recordings)")
+    assert len(json.loads((tmp_path / "out" / "retrieval.json").read_text())["matches"]) == 25
+
+
 def test_only_the_query_itself_is_left_out_not_a_recording_of_the_same_name(folder, clips, tmp_path):
     """The query was left out by its file name: a different recording named like one of the folder's hid that one
     and brought back the query's own copy; a video named like the only recording of the folder was 'no recording

@@ -209,6 +209,9 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(format_comparison(result, result.write(args.out, progress=not args.quiet, viewer=args.viewer)))
 
 
+PRINTED_RECORDINGS = 20  # retrieve's terminal lines, best recording first
+
+
 def _cmd_retrieve(args: argparse.Namespace) -> None:
     from vidalign.api import retrieve
     from vidalign.data.layout import FeatureFolder
@@ -222,11 +225,14 @@ def _cmd_retrieve(args: argparse.Namespace) -> None:
     result = retrieve(args.query, args.frame, folder, model=args.model, k=args.k, layout=args.layout,
                       mirror=args.mirror, progress=not args.quiet, **video_options)  # fmt: skip
     files = result.write(args.out, progress=not args.quiet, viewer=args.viewer)
-    for video, found in result.matches.items():
+    best_first = result.ranked()
+    for video in best_first[:PRINTED_RECORDINGS]:
         mirrored = " (mirrored)" if (result.recordings[video].get("mirror") or {}).get("mirrored") else ""
         best = ", ".join(f"{m.frame}" + (f" ({m.time:.2f} s)" if m.time is not None else "") + f" {m.similarity:.3f}"
-                         for m in found)  # fmt: skip
+                         for m in result.matches[video])  # fmt: skip
         print(f"{video}{mirrored}: {best}")
+    if len(best_first) > PRINTED_RECORDINGS:
+        print(f"... the best {PRINTED_RECORDINGS} of {len(best_first)} recordings; retrieval.json holds them all")
     print("wrote " + ", ".join(str(p) for p in files))
 
 

@@ -49,7 +49,8 @@ if TYPE_CHECKING:  # the result types: their write() methods call this module
 
 SIDE_BY_SIDE_CACHE_BYTES = 256 * 2**20  # decoded B frames kept for out-of-order lookups (OT argmax jumps back)
 MAX_TIMELINES = 40  # videos drawn in timelines.png (all of them are in segments.json)
-MAX_CONTACT_ROWS = 8  # recordings shown in contact_sheet.png (all of them are in retrieval.json)
+MAX_CONTACT_ROWS = 8  # recordings shown in contact_sheet.png, best first (all of them are in retrieval.json)
+MAX_PROFILE_ROWS = 12  # recordings drawn in retrieval.png, best first
 
 
 @dataclass(frozen=True)
@@ -181,10 +182,15 @@ def write_retrieval(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "retrieval.json", result.to_json())
-    ranked = {video: [m.frame for m in found] for video, found in result.matches.items()}
+    best_first = result.ranked()
+    shown = best_first[:MAX_PROFILE_ROWS]
     title = f"{Path(result.query).name} frame {result.frame}: best matches per recording"
-    written = [out / "retrieval.json", plot_retrieval(result.profiles, ranked, out / "retrieval.png", title=title)]
-    with_video = [v for v in result.matches if v in result.frame_sources][:MAX_CONTACT_ROWS]
+    if len(shown) < len(best_first):
+        title += f" (the best {len(shown)} of {len(best_first)} recordings)"
+    profiles = {video: result.profiles[video] for video in shown}
+    frames = {video: [m.frame for m in result.matches[video]] for video in shown}
+    written = [out / "retrieval.json", plot_retrieval(profiles, frames, out / "retrieval.png", title=title)]
+    with_video = [v for v in best_first if v in result.frame_sources][:MAX_CONTACT_ROWS]
     if with_video:
         query = result.query_source
         rows = [("query", [query.images([result.frame])[0] if query else None], [f"frame {result.frame}"])]

@@ -61,6 +61,10 @@ class Retrieval:
     query_recording: dict[str, Any] = field(default_factory=dict, repr=False)
     query_source: FrameSource | None = field(default=None, repr=False)
 
+    def ranked(self) -> list[str]:
+        """The searched recordings, best first: by their best match's similarity (ties: folder order)."""
+        return sorted(self.matches, key=lambda v: -max((m.similarity for m in self.matches[v]), default=-1.0))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "query": self.query,

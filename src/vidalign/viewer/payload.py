@@ -177,7 +177,7 @@ def retrieval_payload(result: Retrieval, out: Path, *, progress: bool = False) -
     """The page of ``vidalign retrieve``: the query frame and each recording's matches, best recording first;
     a click on a match opens that moment in the page's player (the best :data:`MAX_VIDEOS` recordings with a
     known source)."""
-    ranked = sorted(result.matches, key=lambda v: -max((m.similarity for m in result.matches[v]), default=-1.0))
+    ranked = result.ranked()
     described = result.recordings
     query = _recording("query", result.query_recording, result.query_source, out, "query", progress)
     results, copied = [], 0
