@@ -29,10 +29,10 @@ def kmeans_baseline(
     ``standardize=True`` z-scores every feature channel with the mean and standard deviation of all frames
     (constant channels are only centred) before clustering.
     """
-    frames = [np.asarray(f, dtype=np.float64) for f in features]
+    frames = [np.asarray(f) for f in features]
     if not frames:
         raise InputError("no video to cluster")
-    stacked = np.concatenate(frames)
+    stacked = np.concatenate(frames, dtype=np.float64)  # one float64 copy, not one per video and then another
     if n_clusters > len(stacked):
         raise InputError(f"{n_clusters} clusters need at least as many frames; the videos have {len(stacked)}")
     if standardize:
