@@ -647,8 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_view)
 
     p = sub.add_parser("bench", help="time the kernels against references measured in the same run")
-    suites = ["dp", "ot", "long", "gpu", "frames"]
-    p.add_argument("--suite", nargs="+", choices=suites, help="default: dp ot long (gpu needs CUDA; frames: backbones)")
+    suites = ["dp", "ot", "long", "gpu", "frames", "eval"]
+    p.add_argument("--suite", nargs="+", choices=suites,
+                   help="default: dp ot long (gpu needs CUDA; frames: backbones; eval: AP@K)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="smallest sizes only")
     p.add_argument("--json", help="also write the rows as JSON")
     p.set_defaults(handler=_cmd_bench)

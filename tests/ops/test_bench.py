@@ -37,3 +37,8 @@ def test_frames_suite_reports_frames_per_second_of_extraction_and_fine_tuning():
         assert f"{1e3 * 8 / row.ours_ms:.1f} frames/s" in row.note
     references = {"resnet50 (random init)", "the network as loaded, batch resized at once", "every block trained"}
     assert {r.reference for r in rows} == references
+
+
+def test_eval_suite_times_ap_at_k_against_whole_sorted_rows_with_the_same_result():
+    (row,) = run_suites(["eval"], quick=True)
+    assert row.op == "AP@K (eval)" and row.note == "same precision per frame" and row.speedup > 0

@@ -19,6 +19,7 @@ SUITES = {
     "long": "vidalign.bench.long",  # one pair of 5,000-frame videos: time, memory, finiteness
     "gpu": "vidalign.bench.gpu",  # Triton kernels on CUDA (refuses without a GPU)
     "frames": "vidalign.bench.frames",  # frame backbones: frames per second (extraction without decoding)
+    "eval": "vidalign.bench.evaluation",  # the evaluation's nearest-neighbour search on many videos (AP@K)
 }
 DEFAULT_SUITES = ("dp", "ot", "long")  # what runs when no suite is named: the CPU suites
 
