@@ -18,6 +18,7 @@ training run: two processes appending one log).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -229,8 +230,8 @@ def exclusive_use(
 ) -> Iterator[None]:
     """Hold ``folder`` for this process inside the block: another process asking for it meanwhile gets ``error``
     (naming ``what`` it is busy with). An advisory ``flock`` on ``folder/.lock``, dropped by the system when the
-    process ends however it ends, so a killed run never leaves a stale lock; where the platform has no ``flock``
-    (Windows) the block runs unguarded."""
+    process ends however it ends, so a killed run never leaves a stale lock; where the platform (Windows) or the
+    file system (some cluster mounts) has no ``flock`` the block runs unguarded."""
     try:
         import fcntl
     except ImportError:  # not POSIX
@@ -244,6 +245,11 @@ def exclusive_use(
         except BlockingIOError:
             raise error(f"{folder}: another process is {what} right now; wait for it, or choose another output "
                         "folder") from None  # fmt: skip
+        except OSError as unsupported:  # a file system without flock (Lustre without -o flock, NFS nolock)
+            if unsupported.errno not in (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+            yield
+            return
         try:
             yield
         finally:

@@ -666,7 +666,8 @@ def _one_line_warnings(command: str):
     shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, TrustWarning) or os.path.abspath(filename).startswith(package):
+        ours = issubclass(category, TrustWarning) or category.__module__.startswith("vidalign.")
+        if ours or os.path.abspath(filename).startswith(package):
             text = f"vidalign {command}: warning: {message}"
             if text not in shown:
                 shown.add(text)

@@ -61,7 +61,7 @@ class DivergedError(VidalignError, FloatingPointError):
 
 
 class UnfinishedExtractionWarning(UserWarning):
-    """A feature folder lacks videos its last ``vidalign extract`` was given (stopped, or failed on them)."""
+    """A feature folder lacks videos its last ``vidalign extract`` was given: it was stopped before them."""
 
 
 class TrustWarning(UserWarning):

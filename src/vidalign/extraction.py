@@ -426,6 +426,9 @@ def extract_videos(
         summary.extracted.append(path.stem)
         summary.warnings += [(str(path), message) for message in decode_warnings]
     bar.close()
+    if num_shards == 1:  # what failed is said now, in the summary, and not again by every reader of the folder
+        failed = {Path(path).stem for path, _ in summary.failed}
+        write_planned_videos(out, [path.stem for path in all_videos if path.stem not in failed])
     _write_dataset_files(out, [path.stem for path in all_videos], labels_dir, split, model.feature_family)
     return summary
 

@@ -82,6 +82,14 @@ class RunDir:
     def write_weights(self, model: nn.Module) -> None:
         atomic_save_tensors(self.path / self.WEIGHTS, model.state_dict())
 
+    def weights_after_config(self) -> bool:
+        """Whether ``model.safetensors`` was written after ``config.json``: an epoch's weights without its record
+        (each epoch writes the weights, then the record)."""
+        weights, config = self.path / self.WEIGHTS, self.path / self.CONFIG
+        if not (weights.is_file() and config.is_file()):
+            return False
+        return weights.stat().st_mtime_ns > config.stat().st_mtime_ns
+
     def read_weights(self) -> dict[str, torch.Tensor]:
         return load_file(str(self._existing(self.WEIGHTS)))
 

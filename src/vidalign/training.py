@@ -439,11 +439,12 @@ def _fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, devic
         held = (run.read_config().get("spread") or {}) if resume else {}
         held = held if isinstance(held, dict) else {}  # a damaged record: measured again
         run.truncate_log(start_epoch)  # a run (re)started from epoch 0 too: rows of a try before its checkpoint
-        if held.get("epoch") == start_epoch:
-            record["spread"] = held
-        else:  # a fresh run, or one stopped after an epoch's weights but before its checkpoint: the checkpoint's
+        if held.get("epoch") != start_epoch:  # a fresh run, or one stopped before its checkpoint: measured again
             fitting.write_weights()
-            record["spread"] = fitting.monitor.measure(start_epoch)
+            held = fitting.monitor.measure(start_epoch)
+        elif run.weights_after_config():  # stopped between an epoch's weights and its record: the checkpoint's
+            fitting.write_weights()
+        record["spread"] = held
         run.write_config(record)
     if start_epoch >= config.epochs:
         return

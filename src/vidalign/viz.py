@@ -8,8 +8,9 @@
 * :func:`write_side_by_side` - a synchronised video: output frame ``i`` shows A's frame ``i`` next to B's
   aligned frame ``a_to_b[i]`` (or a grey "unmatched" placeholder), frame numbers drawn on both.
 
-Matplotlib is used through ``matplotlib.figure.Figure`` only (no pyplot, no GUI backend, nothing global is
-changed); the Agg renderer writes the PNGs. Text is plain (``text.parse_math`` off while a plot is made): file
+Matplotlib is used through ``matplotlib.figure.Figure`` only (no pyplot, no GUI backend); the Agg renderer writes
+the PNGs. Text is plain (``text.parse_math`` off while a plot is made, by ``rc_context``, which, like the warning
+filters, is process-wide while it lasts and restored after: not for plots drawn in other threads meanwhile): file
 names such as ``win $5 or $^.mp4`` are shown as they are, not read as mathtext. Text in videos is drawn with
 Pillow (a matplotlib dependency).
 """

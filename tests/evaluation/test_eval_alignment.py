@@ -300,3 +300,14 @@ def test_the_k_nearest_are_the_stable_sorts_first_k_ties_included():
         distances[:, 5:9] = np.inf  # the query's own frames, as AP@K marks them
         for k in (1, 5, 15, 53):
             np.testing.assert_array_equal(_k_smallest(distances, k), np.argsort(distances, 1, kind="stable")[:, :k])
+
+
+def test_ap_at_k_refuses_embeddings_that_are_not_finite():
+    """A NaN row has no order of neighbours (the partition then crashed; the sort of before picked at random)."""
+    from vidalign.errors import InputError
+    from vidalign.evaluation.alignment import retrieval_precision_per_frame
+
+    frames = [np.ones((6, 2)), np.arange(12.0).reshape(6, 2)]
+    frames[0][2, 1] = np.nan
+    with pytest.raises(InputError, match="video 0: embeddings that are not finite"):
+        retrieval_precision_per_frame(frames, [np.zeros(6, int), np.zeros(6, int)], ks=(5,))

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,6 +224,16 @@ def test_single_file_failure_is_one_line_and_too_short_videos_fail(videos_copy, 
         [videos_copy / "video_000.mp4"], tmp_path / "b", backbone="pixel", stride=100, progress=False
     )
     assert summary.failed and "1 sampled frame(s), at least 2 needed" in summary.failed[0][1]
+
+
+def test_a_video_that_failed_is_not_warned_about_by_every_reader(videos_copy, tmp_path):
+    """The folder listed it as not extracted yet, and told every reader to run extract again, which fails again."""
+    (videos_copy / "broken.mp4").write_bytes(b"not a video")
+    summary = extract_videos([videos_copy], tmp_path / "data", backbone="pixel", progress=False)
+    assert [Path(path).name for path, _ in summary.failed] == ["broken.mp4"]  # said once, here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnfinishedExtractionWarning)
+        assert "broken" not in FeatureFolder(tmp_path / "data").video_ids()
 
 
 def test_truncated_video_keeps_its_decoded_frames_with_a_warning(tmp_path):

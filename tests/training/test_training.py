@@ -93,6 +93,33 @@ def test_a_run_started_again_from_its_first_epoch_keeps_one_log_row_per_epoch(ti
     assert [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()] == ["epoch", "1", "2"]
 
 
+def test_a_resume_writes_the_checkpoints_weights_again(tiny_dataset, tmp_path):
+    """Killed after an epoch's weights but before its config and checkpoint, a run kept the later weights when
+    resumed (the record named the checkpoint's epoch)."""
+    from safetensors.torch import load_file, save_file
+
+    run = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path
+    written = load_file(run / "model.safetensors")
+    save_file({name: value + 1.0 for name, value in written.items()}, run / "model.safetensors")  # "epoch 2"
+    later = (run / "config.json").stat().st_mtime_ns + 1_000_000_000  # written after the record, on any clock
+    os.utime(run / "model.safetensors", ns=(later, later))
+    train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False)
+    again = load_file(run / "model.safetensors")
+    assert all(torch.equal(again[name], value) for name, value in written.items())
+
+
+def test_a_file_system_without_flock_trains_unguarded(tiny_dataset, tmp_path, monkeypatch):
+    """Lustre without -o flock answers ENOSYS: training stopped with '[Errno 38] Function not implemented'."""
+    import errno
+    import fcntl
+
+    def no_flock(*args):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    assert train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1), progress=False).path == tmp_path / "run"
+
+
 def test_a_second_process_training_into_a_busy_run_is_refused(tiny_dataset, tmp_path):
     """Two identical commands into one --out both ran to the end, every epoch logged twice."""
     from vidalign.atomic import exclusive_use

@@ -13,8 +13,8 @@
                                    features these are ("layout": "dt" for MS-TCN's [D, T] files)
                                    (written by the converters and ``vidalign extract``; training picks its preset
                                    from it, ``docs/data.md``)
-      extractor.json, planned_videos.json   ``vidalign extract``'s record and the videos it was last given (a
-                                   video listed there without features: the extraction was stopped or failed on it)
+      extractor.json, planned_videos.json   ``vidalign extract``'s record and the videos it was last given, less
+                                   those it failed on (one listed without features: the extraction was stopped)
 
 Every problem raises :class:`DatasetError` with a one-line message that starts with the offending file.
 Nothing is silently dropped: with ``strict=True`` the first bad video raises; with ``strict=False`` bad
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from vidalign.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
-from vidalign.errors import ConfigError, DataError, UnfinishedExtractionWarning, one_line
+from vidalign.errors import ConfigError, DataError, UnfinishedExtractionWarning, one_line, user_stacklevel
 
 __all__ = [
     "ALL_SPLIT",
@@ -251,9 +251,9 @@ class FeatureFolder:
             shown = ", ".join(self.unextracted[:3]) + (", ..." if len(self.unextracted) > 3 else "")
             warnings.warn(
                 f"{self.root}: {len(self.unextracted)} of the {len(planned)} videos `vidalign extract` was given have "
-                f"no features ({shown}): it was stopped, or failed on them; run it again to finish the folder",
+                f"no features ({shown}): it was stopped before them; run it again to finish the folder",
                 UnfinishedExtractionWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
     @property

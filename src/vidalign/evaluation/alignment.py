@@ -189,6 +189,9 @@ def retrieval_precision_per_frame(
     if stride < 1:
         raise ConfigError(f"stride must be >= 1, got {stride}")
     frames, phases = _labelled_videos(embeddings, labels, stride)
+    for i, f in enumerate(frames):
+        if not np.isfinite(f).all():  # no order of neighbours to take (and the own frames' mask is +inf)
+            raise InputError(f"video {i}: embeddings that are not finite (NaN or inf)")
     largest_k = max(ks)
     result: dict[int, list[np.ndarray]] = {k: [] for k in ks}
     every_frame, every_label = np.concatenate(frames), np.concatenate(phases)
