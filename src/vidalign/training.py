@@ -376,6 +376,12 @@ def all_finite(loss: torch.Tensor, env: DistEnv) -> bool:
     return bool(finite.item())
 
 
+def held_run(run: RunDir, env: DistEnv) -> contextlib.AbstractContextManager:
+    """The run directory held for this training (rank 0; :func:`vidalign.atomic.exclusive_use`): a second process
+    training into it is refused."""
+    return exclusive_use(run.path, what="training into it") if env.is_main else contextlib.nullcontext()
+
+
 def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
     """Train ``config.method`` on ``config.data``/``config.split`` into ``config.out``."""
     env = init_distributed(config.device)
@@ -387,7 +393,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainedRun:
         raise DataError(f"{folder.root}: split {config.split!r} has no videos")
     features = [r.features for r in records]
 
-    with seeded_rng(config.seed, device):
+    with held_run(run, env), seeded_rng(config.seed, device):
         model = init_model(config, features, len(folder.class_names) if folder.class_names else None)
         model.to(device)
         sampler = PairSampler(
@@ -421,14 +427,8 @@ def fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device
         progress: bool) -> None:  # fmt: skip
     """The epoch loop of every run: claim (or resume) ``run``, then per epoch the batches of ``fitting.sampler``
     (optimizer step, gradient clipping, a non-finite loss stops the run), a log row with the spread, the weights
-    and a checkpoint; warn at the end when the model collapsed. Rank 0 writes the files."""
-    with exclusive_use(run.path, what="training into it") if env.is_main else contextlib.nullcontext():
-        _fit(fitting, config, run, env, device, progress=progress)
-
-
-def _fit(fitting: Fitting, config: TrainConfig, run: RunDir, env: DistEnv, device: torch.device, *,
-         progress: bool) -> None:  # fmt: skip
-    """:func:`fit` once the run directory is this process's."""
+    and a checkpoint; warn at the end when the model collapsed. Rank 0 writes the files; the caller holds the
+    directory (:func:`held_run`)."""
     model, optimizer, record = fitting.module, fitting.optimizer, fitting.record
     resume = run.claim(config.to_dict(), defaults=config.section_defaults())
     start_epoch = run.load_checkpoint(model, optimizer) if resume else 0

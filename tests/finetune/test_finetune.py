@@ -233,6 +233,16 @@ def test_a_tiny_finetuning_run_trains_the_backbone_that_align_then_uses(videos, 
     assert sorted(p.name for p in (run / "frames").iterdir()) == cached_entries  # refused before decoding again
 
 
+def test_a_busy_fine_tuning_run_is_refused_before_decoding_into_it(videos, tmp_path):
+    """The lock was taken for the epochs only: a second process decoded every video into the cache first."""
+    from vidalign.atomic import exclusive_use
+
+    with exclusive_use(tmp_path / "run", what="training into it"):  # another open file: as another process
+        with pytest.raises(ConfigError, match="another process is training into it"):
+            finetune(videos, "lac", tmp_path / "run", assignments=TINY, epochs=1, stride=1)
+    assert not (tmp_path / "run" / "frames").exists()
+
+
 def test_fine_tuning_takes_at_most_its_epoch_budget_unless_told():
     """LAC's preset trains 100 epochs on extracted features, about 1.5 h of fine-tuning on a CPU: capped; VAOT's
     video section trains fewer and keeps them; ``--epochs`` and ``--set epochs=`` are obeyed."""

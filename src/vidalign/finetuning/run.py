@@ -44,6 +44,7 @@ from vidalign.training import (
     TrainConfig,
     TrainedRun,
     fit,
+    held_run,
     init_distributed,
     init_model,
     parameter_groups,
@@ -123,56 +124,57 @@ def finetune(config: FinetuneConfig, *, progress: bool = True) -> TrainedRun:
     env = init_distributed(config.device)
     device = resolve_device(config.device, env)
     run = RunDir(config.out)
-    cache_dir = config.data or str(Path(config.out) / FRAME_CACHE)
-    sampling = {"size": config.frame_size, "stride": config.stride, "target_fps": config.target_fps}
-    if env.is_main:  # a folder of other settings is refused before decoding into it; one rank decodes
-        run.claim(config.to_dict(), defaults=config.section_defaults(), unsettled=("encoder", "loss"))
-        cache_frames(config.videos, cache_dir, progress=progress, **sampling)
-    if env.world_size > 1:
-        dist.barrier()
-    videos = cache_frames(config.videos, cache_dir, **sampling)
-    frames = [video.frames for video in videos]
+    with held_run(run, env):  # a second process into it is refused before decoding anything
+        cache_dir = config.data or str(Path(config.out) / FRAME_CACHE)
+        sampling = {"size": config.frame_size, "stride": config.stride, "target_fps": config.target_fps}
+        if env.is_main:  # a folder of other settings is refused before decoding into it; one rank decodes
+            run.claim(config.to_dict(), defaults=config.section_defaults(), unsettled=("encoder", "loss"))
+            cache_frames(config.videos, cache_dir, progress=progress, **sampling)
+        if env.world_size > 1:
+            dist.barrier()
+        videos = cache_frames(config.videos, cache_dir, **sampling)
+        frames = [video.frames for video in videos]
 
-    with seeded_rng(config.seed, device):
-        backbone = TrainableBackbone(build_backbone(config.backbone, config.weights, device), config.train_blocks)
-        monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]  # once per run
-        initial = [backbone.features_from(frozen) for frozen in monitored]
-        model = init_model(config, initial + [backbone.embed(clip) for clip in frames[MONITORED_VIDEOS:]], None)
-        model.to(device)
-        module = nn.ModuleDict({"model": model, "backbone": backbone})
-        trained = [p for p in backbone.parameters() if p.requires_grad]
-        groups = parameter_groups(model, config.lr) + [{"params": trained, "lr": config.backbone_lr}]
-        sampler = FramePairSampler(
-            frames,
-            loss_class(config.method).pairing,
-            config.sampling,
-            config.augment,
-            config.clip,
-            input_shape=training_shape(backbone.backbone, frames, config.input_size),
-            seed=config.seed,
-            max_frames=config.encoder.max_frames,
-            rank=env.rank,
-            world_size=env.world_size,
-        )
-        record = run_record(config, None, [video.video_id for video in videos])
-        origin = backbone.backbone.weights_id
-        record["backbone"] = {"name": config.backbone, "weights": BACKBONE_FILE, "trained_from": origin,
-                              "train_blocks": config.train_blocks}  # fmt: skip
-        record["frames"] = sampling_record(config.stride, config.target_fps)
+        with seeded_rng(config.seed, device):
+            backbone = TrainableBackbone(build_backbone(config.backbone, config.weights, device), config.train_blocks)
+            monitored = [backbone.frozen_activations(clip) for clip in frames[:MONITORED_VIDEOS]]  # once per run
+            initial = [backbone.features_from(frozen) for frozen in monitored]
+            model = init_model(config, initial + [backbone.embed(clip) for clip in frames[MONITORED_VIDEOS:]], None)
+            model.to(device)
+            module = nn.ModuleDict({"model": model, "backbone": backbone})
+            trained = [p for p in backbone.parameters() if p.requires_grad]
+            groups = parameter_groups(model, config.lr) + [{"params": trained, "lr": config.backbone_lr}]
+            sampler = FramePairSampler(
+                frames,
+                loss_class(config.method).pairing,
+                config.sampling,
+                config.augment,
+                config.clip,
+                input_shape=training_shape(backbone.backbone, frames, config.input_size),
+                seed=config.seed,
+                max_frames=config.encoder.max_frames,
+                rank=env.rank,
+                world_size=env.world_size,
+            )
+            record = run_record(config, None, [video.video_id for video in videos])
+            origin = backbone.backbone.weights_id
+            record["backbone"] = {"name": config.backbone, "weights": BACKBONE_FILE, "trained_from": origin,
+                                  "train_blocks": config.train_blocks}  # fmt: skip
+            record["frames"] = sampling_record(config.stride, config.target_fps)
 
-        def write_weights() -> None:
-            run.write_weights(model)
-            atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
+            def write_weights() -> None:
+                run.write_weights(model)
+                atomic_save_tensors(run.path / BACKBONE_FILE, backbone.net.state_dict())
 
-        monitor = SpreadMonitor(monitored, lambda frozen: model.embed(backbone.features_from(frozen), device))
-        fitting = Fitting(
-            module=module,
-            forward=PairForward(model, FrameFrontend(backbone, config.amp)),
-            sampler=sampler,
-            optimizer=torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay),
-            monitor=monitor,
-            write_weights=write_weights,
-            record=record,
-        )
-        fit(fitting, config, run, env, device, progress=progress)
-        return TrainedRun(run.path, model, config, backbone)
+            monitor = SpreadMonitor(monitored, lambda frozen: model.embed(backbone.features_from(frozen), device))
+            fitting = Fitting(
+                module=module,
+                forward=PairForward(model, FrameFrontend(backbone, config.amp)),
+                sampler=sampler,
+                optimizer=torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay),
+                monitor=monitor,
+                write_weights=write_weights,
+                record=record,
+            )
+            fit(fitting, config, run, env, device, progress=progress)
+            return TrainedRun(run.path, model, config, backbone)
