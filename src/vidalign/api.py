@@ -303,7 +303,7 @@ def train(
     settings = train_settings(method, data, out, preset=preset, overrides=list(assignments), **fields)
     config = TrainConfig.from_dict(deep_merge(settings, sections))
     if progress:
-        print(preset_line(config.preset), flush=True)
+        print(preset_line(config.preset, config.method), flush=True)
     return run_training(config, progress=progress)
 
 
@@ -334,7 +334,7 @@ def finetune(
                                  **fields)  # fmt: skip
     config = FinetuneConfig.from_dict(deep_merge(settings, sections))
     if progress:
-        print(preset_line(config.preset), flush=True)
+        print(preset_line(config.preset, config.method), flush=True)
     return run_finetuning(config, progress=progress)
 
 

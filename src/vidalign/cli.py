@@ -26,7 +26,10 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     config = DemoConfig(out=args.out, backbone=args.backbone, seed=args.seed, **given)
     result = run_demo(config)
     print(result.table())
-    print(f"\nwrote {result.report} (plots, side-by-side video and run directories beside it)")
+    print(
+        f"\nwrote {result.report} (plots, side-by-side video and run directories beside it); the interactive "
+        f"pages: {result.report.parent / 'align' / 'index.html'}, {result.report.parent / 'segment' / 'index.html'}"
+    )
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:

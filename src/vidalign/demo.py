@@ -27,6 +27,7 @@ from vidalign.data.synthetic import SyntheticConfig
 from vidalign.errors import ConfigError, DataError
 from vidalign.evaluation.folder import evaluate_folder
 from vidalign.extraction import extract_videos
+from vidalign.run_dir import RunDir
 
 METHODS = ("lac", "vaot", "vasot")
 ALIGN_COLUMNS = ("kendall_tau", "ap@5", "ap@15", "phase_progression")
@@ -60,6 +61,8 @@ class DemoResult:
     alignment_rows: list[tuple[str, dict]]
     segmentation_rows: list[tuple[str, dict]]
     seconds: dict[str, float]
+    spreads: dict[str, dict] = dataclasses.field(default_factory=dict)  # each trained run's collapse check
+    confidence: dict = dataclasses.field(default_factory=dict)  # the aligned pair's (alignment.json "confidence")
 
     def table(self) -> str:
         """The metric tables as plain text."""
@@ -88,6 +91,9 @@ def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> 
         out += [f"| {name} | " + " | ".join(cell(r, c) for c in columns) + " |" for name, r in rows]
         return out
 
+    out = Path(config.out)
+    trust = result.confidence
+    verdict = "trusted" if trust.get("trusted") else "not trusted: " + "; ".join(trust.get("reasons") or ["?"])
     lines = [
         "# vidalign demo report",
         "",
@@ -95,28 +101,59 @@ def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> 
         f"`{config.backbone}` features every {config.stride} frames, seed {config.seed}. Fit split `train`, "
         "scored split `val` (Kendall's tau over every frame). Reference rows: raw features, the default encoder "
         "untrained, and time-only features `t/T` (which any embedding encoding the frame position would match, "
-        "docs/methods.md, Time leakage).",
+        "docs/methods.md, Time leakage, in the vidalign repository).",
         "",
         "## Alignment",
         "",
+        "Higher is better in every column, 1 at best. `kendall_tau`: how well the frames' nearest neighbours in "
+        "another video keep their order; `ap@K`: the share of a frame's K nearest frames of other videos that are in "
+        "its phase; `phase_progression`: how well a linear fit reads how far through its phase a frame is (R^2). "
+        "Time only reaches the top tau here because every video runs through its phases once, in order: it knows "
+        "nothing of what a frame shows (its `ap@K` stays low).",
+        "",
         *table(result.alignment_rows, ALIGN_COLUMNS, lambda r, c: _fmt(r.get(c))),
+        "",
+        "The same numbers: `vidalign eval --data "
+        f"{out / 'features'} --model {out / 'runs' / 'vaot'} --train-split train --eval-split val --stride 1` "
+        "(`--model none` / `time` / another run directory for the other rows).",
         "",
         "## Segmentation (Hungarian matching over all val videos)",
         "",
+        "Higher is better, 1 at best: `mof` the share of frames in their matched action, `f1@25` and `edit` how "
+        "well the segments' boundaries and order agree with the labels (a segmentation can have them right while "
+        "frames near the boundaries are off, which only `mof` and `miou` count).",
+        "",
         *table(result.segmentation_rows, SEG_COLUMNS, lambda r, c: _fmt(r[c]["full"])),
+        "",
+        "## Collapse check",
+        "",
+        "Mean cosine similarity of two frames of one video (`within`) and of two videos (`across`) in each trained "
+        "model's embedding; above 0.95 within, a model has collapsed (maps a video to one point) and would say so:",
+        "",
+        *[
+            f"- {name}: within {spread.get('within', float('nan')):.2f}, across {spread.get('across', float('nan')):.2f}"
+            + (" - COLLAPSED" if spread.get("collapsed") else "")
+            for name, spread in result.spreads.items()
+        ],
         "",
         f"## VAOT alignment of `{pair[0]}` with `{pair[1]}`",
         "",
         "![alignment](align/alignment.png)",
         "",
-        "Side by side: [align/side_by_side.mp4](align/side_by_side.mp4); frame pairs in "
-        "[align/alignment.json](align/alignment.json).",
+        f"The alignment's own confidence check: {verdict}. Side by side: "
+        "[align/side_by_side.mp4](align/side_by_side.mp4); frame pairs in "
+        "[align/alignment.json](align/alignment.json); the interactive page: [align/index.html](align/index.html) "
+        "(or `vidalign view` on the folder).",
         "",
         "## VASOT segmentation of the val videos",
         "",
         "![timelines](segment/timelines.png)",
         "",
+        "The interactive page: [segment/index.html](segment/index.html).",
+        "",
         "## Time",
+        "",
+        "Of this invocation (a rerun reuses the steps an earlier one finished):",
         "",
         *[f"- {step}: {secs:.0f} s" for step, secs in result.seconds.items()],
         "",
@@ -168,10 +205,13 @@ def run_demo(config: DemoConfig) -> DemoResult:
     val = FeatureFolder(data).video_ids("val")
     pair = (val[0], val[1])
     aligner = Aligner.from_run(runs["vaot"], method="dtw", backbone=config.backbone, stride=config.stride)
-    aligner(raw / "videos" / f"{pair[0]}.mp4", raw / "videos" / f"{pair[1]}.mp4").write(out / "align")
+    aligned = aligner(raw / "videos" / f"{pair[0]}.mp4", raw / "videos" / f"{pair[1]}.mp4")
+    aligned.write(out / "align")
     segment(data, runs["vasot"], split="val").write(out / "segment")
     lap("align and segment")
 
-    result = DemoResult(out / "report.md", alignment_rows, segmentation_rows, seconds)
+    spreads = {name: RunDir(run).read_config().get("spread") or {} for name, run in runs.items()}
+    result = DemoResult(out / "report.md", alignment_rows, segmentation_rows, seconds, spreads,
+                        aligned.confidence.to_json())  # fmt: skip
     result.report.write_text(_markdown(result, config, pair))
     return result

@@ -27,6 +27,15 @@ def test_demo_writes_report_tables_and_outputs(tmp_path):
         assert (tmp_path / "demo" / produced).stat().st_size > 0
         assert produced in report
     assert "kendall_tau" in result.table()
+    for page in ("align/index.html", "segment/index.html"):
+        assert (tmp_path / "demo" / page).is_file() and f"]({page})" in report
+    assert all(f"- {name}: within " in report for name in ("untrained encoder", *METHODS))  # the collapse check
+    assert "The alignment's own confidence check: " in report
+    # the report's eval command gives the report's numbers (it gave tau on every 5th frame, the report every one)
+    command = report.split("The same numbers: `")[1].split("`")[0].split()
+    assert main([*command[1:], "--json", str(tmp_path / "vaot.json"), "--quiet"]) == 0
+    vaot = dict(result.alignment_rows)["vaot"]
+    assert json.loads((tmp_path / "vaot.json").read_text())["kendall_tau"] == vaot["kendall_tau"]
 
 
 def test_demo_rerun_reuses_finished_steps(tmp_path, capsys):

@@ -38,7 +38,9 @@ def repeats(periodicity: float | None) -> bool:
     return periodicity is not None and periodicity >= MIN_PERIODICITY
 
 
-def preset_line(label: str) -> str:
-    """The line ``train`` prints for a run's preset ``label`` (``pose+repeated``), saying why ``repeated`` is in it."""
+def preset_line(label: str, method: str | None = None) -> str:
+    """The line ``train`` prints for a run's preset ``label`` (``pose+repeated``) of ``method``, saying why
+    ``repeated`` is in it."""
     repeated = REPEATED in label.split("+")
-    return f"preset: {label}" + (" (the recordings repeat a movement: docs/presets.md)" if repeated else "")
+    line = f"{method} preset: {label}" if method else f"preset: {label}"
+    return line + (" (the recordings repeat a movement: docs/presets.md)" if repeated else "")
