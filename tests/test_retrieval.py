@@ -80,8 +80,9 @@ def test_many_recordings_are_shown_best_first_and_say_how_many_were_left_out(tmp
     argv = ["retrieve", str(tmp_path / "q.npy"), "--frame", "5", "--in", str(tmp_path / "data"), "-k", "1"]
     assert main([*argv, "--out", str(tmp_path / "out"), "--no-viewer", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    printed = [line.split(":")[0] for line in lines if line.startswith("r")]
-    best = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("r")]
+    rows = [line for line in lines if line[:1] == "r" and line[1:3].isdigit()]
+    printed, best = [row.split(":")[0] for row in rows], [float(row.rsplit(" ", 1)[1]) for row in rows]
+    assert lines[0] == "recording: its best frames, best first: frame (time) similarity"
     assert len(printed) == 20 and best == sorted(best, reverse=True) and printed[0] == "r24"
     assert "the best 20 of 25 recordings; retrieval.json holds them all" in lines[-2]
     assert drawn["names"] == printed[:12] and drawn["title"].endswith("(the best 12 of 25 recordings)")

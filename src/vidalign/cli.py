@@ -99,7 +99,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
     from vidalign.data.synthetic import SyntheticConfig
 
     config = SyntheticConfig(n_videos=args.videos, n_phases=args.phases, background=args.background, seed=args.seed)
-    out = render_dataset(config, args.out, size=args.size, fps=args.fps)
+    out = render_dataset(config, args.out, size=args.size, fps=args.fps, progress=not args.quiet)
     print(f"wrote {out}/videos/*.mp4 with labels (groundTruth/, mapping/, splits/, truth/)")
 
 
@@ -229,6 +229,7 @@ def _cmd_retrieve(args: argparse.Namespace) -> None:
                       mirror=args.mirror, progress=not args.quiet, **video_options)  # fmt: skip
     files = result.write(args.out, progress=not args.quiet, viewer=args.viewer)
     best_first = result.ranked()
+    print("recording: its best frames, best first: frame (time) similarity")
     for video in best_first[:PRINTED_RECORDINGS]:
         mirrored = " (mirrored)" if (result.recordings[video].get("mirror") or {}).get("mirrored") else ""
         best = ", ".join(f"{m.frame}" + (f" ({m.time:.2f} s)" if m.time is not None else "") + f" {m.similarity:.3f}"
@@ -508,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=96, help="frame width and height in pixels")
     p.add_argument("--fps", type=float, default=12.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_render)
 
     p = sub.add_parser("extract", help="videos -> feature folder (sharded, resumable)")

@@ -80,6 +80,11 @@ def _fmt(value) -> str:
     return "null" if value is None else f"{value:.3f}"
 
 
+def _spread_line(name: str, spread: dict) -> str:
+    within, across = (spread.get(key, float("nan")) for key in ("within", "across"))
+    return f"- {name}: within {within:.2f}, across {across:.2f}" + (" - COLLAPSED" if spread.get("collapsed") else "")
+
+
 def _train(method: str, data: Path, run: Path, config: DemoConfig, epochs: int | None = None) -> Path:
     epochs = epochs if epochs is not None else config.epochs
     return train(data, method, run, seed=config.seed, epochs=epochs, progress=True).path
@@ -130,11 +135,7 @@ def _markdown(result: DemoResult, config: DemoConfig, pair: tuple[str, str]) -> 
         "Mean cosine similarity of two frames of one video (`within`) and of two videos (`across`) in each trained "
         "model's embedding; above 0.95 within, a model has collapsed (maps a video to one point) and would say so:",
         "",
-        *[
-            f"- {name}: within {spread.get('within', float('nan')):.2f}, across {spread.get('across', float('nan')):.2f}"
-            + (" - COLLAPSED" if spread.get("collapsed") else "")
-            for name, spread in result.spreads.items()
-        ],
+        *[_spread_line(name, spread) for name, spread in result.spreads.items()],
         "",
         f"## VAOT alignment of `{pair[0]}` with `{pair[1]}`",
         "",
@@ -179,7 +180,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     raw = out / "videos"
     if not (raw / "splits").is_dir():
         synthetic = SyntheticConfig(n_videos=config.n_videos, n_phases=config.n_phases, seed=config.seed)
-        render_dataset(synthetic, raw)
+        render_dataset(synthetic, raw, progress=True)
     lap("render videos")
     data = out / "features"
     summary = extract_videos([raw / "videos"], data, backbone=config.backbone, stride=config.stride, labels_from=raw)

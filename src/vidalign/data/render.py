@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vidalign.atomic import atomic_path, atomic_write_json, atomic_write_text, claim_folder
 from vidalign.data.layout import write_mapping, write_split
@@ -215,7 +216,12 @@ def _json_floats(values: np.ndarray) -> list[float | None]:
 
 
 def render_dataset(
-    config: SyntheticConfig, out_dir: str | os.PathLike[str], *, size: int = 96, fps: float = 12.0
+    config: SyntheticConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    size: int = 96,
+    fps: float = 12.0,
+    progress: bool = False,
 ) -> Path:
     """Render every video of ``config`` and write, per video, its labels first and its video last::
 
@@ -230,6 +236,7 @@ def render_dataset(
     whose file exists is complete (its labels were written before it, the file atomically), so only the missing
     ones are rendered. A different record raises :class:`~vidalign.errors.ConfigError` naming what differs, and an
     unrecorded ``out_dir`` whose ``videos/`` already holds files raises ``FileExistsError``. Returns ``out_dir``.
+    ``progress``: a bar over the videos.
     """
     if not (isinstance(size, numbers.Integral) and size >= 16) or not 0 < fps < math.inf:
         raise ConfigError(f"render needs an integer size >= 16 pixels and a finite fps > 0, got size {size}, fps {fps}")
@@ -245,7 +252,8 @@ def render_dataset(
     claim_folder(out_dir, "render.json", record, what="rendered videos", before_claim=refuse_unrecorded_videos)
     names = class_names(config)
     config_json = record["config"]
-    for video in generate_videos(config):
+    bar = tqdm(generate_videos(config), total=config.n_videos, desc="render", unit="video", disable=not progress)
+    for video in bar:
         path = videos_dir / f"{video.video_id}.mp4"
         if path.exists():
             continue
