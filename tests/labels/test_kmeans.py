@@ -55,3 +55,20 @@ def test_mocap6_mof_near_reference():
         for seed in range(5)
     ]
     assert np.mean(mofs) == pytest.approx(0.388, abs=0.05)
+
+
+def test_frames_beyond_the_memory_budget_are_fitted_on_a_stride_and_all_assigned(monkeypatch):
+    """2,000 clips of 1280-d frames took ~12 GB (every video copied to float64, then stacked, then scikit-learn's
+    copies): past FIT_BYTES k-means fits every s-th frame and assigns them all, saying so."""
+    from vidalign.labels import kmeans
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 4)) * 10
+    videos = [centres[np.repeat([0, 1, 2], n)] + rng.normal(size=(3 * n, 4)) for n in (20, 30, 25)]
+    whole = kmeans.kmeans_baseline(videos, 3, standardize=True)
+    monkeypatch.setattr(kmeans, "FIT_BYTES", 4 * 8 * 60)  # 60 frames of 4 float64 values
+    with pytest.warns(UserWarning, match=r"k-means fitted on every 4th frame \(57 of 225"):
+        strided = kmeans.kmeans_baseline(videos, 3, standardize=True)
+    assert [len(labels) for labels in strided] == [60, 90, 75]
+    same = {(int(a), int(b)) for w, s in zip(whole, strided, strict=True) for a, b in zip(w, s, strict=True)}
+    assert len(same) == 3  # the same partition, up to the clusters' names
