@@ -67,7 +67,7 @@ def test_frames_beyond_the_memory_budget_are_fitted_on_a_stride_and_all_assigned
     videos = [centres[np.repeat([0, 1, 2], n)] + rng.normal(size=(3 * n, 4)) for n in (20, 30, 25)]
     whole = kmeans.kmeans_baseline(videos, 3, standardize=True)
     monkeypatch.setattr(kmeans, "FIT_BYTES", 4 * 8 * 60)  # 60 frames of 4 float64 values
-    with pytest.warns(UserWarning, match=r"k-means fitted on every 4th frame \(57 of 225"):
+    with pytest.warns(UserWarning, match=r"k-means fitted on one frame in 4 \(57 of 225"):
         strided = kmeans.kmeans_baseline(videos, 3, standardize=True)
     assert [len(labels) for labels in strided] == [60, 90, 75]
     same = {(int(a), int(b)) for w, s in zip(whole, strided, strict=True) for a, b in zip(w, s, strict=True)}

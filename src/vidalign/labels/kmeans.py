@@ -44,7 +44,7 @@ def kmeans_baseline(
     step = max(1, math.ceil(total * frames[0].shape[1] * 8 / FIT_BYTES))
     fitted = np.concatenate([f[::step] for f in frames], dtype=np.float64)  # one float64 copy
     if step > 1:
-        warnings.warn(f"k-means fitted on every {step}th frame ({len(fitted)} of {total}; all of them in float64 "
+        warnings.warn(f"k-means fitted on one frame in {step} ({len(fitted)} of {total}; all of them in float64 "
                       f"would take {total * frames[0].shape[1] * 8 / 2**30:.1f} GiB), then every frame assigned",
                       stacklevel=user_stacklevel())  # fmt: skip
     shift, scale = np.zeros(fitted.shape[1]), np.ones(fitted.shape[1])
