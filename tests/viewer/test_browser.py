@@ -229,7 +229,10 @@ def test_the_segmentation_page_draws_every_timeline(browser, tiny_folder, asot_r
     page = Page(browser, tmp_path)
     assert page.page.locator(".timeline").count() == 2 * len(result.labels)  # predicted and ground truth
     first = next(iter(result.labels))
-    assert page.page.locator(".timeline").first.locator(".segment").count() == len(result.segments(first))
+    labels = page.page.locator(".timeline-label").all_inner_texts()  # the ground truth above the prediction
+    assert labels[0].startswith(f"{first}: ground truth") and labels[1].startswith(f"{first}: predicted")
+    timelines = page.page.locator(".timeline")
+    assert timelines.nth(1).locator(".segment").count() == len(result.segments(first))
     page.page.locator(".timeline .segment").first.click()
     assert "no video" in page.page.locator("figcaption").first.inner_text() and page.errors == []
 

@@ -423,8 +423,9 @@
     for (const video of data.videos) {
       const rec = video.recording;
       const open = (frame) => stage.open(rec, frame);
-      app.append(timeline(rec, video.segments, names, open, `${video.id}: predicted`).node);
+      // ground truth above the prediction, as timelines.png draws them
       if (video.ground_truth) app.append(timeline(rec, video.ground_truth, names, open, `${video.id}: ground truth`).node);
+      app.append(timeline(rec, video.segments, names, open, `${video.id}: predicted`).node);
     }
     app.append(el("p", { class: "legend" }, ...[...names].map(([name, colour]) => el("span", {}, el("i", { style: `background:${colour}` }), name))));
   }
