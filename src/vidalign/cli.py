@@ -683,8 +683,8 @@ def _one_line_warnings(command: str):
     return show
 
 
-RESUMES = dict.fromkeys(
-    ("extract", "train", "finetune"), "; what it finished is kept, and the same command again goes on from there"
+RESUMES = dict.fromkeys(  # the commands that resume: what Ctrl-C adds to its line
+    ("extract", "train", "finetune", "demo"), "; what it finished is kept, and the same command again goes on"
 )
 
 
